@@ -1,0 +1,334 @@
+//! The charm's configuration, parsed from `config-get --format=json --all` into
+//! typed values. Every problem names its option; all problems are reported at
+//! once so an operator fixes them in one go.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedirectHttps {
+    All,
+    Default,
+    None,
+}
+
+/// The first port of each Landscape service (worker `i` listens on base + i).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServicePorts {
+    pub appserver: u16,
+    pub pingserver: u16,
+    pub message_server: u16,
+    pub api: u16,
+    pub package_upload: u16,
+    pub hostagent_messenger: u16,
+    pub ubuntu_installer_attach: u16,
+}
+
+impl Default for ServicePorts {
+    fn default() -> Self {
+        Self {
+            appserver: 8080,
+            pingserver: 8070,
+            message_server: 8090,
+            api: 9080,
+            package_upload: 9100,
+            hostagent_messenger: 50052,
+            ubuntu_installer_attach: 53354,
+        }
+    }
+}
+
+/// A parsed `root_url`: scheme, host (a DNS name or an IP) and the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootUrl {
+    pub url: String,
+    pub host: UrlHost,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlHost {
+    Name(String),
+    Ip(std::net::IpAddr),
+}
+
+impl RootUrl {
+    /// Accepts `http(s)://host[:port][/path]` where host is a DNS name, an
+    /// IPv4 address or a bracketed IPv6 address.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rest = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"))
+            .ok_or("must start with https:// or http://")?;
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err("must not contain user information".into());
+        }
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            let (addr, after) = v6.split_once(']').ok_or("has an unclosed [ in its host")?;
+            check_port(after)?;
+            UrlHost::Ip(addr.parse::<std::net::Ipv6Addr>().map_err(|_| "has an invalid IPv6 host")?.into())
+        } else {
+            let (host, port) = match authority.split_once(':') {
+                Some((h, p)) => (h, format!(":{p}")),
+                None => (authority, String::new()),
+            };
+            check_port(&port)?;
+            if host.is_empty() {
+                return Err("has no host".into());
+            }
+            match host.parse::<std::net::Ipv4Addr>() {
+                Ok(ip) => UrlHost::Ip(ip.into()),
+                Err(_) if is_dns_name(host) => UrlHost::Name(host.to_ascii_lowercase()),
+                Err(_) => return Err(format!("has an invalid host {host:?}")),
+            }
+        };
+        Ok(Self { url: text.to_string(), host })
+    }
+
+    /// The DNS name, if the host is one.
+    pub fn hostname(&self) -> Option<&str> {
+        match &self.host {
+            UrlHost::Name(name) => Some(name),
+            UrlHost::Ip(_) => None,
+        }
+    }
+}
+
+fn check_port(suffix: &str) -> Result<(), String> {
+    match suffix.strip_prefix(':') {
+        None if suffix.is_empty() => Ok(()),
+        Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        _ => Err("has an invalid port".into()),
+    }
+}
+
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CharmConfig {
+    pub worker_counts: u16,
+    pub redirect_https: RedirectHttps,
+    pub enable_hostagent_messenger: bool,
+    pub enable_ubuntu_installer_attach: bool,
+    pub max_global_haproxy_connections: u32,
+    pub root_url: Option<RootUrl>,
+    pub ports: ServicePorts,
+    /// Every option as Juju gave it, for the parts not typed yet.
+    pub raw: Map<String, Value>,
+}
+
+pub const MAX_WORKERS: u16 = 64;
+
+/// One invalid option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub option: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
+        write!(f, "invalid config: {}", parts.join("; "))
+    }
+}
+
+struct Reader<'a> {
+    raw: &'a Map<String, Value>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, option: &str, reason: impl Into<String>) {
+        self.problems.push(ConfigProblem { option: option.into(), reason: reason.into() });
+    }
+
+    fn int(&mut self, option: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
+        match self.raw.get(option) {
+            None | Some(Value::Null) => default,
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|v| range.contains(&v)) => n.as_i64().unwrap_or(default),
+            Some(other) => {
+                self.problem(option, format!("must be between {} and {} (got {other})", range.start(), range.end()));
+                default
+            }
+        }
+    }
+
+    fn bool(&mut self, option: &str) -> bool {
+        match self.raw.get(option) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.problem(option, format!("must be true or false (got {other})"));
+                false
+            }
+        }
+    }
+
+    /// A string option; empty counts as unset.
+    fn string(&mut self, option: &str) -> Option<String> {
+        match self.raw.get(option) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => {
+                self.problem(option, format!("must be a string (got {other})"));
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, option: &str, default: u16) -> u16 {
+        self.int(option, i64::from(default), 1..=65535) as u16
+    }
+}
+
+impl CharmConfig {
+    pub fn parse(raw: Map<String, Value>) -> Result<Self, ConfigError> {
+        let mut r = Reader { raw: &raw, problems: vec![] };
+        let worker_counts = r.int("worker_counts", 2, 1..=i64::from(MAX_WORKERS)) as u16;
+        let redirect_https = match r.string("redirect_https").as_deref() {
+            None | Some("default") => RedirectHttps::Default,
+            Some("all") => RedirectHttps::All,
+            Some("none") => RedirectHttps::None,
+            Some(other) => {
+                r.problem("redirect_https", format!("must be all, default or none (got {other:?})"));
+                RedirectHttps::Default
+            }
+        };
+        let enable_hostagent_messenger = r.bool("enable_hostagent_messenger");
+        let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
+        let max_global_haproxy_connections =
+            r.int("max_global_haproxy_connections", 4096, 1..=i64::from(i32::MAX)) as u32;
+        let root_url = match r.string("root_url") {
+            None => None,
+            Some(text) => match RootUrl::parse(&text) {
+                Ok(url) => Some(url),
+                Err(reason) => {
+                    r.problem("root_url", reason);
+                    None
+                }
+            },
+        };
+        let defaults = ServicePorts::default();
+        let ports = ServicePorts {
+            appserver: r.port("appserver_base_port", defaults.appserver),
+            pingserver: r.port("pingserver_base_port", defaults.pingserver),
+            message_server: r.port("message_server_base_port", defaults.message_server),
+            api: r.port("api_base_port", defaults.api),
+            package_upload: r.port("package_upload_base_port", defaults.package_upload),
+            hostagent_messenger: r.port("hostagent_messenger_base_port", defaults.hostagent_messenger),
+            ubuntu_installer_attach: r.port("ubuntu_installer_attach_base_port", defaults.ubuntu_installer_attach),
+        };
+        check_port_ranges(&mut r, &ports, worker_counts);
+        let problems = r.problems;
+        if problems.is_empty() {
+            Ok(Self {
+                worker_counts,
+                redirect_https,
+                enable_hostagent_messenger,
+                enable_ubuntu_installer_attach,
+                max_global_haproxy_connections,
+                root_url,
+                ports,
+                raw,
+            })
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// Each multi-worker service takes `worker_counts` consecutive ports; no two
+/// services may share one, and no range may run past 65535.
+fn check_port_ranges(r: &mut Reader<'_>, ports: &ServicePorts, workers: u16) {
+    let ranges = [
+        ("appserver_base_port", ports.appserver, workers),
+        ("pingserver_base_port", ports.pingserver, workers),
+        ("message_server_base_port", ports.message_server, workers),
+        ("api_base_port", ports.api, workers),
+        ("package_upload_base_port", ports.package_upload, 1),
+        ("hostagent_messenger_base_port", ports.hostagent_messenger, 1),
+        ("ubuntu_installer_attach_base_port", ports.ubuntu_installer_attach, 1),
+    ];
+    for (option, base, count) in ranges {
+        if u32::from(base) + u32::from(count) - 1 > 65535 {
+            r.problem(option, format!("leaves no room for {count} workers below port 65536"));
+        }
+    }
+    for (i, (a, a_base, a_count)) in ranges.iter().enumerate() {
+        for (b, b_base, b_count) in &ranges[i + 1..] {
+            let (a_end, b_end) = (u32::from(*a_base) + u32::from(*a_count), u32::from(*b_base) + u32::from(*b_count));
+            if u32::from(*a_base) < b_end && u32::from(*b_base) < a_end {
+                r.problem(a, format!("overlaps {b} (ports {a_base}..{} and {b_base}..{})", a_end - 1, b_end - 1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<CharmConfig, ConfigError> {
+        CharmConfig::parse(value.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn defaults_apply_to_missing_and_null_options() {
+        let c = parse(json!({"root_url": null})).unwrap();
+        assert_eq!(c.worker_counts, 2);
+        assert_eq!(c.redirect_https, RedirectHttps::Default);
+        assert_eq!(c.max_global_haproxy_connections, 4096);
+        assert_eq!(c.ports, ServicePorts::default());
+        assert_eq!(c.root_url, None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_option() {
+        let err = parse(json!({"worker_counts": 0, "redirect_https": "sometimes", "max_global_haproxy_connections": -1}))
+            .unwrap_err();
+        let options: Vec<_> = err.problems.iter().map(|p| p.option.as_str()).collect();
+        assert_eq!(options, ["worker_counts", "redirect_https", "max_global_haproxy_connections"]);
+        assert!(err.to_string().contains("worker_counts must be between 1 and 64 (got 0)"), "{err}");
+    }
+
+    #[test]
+    fn worker_ranges_must_not_overlap() {
+        // 8070 + 16 workers runs into the appserver's 8080.
+        let err = parse(json!({"worker_counts": 16})).unwrap_err();
+        assert_eq!(err.problems[0].option, "appserver_base_port");
+        assert!(err.problems[0].reason.contains("pingserver_base_port"), "{err}");
+        assert!(parse(json!({"worker_counts": 10})).is_ok());
+    }
+
+    #[test]
+    fn root_url_forms() {
+        assert_eq!(RootUrl::parse("https://Landscape.Example.com/").unwrap().hostname(), Some("landscape.example.com"));
+        assert_eq!(RootUrl::parse("https://10.0.0.5:8443/x").unwrap().hostname(), None);
+        assert!(matches!(RootUrl::parse("https://[fd00::5]/").unwrap().host, UrlHost::Ip(_)));
+        for bad in ["ftp://x/", "https://", "https://a b/", "https://user@host/", "https://bad_name/", "https://h:0/"] {
+            assert!(RootUrl::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}

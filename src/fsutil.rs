@@ -1,0 +1,165 @@
+//! Atomic file writes with explicit mode and owner.
+//!
+//! A write goes to a temporary file in the same directory, is fsynced, gets its
+//! mode and owner, and is renamed over the target; then the directory is
+//! fsynced. A reader (HAProxy, Landscape) sees the old file or the new one,
+//! never half of one.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct FsError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FsError {
+    pub fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self { action, path: path.to_path_buf(), source }
+    }
+}
+
+/// Who owns a written file. `None` fields keep the writing process's ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl Owner {
+    /// The uid and gid of a system user, read from the real user database
+    /// (not re-rooted: users are not files the charm manages).
+    pub fn of_user(name: &str) -> Result<Self, FsError> {
+        match nix::unistd::User::from_name(name) {
+            Ok(Some(user)) => Ok(Self { uid: Some(user.uid.as_raw()), gid: Some(user.gid.as_raw()) }),
+            Ok(None) => Err(FsError::new(
+                "look up the owner of",
+                Path::new(name),
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no user {name:?}")),
+            )),
+            Err(errno) => Err(FsError::new("look up the owner of", Path::new(name), errno.into())),
+        }
+    }
+}
+
+/// Whether a write changed anything on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Changed,
+    Unchanged,
+}
+
+/// Writes `contents` to `path` atomically with `mode` and `owner`, creating the
+/// parent directory (0755) if needed. Skips the write when the file already has
+/// these bytes, this mode and this owner.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> Result<Written, FsError> {
+    if is_current(path, contents, mode, owner) {
+        return Ok(Written::Unchanged);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| FsError::new("create directory", dir, e))?;
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| FsError::new("create", &tmp, e))?;
+        file.write_all(contents).map_err(|e| FsError::new("write", &tmp, e))?;
+        chown(&tmp, owner)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| FsError::new("set the mode of", &tmp, e))?;
+        file.sync_all().map_err(|e| FsError::new("fsync", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| FsError::new("rename into place", path, e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| Written::Changed)
+}
+
+/// Renames `from` over `to` and makes the rename durable.
+pub fn rename_durable(from: &Path, to: &Path) -> Result<(), FsError> {
+    fs::rename(from, to).map_err(|e| FsError::new("rename into place", to, e))?;
+    sync_dir(to.parent().unwrap_or(Path::new(".")))
+}
+
+/// Reads a file that may legitimately be absent.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FsError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FsError::new("read", path, e)),
+    }
+}
+
+/// Removes a file that may already be gone.
+pub fn remove_optional(path: &Path) -> Result<(), FsError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FsError::new("remove", path, e)),
+    }
+}
+
+fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    meta.is_file()
+        && meta.mode() & 0o7777 == mode
+        && owner.uid.is_none_or(|uid| meta.uid() == uid)
+        && owner.gid.is_none_or(|gid| meta.gid() == gid)
+        && meta.len() == contents.len() as u64
+        && fs::read(path).is_ok_and(|existing| existing == contents)
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn chown(path: &Path, owner: Owner) -> Result<(), FsError> {
+    if owner == Owner::default() {
+        return Ok(());
+    }
+    nix::unistd::chown(path, owner.uid.map(nix::unistd::Uid::from_raw), owner.gid.map(nix::unistd::Gid::from_raw))
+        .map_err(|errno| FsError::new("change the owner of", path, errno.into()))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), FsError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| FsError::new("fsync directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_with_mode_and_reports_unchanged_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/key.pem");
+        assert_eq!(write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(), Written::Changed);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(), Written::Unchanged);
+        // A mode change alone is a change.
+        assert_eq!(write_atomic(&path, b"secret", 0o640, Owner::default()).unwrap(), Written::Changed);
+        assert_eq!(fs::read(&path).unwrap(), b"secret");
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn unknown_owner_is_an_error_that_names_the_user() {
+        let err = Owner::of_user("no-such-user-here").unwrap_err();
+        assert!(err.to_string().contains("no-such-user-here"), "{err}");
+    }
+}

@@ -1,0 +1,211 @@
+//! Putting a rendered configuration into service, safely.
+//!
+//! The candidate is written beside the live file, checked by `haproxy -c` as
+//! the haproxy user, and only then renamed over `/etc/haproxy/haproxy.cfg`. A
+//! rejected candidate never touches the live file or the running HAProxy; it
+//! is kept as `haproxy.cfg.rejected` with HAProxy's reason beside it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::model::ERROR_PAGES;
+use crate::fsutil::{self, FsError, Owner};
+use crate::paths::Paths;
+use crate::system::{Cmd, CmdError, CommandRunner};
+
+pub const HAPROXY_USER: &str = "haproxy";
+pub const HAPROXY_SERVICE: &str = "haproxy";
+/// HAProxy refuses error pages larger than its buffer; stay well below 16 KiB.
+const MAX_ERROR_PAGE_BYTES: usize = 15 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("cannot install haproxy: {0}")]
+    Install(#[source] CmdError),
+    #[error("cannot check the HAProxy config: {0}")]
+    Validate(#[source] CmdError),
+    #[error("HAProxy rejected the new config: {first_error}")]
+    Rejected { first_error: String, output: String },
+    #[error("cannot reload or start HAProxy: {0}")]
+    Service(#[source] CmdError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Unchanged,
+    Applied,
+}
+
+/// Installs the haproxy package when it is missing (at install, and whenever
+/// it is found gone). Returns whether it installed anything.
+pub fn ensure_installed(cmds: &dyn CommandRunner) -> Result<bool, ApplyError> {
+    let query = Cmd::new("dpkg-query", &["-W", "-f=${Status}", "haproxy"]);
+    let installed = cmds.output(&query).map_err(ApplyError::Install)?;
+    if installed.success() && installed.stdout.contains("install ok installed") {
+        return Ok(false);
+    }
+    let noninteractive = |cmd: Cmd| cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmds.run(&noninteractive(Cmd::new("apt-get", &["update", "-q"]))).map_err(ApplyError::Install)?;
+    cmds.run(&noninteractive(Cmd::new("apt-get", &["install", "-y", "-q", "haproxy"]))).map_err(ApplyError::Install)?;
+    Ok(true)
+}
+
+/// A built-in page with a valid status line, for when Landscape's is missing.
+fn builtin_page(status: u16) -> String {
+    let reason = match status {
+        403 => "Forbidden",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.0 {status} {reason}\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n\
+         <html><body><h1>{status} {reason}</h1>\n<p>Landscape is not available right now.</p></body></html>\n"
+    )
+}
+
+/// Why a Landscape error page cannot be used as an HAProxy errorfile.
+fn page_problem(page: &[u8]) -> Option<&'static str> {
+    if page.len() > MAX_ERROR_PAGE_BYTES {
+        Some("it is larger than HAProxy's buffer")
+    } else if !page.starts_with(b"HTTP/1.") {
+        Some("it does not start with an HTTP status line")
+    } else if !page.windows(4).any(|w| w == b"\r\n\r\n") && !page.windows(2).any(|w| w == b"\n\n") {
+        Some("it has no end of headers")
+    } else {
+        None
+    }
+}
+
+/// Copies Landscape's error pages into HAProxy's errors directory, replacing
+/// any missing or unusable one by a built-in page, so that `haproxy -c` never
+/// fails for want of a page. Returns notes for the log.
+pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, ApplyError> {
+    let mut notes = vec![];
+    let mut done = BTreeSet::new();
+    for (status, file) in ERROR_PAGES {
+        if !done.insert(*file) {
+            continue;
+        }
+        let source = paths.landscape_offline_dir().join(file);
+        let page = match fsutil::read_optional(&source)? {
+            Some(page) => match page_problem(&page) {
+                None => page,
+                Some(problem) => {
+                    notes.push(format!("{} is not usable ({problem}); serving a built-in page", source.display()));
+                    builtin_page(*status).into_bytes()
+                }
+            },
+            None => {
+                notes.push(format!("{} is missing; serving a built-in page", source.display()));
+                builtin_page(*status).into_bytes()
+            }
+        };
+        fsutil::write_atomic(&paths.haproxy_errors_dir().join(file), &page, 0o644, owner)?;
+    }
+    Ok(notes)
+}
+
+/// The first error line of `haproxy -c` output, without its `[ALERT] (pid) :` prefix.
+pub fn first_error_line(output: &str) -> String {
+    let line = output
+        .lines()
+        .find(|l| l.contains("[ALERT]"))
+        .or_else(|| output.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no output from haproxy -c");
+    let line = line.trim();
+    match line.strip_prefix("[ALERT]") {
+        Some(rest) => rest.split_once(" : ").map(|(_, msg)| msg).unwrap_or(rest).trim().to_string(),
+        None => line.to_string(),
+    }
+}
+
+/// `haproxy -c -f <file>`, run as the haproxy user so that files it cannot
+/// read are found now rather than at reload.
+pub fn validate(cmds: &dyn CommandRunner, file: &Path) -> Result<(), ApplyError> {
+    let check = Cmd::new("runuser", &["-u", HAPROXY_USER, "--", "haproxy", "-c", "-f"]).arg(file.display().to_string());
+    let out = cmds.output(&check).map_err(ApplyError::Validate)?;
+    if out.success() {
+        Ok(())
+    } else {
+        let output = out.combined();
+        Err(ApplyError::Rejected { first_error: first_error_line(&output), output })
+    }
+}
+
+/// Validates `text` and makes it the live configuration if it differs from it.
+pub fn apply_config(
+    paths: &Paths,
+    cmds: &dyn CommandRunner,
+    text: &str,
+    owner: Owner,
+) -> Result<ApplyOutcome, ApplyError> {
+    let live = paths.haproxy_config();
+    if fsutil::read_optional(&live)?.is_some_and(|current| current == text.as_bytes()) {
+        // What a previous hook rejected is no longer what we want.
+        fsutil::remove_optional(&paths.haproxy_rejected_config())?;
+        fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
+        return Ok(ApplyOutcome::Unchanged);
+    }
+    let candidate = paths.haproxy_candidate_config();
+    fsutil::write_atomic(&candidate, text.as_bytes(), 0o644, owner)?;
+    match validate(cmds, &candidate) {
+        Ok(()) => {
+            fsutil::rename_durable(&candidate, &live)?;
+            fsutil::remove_optional(&paths.haproxy_rejected_config())?;
+            fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
+            Ok(ApplyOutcome::Applied)
+        }
+        Err(rejected @ ApplyError::Rejected { .. }) => {
+            fsutil::rename_durable(&candidate, &paths.haproxy_rejected_config())?;
+            if let ApplyError::Rejected { output, .. } = &rejected {
+                fsutil::write_atomic(&paths.haproxy_rejected_reason(), output.as_bytes(), 0o644, Owner::default())?;
+            }
+            Err(rejected)
+        }
+        Err(other) => {
+            let _ = fsutil::remove_optional(&candidate);
+            Err(other)
+        }
+    }
+}
+
+/// Makes sure HAProxy runs the live configuration: starts it when it is not
+/// running, reloads it (seamlessly: the Ubuntu unit runs master-worker) when
+/// `changed`, and otherwise leaves it alone.
+pub fn ensure_running(cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
+    let active = cmds
+        .output(&Cmd::new("systemctl", &["is-active", "--quiet", HAPROXY_SERVICE]))
+        .map_err(ApplyError::Service)?
+        .success();
+    if !active {
+        cmds.run(&Cmd::new("systemctl", &["enable", "--now", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
+    } else if changed {
+        cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_error_line_strips_the_alert_prefix() {
+        let out = "[NOTICE]   (1) : haproxy version is 2.6\n[ALERT]    (12) : config : parsing [x.cfg:3] : unknown keyword 'bogus'\n[ALERT] (12) : other";
+        assert_eq!(first_error_line(out), "config : parsing [x.cfg:3] : unknown keyword 'bogus'");
+        assert_eq!(first_error_line(""), "no output from haproxy -c");
+    }
+
+    #[test]
+    fn builtin_pages_are_usable_error_files() {
+        for (status, _) in ERROR_PAGES {
+            assert_eq!(page_problem(builtin_page(*status).as_bytes()), None);
+        }
+        assert!(page_problem(b"<html>oops</html>").is_some());
+    }
+}

@@ -1,0 +1,439 @@
+//! The HAProxy configuration as data: Service, Frontend, Backend and Server,
+//! built by pure functions from the peers, the leader, the worker count and
+//! the feature flags (the seed's `create_*_service`).
+//!
+//! Every string that reaches the template comes from this module's constants
+//! or from typed values (`IpAddr`, `u16`), so relation data cannot inject a
+//! directive: an address is an `IpAddr` before it is ever a string.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{CharmConfig, RedirectHttps, ServicePorts};
+
+/// Per-server options (`maxconn` is per server, not HAProxy's global one).
+pub const SERVER_CHECK: &str = "check inter 5000 rise 2 fall 5 maxconn 50";
+pub const CLIENT_TIMEOUT_MS: u32 = 300_000;
+pub const SERVER_TIMEOUT_MS: u32 = 300_000;
+
+pub const HTTP_PORT: u16 = 80;
+pub const HTTPS_PORT: u16 = 443;
+pub const HOSTAGENT_MESSENGER_PORT: u16 = 6554;
+pub const UBUNTU_INSTALLER_ATTACH_PORT: u16 = 50051;
+
+/// Error pages: status, file name under the errors directory.
+pub const ERROR_PAGES: &[(u16, &str)] = &[
+    (403, "unauthorized-haproxy.html"),
+    (500, "exception-haproxy.html"),
+    (502, "unplanned-offline-haproxy.html"),
+    (503, "unplanned-offline-haproxy.html"),
+    (504, "timeout-haproxy.html"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub name: String,
+    /// `10.0.0.1` or `[fd00::1]`, ready for `address:port`.
+    pub address: String,
+    pub port: u16,
+    /// `proto h2` for the gRPC backends (their checks stay TCP: an HTTP check
+    /// over h2 fails against these servers, see feasibility §4).
+    pub h2: bool,
+}
+
+impl Server {
+    fn new(name: String, ip: IpAddr, port: u16, h2: bool) -> Self {
+        let address = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        Self { name, address, port, h2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    pub name: String,
+    /// `balance leastconn` and `option httpchk HEAD / HTTP/1.0`: backend-only
+    /// directives the seed put in frontends, where HAProxy ignored them.
+    pub http_checks: bool,
+    pub timeout_server: u32,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acl {
+    pub name: &'static str,
+    pub criterion: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub backend: String,
+    pub acl: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tls {
+    pub cert: String,
+    /// Offer h2 by ALPN (the gRPC frontends).
+    pub alpn_h2: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frontend {
+    pub name: &'static str,
+    pub port: u16,
+    pub tls: Option<Tls>,
+    pub timeout_client: Option<u32>,
+    pub acls: Vec<Acl>,
+    /// `http-request` rules, in the order HAProxy runs them.
+    pub http_request: Vec<String>,
+    /// A `redirect` rule; HAProxy runs it after `http-request`, before `use_backend`.
+    pub redirect: Option<String>,
+    pub routes: Vec<Route>,
+    pub default_backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub frontend: Frontend,
+    pub backends: Vec<Backend>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorFile {
+    pub status: u16,
+    pub path: String,
+}
+
+/// Everything the template needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HaproxyConfig {
+    pub global_maxconn: u32,
+    pub error_files: Vec<ErrorFile>,
+    pub services: Vec<Service>,
+}
+
+/// The world as far as HAProxy is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Every unit's address, this unit's included; sorted and unique.
+    pub unit_ips: Vec<IpAddr>,
+    /// The leader's address, when known. Leader-only backends stay empty
+    /// (HAProxy answers 503) until it is.
+    pub leader_ip: Option<IpAddr>,
+}
+
+impl Topology {
+    pub fn new(mut unit_ips: Vec<IpAddr>, leader_ip: Option<IpAddr>) -> Self {
+        unit_ips.sort();
+        unit_ips.dedup();
+        Self { unit_ips, leader_ip }
+    }
+}
+
+/// Inputs from config and files rather than from peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub worker_counts: u16,
+    pub redirect_https: RedirectHttps,
+    pub enable_hostagent_messenger: bool,
+    pub enable_ubuntu_installer_attach: bool,
+    pub global_maxconn: u32,
+    pub ports: ServicePorts,
+    /// The certificate bundle, once there is one; without it no TLS frontend
+    /// is rendered (port 80 still serves).
+    pub tls_pem: Option<PathBuf>,
+    pub errors_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn from_config(config: &CharmConfig, tls_pem: Option<PathBuf>, errors_dir: PathBuf) -> Self {
+        Self {
+            worker_counts: config.worker_counts,
+            redirect_https: config.redirect_https,
+            enable_hostagent_messenger: config.enable_hostagent_messenger,
+            enable_ubuntu_installer_attach: config.enable_ubuntu_installer_attach,
+            global_maxconn: config.max_global_haproxy_connections,
+            ports: config.ports,
+            tls_pem,
+            errors_dir,
+        }
+    }
+}
+
+/// `10.1.77.18` → `10-1-77-18`; `fd00::1` → `fd00--1`.
+fn ip_slug(ip: &IpAddr) -> String {
+    ip.to_string().replace(['.', ':'], "-")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebScheme {
+    Http,
+    Https,
+}
+
+impl WebScheme {
+    fn prefix(self) -> &'static str {
+        match self {
+            WebScheme::Http => "landscape-http",
+            WebScheme::Https => "landscape-https",
+        }
+    }
+}
+
+const ACL_PING: Acl = Acl { name: "ping", criterion: "path_beg -i /ping" };
+const ACL_REPOSITORY: Acl = Acl { name: "repository", criterion: "path_beg -i /repository" };
+const ACL_MESSAGE: Acl = Acl { name: "message", criterion: "path_beg -i /message-system" };
+const ACL_ATTACHMENT: Acl = Acl { name: "attachment", criterion: "path_beg -i /attachment" };
+const ACL_API: Acl = Acl { name: "api", criterion: "path_beg -i /api" };
+const ACL_HASHIDS: Acl = Acl { name: "hashids", criterion: "path_beg -i /hash-id-databases" };
+const ACL_PACKAGE_UPLOAD: Acl = Acl { name: "package-upload", criterion: "path_beg -i /upload" };
+const ACL_METRICS: Acl = Acl { name: "metrics", criterion: "path_end /metrics" };
+const ACL_PROMETHEUS_METRICS: Acl = Acl { name: "prometheus_metrics", criterion: "path_beg -i /metrics" };
+
+/// The HTTP (80) or HTTPS (443) service: one definition for both.
+///
+/// The seed also carried `http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1`.
+/// It is left out on purpose: the regex only matches a path with a literal
+/// space, and HAProxy rejects such requests with 400 before any rule runs, so
+/// the rule never fired. `/upload/...` reaches the package-upload server
+/// unchanged, exactly as it does today (a test proves it).
+fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> Service {
+    let prefix = scheme.prefix();
+    let backend = |suffix: &str| format!("{prefix}-{suffix}");
+    let mut http_request = vec![
+        "deny if metrics".to_string(),
+        "deny if prometheus_metrics".to_string(),
+    ];
+    let (tls, redirect) = match scheme {
+        WebScheme::Http => {
+            let redirect = match settings.redirect_https {
+                RedirectHttps::All => Some("redirect scheme https".to_string()),
+                RedirectHttps::Default => Some("redirect scheme https unless ping OR repository".to_string()),
+                RedirectHttps::None => None,
+            };
+            (None, redirect)
+        }
+        WebScheme::Https => {
+            http_request.push("set-header X-Forwarded-Proto https".to_string());
+            let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            (Some(Tls { cert, alpn_h2: false }), None)
+        }
+    };
+    let frontend = Frontend {
+        name: prefix,
+        port: if scheme == WebScheme::Http { HTTP_PORT } else { HTTPS_PORT },
+        tls,
+        timeout_client: Some(CLIENT_TIMEOUT_MS),
+        acls: vec![
+            ACL_PING,
+            ACL_REPOSITORY,
+            ACL_MESSAGE,
+            ACL_ATTACHMENT,
+            ACL_API,
+            ACL_HASHIDS,
+            ACL_PACKAGE_UPLOAD,
+            ACL_METRICS,
+            ACL_PROMETHEUS_METRICS,
+        ],
+        http_request,
+        redirect,
+        routes: vec![
+            Route { backend: backend("message"), acl: ACL_MESSAGE.name },
+            Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
+            Route { backend: backend("api"), acl: ACL_API.name },
+            Route { backend: backend("ping"), acl: ACL_PING.name },
+            Route { backend: backend("hashid-databases"), acl: ACL_HASHIDS.name },
+            Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
+        ],
+        default_backend: backend("appserver"),
+    };
+
+    let ports = &settings.ports;
+    let workers = settings.worker_counts;
+    let per_worker = |service: &str, base: u16| -> Vec<Server> {
+        topology
+            .unit_ips
+            .iter()
+            .flat_map(|ip| {
+                (0..workers).map(move |i| {
+                    Server::new(format!("landscape-{service}-{}-{i}", ip_slug(ip)), *ip, base + i, false)
+                })
+            })
+            .collect()
+    };
+    let leader = topology.leader_ip;
+    let package_upload: Vec<Server> = leader
+        .map(|ip| Server::new("landscape-leader-package-upload".into(), ip, ports.package_upload, false))
+        .into_iter()
+        .collect();
+    let leader_appservers: Vec<Server> = leader
+        .map(|ip| {
+            (0..workers)
+                .map(|i| Server::new(format!("landscape-leader-appserver-{i}"), ip, ports.appserver + i, false))
+                .collect()
+        })
+        .unwrap_or_default();
+    let http_backend = |suffix: &str, servers| Backend {
+        name: backend(suffix),
+        http_checks: true,
+        timeout_server: SERVER_TIMEOUT_MS,
+        servers,
+    };
+    Service {
+        frontend,
+        backends: vec![
+            http_backend("appserver", per_worker("appserver", ports.appserver)),
+            http_backend("ping", per_worker("pingserver", ports.pingserver)),
+            http_backend("message", per_worker("message-server", ports.message_server)),
+            http_backend("api", per_worker("api", ports.api)),
+            http_backend("package-upload", package_upload),
+            http_backend("hashid-databases", leader_appservers),
+        ],
+    }
+}
+
+/// A gRPC service: TLS with ALPN h2 in front, one h2c server per unit behind.
+fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Topology, settings: &Settings) -> Service {
+    let http_request = if name == "landscape-ubuntu-installer-attach" {
+        // The X-FQDN header is required for multitenant installations.
+        vec![
+            "set-var(req.full_fqdn) hdr(authority) if !host_found".to_string(),
+            "set-var(req.full_fqdn) hdr(host) if host_found".to_string(),
+            "set-header X-FQDN %[var(req.full_fqdn)]".to_string(),
+        ]
+    } else {
+        vec![]
+    };
+    let acls = if http_request.is_empty() {
+        vec![]
+    } else {
+        vec![Acl { name: "host_found", criterion: "hdr(host) -m found" }]
+    };
+    let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    Service {
+        frontend: Frontend {
+            name,
+            port,
+            tls: Some(Tls { cert, alpn_h2: true }),
+            timeout_client: None,
+            acls,
+            http_request,
+            redirect: None,
+            routes: vec![],
+            default_backend: name.to_string(),
+        },
+        backends: vec![Backend {
+            name: name.to_string(),
+            http_checks: false,
+            timeout_server: SERVER_TIMEOUT_MS,
+            servers: topology
+                .unit_ips
+                .iter()
+                .map(|ip| Server::new(format!("{name}-{}", ip_slug(ip)), *ip, backend_port, true))
+                .collect(),
+        }],
+    }
+}
+
+/// The whole configuration for this unit.
+pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
+    let mut services = vec![web_service(WebScheme::Http, topology, settings)];
+    if settings.tls_pem.is_some() {
+        services.push(web_service(WebScheme::Https, topology, settings));
+        if settings.enable_hostagent_messenger {
+            services.push(grpc_service(
+                "landscape-hostagent-messenger",
+                HOSTAGENT_MESSENGER_PORT,
+                settings.ports.hostagent_messenger,
+                topology,
+                settings,
+            ));
+        }
+        if settings.enable_ubuntu_installer_attach {
+            services.push(grpc_service(
+                "landscape-ubuntu-installer-attach",
+                UBUNTU_INSTALLER_ATTACH_PORT,
+                settings.ports.ubuntu_installer_attach,
+                topology,
+                settings,
+            ));
+        }
+    }
+    HaproxyConfig {
+        global_maxconn: settings.global_maxconn,
+        error_files: ERROR_PAGES
+            .iter()
+            .map(|(status, file)| ErrorFile { status: *status, path: settings.errors_dir.join(file).display().to_string() })
+            .collect(),
+        services,
+    }
+}
+
+/// The frontend ports this configuration listens on.
+pub fn listening_ports(config: &HaproxyConfig) -> Vec<u16> {
+    config.services.iter().map(|s| s.frontend.port).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(tls: bool) -> Settings {
+        Settings {
+            worker_counts: 2,
+            redirect_https: RedirectHttps::Default,
+            enable_hostagent_messenger: true,
+            enable_ubuntu_installer_attach: true,
+            global_maxconn: 4096,
+            ports: ServicePorts::default(),
+            tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
+            errors_dir: PathBuf::from("/etc/haproxy/errors"),
+        }
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn leader_only_backends_point_at_the_leader_on_every_unit() {
+        let topo = Topology::new(ips(&["10.0.0.2", "10.0.0.1"]), Some("10.0.0.2".parse().unwrap()));
+        let cfg = build(&topo, &settings(true));
+        let https = &cfg.services[1];
+        let upload = https.backends.iter().find(|b| b.name == "landscape-https-package-upload").unwrap();
+        assert_eq!(upload.servers, vec![Server::new("landscape-leader-package-upload".into(), "10.0.0.2".parse().unwrap(), 9100, false)]);
+        let hashids = https.backends.iter().find(|b| b.name == "landscape-https-hashid-databases").unwrap();
+        assert_eq!(hashids.servers.iter().map(|s| s.port).collect::<Vec<_>>(), [8080, 8081]);
+    }
+
+    #[test]
+    fn unknown_leader_leaves_leader_only_backends_declared_but_empty() {
+        let cfg = build(&Topology::new(ips(&["10.0.0.1"]), None), &settings(false));
+        let http = &cfg.services[0];
+        for name in ["landscape-http-package-upload", "landscape-http-hashid-databases"] {
+            let b = http.backends.iter().find(|b| b.name == name).expect(name);
+            assert!(b.servers.is_empty());
+        }
+    }
+
+    #[test]
+    fn without_a_certificate_only_port_80_is_served() {
+        let cfg = build(&Topology::new(ips(&["10.0.0.1"]), None), &settings(false));
+        assert_eq!(listening_ports(&cfg), [80]);
+        let cfg = build(&Topology::new(ips(&["10.0.0.1"]), None), &settings(true));
+        assert_eq!(listening_ports(&cfg), [80, 443, 6554, 50051]);
+    }
+
+    #[test]
+    fn ipv6_servers_are_bracketed_and_named_without_colons() {
+        let cfg = build(&Topology::new(ips(&["fd00::11"]), None), &settings(false));
+        let server = &cfg.services[0].backends[0].servers[0];
+        assert_eq!(server.address, "[fd00::11]");
+        assert_eq!(server.name, "landscape-appserver-fd00--11-0");
+    }
+}

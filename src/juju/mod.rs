@@ -1,0 +1,11 @@
+//! Everything Juju-specific: the hook environment, the event behind it, the
+//! declared endpoints and the hook tools.
+
+pub mod context;
+pub mod event;
+pub mod metadata;
+pub mod tools;
+
+pub use context::{JujuContext, RelationId};
+pub use event::{Event, RelationEvent, RelationKind};
+pub use tools::{Databag, HookToolError, HookToolRunner, HookTools, LogLevel, StatusName};

@@ -1,0 +1,46 @@
+//! The Landscape Server machine charm: one binary that Juju runs as
+//! `dispatch` for every hook and action.
+//!
+//! Layers, each talking only to the one below: [`juju`] (environment, events,
+//! hook tools) → [`charm`] (snapshot and reconcile) → [`haproxy`] and friends
+//! (pure models, rendering, and the files and commands that apply them).
+
+pub mod actions;
+pub mod charm;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod haproxy;
+pub mod juju;
+pub mod paths;
+pub mod peers;
+pub mod status;
+pub mod system;
+
+use std::collections::HashMap;
+
+use charm::Charm;
+use error::CharmError;
+use juju::{Event, HookToolRunner, HookTools, JujuContext, LogLevel};
+use paths::Paths;
+use system::CommandRunner;
+
+/// Handles one dispatch. `Ok` means exit 0 (Juju commits what the hook did);
+/// `Err` means Juju should retry.
+pub fn run(
+    env: &HashMap<String, String>,
+    tools: &dyn HookToolRunner,
+    cmds: &dyn CommandRunner,
+) -> Result<(), CharmError> {
+    let ctx = JujuContext::from_env(env)?;
+    let event = Event::from_context(&ctx);
+    let charm = Charm { ctx, juju: HookTools::new(tools), cmds, paths: Paths::from_env(env) };
+    match event {
+        Event::Unknown(path) => {
+            charm.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));
+            Ok(())
+        }
+        Event::Action(name) => actions::run(&charm, &name),
+        event => charm::handle_hook(&charm, event),
+    }
+}

@@ -1,0 +1,133 @@
+//! Every filesystem path the charm touches, in one place.
+//!
+//! When `CHARM_FS_ROOT` is set (tests only), every path resolves under it, so a
+//! test can run the real binary against a private directory tree. Nothing else
+//! in the crate builds an absolute path by hand.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that re-roots every system path (tests only).
+pub const FS_ROOT_ENV: &str = "CHARM_FS_ROOT";
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    /// Paths on the real system (`/`).
+    pub fn system() -> Self {
+        Self { root: PathBuf::from("/") }
+    }
+
+    /// Paths under `root` instead of `/`.
+    pub fn under(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `CHARM_FS_ROOT` if set and non-empty, otherwise the real system.
+    pub fn from_env(env: &std::collections::HashMap<String, String>) -> Self {
+        match env.get(FS_ROOT_ENV) {
+            Some(root) if !root.is_empty() => Self::under(root),
+            _ => Self::system(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn at(&self, absolute: &str) -> PathBuf {
+        self.root.join(absolute.trim_start_matches('/'))
+    }
+
+    pub fn haproxy_dir(&self) -> PathBuf {
+        self.at("/etc/haproxy")
+    }
+
+    /// The live HAProxy configuration.
+    pub fn haproxy_config(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.cfg")
+    }
+
+    /// A rendered configuration waiting for `haproxy -c`, beside the live one
+    /// so that the final rename stays on one filesystem.
+    pub fn haproxy_candidate_config(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.cfg.candidate")
+    }
+
+    /// The last candidate HAProxy refused, kept for debugging.
+    pub fn haproxy_rejected_config(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.cfg.rejected")
+    }
+
+    /// HAProxy's refusal message for the rejected candidate.
+    pub fn haproxy_rejected_reason(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.cfg.rejected.reason")
+    }
+
+    /// Leaf certificate, chain and private key for the TLS frontends.
+    pub fn haproxy_pem(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.pem")
+    }
+
+    pub fn haproxy_errors_dir(&self) -> PathBuf {
+        self.at("/etc/haproxy/errors")
+    }
+
+    /// Error pages shipped by the landscape-server package.
+    pub fn landscape_offline_dir(&self) -> PathBuf {
+        self.at("/opt/canonical/landscape/canonical/landscape/offline")
+    }
+
+    pub fn service_conf(&self) -> PathBuf {
+        self.at("/etc/landscape/service.conf")
+    }
+
+    pub fn landscape_defaults(&self) -> PathBuf {
+        self.at("/etc/default/landscape-server")
+    }
+
+    /// The charm's own private files (TLS private key, ...), root only.
+    pub fn charm_state_dir(&self) -> PathBuf {
+        self.at("/var/lib/landscape-server-charm")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_paths_are_absolute() {
+        let p = Paths::system();
+        assert_eq!(p.haproxy_config(), PathBuf::from("/etc/haproxy/haproxy.cfg"));
+        assert_eq!(p.haproxy_pem(), PathBuf::from("/etc/haproxy/haproxy.pem"));
+    }
+
+    #[test]
+    fn every_path_resolves_under_the_root() {
+        let p = Paths::under("/tmp/unit-0");
+        for path in [
+            p.haproxy_dir(),
+            p.haproxy_config(),
+            p.haproxy_candidate_config(),
+            p.haproxy_rejected_config(),
+            p.haproxy_rejected_reason(),
+            p.haproxy_pem(),
+            p.haproxy_errors_dir(),
+            p.landscape_offline_dir(),
+            p.service_conf(),
+            p.landscape_defaults(),
+            p.charm_state_dir(),
+        ] {
+            assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");
+        }
+    }
+
+    #[test]
+    fn empty_root_variable_means_the_system() {
+        let env = [(FS_ROOT_ENV.to_string(), String::new())].into_iter().collect();
+        assert_eq!(Paths::from_env(&env).root(), Path::new("/"));
+    }
+}

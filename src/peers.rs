@@ -1,0 +1,145 @@
+//! The `replicas` peer relation: every unit's address and the leader's.
+//!
+//! Each unit publishes the bind address of its `replicas` endpoint under
+//! `address` in its own peer databag, and the leader publishes its own as
+//! `leader-ip` in the application databag. So every address comes from the
+//! same source (`network-get replicas`), unlike the Python charm, which mixed
+//! bind addresses with Juju's `private-address`. Peers that have not published
+//! yet (a charm upgrade in progress) fall back to `ingress-address`, then
+//! `private-address`. Every value is parsed as an IP before use.
+
+use std::net::IpAddr;
+
+use crate::juju::metadata::PEER_ENDPOINT;
+use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+
+pub const ADDRESS_KEY: &str = "address";
+pub const LEADER_IP_KEY: &str = "leader-ip";
+
+/// A peer value that was not an IP address, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedAddress {
+    pub source: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl std::fmt::Display for RejectedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Debug-quote and cut the value: it is untrusted and may be huge.
+        let shown: String = self.value.chars().take(80).collect();
+        let more = if self.value.chars().count() > 80 { "…" } else { "" };
+        write!(f, "ignoring {} of {}: not an IP address: {:?}{more}", self.key, self.source, shown)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerView {
+    pub relation: Option<RelationId>,
+    /// This unit's `replicas` bind address.
+    pub unit_ip: Option<IpAddr>,
+    /// The other units and their addresses.
+    pub peers: Vec<(String, IpAddr)>,
+    /// `leader-ip` as the application databag has it, parsed.
+    pub published_leader_ip: Option<IpAddr>,
+    /// What this unit has published under `address`.
+    pub published_own_address: Option<String>,
+    pub rejected: Vec<RejectedAddress>,
+}
+
+/// Parses an address strictly: `IpAddr` syntax, nothing around it. A scoped
+/// IPv6 address (`fe80::1%eth0`) is refused: it means nothing to another host.
+pub fn parse_ip(value: &str) -> Option<IpAddr> {
+    value.parse().ok()
+}
+
+impl PeerView {
+    /// Reads the peer relation. `readable` is false during `install`, when
+    /// Juju does not let a unit read peer data yet. `broken` is the relation
+    /// being torn down in this hook, if any, which no longer counts.
+    pub fn observe(
+        juju: &HookTools<'_>,
+        unit_name: &str,
+        app_name: &str,
+        readable: bool,
+        broken: Option<&RelationId>,
+    ) -> Result<Self, HookToolError> {
+        let mut view = PeerView::default();
+        let network = juju.network_get(PEER_ENDPOINT)?;
+        if let Some(bind) = network.bind_addresses.first() {
+            match parse_ip(bind) {
+                Some(ip) => view.unit_ip = Some(ip),
+                None => view.rejected.push(RejectedAddress {
+                    source: format!("network-get {PEER_ENDPOINT}"),
+                    key: "bind-address".into(),
+                    value: bind.clone(),
+                }),
+            }
+        }
+        if !readable {
+            return Ok(view);
+        }
+        let relation = juju.relation_ids(PEER_ENDPOINT)?.into_iter().find(|r| Some(r) != broken);
+        let Some(relation) = relation else { return Ok(view) };
+        let read = |member: &str, app: bool| match juju.relation_get(&relation, member, app) {
+            // The relation went away under us: it has no data any more.
+            Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
+            other => other,
+        };
+        let app_bag = read(app_name, true)?;
+        if let Some(value) = app_bag.get(LEADER_IP_KEY) {
+            match parse_ip(value) {
+                Some(ip) => view.published_leader_ip = Some(ip),
+                None => view.rejected.push(RejectedAddress {
+                    source: format!("the {app_name} application"),
+                    key: LEADER_IP_KEY.into(),
+                    value: value.clone(),
+                }),
+            }
+        }
+        view.published_own_address = read(unit_name, false)?.get(ADDRESS_KEY).cloned();
+        let units = match juju.relation_list(&relation) {
+            Err(HookToolError::RelationNotFound { .. }) => vec![],
+            other => other?,
+        };
+        for unit in units {
+            let bag = read(&unit, false)?;
+            let found = [ADDRESS_KEY, "ingress-address", "private-address"]
+                .iter()
+                .find_map(|key| bag.get(*key).map(|value| (*key, value)));
+            let Some((key, value)) = found else { continue };
+            match parse_ip(value) {
+                Some(ip) => view.peers.push((unit, ip)),
+                None => view.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
+            }
+        }
+        view.relation = Some(relation);
+        Ok(view)
+    }
+
+    /// Every unit's address, this unit's first.
+    pub fn all_ips(&self) -> Vec<IpAddr> {
+        self.unit_ip.into_iter().chain(self.peers.iter().map(|(_, ip)| *ip)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_addresses_parse() {
+        assert!(parse_ip("10.1.77.18").is_some());
+        assert!(parse_ip("fd00::1").is_some());
+        for bad in ["10.1.77.18\n", " 10.1.77.18", "host.example", "10.0.0.1 check", "fe80::1%eth0", "[fd00::1]", ""] {
+            assert_eq!(parse_ip(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rejected_values_are_quoted_and_cut() {
+        let r = RejectedAddress { source: "landscape-server/1".into(), key: "address".into(), value: "x\n".repeat(100) };
+        let text = r.to_string();
+        assert!(text.contains("landscape-server/1") && !text.contains('\n') && text.len() < 300, "{text}");
+    }
+}
