@@ -20,7 +20,9 @@ enum Outcome {
 pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
     let outcome = match name {
         "get-haproxy-config" => get_haproxy_config(charm)?,
-        other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
+        other => Outcome::Failed(format!(
+            "the {other} action is not implemented in this revision of the charm"
+        )),
     };
     match outcome {
         Outcome::Results(results) => charm.juju.action_set(&results)?,
@@ -54,16 +56,26 @@ fn get_haproxy_config(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
     let live = fsutil::read_optional(&charm.paths.haproxy_config())?;
     let rejected = fsutil::read_optional(&charm.paths.haproxy_rejected_config())?;
     if live.is_none() && rejected.is_none() {
-        return Ok(Outcome::Failed("no HAProxy config has been rendered on this unit yet".into()));
+        return Ok(Outcome::Failed(
+            "no HAProxy config has been rendered on this unit yet".into(),
+        ));
     }
     let mut results = BTreeMap::new();
-    insert_chunked(&mut results, "config", &String::from_utf8_lossy(&live.unwrap_or_default()));
+    insert_chunked(
+        &mut results,
+        "config",
+        &String::from_utf8_lossy(&live.unwrap_or_default()),
+    );
     results.insert("rejected".into(), rejected.is_some().to_string());
     if rejected.is_some() {
-        let reason = fsutil::read_optional(&charm.paths.haproxy_rejected_reason())?.unwrap_or_default();
+        let reason =
+            fsutil::read_optional(&charm.paths.haproxy_rejected_reason())?.unwrap_or_default();
         let reason = String::from_utf8_lossy(&reason);
         results.insert("rejected-error".into(), first_error_line(&reason));
-        results.insert("rejected-path".into(), charm.paths.haproxy_rejected_config().display().to_string());
+        results.insert(
+            "rejected-path".into(),
+            charm.paths.haproxy_rejected_config().display().to_string(),
+        );
     }
     Ok(Outcome::Results(results))
 }
@@ -78,6 +90,9 @@ mod tests {
         let mut results = BTreeMap::new();
         insert_chunked(&mut results, "config", &text);
         assert_eq!(results["config-parts"], "2");
-        assert_eq!(format!("{}{}", results["config-part-1"], results["config-part-2"]), text);
+        assert_eq!(
+            format!("{}{}", results["config-part-1"], results["config-part-2"]),
+            text
+        );
     }
 }

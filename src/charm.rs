@@ -54,13 +54,26 @@ impl World {
         // longer counts.
         let readable = event != Event::Install;
         let broken = match &event {
-            Event::Relation(r) if r.kind == RelationKind::Broken && r.relation.endpoint == PEER_ENDPOINT => {
+            Event::Relation(r)
+                if r.kind == RelationKind::Broken && r.relation.endpoint == PEER_ENDPOINT =>
+            {
                 Some(r.relation.clone())
             }
             _ => None,
         };
-        let peers = PeerView::observe(&charm.juju, &charm.ctx.unit_name, &charm.ctx.app_name, readable, broken.as_ref())?;
-        Ok(Self { event, is_leader, config, peers })
+        let peers = PeerView::observe(
+            &charm.juju,
+            &charm.ctx.unit_name,
+            &charm.ctx.app_name,
+            readable,
+            broken.as_ref(),
+        )?;
+        Ok(Self {
+            event,
+            is_leader,
+            config,
+            peers,
+        })
     }
 }
 
@@ -79,39 +92,63 @@ pub fn handle_hook(charm: &Charm<'_>, event: Event) -> Result<(), CharmError> {
                 status.add(s);
             }
             Disposition::Retry => {
-                charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
+                charm.log(
+                    LogLevel::Error,
+                    &format!("hook failed, Juju will retry it: {err}"),
+                );
                 return Err(err);
             }
         }
     }
     let resolved = status.resolve();
-    charm.juju.status_set(resolved.name, &resolved.message, false)?;
+    charm
+        .juju
+        .status_set(resolved.name, &resolved.message, false)?;
     Ok(())
 }
 
 /// Computes and applies the desired state of this unit.
-pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector) -> Result<(), CharmError> {
+pub fn reconcile(
+    charm: &Charm<'_>,
+    world: &World,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
     for rejected in &world.peers.rejected {
         charm.log(LogLevel::Warning, &rejected.to_string());
     }
     publish_peer_addresses(charm, world)?;
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
-    let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
+    let config = world
+        .config
+        .as_ref()
+        .map_err(|e| CharmError::Config(e.clone()))?;
     reconcile_haproxy(charm, world, config, status)
 }
 
 /// This unit's address in its peer databag; the leader's in the app databag.
 fn publish_peer_addresses(charm: &Charm<'_>, world: &World) -> Result<(), CharmError> {
     let peers = &world.peers;
-    let (Some(relation), Some(ip)) = (&peers.relation, peers.unit_ip) else { return Ok(()) };
+    let (Some(relation), Some(ip)) = (&peers.relation, peers.unit_ip) else {
+        return Ok(());
+    };
     let ip = ip.to_string();
     if peers.published_own_address.as_deref() != Some(ip.as_str()) {
-        charm.juju.relation_set(relation, &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]), false)?;
+        charm.juju.relation_set(
+            relation,
+            &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]),
+            false,
+        )?;
     }
-    if world.is_leader && peers.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
+    if world.is_leader
+        && peers.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str())
+    {
         charm.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));
-        charm.juju.relation_set(relation, &Databag::from([(LEADER_IP_KEY.to_string(), ip)]), true)?;
+        charm.juju.relation_set(
+            relation,
+            &Databag::from([(LEADER_IP_KEY.to_string(), ip)]),
+            true,
+        )?;
     }
     Ok(())
 }
@@ -132,11 +169,19 @@ fn reconcile_haproxy(
 
     let peers = &world.peers;
     if peers.unit_ip.is_none() {
-        status.add(Status::waiting("Waiting for this unit's address on the replicas binding"));
+        status.add(Status::waiting(
+            "Waiting for this unit's address on the replicas binding",
+        ));
     }
-    let leader_ip = if world.is_leader { peers.unit_ip } else { peers.published_leader_ip };
+    let leader_ip = if world.is_leader {
+        peers.unit_ip
+    } else {
+        peers.published_leader_ip
+    };
     if leader_ip.is_none() {
-        status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
+        status.add(Status::waiting(
+            "Waiting for the leader's address on the replicas relation",
+        ));
     }
     let topology = Topology::new(peers.all_ips(), leader_ip);
 
@@ -151,7 +196,13 @@ fn reconcile_haproxy(
 
     let outcome = apply::apply_config(&charm.paths, charm.cmds, &text, owner)?;
     if outcome == ApplyOutcome::Applied {
-        charm.log(LogLevel::Info, &format!("applied a new HAProxy config ({} units)", topology.unit_ips.len()));
+        charm.log(
+            LogLevel::Info,
+            &format!(
+                "applied a new HAProxy config ({} units)",
+                topology.unit_ips.len()
+            ),
+        );
     }
     apply::ensure_running(charm.cmds, outcome == ApplyOutcome::Applied)?;
     sync_ports(charm, &model::listening_ports(&desired))
@@ -178,9 +229,15 @@ fn sync_ports(charm: &Charm<'_>, wanted: &[u16]) -> Result<(), CharmError> {
 
 /// `stop`/`remove`: HAProxy goes down with the unit.
 fn stop(charm: &Charm<'_>) -> Result<(), CharmError> {
-    let out = charm.cmds.output(&Cmd::new("systemctl", &["disable", "--now", apply::HAPROXY_SERVICE]))?;
+    let out = charm.cmds.output(&Cmd::new(
+        "systemctl",
+        &["disable", "--now", apply::HAPROXY_SERVICE],
+    ))?;
     if !out.success() {
-        charm.log(LogLevel::Warning, &format!("could not stop haproxy: {}", out.combined()));
+        charm.log(
+            LogLevel::Warning,
+            &format!("could not stop haproxy: {}", out.combined()),
+        );
     }
     Ok(())
 }

@@ -43,14 +43,23 @@ impl CharmError {
     pub fn disposition(&self) -> Disposition {
         match self {
             CharmError::Config(e) => {
-                let problems: Vec<String> = e.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
-                Disposition::Status(Status::blocked(format!("Invalid config: {}", problems.join("; "))))
+                let problems: Vec<String> = e
+                    .problems
+                    .iter()
+                    .map(|p| format!("{} {}", p.option, p.reason))
+                    .collect();
+                Disposition::Status(Status::blocked(format!(
+                    "Invalid config: {}",
+                    problems.join("; ")
+                )))
             }
-            CharmError::Apply(ApplyError::Rejected { first_error, .. }) => {
-                Disposition::Status(Status::blocked(format!("HAProxy rejected the new config: {first_error}")))
-            }
+            CharmError::Apply(ApplyError::Rejected { first_error, .. }) => Disposition::Status(
+                Status::blocked(format!("HAProxy rejected the new config: {first_error}")),
+            ),
             // A render failure is a bug or a hostile path; retrying won't fix it.
-            CharmError::Render(e) => Disposition::Status(Status::blocked(format!("Cannot render the HAProxy config: {e}"))),
+            CharmError::Render(e) => Disposition::Status(Status::blocked(format!(
+                "Cannot render the HAProxy config: {e}"
+            ))),
             CharmError::Context(_)
             | CharmError::HookTool(_)
             | CharmError::Apply(_)
@@ -68,17 +77,27 @@ mod tests {
     #[test]
     fn config_errors_block_and_name_the_option() {
         let err = CharmError::Config(ConfigError {
-            problems: vec![ConfigProblem { option: "worker_counts".into(), reason: "must be between 1 and 64 (got 0)".into() }],
+            problems: vec![ConfigProblem {
+                option: "worker_counts".into(),
+                reason: "must be between 1 and 64 (got 0)".into(),
+            }],
         });
         assert_eq!(
             err.disposition(),
-            Disposition::Status(Status::blocked("Invalid config: worker_counts must be between 1 and 64 (got 0)"))
+            Disposition::Status(Status::blocked(
+                "Invalid config: worker_counts must be between 1 and 64 (got 0)"
+            ))
         );
     }
 
     #[test]
     fn tool_failures_are_retried() {
-        let err = CharmError::HookTool(HookToolError::Failed { tool: "x".into(), args: String::new(), code: Some(1), stderr: String::new() });
+        let err = CharmError::HookTool(HookToolError::Failed {
+            tool: "x".into(),
+            args: String::new(),
+            code: Some(1),
+            stderr: String::new(),
+        });
         assert_eq!(err.disposition(), Disposition::Retry);
     }
 }

@@ -1,1 +1,13 @@
+//! The one integration-test binary: shared fixtures, one module per concern.
 
+#[path = "../support/state.rs"]
+mod state;
+
+mod fixtures;
+mod harness;
+
+mod foundation;
+mod haproxy_golden;
+mod haproxy_hooks;
+mod metadata;
+mod regression;

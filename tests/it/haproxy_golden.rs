@@ -1,0 +1,333 @@
+//! The rendered config against the seed's example, snapshots of the other
+//! shapes, and a property test; every config is checked by the real
+//! `haproxy -dW -c` (warnings are errors).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use landscape_server::config::{RedirectHttps, ServicePorts};
+use landscape_server::haproxy::model::{Settings, Topology, build};
+use landscape_server::haproxy::render;
+use landscape_server::paths::Paths;
+use proptest::prelude::*;
+
+use crate::fixtures::{Section, haproxy_check_strict, parse_sections, shared_inputs};
+
+const SEED_EXAMPLE: &str = include_str!("../fixtures/seed-example.cfg");
+
+fn settings(paths: &Paths, tls: bool) -> Settings {
+    Settings {
+        worker_counts: 2,
+        redirect_https: RedirectHttps::Default,
+        enable_hostagent_messenger: true,
+        enable_ubuntu_installer_attach: true,
+        global_maxconn: 4096,
+        ports: ServicePorts::default(),
+        tls_pem: tls.then(|| paths.haproxy_pem()),
+        errors_dir: paths.haproxy_errors_dir(),
+    }
+}
+
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn seed_topology() -> Topology {
+    Topology::new(
+        ips(&["10.1.77.18", "10.1.77.229", "10.1.77.42"]),
+        Some("10.1.77.18".parse().unwrap()),
+    )
+}
+
+/// Renders with the files in place (for haproxy -c) and with system paths
+/// (for stable snapshots); both must be the same config but for paths.
+fn render_both(topology: &Topology, adjust: impl Fn(&mut Settings)) -> (String, String) {
+    let real = Paths::under(shared_inputs());
+    let mut checked = settings(&real, true);
+    adjust(&mut checked);
+    let mut system = settings(&Paths::system(), true);
+    adjust(&mut system);
+    system.tls_pem = checked
+        .tls_pem
+        .as_ref()
+        .map(|_| Paths::system().haproxy_pem());
+    let for_check = render(&build(topology, &checked)).unwrap();
+    let for_snapshot = render(&build(topology, &system)).unwrap();
+    let root = shared_inputs().display().to_string();
+    assert_eq!(
+        for_check.replace(&root, ""),
+        for_snapshot,
+        "paths are the only difference"
+    );
+    (for_check, for_snapshot)
+}
+
+fn section<'a>(sections: &'a [Section], kind: &str, name: &str) -> &'a Section {
+    sections
+        .iter()
+        .find(|s| s.kind == kind && s.name == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn names(sections: &[Section], kind: &str) -> BTreeSet<String> {
+    sections
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+fn lines_with(section: &Section, prefix: &str) -> BTreeSet<String> {
+    section
+        .lines
+        .iter()
+        .filter(|l| l.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+fn bind_port(section: &Section) -> String {
+    let bind = section
+        .lines
+        .iter()
+        .find(|l| l.starts_with("bind "))
+        .expect("a bind line");
+    bind.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// (name, address:port, h2) of every server of a backend.
+fn servers(section: &Section) -> BTreeSet<(String, String, bool)> {
+    section
+        .lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("server "))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (
+                words[0].to_string(),
+                words[1].to_string(),
+                l.contains("proto h2"),
+            )
+        })
+        .collect()
+}
+
+const DEAD_REPLACE_PATH: &str = r"http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1";
+
+#[test]
+fn seed_example_frontends_routes_and_servers_are_reproduced() {
+    let (ours, _) = render_both(&seed_topology(), |_| {});
+    let ours = parse_sections(&ours);
+    let seed = parse_sections(SEED_EXAMPLE);
+
+    assert_eq!(names(&ours, "frontend"), names(&seed, "frontend"));
+    for name in names(&seed, "frontend") {
+        let (o, s) = (
+            section(&ours, "frontend", &name),
+            section(&seed, "frontend", &name),
+        );
+        assert_eq!(bind_port(o), bind_port(s), "{name}: port");
+        assert_eq!(
+            o.lines.iter().find(|l| l.starts_with("bind ")),
+            s.lines
+                .iter()
+                .find(|l| l.starts_with("bind "))
+                .map(|l| l.replace(
+                    "/etc/haproxy",
+                    &format!("{}/etc/haproxy", shared_inputs().display())
+                ))
+                .as_ref(),
+            "{name}: bind"
+        );
+        for prefix in [
+            "acl ",
+            "use_backend ",
+            "redirect ",
+            "default_backend ",
+            "timeout client ",
+        ] {
+            assert_eq!(
+                lines_with(o, prefix),
+                lines_with(s, prefix),
+                "{name}: {prefix}lines"
+            );
+        }
+        let mut seed_rules = lines_with(s, "http-request ");
+        seed_rules.remove(DEAD_REPLACE_PATH);
+        assert_eq!(
+            lines_with(o, "http-request "),
+            seed_rules,
+            "{name}: http-request rules (less the dead rewrite)"
+        );
+    }
+
+    assert_eq!(names(&ours, "backend"), names(&seed, "backend"));
+    for name in names(&seed, "backend") {
+        assert_eq!(
+            servers(section(&ours, "backend", &name)),
+            servers(section(&seed, "backend", &name)),
+            "backend {name}"
+        );
+    }
+}
+
+#[test]
+fn seed_example_passes_strict_haproxy_check_where_the_seed_does_not() {
+    let (ours, _) = render_both(&seed_topology(), |_| {});
+    haproxy_check_strict(&ours).unwrap_or_else(|e| panic!("our config fails haproxy -dW -c:\n{e}"));
+
+    // The seed's own config, with its files pointed at real ones, is only
+    // valid with warnings: the defects this charm fixes.
+    let root = shared_inputs().display().to_string();
+    let seed = SEED_EXAMPLE.replace("/etc/haproxy", &format!("{root}/etc/haproxy"));
+    let err = haproxy_check_strict(&seed).expect_err("the seed's config should warn");
+    for warning in [
+        "'balance' ignored because frontend",
+        "'httpchk' ignored because frontend",
+        "'timeout server' will be ignored",
+    ] {
+        assert!(err.contains(warning), "expected {warning:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn frontend_rules_come_in_the_order_haproxy_runs_them() {
+    let (ours, _) = render_both(&seed_topology(), |_| {});
+    for frontend in parse_sections(&ours)
+        .iter()
+        .filter(|s| s.kind == "frontend")
+    {
+        let position = |prefix: &str| frontend.lines.iter().position(|l| l.starts_with(prefix));
+        let (rules, redirect, routes) = (
+            position("http-request "),
+            position("redirect "),
+            position("use_backend "),
+        );
+        if let (Some(r), Some(d)) = (rules, redirect) {
+            assert!(r < d, "{}: http-request after redirect", frontend.name);
+        }
+        if let (Some(d), Some(u)) = (redirect, routes) {
+            assert!(d < u, "{}: redirect after use_backend", frontend.name);
+        }
+    }
+}
+
+fn snapshot_case(name: &str, topology: Topology, adjust: impl Fn(&mut Settings)) {
+    let (checked, snapshot) = render_both(&topology, adjust);
+    haproxy_check_strict(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
+    insta::assert_snapshot!(name, snapshot);
+}
+
+#[test]
+fn snapshot_one_unit() {
+    snapshot_case(
+        "one_unit",
+        Topology::new(ips(&["10.1.77.18"]), Some("10.1.77.18".parse().unwrap())),
+        |_| {},
+    );
+}
+
+#[test]
+fn snapshot_three_units() {
+    snapshot_case("three_units", seed_topology(), |_| {});
+}
+
+#[test]
+fn snapshot_ipv6_peers() {
+    snapshot_case(
+        "ipv6_peers",
+        Topology::new(
+            ips(&["fd00:200::11", "fd00:200::12", "10.200.0.13"]),
+            Some("fd00:200::11".parse().unwrap()),
+        ),
+        |_| {},
+    );
+}
+
+#[test]
+fn snapshot_redirect_all() {
+    snapshot_case("redirect_all", seed_topology(), |s| {
+        s.redirect_https = RedirectHttps::All
+    });
+}
+
+#[test]
+fn snapshot_redirect_none() {
+    snapshot_case("redirect_none", seed_topology(), |s| {
+        s.redirect_https = RedirectHttps::None
+    });
+}
+
+#[test]
+fn snapshot_flags_off() {
+    snapshot_case("flags_off", seed_topology(), |s| {
+        s.enable_hostagent_messenger = false;
+        s.enable_ubuntu_installer_attach = false;
+    });
+}
+
+#[test]
+fn snapshot_no_certificate_yet() {
+    snapshot_case("no_certificate_yet", seed_topology(), |s| s.tls_pem = None);
+}
+
+#[test]
+fn snapshot_leader_unknown() {
+    snapshot_case(
+        "leader_unknown",
+        Topology::new(ips(&["10.1.77.229"]), None),
+        |_| {},
+    );
+}
+
+fn arb_ip() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u16; 8]>().prop_map(IpAddr::from),
+    ]
+}
+
+fn arb_redirect() -> impl Strategy<Value = RedirectHttps> {
+    prop_oneof![
+        Just(RedirectHttps::All),
+        Just(RedirectHttps::Default),
+        Just(RedirectHttps::None)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, .. ProptestConfig::default() })]
+
+    /// Whatever the peers, the worker count and the flags, HAProxy accepts
+    /// the config without a warning.
+    #[test]
+    fn any_peer_set_renders_a_config_haproxy_accepts(
+        peers in prop::collection::vec(arb_ip(), 0..12),
+        leader in prop::option::of(arb_ip()),
+        workers in 1u16..=6,
+        redirect in arb_redirect(),
+        hostagent in any::<bool>(),
+        installer in any::<bool>(),
+        tls in any::<bool>(),
+    ) {
+        let paths = Paths::under(shared_inputs());
+        let mut s = settings(&paths, tls);
+        s.worker_counts = workers;
+        s.redirect_https = redirect;
+        s.enable_hostagent_messenger = hostagent;
+        s.enable_ubuntu_installer_attach = installer;
+        let config = render(&build(&Topology::new(peers.clone(), leader), &s)).unwrap();
+        prop_assert!(haproxy_check_strict(&config).is_ok(), "{}", haproxy_check_strict(&config).unwrap_err());
+        // Every address shows up exactly as HAProxy needs it.
+        for ip in &peers {
+            let shown = match ip { IpAddr::V4(v4) => format!(" {v4}:"), IpAddr::V6(v6) => format!(" [{v6}]:") };
+            prop_assert!(config.contains(&shown));
+        }
+    }
+}

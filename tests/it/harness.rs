@@ -1,0 +1,550 @@
+//! A fake Juju for black-box tests: state in, state out.
+//!
+//! A [`Unit`] owns a private filesystem root (`CHARM_FS_ROOT`), a directory of
+//! shims on `PATH` (every hook tool and the faked system commands link to
+//! `fake-juju-tool`), and a [`FakeState`]. [`Unit::run`] writes the state,
+//! runs the real compiled `dispatch` binary with the environment a unit agent
+//! sets, commits the queued writes only if it exited 0 (as Juju does), and
+//! reads the state back. `haproxy` and `runuser` stay the real ones.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+pub use crate::state::{
+    Behaviour, Call, Databag, FakeState, HOOK_TOOLS, Relation, default_unit_bag,
+};
+
+pub const APP: &str = "landscape-server";
+const DISPATCH: &str = env!("CARGO_BIN_EXE_landscape-server");
+const FAKE_TOOL: &str = env!("CARGO_BIN_EXE_fake-juju-tool");
+
+/// System commands that are faked (recorded, scripted); the rest are real.
+pub const FAKED_COMMANDS: &[&str] = &[
+    "apt-get",
+    "add-apt-repository",
+    "apt-mark",
+    "dpkg-query",
+    "systemctl",
+    "lsctl",
+    "landscape-schema",
+];
+
+/// The charm's declared surface, read from the real YAML files once.
+pub struct CharmSpec {
+    pub endpoints: BTreeMap<String, (String, String)>, // name → (role, interface)
+    pub options: BTreeMap<String, (String, Option<Value>)>, // name → (type, default)
+    pub actions: Vec<String>,
+}
+
+pub fn spec() -> &'static CharmSpec {
+    static SPEC: OnceLock<CharmSpec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |name: &str| -> serde_yaml::Value {
+            serde_yaml::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
+        };
+        let metadata = read("metadata.yaml");
+        let mut endpoints = BTreeMap::new();
+        for role in ["requires", "provides", "peers"] {
+            if let Some(map) = metadata[role].as_mapping() {
+                for (name, body) in map {
+                    endpoints.insert(
+                        name.as_str().unwrap().to_string(),
+                        (
+                            role.to_string(),
+                            body["interface"].as_str().unwrap().to_string(),
+                        ),
+                    );
+                }
+            }
+        }
+        let config = read("config.yaml");
+        let options = config["options"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(name, body)| {
+                let default = body
+                    .get("default")
+                    .map(|d| serde_json::to_value(d).unwrap());
+                (
+                    name.as_str().unwrap().to_string(),
+                    (body["type"].as_str().unwrap().to_string(), default),
+                )
+            })
+            .collect();
+        let actions = read("actions.yaml")
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        CharmSpec {
+            endpoints,
+            options,
+            actions,
+        }
+    })
+}
+
+/// What happened in one dispatch.
+#[derive(Debug)]
+pub struct RunResult {
+    pub code: i32,
+    pub stderr: String,
+    /// Hook tool calls of this run only.
+    pub tool_calls: Vec<Call>,
+    /// System command calls of this run only.
+    pub commands: Vec<Call>,
+}
+
+impl RunResult {
+    pub fn command_lines(&self) -> Vec<String> {
+        self.commands.iter().map(Call::line).collect()
+    }
+    pub fn ran(&self, line: &str) -> bool {
+        self.command_lines().iter().any(|l| l == line)
+    }
+}
+
+/// The hook or action to run.
+#[derive(Debug, Clone)]
+pub enum Dispatch {
+    Hook(String),
+    Relation {
+        endpoint: String,
+        kind: &'static str,
+        id: u32,
+        remote_unit: Option<String>,
+        departing: Option<String>,
+    },
+    Action {
+        name: String,
+        params: Map<String, Value>,
+    },
+    /// A dispatch path of any form, for unknown hooks.
+    Raw(String),
+}
+
+pub struct Unit {
+    dir: tempfile::TempDir,
+    pub state: FakeState,
+    runs: u32,
+}
+
+impl Unit {
+    /// A unit of `landscape-server` with every config option at its default,
+    /// `network-get replicas` answering `address`, no relations.
+    pub fn new(number: u32, address: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("landscape-unit-")
+            .tempdir()
+            .unwrap();
+        // HAProxy validates the candidate config as the haproxy user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        std::fs::create_dir_all(dir.path().join("charm")).unwrap();
+        for tool in HOOK_TOOLS.iter().chain(FAKED_COMMANDS) {
+            std::os::unix::fs::symlink(FAKE_TOOL, bin.join(tool)).unwrap();
+        }
+        let config: Map<String, Value> = spec()
+            .options
+            .iter()
+            .map(|(name, (_, default))| (name.clone(), default.clone().unwrap_or(Value::Null)))
+            .collect();
+        let state = FakeState {
+            unit: format!("{APP}/{number}"),
+            model_uuid: "d2a6c5e0-4c1b-4f3e-9a55-0123456789ab".into(),
+            config,
+            networks: BTreeMap::from([("replicas".to_string(), address.to_string())]),
+            command_behaviours: BTreeMap::from([(
+                "dpkg-query".to_string(),
+                Behaviour {
+                    code: 0,
+                    stdout: "install ok installed".into(),
+                    stderr: String::new(),
+                },
+            )]),
+            peer_data_readable: true,
+            ..Default::default()
+        };
+        Self {
+            dir,
+            state,
+            runs: 0,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        self.state.networks["replicas"].clone()
+    }
+
+    /// The unit's `CHARM_FS_ROOT`.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A path inside the unit's root, given as the absolute system path.
+    pub fn path(&self, absolute: &str) -> PathBuf {
+        self.root().join(absolute.trim_start_matches('/'))
+    }
+
+    pub fn read(&self, absolute: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(absolute)).ok()
+    }
+
+    pub fn haproxy_config(&self) -> Option<String> {
+        self.read("/etc/haproxy/haproxy.cfg")
+    }
+
+    pub fn set_config(&mut self, key: &str, value: Value) {
+        self.state.config.insert(key.to_string(), value);
+    }
+
+    /// Adds the peer relation (id 0) if missing and returns it.
+    pub fn peer_relation(&mut self) -> &mut Relation {
+        if !self
+            .state
+            .relations
+            .iter()
+            .any(|r| r.endpoint == "replicas")
+        {
+            let own = default_unit_bag(&self.address());
+            self.state.relations.push(Relation {
+                id: 0,
+                endpoint: "replicas".into(),
+                remote_app: APP.into(),
+                local_unit_data: own,
+                ..Default::default()
+            });
+        }
+        self.state
+            .relations
+            .iter_mut()
+            .find(|r| r.endpoint == "replicas")
+            .unwrap()
+    }
+
+    /// Sets `leader-ip` in the peer application databag, as the leader would
+    /// have (for a peer relation that bag is this application's own).
+    pub fn set_published_leader_ip(&mut self, value: &str) {
+        self.peer_relation()
+            .local_app_data
+            .insert("leader-ip".into(), value.into());
+    }
+
+    /// Puts a peer with Juju's default databag plus the charm's `address` key.
+    pub fn add_peer(&mut self, number: u32, address: &str) {
+        let mut bag = default_unit_bag(address);
+        bag.insert("address".into(), address.into());
+        self.peer_relation()
+            .remote_units
+            .insert(format!("{APP}/{number}"), bag);
+    }
+
+    /// Installs a real certificate bundle where HAProxy expects one.
+    pub fn install_test_certificate(&self) {
+        let pem = crate::fixtures::test_pem();
+        let path = self.path("/etc/haproxy/haproxy.pem");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, pem).unwrap();
+    }
+
+    pub fn hook(&mut self, name: &str) -> RunResult {
+        self.run(Dispatch::Hook(name.to_string()))
+    }
+
+    pub fn relation_changed(
+        &mut self,
+        endpoint: &str,
+        id: u32,
+        remote_unit: Option<&str>,
+    ) -> RunResult {
+        self.run(Dispatch::Relation {
+            endpoint: endpoint.into(),
+            kind: "changed",
+            id,
+            remote_unit: remote_unit.map(str::to_string),
+            departing: None,
+        })
+    }
+
+    pub fn action(&mut self, name: &str) -> RunResult {
+        self.run(Dispatch::Action {
+            name: name.into(),
+            params: Map::new(),
+        })
+    }
+
+    /// Refuses states that contradict metadata.yaml/config.yaml, like
+    /// Scenario's consistency checker.
+    pub fn check_consistency(&self, dispatch: &Dispatch) -> Result<(), String> {
+        let spec = spec();
+        for rel in &self.state.relations {
+            let Some((role, _)) = spec.endpoints.get(&rel.endpoint) else {
+                return Err(format!(
+                    "relation {} uses undeclared endpoint {}",
+                    rel.id, rel.endpoint
+                ));
+            };
+            if (role == "peers") != (rel.remote_app == APP) {
+                return Err(format!(
+                    "relation {}: remote app {} does not fit a {role} endpoint",
+                    rel.id, rel.remote_app
+                ));
+            }
+        }
+        for (key, value) in &self.state.config {
+            let Some((kind, _)) = spec.options.get(key) else {
+                return Err(format!("undeclared config option {key}"));
+            };
+            let fits = match (kind.as_str(), value) {
+                (_, Value::Null) => true,
+                ("string", Value::String(_)) | ("boolean", Value::Bool(_)) => true,
+                ("int", Value::Number(n)) => n.is_i64(),
+                ("float", Value::Number(_)) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(format!("config option {key} is a {kind}, not {value}"));
+            }
+        }
+        match dispatch {
+            Dispatch::Action { name, .. } if !spec.actions.contains(name) => {
+                Err(format!("undeclared action {name}"))
+            }
+            Dispatch::Relation { endpoint, id, .. } => match self.state.relation(*id) {
+                Some(rel) if &rel.endpoint == endpoint => Ok(()),
+                _ => Err(format!("no relation {endpoint}:{id} in the state")),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn env(&self, dispatch: &Dispatch) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = vec![
+            ("JUJU_UNIT_NAME".into(), self.state.unit.clone()),
+            ("JUJU_MODEL_NAME".into(), "landscape".into()),
+            ("JUJU_MODEL_UUID".into(), self.state.model_uuid.clone()),
+            ("JUJU_VERSION".into(), "3.6.8".into()),
+            (
+                "JUJU_CHARM_DIR".into(),
+                self.dir.path().join("charm").display().to_string(),
+            ),
+            (
+                "CHARM_DIR".into(),
+                self.dir.path().join("charm").display().to_string(),
+            ),
+            (
+                "JUJU_CONTEXT_ID".into(),
+                format!("{}-run-{}", self.state.unit, self.runs),
+            ),
+            (
+                "JUJU_AGENT_SOCKET_ADDRESS".into(),
+                "@/var/lib/juju/agents/unit-fake/agent.socket".into(),
+            ),
+            ("JUJU_AGENT_SOCKET_NETWORK".into(), "unix".into()),
+            ("JUJU_MACHINE_ID".into(), "0".into()),
+            ("JUJU_PRINCIPAL_UNIT".into(), String::new()),
+            ("JUJU_AVAILABILITY_ZONE".into(), String::new()),
+            ("JUJU_CHARM_HTTP_PROXY".into(), String::new()),
+            ("JUJU_CHARM_HTTPS_PROXY".into(), String::new()),
+            ("JUJU_CHARM_NO_PROXY".into(), String::new()),
+            ("CHARM_FS_ROOT".into(), self.root().display().to_string()),
+            (
+                "FAKE_JUJU_STATE".into(),
+                self.dir.path().join("state.json").display().to_string(),
+            ),
+            (
+                "PATH".into(),
+                format!(
+                    "{}:{}",
+                    self.dir.path().join("bin").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            ),
+        ];
+        let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+        match dispatch {
+            Dispatch::Hook(name) => {
+                set("JUJU_DISPATCH_PATH", format!("hooks/{name}"));
+                set("JUJU_HOOK_NAME", name.clone());
+            }
+            Dispatch::Raw(path) => {
+                set("JUJU_DISPATCH_PATH", path.clone());
+                set(
+                    "JUJU_HOOK_NAME",
+                    path.rsplit('/').next().unwrap_or_default().to_string(),
+                );
+            }
+            Dispatch::Relation {
+                endpoint,
+                kind,
+                id,
+                remote_unit,
+                departing,
+            } => {
+                let name = format!("{endpoint}-relation-{kind}");
+                let remote_app = self
+                    .state
+                    .relation(*id)
+                    .map(|r| r.remote_app.clone())
+                    .unwrap_or_default();
+                set("JUJU_DISPATCH_PATH", format!("hooks/{name}"));
+                set("JUJU_HOOK_NAME", name);
+                set("JUJU_RELATION", endpoint.clone());
+                set("JUJU_RELATION_ID", format!("{endpoint}:{id}"));
+                set("JUJU_REMOTE_APP", remote_app);
+                // Real Juju always exports it, empty when there is no remote unit.
+                set("JUJU_REMOTE_UNIT", remote_unit.clone().unwrap_or_default());
+                if let Some(departing) = departing {
+                    set("JUJU_DEPARTING_UNIT", departing.clone());
+                }
+            }
+            Dispatch::Action { name, .. } => {
+                set("JUJU_DISPATCH_PATH", format!("actions/{name}"));
+                set("JUJU_HOOK_NAME", String::new());
+                set("JUJU_ACTION_NAME", name.clone());
+                set("JUJU_ACTION_UUID", self.runs.to_string());
+                set("JUJU_ACTION_TAG", format!("action-{}", self.runs));
+            }
+        }
+        env
+    }
+
+    /// Runs the real binary once. Panics on an inconsistent state: a test
+    /// that feeds impossible input is a broken test.
+    pub fn run(&mut self, dispatch: Dispatch) -> RunResult {
+        self.try_run(dispatch)
+            .unwrap_or_else(|e| panic!("inconsistent test state: {e}"))
+    }
+
+    pub fn try_run(&mut self, dispatch: Dispatch) -> Result<RunResult, String> {
+        self.check_consistency(&dispatch)?;
+        self.runs += 1;
+        let before_tools = self.state.tool_calls.len();
+        let before_cmds = self.state.commands.len();
+        let mut state = self.state.clone();
+        state.pending.clear();
+        state.peer_data_readable = !matches!(&dispatch, Dispatch::Hook(h) if h == "install");
+        state.broken_relation = match &dispatch {
+            Dispatch::Relation {
+                kind: "broken", id, ..
+            } => Some(*id),
+            _ => None,
+        };
+        if let Some(Dispatch::Relation {
+            id,
+            departing: Some(unit),
+            ..
+        }) = Some(&dispatch)
+        {
+            if let Some(rel) = state.relation_mut(*id) {
+                rel.departing_unit = Some(unit.clone());
+            }
+        }
+        state.action = match &dispatch {
+            Dispatch::Action { name, params } => Some(crate::state::ActionState {
+                name: name.clone(),
+                params: params.clone(),
+                ..Default::default()
+            }),
+            _ => None,
+        };
+        let state_path = self.dir.path().join("state.json");
+        std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+        let out = Command::new(DISPATCH)
+            .env_clear()
+            .envs(self.env(&dispatch))
+            .current_dir(self.dir.path().join("charm"))
+            .output()
+            .expect("dispatch runs");
+        let mut state: FakeState =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        if code == 0 {
+            state.commit();
+        } else {
+            state.pending.clear();
+        }
+        // What the hook left behind: departed units and broken relations go.
+        if let Dispatch::Relation {
+            id,
+            departing: Some(unit),
+            ..
+        } = &dispatch
+        {
+            if let Some(rel) = state.relation_mut(*id) {
+                rel.remote_units.remove(unit);
+                rel.departing_unit = None;
+            }
+        }
+        if let Dispatch::Relation {
+            kind: "broken", id, ..
+        } = &dispatch
+        {
+            state.relations.retain(|r| r.id != *id);
+        }
+        state.broken_relation = None;
+        let result = RunResult {
+            code,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            tool_calls: state.tool_calls[before_tools..].to_vec(),
+            commands: state.commands[before_cmds..].to_vec(),
+        };
+        self.state = state;
+        Ok(result)
+    }
+
+    pub fn status(&self) -> (String, String) {
+        let s = self.state.unit_status.clone().unwrap_or_default();
+        (s.status, s.message)
+    }
+
+    /// Every juju-log message so far, one per line.
+    pub fn log_text(&self) -> String {
+        self.state
+            .logs
+            .iter()
+            .map(|l| format!("{} {}", l.level, l.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn peer_app_data(&self) -> Databag {
+        self.state
+            .relations
+            .iter()
+            .find(|r| r.endpoint == "replicas")
+            .map(|r| r.local_app_data.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The servers of one backend in a rendered config: (name, address:port).
+pub fn backend_servers(config: &str, backend: &str) -> Vec<(String, String)> {
+    crate::fixtures::parse_sections(config)
+        .into_iter()
+        .find(|s| s.kind == "backend" && s.name == backend)
+        .map(|s| {
+            s.lines
+                .iter()
+                .filter_map(|l| l.strip_prefix("server "))
+                .map(|l| {
+                    let mut parts = l.split_whitespace();
+                    (
+                        parts.next().unwrap().to_string(),
+                        parts.next().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
