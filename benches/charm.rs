@@ -1,1 +1,89 @@
-fn main() {}
+//! Benchmarks (`cargo bench`): one full hook through the fake Juju, and
+//! render + `haproxy -c` for growing deployments. Wall-clock medians over
+//! repeated runs; results go in README.md. Not a test: nothing here asserts
+//! a time.
+
+#![allow(dead_code)]
+
+#[path = "../tests/support/state.rs"]
+mod state;
+
+#[path = "../tests/it/fixtures.rs"]
+mod fixtures;
+
+#[path = "../tests/it/harness.rs"]
+mod harness;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use landscape_server::config::{RedirectHttps, ServicePorts};
+use landscape_server::haproxy::model::{Settings, Topology, build};
+use landscape_server::haproxy::render;
+use landscape_server::paths::Paths;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn measure(runs: usize, mut f: impl FnMut()) -> Duration {
+    f(); // warm-up
+    median((0..runs).map(|_| {
+        let start = Instant::now();
+        f();
+        start.elapsed()
+    }).collect())
+}
+
+fn main() {
+    // A filter argument (as `cargo bench -- name`) or `--bench` may be passed.
+    println!("| benchmark | median |");
+    println!("|---|---|");
+
+    let mut unit = harness::Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.add_peer(1, "10.1.77.229");
+    unit.add_peer(2, "10.1.77.42");
+    unit.install_test_certificate();
+    assert_eq!(unit.hook("config-changed").code, 0);
+    let unchanged = measure(20, || assert_eq!(unit.hook("update-status").code, 0));
+    println!("| update-status hook, 3 units, nothing changed (fake Juju) | {:.1} ms |", unchanged.as_secs_f64() * 1e3);
+    let mut workers = 1;
+    let changed = measure(20, || {
+        workers = workers % 4 + 1;
+        unit.set_config("worker_counts", serde_json::json!(workers));
+        assert_eq!(unit.hook("config-changed").code, 0);
+    });
+    println!("| config-changed hook, 3 units, new config validated and applied (fake Juju) | {:.1} ms |", changed.as_secs_f64() * 1e3);
+
+    let inputs = Paths::under(fixtures::shared_inputs());
+    for units in [3u32, 30, 100] {
+        for workers in [2u16, 16] {
+            let ips: Vec<IpAddr> = (0..units).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i))).collect();
+            let topology = Topology::new(ips.clone(), Some(ips[0]));
+            // 16 workers do not fit Landscape's default port layout; spread the bases.
+            let ports = ServicePorts { appserver: 8000, pingserver: 8100, message_server: 8200, api: 8300, ..ServicePorts::default() };
+            let settings = Settings {
+                worker_counts: workers,
+                redirect_https: RedirectHttps::Default,
+                enable_hostagent_messenger: true,
+                enable_ubuntu_installer_attach: true,
+                global_maxconn: 4096,
+                ports,
+                tls_pem: Some(inputs.haproxy_pem()),
+                errors_dir: inputs.haproxy_errors_dir(),
+            };
+            let mut text = String::new();
+            let render_time = measure(50, || text = render(&build(&topology, &settings)).unwrap());
+            let check_time = measure(5, || fixtures::haproxy_check_strict(&text).unwrap());
+            println!(
+                "| render, {units} units x {workers} workers ({} servers, {} KiB) | {:.2} ms |",
+                text.matches("\n    server ").count(),
+                text.len() / 1024,
+                render_time.as_secs_f64() * 1e3
+            );
+            println!("| haproxy -dW -c, {units} units x {workers} workers | {:.1} ms |", check_time.as_secs_f64() * 1e3);
+        }
+    }
+}
