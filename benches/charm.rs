@@ -29,11 +29,15 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn measure(runs: usize, mut f: impl FnMut()) -> Duration {
     f(); // warm-up
-    median((0..runs).map(|_| {
-        let start = Instant::now();
-        f();
-        start.elapsed()
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn main() {
@@ -48,22 +52,36 @@ fn main() {
     unit.install_test_certificate();
     assert_eq!(unit.hook("config-changed").code, 0);
     let unchanged = measure(20, || assert_eq!(unit.hook("update-status").code, 0));
-    println!("| update-status hook, 3 units, nothing changed (fake Juju) | {:.1} ms |", unchanged.as_secs_f64() * 1e3);
+    println!(
+        "| update-status hook, 3 units, nothing changed (fake Juju) | {:.1} ms |",
+        unchanged.as_secs_f64() * 1e3
+    );
     let mut workers = 1;
     let changed = measure(20, || {
         workers = workers % 4 + 1;
         unit.set_config("worker_counts", serde_json::json!(workers));
         assert_eq!(unit.hook("config-changed").code, 0);
     });
-    println!("| config-changed hook, 3 units, new config validated and applied (fake Juju) | {:.1} ms |", changed.as_secs_f64() * 1e3);
+    println!(
+        "| config-changed hook, 3 units, new config validated and applied (fake Juju) | {:.1} ms |",
+        changed.as_secs_f64() * 1e3
+    );
 
     let inputs = Paths::under(fixtures::shared_inputs());
     for units in [3u32, 30, 100] {
         for workers in [2u16, 16] {
-            let ips: Vec<IpAddr> = (0..units).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i))).collect();
+            let ips: Vec<IpAddr> = (0..units)
+                .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i)))
+                .collect();
             let topology = Topology::new(ips.clone(), Some(ips[0]));
             // 16 workers do not fit Landscape's default port layout; spread the bases.
-            let ports = ServicePorts { appserver: 8000, pingserver: 8100, message_server: 8200, api: 8300, ..ServicePorts::default() };
+            let ports = ServicePorts {
+                appserver: 8000,
+                pingserver: 8100,
+                message_server: 8200,
+                api: 8300,
+                ..ServicePorts::default()
+            };
             let settings = Settings {
                 worker_counts: workers,
                 redirect_https: RedirectHttps::Default,
@@ -83,7 +101,10 @@ fn main() {
                 text.len() / 1024,
                 render_time.as_secs_f64() * 1e3
             );
-            println!("| haproxy -dW -c, {units} units x {workers} workers | {:.1} ms |", check_time.as_secs_f64() * 1e3);
+            println!(
+                "| haproxy -dW -c, {units} units x {workers} workers | {:.1} ms |",
+                check_time.as_secs_f64() * 1e3
+            );
         }
     }
 }
