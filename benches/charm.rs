@@ -52,10 +52,7 @@ fn main() {
     unit.install_test_certificate();
     assert_eq!(unit.hook("config-changed").code, 0);
     let unchanged = measure(20, || assert_eq!(unit.hook("update-status").code, 0));
-    println!(
-        "| update-status hook, 3 units, nothing changed (fake Juju) | {:.1} ms |",
-        unchanged.as_secs_f64() * 1e3
-    );
+    println!("| update-status hook, 3 units, nothing changed (fake Juju) | {:.1} ms |", unchanged.as_secs_f64() * 1e3);
     let mut workers = 1;
     let changed = measure(20, || {
         workers = workers % 4 + 1;
@@ -70,9 +67,7 @@ fn main() {
     let inputs = Paths::under(fixtures::shared_inputs());
     for units in [3u32, 30, 100] {
         for workers in [2u16, 16] {
-            let ips: Vec<IpAddr> = (0..units)
-                .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i)))
-                .collect();
+            let ips: Vec<IpAddr> = (0..units).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i))).collect();
             let topology = Topology::new(ips.clone(), Some(ips[0]));
             // 16 workers do not fit Landscape's default port layout; spread the bases.
             let ports = ServicePorts {

@@ -7,6 +7,7 @@ use crate::charm::Charm;
 use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
+use crate::ingress;
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
 const MAX_RESULT_CHUNK: usize = 100 * 1024;
@@ -20,9 +21,8 @@ enum Outcome {
 pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
     let outcome = match name {
         "get-haproxy-config" => get_haproxy_config(charm)?,
-        other => Outcome::Failed(format!(
-            "the {other} action is not implemented in this revision of the charm"
-        )),
+        "get-ingress-urls" => get_ingress_urls(charm)?,
+        other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
     };
     match outcome {
         Outcome::Results(results) => charm.juju.action_set(&results)?,
@@ -56,26 +56,43 @@ fn get_haproxy_config(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
     let live = fsutil::read_optional(&charm.paths.haproxy_config())?;
     let rejected = fsutil::read_optional(&charm.paths.haproxy_rejected_config())?;
     if live.is_none() && rejected.is_none() {
-        return Ok(Outcome::Failed(
-            "no HAProxy config has been rendered on this unit yet".into(),
-        ));
+        return Ok(Outcome::Failed("no HAProxy config has been rendered on this unit yet".into()));
     }
     let mut results = BTreeMap::new();
-    insert_chunked(
-        &mut results,
-        "config",
-        &String::from_utf8_lossy(&live.unwrap_or_default()),
-    );
+    insert_chunked(&mut results, "config", &String::from_utf8_lossy(&live.unwrap_or_default()));
     results.insert("rejected".into(), rejected.is_some().to_string());
     if rejected.is_some() {
-        let reason =
-            fsutil::read_optional(&charm.paths.haproxy_rejected_reason())?.unwrap_or_default();
+        let reason = fsutil::read_optional(&charm.paths.haproxy_rejected_reason())?.unwrap_or_default();
         let reason = String::from_utf8_lossy(&reason);
         results.insert("rejected-error".into(), first_error_line(&reason));
-        results.insert(
-            "rejected-path".into(),
-            charm.paths.haproxy_rejected_config().display().to_string(),
-        );
+        results.insert("rejected-path".into(), charm.paths.haproxy_rejected_config().display().to_string());
+    }
+    Ok(Outcome::Results(results))
+}
+
+/// The URL each ingress provider returned; `<endpoint>-error` for data that
+/// does not hold a valid one.
+fn get_ingress_urls(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    let relations = ingress::observe(&charm.juju, false, &charm.ctx.unit_name, &charm.ctx.app_name, None)?;
+    let mut results = BTreeMap::new();
+    for rel in &relations {
+        match rel.url() {
+            Ok(Some(url)) => {
+                results.insert(rel.endpoint.name.to_string(), url);
+            }
+            Ok(None) => {}
+            Err(problem) => {
+                results.insert(format!("{}-error", rel.endpoint.name), problem);
+            }
+        }
+    }
+    if results.is_empty() {
+        let message = if relations.is_empty() {
+            "no ingress endpoint is related".to_string()
+        } else {
+            "no ingress provider has returned a URL yet".to_string()
+        };
+        return Ok(Outcome::Failed(message));
     }
     Ok(Outcome::Results(results))
 }
@@ -90,9 +107,6 @@ mod tests {
         let mut results = BTreeMap::new();
         insert_chunked(&mut results, "config", &text);
         assert_eq!(results["config-parts"], "2");
-        assert_eq!(
-            format!("{}{}", results["config-part-1"], results["config-part-2"]),
-            text
-        );
+        assert_eq!(format!("{}{}", results["config-part-1"], results["config-part-2"]), text);
     }
 }

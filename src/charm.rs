@@ -11,7 +11,8 @@ use crate::config::{CharmConfig, ConfigError};
 use crate::error::{CharmError, Disposition};
 use crate::fsutil::Owner;
 use crate::haproxy::apply::{self, HAPROXY_USER};
-use crate::haproxy::{self, ApplyOutcome, Settings, Topology, model};
+use crate::haproxy::{self, ApplyOutcome, HaproxyConfig, Settings, Topology, model};
+use crate::ingress::{self, IngressRelation};
 use crate::juju::metadata::PEER_ENDPOINT;
 use crate::juju::{Databag, Event, HookTools, JujuContext, LogLevel, RelationKind};
 use crate::paths::Paths;
@@ -44,6 +45,9 @@ pub struct World {
     pub is_leader: bool,
     pub config: Result<CharmConfig, ConfigError>,
     pub peers: PeerView,
+    pub ingress: Vec<IngressRelation>,
+    /// The charm's own bookkeeping (`state-get`).
+    pub unit_state: Databag,
 }
 
 impl World {
@@ -54,26 +58,15 @@ impl World {
         // longer counts.
         let readable = event != Event::Install;
         let broken = match &event {
-            Event::Relation(r)
-                if r.kind == RelationKind::Broken && r.relation.endpoint == PEER_ENDPOINT =>
-            {
-                Some(r.relation.clone())
-            }
+            Event::Relation(r) if r.kind == RelationKind::Broken => Some(r.relation.clone()),
             _ => None,
         };
-        let peers = PeerView::observe(
-            &charm.juju,
-            &charm.ctx.unit_name,
-            &charm.ctx.app_name,
-            readable,
-            broken.as_ref(),
-        )?;
-        Ok(Self {
-            event,
-            is_leader,
-            config,
-            peers,
-        })
+        let (unit, app) = (&charm.ctx.unit_name, &charm.ctx.app_name);
+        let peer_broken = broken.as_ref().filter(|r| r.endpoint == PEER_ENDPOINT);
+        let peers = PeerView::observe(&charm.juju, unit, app, readable, peer_broken)?;
+        let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken.as_ref())?;
+        let unit_state = charm.juju.state_get()?;
+        Ok(Self { event, is_leader, config, peers, ingress, unit_state })
     }
 }
 
@@ -92,38 +85,31 @@ pub fn handle_hook(charm: &Charm<'_>, event: Event) -> Result<(), CharmError> {
                 status.add(s);
             }
             Disposition::Retry => {
-                charm.log(
-                    LogLevel::Error,
-                    &format!("hook failed, Juju will retry it: {err}"),
-                );
+                charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
                 return Err(err);
             }
         }
     }
     let resolved = status.resolve();
-    charm
-        .juju
-        .status_set(resolved.name, &resolved.message, false)?;
+    charm.juju.status_set(resolved.name, &resolved.message, false)?;
     Ok(())
 }
 
 /// Computes and applies the desired state of this unit.
-pub fn reconcile(
-    charm: &Charm<'_>,
-    world: &World,
-    status: &mut StatusCollector,
-) -> Result<(), CharmError> {
+pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector) -> Result<(), CharmError> {
     for rejected in &world.peers.rejected {
         charm.log(LogLevel::Warning, &rejected.to_string());
     }
     publish_peer_addresses(charm, world)?;
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
-    let config = world
-        .config
-        .as_ref()
-        .map_err(|e| CharmError::Config(e.clone()))?;
-    reconcile_haproxy(charm, world, config, status)
+    let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
+    let desired = desired_haproxy(charm, world, config, status);
+    // Ingress is published even when HAProxy refuses its new config: the
+    // databags depend on the config and addresses, not on HAProxy's verdict.
+    let haproxy = reconcile_haproxy(charm, &desired);
+    let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
+    haproxy.and(ingress)
 }
 
 /// This unit's address in its peer databag; the leader's in the app databag.
@@ -134,54 +120,30 @@ fn publish_peer_addresses(charm: &Charm<'_>, world: &World) -> Result<(), CharmE
     };
     let ip = ip.to_string();
     if peers.published_own_address.as_deref() != Some(ip.as_str()) {
-        charm.juju.relation_set(
-            relation,
-            &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]),
-            false,
-        )?;
+        charm.juju.relation_set(relation, &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]), false)?;
     }
-    if world.is_leader
-        && peers.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str())
-    {
+    if world.is_leader && peers.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
         charm.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));
-        charm.juju.relation_set(
-            relation,
-            &Databag::from([(LEADER_IP_KEY.to_string(), ip)]),
-            true,
-        )?;
+        charm.juju.relation_set(relation, &Databag::from([(LEADER_IP_KEY.to_string(), ip)]), true)?;
     }
     Ok(())
 }
 
-fn reconcile_haproxy(
+/// The HAProxy configuration this unit should run (pure but for one file
+/// check: whether the certificate bundle exists).
+fn desired_haproxy(
     charm: &Charm<'_>,
     world: &World,
     config: &CharmConfig,
     status: &mut StatusCollector,
-) -> Result<(), CharmError> {
-    if apply::ensure_installed(charm.cmds)? {
-        charm.log(LogLevel::Info, "installed haproxy");
-    }
-    let owner = Owner::of_user(HAPROXY_USER)?;
-    for note in apply::sync_error_pages(&charm.paths, owner)? {
-        charm.log(LogLevel::Warning, &note);
-    }
-
+) -> HaproxyConfig {
     let peers = &world.peers;
     if peers.unit_ip.is_none() {
-        status.add(Status::waiting(
-            "Waiting for this unit's address on the replicas binding",
-        ));
+        status.add(Status::waiting("Waiting for this unit's address on the replicas binding"));
     }
-    let leader_ip = if world.is_leader {
-        peers.unit_ip
-    } else {
-        peers.published_leader_ip
-    };
+    let leader_ip = if world.is_leader { peers.unit_ip } else { peers.published_leader_ip };
     if leader_ip.is_none() {
-        status.add(Status::waiting(
-            "Waiting for the leader's address on the replicas relation",
-        ));
+        status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
     }
     let topology = Topology::new(peers.all_ips(), leader_ip);
 
@@ -191,31 +153,106 @@ fn reconcile_haproxy(
         status.add(Status::waiting("Waiting for load balancer TLS certificate"));
     }
     let settings = Settings::from_config(config, tls_pem, charm.paths.haproxy_errors_dir());
-    let desired = model::build(&topology, &settings);
-    let text = haproxy::render(&desired)?;
-
-    let outcome = apply::apply_config(&charm.paths, charm.cmds, &text, owner)?;
-    if outcome == ApplyOutcome::Applied {
-        charm.log(
-            LogLevel::Info,
-            &format!(
-                "applied a new HAProxy config ({} units)",
-                topology.unit_ips.len()
-            ),
-        );
-    }
-    apply::ensure_running(charm.cmds, outcome == ApplyOutcome::Applied)?;
-    sync_ports(charm, &model::listening_ports(&desired))
+    model::build(&topology, &settings)
 }
 
+fn reconcile_haproxy(charm: &Charm<'_>, desired: &HaproxyConfig) -> Result<(), CharmError> {
+    if apply::ensure_installed(charm.cmds)? {
+        charm.log(LogLevel::Info, "installed haproxy");
+    }
+    let owner = Owner::of_user(HAPROXY_USER)?;
+    for note in apply::sync_error_pages(&charm.paths, owner)? {
+        charm.log(LogLevel::Warning, &note);
+    }
+    let text = haproxy::render(desired)?;
+    let outcome = apply::apply_config(&charm.paths, charm.cmds, &text, owner)?;
+    if outcome == ApplyOutcome::Applied {
+        charm.log(LogLevel::Info, "applied a new HAProxy config");
+    }
+    apply::ensure_running(charm.cmds, outcome == ApplyOutcome::Applied)?;
+    sync_ports(charm, &model::listening_ports(desired))
+}
+
+/// State key under which the last URL seen on an ingress endpoint is kept,
+/// so that a change is logged once rather than every hook.
+fn ingress_url_key(endpoint: &str) -> String {
+    format!("ingress-url.{endpoint}")
+}
+
+/// Publishes this side of every ingress relation and reads back the URLs.
+fn reconcile_ingress(
+    charm: &Charm<'_>,
+    world: &World,
+    config: &CharmConfig,
+    open_ports: &[u16],
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let hostname = ingress::hostname();
+    let requirer = ingress::Requirer {
+        model: &charm.ctx.model_name,
+        app: &charm.ctx.app_name,
+        hostname: &hostname,
+        is_leader: world.is_leader,
+    };
+    let mut state_changes = Databag::new();
+    let mut stale_keys: Vec<String> =
+        world.unit_state.keys().filter(|k| k.starts_with("ingress-url.")).cloned().collect();
+    for rel in &world.ingress {
+        let endpoint = rel.endpoint;
+        let enabled = endpoint.enabled(config);
+        let unit_ip = match rel.unit_address.as_deref() {
+            Some(raw) => crate::peers::parse_ip(raw).or_else(|| {
+                charm.log(LogLevel::Warning, &format!("{}: network-get gave no IP address: {raw:?}", endpoint.name));
+                world.peers.unit_ip
+            }),
+            None => world.peers.unit_ip,
+        };
+        let wanted = ingress::desired(endpoint, enabled, &requirer, unit_ip, open_ports.contains(&endpoint.port));
+        if let (Some(current), Some(app)) = (&rel.own_app, &wanted.app) {
+            let changes = ingress::app_changes(current, app);
+            if !changes.is_empty() {
+                charm.juju.relation_set(&rel.relation, &changes, true)?;
+            }
+        }
+        let changes = ingress::unit_changes(&rel.own_unit, &wanted.unit);
+        if !changes.is_empty() {
+            charm.juju.relation_set(&rel.relation, &changes, false)?;
+        }
+        if !enabled {
+            status.add(Status::active(ingress::unused_reason(endpoint)));
+            continue;
+        }
+        // The URL is for operators only: bad provider data is logged (naming
+        // the endpoint and the field) and ignored, since it does not stop this
+        // unit from serving.
+        let key = ingress_url_key(endpoint.name);
+        match rel.url() {
+            Ok(Some(url)) => {
+                stale_keys.retain(|k| *k != key);
+                if world.unit_state.get(&key) != Some(&url) {
+                    let message = format!("{}: the ingress provider serves Landscape at {url}", endpoint.name);
+                    charm.log(LogLevel::Info, &message);
+                    state_changes.insert(key, url);
+                }
+            }
+            Ok(None) => {}
+            Err(problem) => {
+                charm.log(LogLevel::Warning, &format!("{}: ignoring the provider's data: {problem}", endpoint.name))
+            }
+        }
+    }
+    if !state_changes.is_empty() {
+        charm.juju.state_set(&state_changes)?;
+    }
+    for key in stale_keys {
+        charm.juju.state_delete(&key)?;
+    }
+    Ok(())
+}
 /// Opens the frontend ports this unit serves and closes the ones it no longer does.
 fn sync_ports(charm: &Charm<'_>, wanted: &[u16]) -> Result<(), CharmError> {
-    let all = [
-        model::HTTP_PORT,
-        model::HTTPS_PORT,
-        model::HOSTAGENT_MESSENGER_PORT,
-        model::UBUNTU_INSTALLER_ATTACH_PORT,
-    ];
+    let all =
+        [model::HTTP_PORT, model::HTTPS_PORT, model::HOSTAGENT_MESSENGER_PORT, model::UBUNTU_INSTALLER_ATTACH_PORT];
     let opened = charm.juju.opened_tcp_ports()?;
     for port in all {
         match (wanted.contains(&port), opened.contains(&port)) {
@@ -229,15 +266,9 @@ fn sync_ports(charm: &Charm<'_>, wanted: &[u16]) -> Result<(), CharmError> {
 
 /// `stop`/`remove`: HAProxy goes down with the unit.
 fn stop(charm: &Charm<'_>) -> Result<(), CharmError> {
-    let out = charm.cmds.output(&Cmd::new(
-        "systemctl",
-        &["disable", "--now", apply::HAPROXY_SERVICE],
-    ))?;
+    let out = charm.cmds.output(&Cmd::new("systemctl", &["disable", "--now", apply::HAPROXY_SERVICE]))?;
     if !out.success() {
-        charm.log(
-            LogLevel::Warning,
-            &format!("could not stop haproxy: {}", out.combined()),
-        );
+        charm.log(LogLevel::Warning, &format!("could not stop haproxy: {}", out.combined()));
     }
     Ok(())
 }

@@ -71,11 +71,7 @@ impl RootUrl {
         let host = if let Some(v6) = authority.strip_prefix('[') {
             let (addr, after) = v6.split_once(']').ok_or("has an unclosed [ in its host")?;
             check_port(after)?;
-            UrlHost::Ip(
-                addr.parse::<std::net::Ipv6Addr>()
-                    .map_err(|_| "has an invalid IPv6 host")?
-                    .into(),
-            )
+            UrlHost::Ip(addr.parse::<std::net::Ipv6Addr>().map_err(|_| "has an invalid IPv6 host")?.into())
         } else {
             let (host, port) = match authority.split_once(':') {
                 Some((h, p)) => (h, format!(":{p}")),
@@ -91,10 +87,7 @@ impl RootUrl {
                 Err(_) => return Err(format!("has an invalid host {host:?}")),
             }
         };
-        Ok(Self {
-            url: text.to_string(),
-            host,
-        })
+        Ok(Self { url: text.to_string(), host })
     }
 
     /// The DNS name, if the host is one.
@@ -154,11 +147,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .problems
-            .iter()
-            .map(|p| format!("{} {}", p.option, p.reason))
-            .collect();
+        let parts: Vec<String> = self.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
         write!(f, "invalid config: {}", parts.join("; "))
     }
 }
@@ -170,27 +159,15 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn problem(&mut self, option: &str, reason: impl Into<String>) {
-        self.problems.push(ConfigProblem {
-            option: option.into(),
-            reason: reason.into(),
-        });
+        self.problems.push(ConfigProblem { option: option.into(), reason: reason.into() });
     }
 
     fn int(&mut self, option: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
         match self.raw.get(option) {
             None | Some(Value::Null) => default,
-            Some(Value::Number(n)) if n.as_i64().is_some_and(|v| range.contains(&v)) => {
-                n.as_i64().unwrap_or(default)
-            }
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|v| range.contains(&v)) => n.as_i64().unwrap_or(default),
             Some(other) => {
-                self.problem(
-                    option,
-                    format!(
-                        "must be between {} and {} (got {other})",
-                        range.start(),
-                        range.end()
-                    ),
-                );
+                self.problem(option, format!("must be between {} and {} (got {other})", range.start(), range.end()));
                 default
             }
         }
@@ -227,30 +204,21 @@ impl Reader<'_> {
 
 impl CharmConfig {
     pub fn parse(raw: Map<String, Value>) -> Result<Self, ConfigError> {
-        let mut r = Reader {
-            raw: &raw,
-            problems: vec![],
-        };
+        let mut r = Reader { raw: &raw, problems: vec![] };
         let worker_counts = r.int("worker_counts", 2, 1..=i64::from(MAX_WORKERS)) as u16;
         let redirect_https = match r.string("redirect_https").as_deref() {
             None | Some("default") => RedirectHttps::Default,
             Some("all") => RedirectHttps::All,
             Some("none") => RedirectHttps::None,
             Some(other) => {
-                r.problem(
-                    "redirect_https",
-                    format!("must be all, default or none (got {other:?})"),
-                );
+                r.problem("redirect_https", format!("must be all, default or none (got {other:?})"));
                 RedirectHttps::Default
             }
         };
         let enable_hostagent_messenger = r.bool("enable_hostagent_messenger");
         let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
-        let max_global_haproxy_connections = r.int(
-            "max_global_haproxy_connections",
-            4096,
-            1..=i64::from(i32::MAX),
-        ) as u32;
+        let max_global_haproxy_connections =
+            r.int("max_global_haproxy_connections", 4096, 1..=i64::from(i32::MAX)) as u32;
         let root_url = match r.string("root_url") {
             None => None,
             Some(text) => match RootUrl::parse(&text) {
@@ -268,14 +236,8 @@ impl CharmConfig {
             message_server: r.port("message_server_base_port", defaults.message_server),
             api: r.port("api_base_port", defaults.api),
             package_upload: r.port("package_upload_base_port", defaults.package_upload),
-            hostagent_messenger: r.port(
-                "hostagent_messenger_base_port",
-                defaults.hostagent_messenger,
-            ),
-            ubuntu_installer_attach: r.port(
-                "ubuntu_installer_attach_base_port",
-                defaults.ubuntu_installer_attach,
-            ),
+            hostagent_messenger: r.port("hostagent_messenger_base_port", defaults.hostagent_messenger),
+            ubuntu_installer_attach: r.port("ubuntu_installer_attach_base_port", defaults.ubuntu_installer_attach),
         };
         check_port_ranges(&mut r, &ports, worker_counts);
         let problems = r.problems;
@@ -305,40 +267,19 @@ fn check_port_ranges(r: &mut Reader<'_>, ports: &ServicePorts, workers: u16) {
         ("message_server_base_port", ports.message_server, workers),
         ("api_base_port", ports.api, workers),
         ("package_upload_base_port", ports.package_upload, 1),
-        (
-            "hostagent_messenger_base_port",
-            ports.hostagent_messenger,
-            1,
-        ),
-        (
-            "ubuntu_installer_attach_base_port",
-            ports.ubuntu_installer_attach,
-            1,
-        ),
+        ("hostagent_messenger_base_port", ports.hostagent_messenger, 1),
+        ("ubuntu_installer_attach_base_port", ports.ubuntu_installer_attach, 1),
     ];
     for (option, base, count) in ranges {
         if u32::from(base) + u32::from(count) - 1 > 65535 {
-            r.problem(
-                option,
-                format!("leaves no room for {count} workers below port 65536"),
-            );
+            r.problem(option, format!("leaves no room for {count} workers below port 65536"));
         }
     }
     for (i, (a, a_base, a_count)) in ranges.iter().enumerate() {
         for (b, b_base, b_count) in &ranges[i + 1..] {
-            let (a_end, b_end) = (
-                u32::from(*a_base) + u32::from(*a_count),
-                u32::from(*b_base) + u32::from(*b_count),
-            );
+            let (a_end, b_end) = (u32::from(*a_base) + u32::from(*a_count), u32::from(*b_base) + u32::from(*b_count));
             if u32::from(*a_base) < b_end && u32::from(*b_base) < a_end {
-                r.problem(
-                    a,
-                    format!(
-                        "overlaps {b} (ports {a_base}..{} and {b_base}..{})",
-                        a_end - 1,
-                        b_end - 1
-                    ),
-                );
+                r.problem(a, format!("overlaps {b} (ports {a_base}..{} and {b_base}..{})", a_end - 1, b_end - 1));
             }
         }
     }
@@ -365,22 +306,12 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_option() {
-        let err = parse(json!({"worker_counts": 0, "redirect_https": "sometimes", "max_global_haproxy_connections": -1}))
-            .unwrap_err();
+        let err =
+            parse(json!({"worker_counts": 0, "redirect_https": "sometimes", "max_global_haproxy_connections": -1}))
+                .unwrap_err();
         let options: Vec<_> = err.problems.iter().map(|p| p.option.as_str()).collect();
-        assert_eq!(
-            options,
-            [
-                "worker_counts",
-                "redirect_https",
-                "max_global_haproxy_connections"
-            ]
-        );
-        assert!(
-            err.to_string()
-                .contains("worker_counts must be between 1 and 64 (got 0)"),
-            "{err}"
-        );
+        assert_eq!(options, ["worker_counts", "redirect_https", "max_global_haproxy_connections"]);
+        assert!(err.to_string().contains("worker_counts must be between 1 and 64 (got 0)"), "{err}");
     }
 
     #[test]
@@ -388,39 +319,16 @@ mod tests {
         // 8070 + 16 workers runs into the appserver's 8080.
         let err = parse(json!({"worker_counts": 16})).unwrap_err();
         assert_eq!(err.problems[0].option, "appserver_base_port");
-        assert!(
-            err.problems[0].reason.contains("pingserver_base_port"),
-            "{err}"
-        );
+        assert!(err.problems[0].reason.contains("pingserver_base_port"), "{err}");
         assert!(parse(json!({"worker_counts": 10})).is_ok());
     }
 
     #[test]
     fn root_url_forms() {
-        assert_eq!(
-            RootUrl::parse("https://Landscape.Example.com/")
-                .unwrap()
-                .hostname(),
-            Some("landscape.example.com")
-        );
-        assert_eq!(
-            RootUrl::parse("https://10.0.0.5:8443/x")
-                .unwrap()
-                .hostname(),
-            None
-        );
-        assert!(matches!(
-            RootUrl::parse("https://[fd00::5]/").unwrap().host,
-            UrlHost::Ip(_)
-        ));
-        for bad in [
-            "ftp://x/",
-            "https://",
-            "https://a b/",
-            "https://user@host/",
-            "https://bad_name/",
-            "https://h:0/",
-        ] {
+        assert_eq!(RootUrl::parse("https://Landscape.Example.com/").unwrap().hostname(), Some("landscape.example.com"));
+        assert_eq!(RootUrl::parse("https://10.0.0.5:8443/x").unwrap().hostname(), None);
+        assert!(matches!(RootUrl::parse("https://[fd00::5]/").unwrap().host, UrlHost::Ip(_)));
+        for bad in ["ftp://x/", "https://", "https://a b/", "https://user@host/", "https://bad_name/", "https://h:0/"] {
             assert!(RootUrl::parse(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -43,23 +43,16 @@ impl CharmError {
     pub fn disposition(&self) -> Disposition {
         match self {
             CharmError::Config(e) => {
-                let problems: Vec<String> = e
-                    .problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.option, p.reason))
-                    .collect();
-                Disposition::Status(Status::blocked(format!(
-                    "Invalid config: {}",
-                    problems.join("; ")
-                )))
+                let problems: Vec<String> = e.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
+                Disposition::Status(Status::blocked(format!("Invalid config: {}", problems.join("; "))))
             }
-            CharmError::Apply(ApplyError::Rejected { first_error, .. }) => Disposition::Status(
-                Status::blocked(format!("HAProxy rejected the new config: {first_error}")),
-            ),
+            CharmError::Apply(ApplyError::Rejected { first_error, .. }) => {
+                Disposition::Status(Status::blocked(format!("HAProxy rejected the new config: {first_error}")))
+            }
             // A render failure is a bug or a hostile path; retrying won't fix it.
-            CharmError::Render(e) => Disposition::Status(Status::blocked(format!(
-                "Cannot render the HAProxy config: {e}"
-            ))),
+            CharmError::Render(e) => {
+                Disposition::Status(Status::blocked(format!("Cannot render the HAProxy config: {e}")))
+            }
             CharmError::Context(_)
             | CharmError::HookTool(_)
             | CharmError::Apply(_)
@@ -84,9 +77,7 @@ mod tests {
         });
         assert_eq!(
             err.disposition(),
-            Disposition::Status(Status::blocked(
-                "Invalid config: worker_counts must be between 1 and 64 (got 0)"
-            ))
+            Disposition::Status(Status::blocked("Invalid config: worker_counts must be between 1 and 64 (got 0)"))
         );
     }
 

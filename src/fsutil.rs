@@ -21,11 +21,7 @@ pub struct FsError {
 
 impl FsError {
     pub fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        Self {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        Self { action, path: path.to_path_buf(), source }
     }
 }
 
@@ -41,20 +37,13 @@ impl Owner {
     /// (not re-rooted: users are not files the charm manages).
     pub fn of_user(name: &str) -> Result<Self, FsError> {
         match nix::unistd::User::from_name(name) {
-            Ok(Some(user)) => Ok(Self {
-                uid: Some(user.uid.as_raw()),
-                gid: Some(user.gid.as_raw()),
-            }),
+            Ok(Some(user)) => Ok(Self { uid: Some(user.uid.as_raw()), gid: Some(user.gid.as_raw()) }),
             Ok(None) => Err(FsError::new(
                 "look up the owner of",
                 Path::new(name),
                 std::io::Error::new(std::io::ErrorKind::NotFound, format!("no user {name:?}")),
             )),
-            Err(errno) => Err(FsError::new(
-                "look up the owner of",
-                Path::new(name),
-                errno.into(),
-            )),
+            Err(errno) => Err(FsError::new("look up the owner of", Path::new(name), errno.into())),
         }
     }
 }
@@ -69,12 +58,7 @@ pub enum Written {
 /// Writes `contents` to `path` atomically with `mode` and `owner`, creating the
 /// parent directory (0755) if needed. Skips the write when the file already has
 /// these bytes, this mode and this owner.
-pub fn write_atomic(
-    path: &Path,
-    contents: &[u8],
-    mode: u32,
-    owner: Owner,
-) -> Result<Written, FsError> {
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> Result<Written, FsError> {
     if is_current(path, contents, mode, owner) {
         return Ok(Written::Unchanged);
     }
@@ -88,13 +72,10 @@ pub fn write_atomic(
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| FsError::new("create", &tmp, e))?;
-        file.write_all(contents)
-            .map_err(|e| FsError::new("write", &tmp, e))?;
+        file.write_all(contents).map_err(|e| FsError::new("write", &tmp, e))?;
         chown(&tmp, owner)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| FsError::new("set the mode of", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| FsError::new("fsync", &tmp, e))?;
+        file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| FsError::new("set the mode of", &tmp, e))?;
+        file.sync_all().map_err(|e| FsError::new("fsync", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| FsError::new("rename into place", path, e))?;
         sync_dir(dir)
     })();
@@ -141,10 +122,7 @@ fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -152,18 +130,12 @@ fn chown(path: &Path, owner: Owner) -> Result<(), FsError> {
     if owner == Owner::default() {
         return Ok(());
     }
-    nix::unistd::chown(
-        path,
-        owner.uid.map(nix::unistd::Uid::from_raw),
-        owner.gid.map(nix::unistd::Gid::from_raw),
-    )
-    .map_err(|errno| FsError::new("change the owner of", path, errno.into()))
+    nix::unistd::chown(path, owner.uid.map(nix::unistd::Uid::from_raw), owner.gid.map(nix::unistd::Gid::from_raw))
+        .map_err(|errno| FsError::new("change the owner of", path, errno.into()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), FsError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| FsError::new("fsync directory", dir, e))
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| FsError::new("fsync directory", dir, e))
 }
 
 #[cfg(test)]
@@ -174,20 +146,11 @@ mod tests {
     fn writes_with_mode_and_reports_unchanged_rewrites() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/key.pem");
-        assert_eq!(
-            write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(),
-            Written::Changed
-        );
+        assert_eq!(write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(), Written::Changed);
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(
-            write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(),
-            Written::Unchanged
-        );
+        assert_eq!(write_atomic(&path, b"secret", 0o600, Owner::default()).unwrap(), Written::Unchanged);
         // A mode change alone is a change.
-        assert_eq!(
-            write_atomic(&path, b"secret", 0o640, Owner::default()).unwrap(),
-            Written::Changed
-        );
+        assert_eq!(write_atomic(&path, b"secret", 0o640, Owner::default()).unwrap(), Written::Changed);
         assert_eq!(fs::read(&path).unwrap(), b"secret");
         // No temporary files are left behind.
         assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod haproxy;
+pub mod ingress;
 pub mod juju;
 pub mod paths;
 pub mod peers;
@@ -34,18 +35,10 @@ pub fn run(
 ) -> Result<(), CharmError> {
     let ctx = JujuContext::from_env(env)?;
     let event = Event::from_context(&ctx);
-    let charm = Charm {
-        ctx,
-        juju: HookTools::new(tools),
-        cmds,
-        paths: Paths::from_env(env),
-    };
+    let charm = Charm { ctx, juju: HookTools::new(tools), cmds, paths: Paths::from_env(env) };
     match event {
         Event::Unknown(path) => {
-            charm.log(
-                LogLevel::Debug,
-                &format!("ignoring {path}: this charm does not handle it"),
-            );
+            charm.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));
             Ok(())
         }
         Event::Action(name) => actions::run(&charm, &name),

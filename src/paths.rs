@@ -17,9 +17,7 @@ pub struct Paths {
 impl Paths {
     /// Paths on the real system (`/`).
     pub fn system() -> Self {
-        Self {
-            root: PathBuf::from("/"),
-        }
+        Self { root: PathBuf::from("/") }
     }
 
     /// Paths under `root` instead of `/`.
@@ -103,10 +101,7 @@ mod tests {
     #[test]
     fn system_paths_are_absolute() {
         let p = Paths::system();
-        assert_eq!(
-            p.haproxy_config(),
-            PathBuf::from("/etc/haproxy/haproxy.cfg")
-        );
+        assert_eq!(p.haproxy_config(), PathBuf::from("/etc/haproxy/haproxy.cfg"));
         assert_eq!(p.haproxy_pem(), PathBuf::from("/etc/haproxy/haproxy.pem"));
     }
 
@@ -126,18 +121,13 @@ mod tests {
             p.landscape_defaults(),
             p.charm_state_dir(),
         ] {
-            assert!(
-                path.starts_with("/tmp/unit-0/"),
-                "{path:?} escapes the root"
-            );
+            assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");
         }
     }
 
     #[test]
     fn empty_root_variable_means_the_system() {
-        let env = [(FS_ROOT_ENV.to_string(), String::new())]
-            .into_iter()
-            .collect();
+        let env = [(FS_ROOT_ENV.to_string(), String::new())].into_iter().collect();
         assert_eq!(Paths::from_env(&env).root(), Path::new("/"));
     }
 }

@@ -28,16 +28,8 @@ impl std::fmt::Display for RejectedAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Debug-quote and cut the value: it is untrusted and may be huge.
         let shown: String = self.value.chars().take(80).collect();
-        let more = if self.value.chars().count() > 80 {
-            "…"
-        } else {
-            ""
-        };
-        write!(
-            f,
-            "ignoring {} of {}: not an IP address: {:?}{more}",
-            self.key, self.source, shown
-        )
+        let more = if self.value.chars().count() > 80 { "…" } else { "" };
+        write!(f, "ignoring {} of {}: not an IP address: {:?}{more}", self.key, self.source, shown)
     }
 }
 
@@ -73,7 +65,7 @@ impl PeerView {
         broken: Option<&RelationId>,
     ) -> Result<Self, HookToolError> {
         let mut view = PeerView::default();
-        let network = juju.network_get(PEER_ENDPOINT)?;
+        let network = juju.network_get(PEER_ENDPOINT, None)?;
         if let Some(bind) = network.bind_addresses.first() {
             match parse_ip(bind) {
                 Some(ip) => view.unit_ip = Some(ip),
@@ -87,10 +79,7 @@ impl PeerView {
         if !readable {
             return Ok(view);
         }
-        let relation = juju
-            .relation_ids(PEER_ENDPOINT)?
-            .into_iter()
-            .find(|r| Some(r) != broken);
+        let relation = juju.relation_ids(PEER_ENDPOINT)?.into_iter().find(|r| Some(r) != broken);
         let Some(relation) = relation else {
             return Ok(view);
         };
@@ -123,11 +112,7 @@ impl PeerView {
             let Some((key, value)) = found else { continue };
             match parse_ip(value) {
                 Some(ip) => view.peers.push((unit, ip)),
-                None => view.rejected.push(RejectedAddress {
-                    source: unit,
-                    key: key.into(),
-                    value: value.clone(),
-                }),
+                None => view.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
             }
         }
         view.relation = Some(relation);
@@ -136,10 +121,7 @@ impl PeerView {
 
     /// Every unit's address, this unit's first.
     pub fn all_ips(&self) -> Vec<IpAddr> {
-        self.unit_ip
-            .into_iter()
-            .chain(self.peers.iter().map(|(_, ip)| *ip))
-            .collect()
+        self.unit_ip.into_iter().chain(self.peers.iter().map(|(_, ip)| *ip)).collect()
     }
 }
 
@@ -151,30 +133,16 @@ mod tests {
     fn only_plain_addresses_parse() {
         assert!(parse_ip("10.1.77.18").is_some());
         assert!(parse_ip("fd00::1").is_some());
-        for bad in [
-            "10.1.77.18\n",
-            " 10.1.77.18",
-            "host.example",
-            "10.0.0.1 check",
-            "fe80::1%eth0",
-            "[fd00::1]",
-            "",
-        ] {
+        for bad in ["10.1.77.18\n", " 10.1.77.18", "host.example", "10.0.0.1 check", "fe80::1%eth0", "[fd00::1]", ""] {
             assert_eq!(parse_ip(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn rejected_values_are_quoted_and_cut() {
-        let r = RejectedAddress {
-            source: "landscape-server/1".into(),
-            key: "address".into(),
-            value: "x\n".repeat(100),
-        };
+        let r =
+            RejectedAddress { source: "landscape-server/1".into(), key: "address".into(), value: "x\n".repeat(100) };
         let text = r.to_string();
-        assert!(
-            text.contains("landscape-server/1") && !text.contains('\n') && text.len() < 300,
-            "{text}"
-        );
+        assert!(text.contains("landscape-server/1") && !text.contains('\n') && text.len() < 300, "{text}");
     }
 }

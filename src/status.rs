@@ -13,28 +13,16 @@ pub struct Status {
 
 impl Status {
     pub fn active(message: impl Into<String>) -> Self {
-        Self {
-            name: StatusName::Active,
-            message: message.into(),
-        }
+        Self { name: StatusName::Active, message: message.into() }
     }
     pub fn waiting(message: impl Into<String>) -> Self {
-        Self {
-            name: StatusName::Waiting,
-            message: message.into(),
-        }
+        Self { name: StatusName::Waiting, message: message.into() }
     }
     pub fn maintenance(message: impl Into<String>) -> Self {
-        Self {
-            name: StatusName::Maintenance,
-            message: message.into(),
-        }
+        Self { name: StatusName::Maintenance, message: message.into() }
     }
     pub fn blocked(message: impl Into<String>) -> Self {
-        Self {
-            name: StatusName::Blocked,
-            message: message.into(),
-        }
+        Self { name: StatusName::Blocked, message: message.into() }
     }
 }
 
@@ -72,8 +60,7 @@ impl StatusCollector {
                 best = Some(status);
             }
         }
-        best.cloned()
-            .unwrap_or_else(|| Status::active(READY_MESSAGE))
+        best.cloned().unwrap_or_else(|| Status::active(READY_MESSAGE))
     }
 }
 

@@ -16,12 +16,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: &str, args: &[&str]) -> Self {
-        Self {
-            program: program.into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec![],
-            stdin: None,
-        }
+        Self { program: program.into(), args: args.iter().map(|a| a.to_string()).collect(), env: vec![], stdin: None }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -36,10 +31,7 @@ impl Cmd {
 
     /// The command line, for logs and error messages.
     pub fn display(&self) -> String {
-        std::iter::once(self.program.as_str())
-            .chain(self.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -77,11 +69,7 @@ pub enum CmdError {
         source: std::io::Error,
     },
     #[error("{command} failed (exit code {code:?}): {output}")]
-    Failed {
-        command: String,
-        code: Option<i32>,
-        output: String,
-    },
+    Failed { command: String, code: Option<i32>, output: String },
 }
 
 pub trait CommandRunner {
@@ -94,11 +82,7 @@ pub trait CommandRunner {
         if out.success() {
             Ok(out)
         } else {
-            Err(CmdError::Failed {
-                command: cmd.display(),
-                code: out.code,
-                output: out.combined(),
-            })
+            Err(CmdError::Failed { command: cmd.display(), code: out.code, output: out.combined() })
         }
     }
 }
@@ -109,18 +93,11 @@ pub struct ProcessRunner;
 
 impl CommandRunner for ProcessRunner {
     fn output(&self, cmd: &Cmd) -> Result<CmdOutput, CmdError> {
-        let spawn_error = |source| CmdError::Spawn {
-            command: cmd.display(),
-            source,
-        };
+        let spawn_error = |source| CmdError::Spawn { command: cmd.display(), source };
         let mut child = Command::new(&cmd.program)
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -47,13 +47,8 @@ pub fn ensure_installed(cmds: &dyn CommandRunner) -> Result<bool, ApplyError> {
         return Ok(false);
     }
     let noninteractive = |cmd: Cmd| cmd.env("DEBIAN_FRONTEND", "noninteractive");
-    cmds.run(&noninteractive(Cmd::new("apt-get", &["update", "-q"])))
-        .map_err(ApplyError::Install)?;
-    cmds.run(&noninteractive(Cmd::new(
-        "apt-get",
-        &["install", "-y", "-q", "haproxy"],
-    )))
-    .map_err(ApplyError::Install)?;
+    cmds.run(&noninteractive(Cmd::new("apt-get", &["update", "-q"]))).map_err(ApplyError::Install)?;
+    cmds.run(&noninteractive(Cmd::new("apt-get", &["install", "-y", "-q", "haproxy"]))).map_err(ApplyError::Install)?;
     Ok(true)
 }
 
@@ -101,18 +96,12 @@ pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, Appl
             Some(page) => match page_problem(&page) {
                 None => page,
                 Some(problem) => {
-                    notes.push(format!(
-                        "{} is not usable ({problem}); serving a built-in page",
-                        source.display()
-                    ));
+                    notes.push(format!("{} is not usable ({problem}); serving a built-in page", source.display()));
                     builtin_page(*status).into_bytes()
                 }
             },
             None => {
-                notes.push(format!(
-                    "{} is missing; serving a built-in page",
-                    source.display()
-                ));
+                notes.push(format!("{} is missing; serving a built-in page", source.display()));
                 builtin_page(*status).into_bytes()
             }
         };
@@ -130,12 +119,7 @@ pub fn first_error_line(output: &str) -> String {
         .unwrap_or("no output from haproxy -c");
     let line = line.trim();
     match line.strip_prefix("[ALERT]") {
-        Some(rest) => rest
-            .split_once(" : ")
-            .map(|(_, msg)| msg)
-            .unwrap_or(rest)
-            .trim()
-            .to_string(),
+        Some(rest) => rest.split_once(" : ").map(|(_, msg)| msg).unwrap_or(rest).trim().to_string(),
         None => line.to_string(),
     }
 }
@@ -143,20 +127,13 @@ pub fn first_error_line(output: &str) -> String {
 /// `haproxy -c -f <file>`, run as the haproxy user so that files it cannot
 /// read are found now rather than at reload.
 pub fn validate(cmds: &dyn CommandRunner, file: &Path) -> Result<(), ApplyError> {
-    let check = Cmd::new(
-        "runuser",
-        &["-u", HAPROXY_USER, "--", "haproxy", "-c", "-f"],
-    )
-    .arg(file.display().to_string());
+    let check = Cmd::new("runuser", &["-u", HAPROXY_USER, "--", "haproxy", "-c", "-f"]).arg(file.display().to_string());
     let out = cmds.output(&check).map_err(ApplyError::Validate)?;
     if out.success() {
         Ok(())
     } else {
         let output = out.combined();
-        Err(ApplyError::Rejected {
-            first_error: first_error_line(&output),
-            output,
-        })
+        Err(ApplyError::Rejected { first_error: first_error_line(&output), output })
     }
 }
 
@@ -186,12 +163,7 @@ pub fn apply_config(
         Err(rejected @ ApplyError::Rejected { .. }) => {
             fsutil::rename_durable(&candidate, &paths.haproxy_rejected_config())?;
             if let ApplyError::Rejected { output, .. } = &rejected {
-                fsutil::write_atomic(
-                    &paths.haproxy_rejected_reason(),
-                    output.as_bytes(),
-                    0o644,
-                    Owner::default(),
-                )?;
+                fsutil::write_atomic(&paths.haproxy_rejected_reason(), output.as_bytes(), 0o644, Owner::default())?;
             }
             Err(rejected)
         }
@@ -207,21 +179,13 @@ pub fn apply_config(
 /// `changed`, and otherwise leaves it alone.
 pub fn ensure_running(cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
     let active = cmds
-        .output(&Cmd::new(
-            "systemctl",
-            &["is-active", "--quiet", HAPROXY_SERVICE],
-        ))
+        .output(&Cmd::new("systemctl", &["is-active", "--quiet", HAPROXY_SERVICE]))
         .map_err(ApplyError::Service)?
         .success();
     if !active {
-        cmds.run(&Cmd::new(
-            "systemctl",
-            &["enable", "--now", HAPROXY_SERVICE],
-        ))
-        .map_err(ApplyError::Service)?;
+        cmds.run(&Cmd::new("systemctl", &["enable", "--now", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
     } else if changed {
-        cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE]))
-            .map_err(ApplyError::Service)?;
+        cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
     }
     Ok(())
 }
@@ -233,10 +197,7 @@ mod tests {
     #[test]
     fn first_error_line_strips_the_alert_prefix() {
         let out = "[NOTICE]   (1) : haproxy version is 2.6\n[ALERT]    (12) : config : parsing [x.cfg:3] : unknown keyword 'bogus'\n[ALERT] (12) : other";
-        assert_eq!(
-            first_error_line(out),
-            "config : parsing [x.cfg:3] : unknown keyword 'bogus'"
-        );
+        assert_eq!(first_error_line(out), "config : parsing [x.cfg:3] : unknown keyword 'bogus'");
         assert_eq!(first_error_line(""), "no output from haproxy -c");
     }
 

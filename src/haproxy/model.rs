@@ -49,12 +49,7 @@ impl Server {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => format!("[{v6}]"),
         };
-        Self {
-            name,
-            address,
-            port,
-            h2,
-        }
+        Self { name, address, port, h2 }
     }
 }
 
@@ -136,10 +131,7 @@ impl Topology {
     pub fn new(mut unit_ips: Vec<IpAddr>, leader_ip: Option<IpAddr>) -> Self {
         unit_ips.sort();
         unit_ips.dedup();
-        Self {
-            unit_ips,
-            leader_ip,
-        }
+        Self { unit_ips, leader_ip }
     }
 }
 
@@ -159,11 +151,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(
-        config: &CharmConfig,
-        tls_pem: Option<PathBuf>,
-        errors_dir: PathBuf,
-    ) -> Self {
+    pub fn from_config(config: &CharmConfig, tls_pem: Option<PathBuf>, errors_dir: PathBuf) -> Self {
         Self {
             worker_counts: config.worker_counts,
             redirect_https: config.redirect_https,
@@ -197,42 +185,15 @@ impl WebScheme {
     }
 }
 
-const ACL_PING: Acl = Acl {
-    name: "ping",
-    criterion: "path_beg -i /ping",
-};
-const ACL_REPOSITORY: Acl = Acl {
-    name: "repository",
-    criterion: "path_beg -i /repository",
-};
-const ACL_MESSAGE: Acl = Acl {
-    name: "message",
-    criterion: "path_beg -i /message-system",
-};
-const ACL_ATTACHMENT: Acl = Acl {
-    name: "attachment",
-    criterion: "path_beg -i /attachment",
-};
-const ACL_API: Acl = Acl {
-    name: "api",
-    criterion: "path_beg -i /api",
-};
-const ACL_HASHIDS: Acl = Acl {
-    name: "hashids",
-    criterion: "path_beg -i /hash-id-databases",
-};
-const ACL_PACKAGE_UPLOAD: Acl = Acl {
-    name: "package-upload",
-    criterion: "path_beg -i /upload",
-};
-const ACL_METRICS: Acl = Acl {
-    name: "metrics",
-    criterion: "path_end /metrics",
-};
-const ACL_PROMETHEUS_METRICS: Acl = Acl {
-    name: "prometheus_metrics",
-    criterion: "path_beg -i /metrics",
-};
+const ACL_PING: Acl = Acl { name: "ping", criterion: "path_beg -i /ping" };
+const ACL_REPOSITORY: Acl = Acl { name: "repository", criterion: "path_beg -i /repository" };
+const ACL_MESSAGE: Acl = Acl { name: "message", criterion: "path_beg -i /message-system" };
+const ACL_ATTACHMENT: Acl = Acl { name: "attachment", criterion: "path_beg -i /attachment" };
+const ACL_API: Acl = Acl { name: "api", criterion: "path_beg -i /api" };
+const ACL_HASHIDS: Acl = Acl { name: "hashids", criterion: "path_beg -i /hash-id-databases" };
+const ACL_PACKAGE_UPLOAD: Acl = Acl { name: "package-upload", criterion: "path_beg -i /upload" };
+const ACL_METRICS: Acl = Acl { name: "metrics", criterion: "path_end /metrics" };
+const ACL_PROMETHEUS_METRICS: Acl = Acl { name: "prometheus_metrics", criterion: "path_beg -i /metrics" };
 
 /// The HTTP (80) or HTTPS (443) service: one definition for both.
 ///
@@ -244,44 +205,25 @@ const ACL_PROMETHEUS_METRICS: Acl = Acl {
 fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> Service {
     let prefix = scheme.prefix();
     let backend = |suffix: &str| format!("{prefix}-{suffix}");
-    let mut http_request = vec![
-        "deny if metrics".to_string(),
-        "deny if prometheus_metrics".to_string(),
-    ];
+    let mut http_request = vec!["deny if metrics".to_string(), "deny if prometheus_metrics".to_string()];
     let (tls, redirect) = match scheme {
         WebScheme::Http => {
             let redirect = match settings.redirect_https {
                 RedirectHttps::All => Some("redirect scheme https".to_string()),
-                RedirectHttps::Default => {
-                    Some("redirect scheme https unless ping OR repository".to_string())
-                }
+                RedirectHttps::Default => Some("redirect scheme https unless ping OR repository".to_string()),
                 RedirectHttps::None => None,
             };
             (None, redirect)
         }
         WebScheme::Https => {
             http_request.push("set-header X-Forwarded-Proto https".to_string());
-            let cert = settings
-                .tls_pem
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            (
-                Some(Tls {
-                    cert,
-                    alpn_h2: false,
-                }),
-                None,
-            )
+            let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            (Some(Tls { cert, alpn_h2: false }), None)
         }
     };
     let frontend = Frontend {
         name: prefix,
-        port: if scheme == WebScheme::Http {
-            HTTP_PORT
-        } else {
-            HTTPS_PORT
-        },
+        port: if scheme == WebScheme::Http { HTTP_PORT } else { HTTPS_PORT },
         tls,
         timeout_client: Some(CLIENT_TIMEOUT_MS),
         acls: vec![
@@ -298,30 +240,12 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
         http_request,
         redirect,
         routes: vec![
-            Route {
-                backend: backend("message"),
-                acl: ACL_MESSAGE.name,
-            },
-            Route {
-                backend: backend("message"),
-                acl: ACL_ATTACHMENT.name,
-            },
-            Route {
-                backend: backend("api"),
-                acl: ACL_API.name,
-            },
-            Route {
-                backend: backend("ping"),
-                acl: ACL_PING.name,
-            },
-            Route {
-                backend: backend("hashid-databases"),
-                acl: ACL_HASHIDS.name,
-            },
-            Route {
-                backend: backend("package-upload"),
-                acl: ACL_PACKAGE_UPLOAD.name,
-            },
+            Route { backend: backend("message"), acl: ACL_MESSAGE.name },
+            Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
+            Route { backend: backend("api"), acl: ACL_API.name },
+            Route { backend: backend("ping"), acl: ACL_PING.name },
+            Route { backend: backend("hashid-databases"), acl: ACL_HASHIDS.name },
+            Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
         ],
         default_backend: backend("appserver"),
     };
@@ -333,40 +257,20 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
             .unit_ips
             .iter()
             .flat_map(|ip| {
-                (0..workers).map(move |i| {
-                    Server::new(
-                        format!("landscape-{service}-{}-{i}", ip_slug(ip)),
-                        *ip,
-                        base + i,
-                        false,
-                    )
-                })
+                (0..workers)
+                    .map(move |i| Server::new(format!("landscape-{service}-{}-{i}", ip_slug(ip)), *ip, base + i, false))
             })
             .collect()
     };
     let leader = topology.leader_ip;
     let package_upload: Vec<Server> = leader
-        .map(|ip| {
-            Server::new(
-                "landscape-leader-package-upload".into(),
-                ip,
-                ports.package_upload,
-                false,
-            )
-        })
+        .map(|ip| Server::new("landscape-leader-package-upload".into(), ip, ports.package_upload, false))
         .into_iter()
         .collect();
     let leader_appservers: Vec<Server> = leader
         .map(|ip| {
             (0..workers)
-                .map(|i| {
-                    Server::new(
-                        format!("landscape-leader-appserver-{i}"),
-                        ip,
-                        ports.appserver + i,
-                        false,
-                    )
-                })
+                .map(|i| Server::new(format!("landscape-leader-appserver-{i}"), ip, ports.appserver + i, false))
                 .collect()
         })
         .unwrap_or_default();
@@ -381,10 +285,7 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
         backends: vec![
             http_backend("appserver", per_worker("appserver", ports.appserver)),
             http_backend("ping", per_worker("pingserver", ports.pingserver)),
-            http_backend(
-                "message",
-                per_worker("message-server", ports.message_server),
-            ),
+            http_backend("message", per_worker("message-server", ports.message_server)),
             http_backend("api", per_worker("api", ports.api)),
             http_backend("package-upload", package_upload),
             http_backend("hashid-databases", leader_appservers),
@@ -393,13 +294,7 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
 }
 
 /// A gRPC service: TLS with ALPN h2 in front, one h2c server per unit behind.
-fn grpc_service(
-    name: &'static str,
-    port: u16,
-    backend_port: u16,
-    topology: &Topology,
-    settings: &Settings,
-) -> Service {
+fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Topology, settings: &Settings) -> Service {
     let http_request = if name == "landscape-ubuntu-installer-attach" {
         // The X-FQDN header is required for multitenant installations.
         vec![
@@ -413,24 +308,14 @@ fn grpc_service(
     let acls = if http_request.is_empty() {
         vec![]
     } else {
-        vec![Acl {
-            name: "host_found",
-            criterion: "hdr(host) -m found",
-        }]
+        vec![Acl { name: "host_found", criterion: "hdr(host) -m found" }]
     };
-    let cert = settings
-        .tls_pem
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     Service {
         frontend: Frontend {
             name,
             port,
-            tls: Some(Tls {
-                cert,
-                alpn_h2: true,
-            }),
+            tls: Some(Tls { cert, alpn_h2: true }),
             timeout_client: None,
             acls,
             http_request,
@@ -516,45 +401,23 @@ mod tests {
 
     #[test]
     fn leader_only_backends_point_at_the_leader_on_every_unit() {
-        let topo = Topology::new(
-            ips(&["10.0.0.2", "10.0.0.1"]),
-            Some("10.0.0.2".parse().unwrap()),
-        );
+        let topo = Topology::new(ips(&["10.0.0.2", "10.0.0.1"]), Some("10.0.0.2".parse().unwrap()));
         let cfg = build(&topo, &settings(true));
         let https = &cfg.services[1];
-        let upload = https
-            .backends
-            .iter()
-            .find(|b| b.name == "landscape-https-package-upload")
-            .unwrap();
+        let upload = https.backends.iter().find(|b| b.name == "landscape-https-package-upload").unwrap();
         assert_eq!(
             upload.servers,
-            vec![Server::new(
-                "landscape-leader-package-upload".into(),
-                "10.0.0.2".parse().unwrap(),
-                9100,
-                false
-            )]
+            vec![Server::new("landscape-leader-package-upload".into(), "10.0.0.2".parse().unwrap(), 9100, false)]
         );
-        let hashids = https
-            .backends
-            .iter()
-            .find(|b| b.name == "landscape-https-hashid-databases")
-            .unwrap();
-        assert_eq!(
-            hashids.servers.iter().map(|s| s.port).collect::<Vec<_>>(),
-            [8080, 8081]
-        );
+        let hashids = https.backends.iter().find(|b| b.name == "landscape-https-hashid-databases").unwrap();
+        assert_eq!(hashids.servers.iter().map(|s| s.port).collect::<Vec<_>>(), [8080, 8081]);
     }
 
     #[test]
     fn unknown_leader_leaves_leader_only_backends_declared_but_empty() {
         let cfg = build(&Topology::new(ips(&["10.0.0.1"]), None), &settings(false));
         let http = &cfg.services[0];
-        for name in [
-            "landscape-http-package-upload",
-            "landscape-http-hashid-databases",
-        ] {
+        for name in ["landscape-http-package-upload", "landscape-http-hashid-databases"] {
             let b = http.backends.iter().find(|b| b.name == name).expect(name);
             assert!(b.servers.is_empty());
         }

@@ -24,24 +24,13 @@ fn environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
-    env.add_template(TEMPLATE_NAME, TEMPLATE)
-        .expect("the embedded template parses (checked by tests)");
+    env.add_template(TEMPLATE_NAME, TEMPLATE).expect("the embedded template parses (checked by tests)");
     env
 }
 
 fn check_token(what: &'static str, value: &str) -> Result<(), RenderError> {
-    let bad = value.is_empty()
-        || value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '#' || c == '"');
-    if bad {
-        Err(RenderError::NotAToken {
-            what,
-            value: value.to_string(),
-        })
-    } else {
-        Ok(())
-    }
+    let bad = value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#' || c == '"');
+    if bad { Err(RenderError::NotAToken { what, value: value.to_string() }) } else { Ok(()) }
 }
 
 fn check_tokens(config: &HaproxyConfig) -> Result<(), RenderError> {
@@ -85,10 +74,7 @@ mod tests {
     fn a_path_with_a_space_is_refused() {
         let config = HaproxyConfig {
             global_maxconn: 10,
-            error_files: vec![ErrorFile {
-                status: 503,
-                path: "/tmp/a b/x.html".into(),
-            }],
+            error_files: vec![ErrorFile { status: 503, path: "/tmp/a b/x.html".into() }],
             services: vec![],
         };
         let err = render(&config).unwrap_err();

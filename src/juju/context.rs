@@ -11,11 +11,7 @@ pub enum ContextError {
     #[error("the Juju environment lacks {0}")]
     Missing(&'static str),
     #[error("the Juju environment has an invalid {var}: {value:?} ({reason})")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: &'static str,
-    },
+    Invalid { var: &'static str, value: String, reason: &'static str },
 }
 
 /// A relation as Juju names it: `endpoint:id`.
@@ -32,10 +28,7 @@ impl RelationId {
         if endpoint.is_empty() {
             return None;
         }
-        Some(Self {
-            endpoint: endpoint.to_string(),
-            id: id.parse().ok()?,
-        })
+        Some(Self { endpoint: endpoint.to_string(), id: id.parse().ok()? })
     }
 }
 
@@ -89,12 +82,11 @@ impl JujuContext {
             return Err(ContextError::Missing("JUJU_DISPATCH_PATH"));
         }
         let unit_name = required("JUJU_UNIT_NAME")?;
-        let (app_name, unit_number) =
-            split_unit_name(&unit_name).ok_or_else(|| ContextError::Invalid {
-                var: "JUJU_UNIT_NAME",
-                value: unit_name.clone(),
-                reason: "expected <application>/<number>",
-            })?;
+        let (app_name, unit_number) = split_unit_name(&unit_name).ok_or_else(|| ContextError::Invalid {
+            var: "JUJU_UNIT_NAME",
+            value: unit_name.clone(),
+            reason: "expected <application>/<number>",
+        })?;
         let relation_id = match optional("JUJU_RELATION_ID") {
             None => None,
             Some(text) => Some(RelationId::parse(&text).ok_or(ContextError::Invalid {
@@ -111,9 +103,7 @@ impl JujuContext {
                 reason: "expected a number",
             })?),
         };
-        let charm_dir = optional("JUJU_CHARM_DIR")
-            .or_else(|| optional("CHARM_DIR"))
-            .unwrap_or_else(|| ".".into());
+        let charm_dir = optional("JUJU_CHARM_DIR").or_else(|| optional("CHARM_DIR")).unwrap_or_else(|| ".".into());
 
         Ok(Self {
             dispatch_path,
@@ -165,10 +155,7 @@ mod tests {
             ("JUJU_MODEL_NAME", "prod"),
             ("JUJU_MODEL_UUID", "b0b5c5d2-0000-4000-8000-000000000000"),
             ("JUJU_VERSION", "3.6.8"),
-            (
-                "JUJU_CHARM_DIR",
-                "/var/lib/juju/agents/unit-landscape-server-2/charm",
-            ),
+            ("JUJU_CHARM_DIR", "/var/lib/juju/agents/unit-landscape-server-2/charm"),
             ("JUJU_REMOTE_UNIT", ""),
         ]
         .into_iter()
@@ -190,13 +177,7 @@ mod tests {
         let mut env = base_env();
         env.insert("JUJU_RELATION_ID".into(), "replicas:12".into());
         let ctx = JujuContext::from_env(&env).unwrap();
-        assert_eq!(
-            ctx.relation_id,
-            Some(RelationId {
-                endpoint: "replicas".into(),
-                id: 12
-            })
-        );
+        assert_eq!(ctx.relation_id, Some(RelationId { endpoint: "replicas".into(), id: 12 }));
         assert_eq!(ctx.relation_id.unwrap().to_string(), "replicas:12");
     }
 
@@ -204,27 +185,12 @@ mod tests {
     fn missing_and_invalid_variables_are_named() {
         let mut env = base_env();
         env.remove("JUJU_MODEL_UUID");
-        assert_eq!(
-            JujuContext::from_env(&env),
-            Err(ContextError::Missing("JUJU_MODEL_UUID"))
-        );
+        assert_eq!(JujuContext::from_env(&env), Err(ContextError::Missing("JUJU_MODEL_UUID")));
         let mut env = base_env();
         env.insert("JUJU_UNIT_NAME".into(), "no-slash".into());
-        assert!(matches!(
-            JujuContext::from_env(&env),
-            Err(ContextError::Invalid {
-                var: "JUJU_UNIT_NAME",
-                ..
-            })
-        ));
+        assert!(matches!(JujuContext::from_env(&env), Err(ContextError::Invalid { var: "JUJU_UNIT_NAME", .. })));
         let mut env = base_env();
         env.insert("JUJU_RELATION_ID".into(), "replicas:x".into());
-        assert!(matches!(
-            JujuContext::from_env(&env),
-            Err(ContextError::Invalid {
-                var: "JUJU_RELATION_ID",
-                ..
-            })
-        ));
+        assert!(matches!(JujuContext::from_env(&env), Err(ContextError::Invalid { var: "JUJU_RELATION_ID", .. })));
     }
 }

@@ -70,10 +70,7 @@ pub enum Event {
 
 impl Event {
     pub fn from_context(ctx: &JujuContext) -> Self {
-        let (dir, name) = ctx
-            .dispatch_path
-            .rsplit_once('/')
-            .unwrap_or(("hooks", ctx.dispatch_path.as_str()));
+        let (dir, name) = ctx.dispatch_path.rsplit_once('/').unwrap_or(("hooks", ctx.dispatch_path.as_str()));
         if dir.ends_with("actions") {
             return if metadata::ACTIONS.contains(&name) {
                 Event::Action(name.to_string())
@@ -100,29 +97,19 @@ impl Event {
                     _ => SecretKind::Remove,
                 };
                 match &ctx.secret_id {
-                    Some(id) => Event::Secret {
-                        kind,
-                        id: id.clone(),
-                        label: ctx.secret_label.clone(),
-                    },
+                    Some(id) => Event::Secret { kind, id: id.clone(), label: ctx.secret_label.clone() },
                     None => Event::Unknown(ctx.dispatch_path.clone()),
                 }
             }
-            _ => relation_event(ctx, name)
-                .unwrap_or_else(|| Event::Unknown(ctx.dispatch_path.clone())),
+            _ => relation_event(ctx, name).unwrap_or_else(|| Event::Unknown(ctx.dispatch_path.clone())),
         }
     }
 }
 
 fn relation_event(ctx: &JujuContext, hook: &str) -> Option<Event> {
     let (endpoint, kind) = metadata::ENDPOINTS.iter().find_map(|endpoint| {
-        let rest = hook
-            .strip_prefix(endpoint.name)?
-            .strip_prefix("-relation-")?;
-        RelationKind::ALL
-            .iter()
-            .find(|(_, suffix)| *suffix == rest)
-            .map(|(kind, _)| (endpoint.name, *kind))
+        let rest = hook.strip_prefix(endpoint.name)?.strip_prefix("-relation-")?;
+        RelationKind::ALL.iter().find(|(_, suffix)| *suffix == rest).map(|(kind, _)| (endpoint.name, *kind))
     })?;
     // The environment must agree with the hook name; otherwise we were not
     // run by Juju the way we think, and guessing would act on the wrong data.
@@ -170,37 +157,23 @@ mod tests {
                 ("JUJU_REMOTE_UNIT", ""),
             ],
         ));
-        let Event::Relation(rel) = event else {
-            panic!("{event:?}")
-        };
+        let Event::Relation(rel) = event else { panic!("{event:?}") };
         assert_eq!(rel.kind, RelationKind::Changed);
-        assert_eq!(
-            rel.relation.to_string(),
-            "ubuntu-installer-attach-ingress:7"
-        );
+        assert_eq!(rel.relation.to_string(), "ubuntu-installer-attach-ingress:7");
         assert_eq!(rel.remote_unit, None);
     }
 
     #[test]
     fn undeclared_endpoints_and_mismatched_environments_are_unknown() {
         assert!(matches!(
-            Event::from_context(&ctx(
-                "hooks/website-relation-joined",
-                &[("JUJU_RELATION_ID", "website:1")]
-            )),
+            Event::from_context(&ctx("hooks/website-relation-joined", &[("JUJU_RELATION_ID", "website:1")])),
             Event::Unknown(_)
         ));
         assert!(matches!(
-            Event::from_context(&ctx(
-                "hooks/replicas-relation-joined",
-                &[("JUJU_RELATION_ID", "database:1")]
-            )),
+            Event::from_context(&ctx("hooks/replicas-relation-joined", &[("JUJU_RELATION_ID", "database:1")])),
             Event::Unknown(_)
         ));
-        assert!(matches!(
-            Event::from_context(&ctx("hooks/replicas-relation-exploded", &[])),
-            Event::Unknown(_)
-        ));
+        assert!(matches!(Event::from_context(&ctx("hooks/replicas-relation-exploded", &[])), Event::Unknown(_)));
     }
 
     #[test]
@@ -209,13 +182,7 @@ mod tests {
             Event::from_context(&ctx("actions/get-certificates", &[])),
             Event::Action("get-certificates".into())
         );
-        assert!(matches!(
-            Event::from_context(&ctx("actions/no-such-action", &[])),
-            Event::Unknown(_)
-        ));
-        assert_eq!(
-            Event::from_context(&ctx("hooks/leader-elected", &[])),
-            Event::LeaderElected
-        );
+        assert!(matches!(Event::from_context(&ctx("actions/no-such-action", &[])), Event::Unknown(_)));
+        assert_eq!(Event::from_context(&ctx("hooks/leader-elected", &[])), Event::LeaderElected);
     }
 }

@@ -22,81 +22,21 @@ pub const PEER_ENDPOINT: &str = "replicas";
 pub const TLS_ENDPOINT: &str = "load-balancer-certificates";
 
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        name: "database",
-        role: Role::Requires,
-        interface: "postgresql_client",
-    },
-    Endpoint {
-        name: "db",
-        role: Role::Requires,
-        interface: "pgsql",
-    },
-    Endpoint {
-        name: "inbound-amqp",
-        role: Role::Requires,
-        interface: "rabbitmq",
-    },
-    Endpoint {
-        name: "outbound-amqp",
-        role: Role::Requires,
-        interface: "rabbitmq",
-    },
-    Endpoint {
-        name: "application-dashboard",
-        role: Role::Requires,
-        interface: "register-application",
-    },
-    Endpoint {
-        name: TLS_ENDPOINT,
-        role: Role::Requires,
-        interface: "tls-certificates",
-    },
-    Endpoint {
-        name: "http-ingress",
-        role: Role::Requires,
-        interface: "ingress",
-    },
-    Endpoint {
-        name: "https-ingress",
-        role: Role::Requires,
-        interface: "ingress",
-    },
-    Endpoint {
-        name: "hostagent-messenger-ingress",
-        role: Role::Requires,
-        interface: "ingress",
-    },
-    Endpoint {
-        name: "ubuntu-installer-attach-ingress",
-        role: Role::Requires,
-        interface: "ingress",
-    },
-    Endpoint {
-        name: "nrpe-external-master",
-        role: Role::Provides,
-        interface: "nrpe-external-master",
-    },
-    Endpoint {
-        name: "cos-agent",
-        role: Role::Provides,
-        interface: "cos_agent",
-    },
-    Endpoint {
-        name: "data",
-        role: Role::Provides,
-        interface: "block-storage",
-    },
-    Endpoint {
-        name: "hosted",
-        role: Role::Provides,
-        interface: "landscape-hosted",
-    },
-    Endpoint {
-        name: PEER_ENDPOINT,
-        role: Role::Peers,
-        interface: "landscape-replica",
-    },
+    Endpoint { name: "database", role: Role::Requires, interface: "postgresql_client" },
+    Endpoint { name: "db", role: Role::Requires, interface: "pgsql" },
+    Endpoint { name: "inbound-amqp", role: Role::Requires, interface: "rabbitmq" },
+    Endpoint { name: "outbound-amqp", role: Role::Requires, interface: "rabbitmq" },
+    Endpoint { name: "application-dashboard", role: Role::Requires, interface: "register-application" },
+    Endpoint { name: TLS_ENDPOINT, role: Role::Requires, interface: "tls-certificates" },
+    Endpoint { name: "http-ingress", role: Role::Requires, interface: "ingress" },
+    Endpoint { name: "https-ingress", role: Role::Requires, interface: "ingress" },
+    Endpoint { name: "hostagent-messenger-ingress", role: Role::Requires, interface: "ingress" },
+    Endpoint { name: "ubuntu-installer-attach-ingress", role: Role::Requires, interface: "ingress" },
+    Endpoint { name: "nrpe-external-master", role: Role::Provides, interface: "nrpe-external-master" },
+    Endpoint { name: "cos-agent", role: Role::Provides, interface: "cos_agent" },
+    Endpoint { name: "data", role: Role::Provides, interface: "block-storage" },
+    Endpoint { name: "hosted", role: Role::Provides, interface: "landscape-hosted" },
+    Endpoint { name: PEER_ENDPOINT, role: Role::Peers, interface: "landscape-replica" },
 ];
 
 pub const ACTIONS: &[&str] = &[

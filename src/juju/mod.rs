@@ -4,6 +4,7 @@
 pub mod context;
 pub mod event;
 pub mod metadata;
+pub mod pyjson;
 pub mod tools;
 
 pub use context::{JujuContext, RelationId};

@@ -26,18 +26,9 @@ pub enum HookToolError {
     #[error("{tool}: permission denied: {stderr}")]
     PermissionDenied { tool: String, stderr: String },
     #[error("{tool} {args} failed (exit code {code:?}): {stderr}")]
-    Failed {
-        tool: String,
-        args: String,
-        code: Option<i32>,
-        stderr: String,
-    },
+    Failed { tool: String, args: String, code: Option<i32>, stderr: String },
     #[error("{tool} printed output that is not {expected}: {detail}")]
-    BadOutput {
-        tool: String,
-        expected: &'static str,
-        detail: String,
-    },
+    BadOutput { tool: String, expected: &'static str, detail: String },
 }
 
 impl HookToolError {
@@ -46,60 +37,35 @@ impl HookToolError {
         let stderr = stderr.trim().trim_start_matches("ERROR ").to_string();
         let lower = stderr.to_lowercase();
         let tool = tool.to_string();
-        if (tool.starts_with("relation-") || tool.starts_with("network-"))
-            && lower.contains("relation not found")
-        {
+        if (tool.starts_with("relation-") || tool.starts_with("network-")) && lower.contains("relation not found") {
             Self::RelationNotFound { tool, stderr }
         } else if tool.starts_with("secret-") && lower.contains("not found") {
             Self::SecretNotFound { tool, stderr }
-        } else if [
-            "access denied",
-            "permission denied",
-            "not the leader",
-            "cannot write relation settings",
-        ]
-        .iter()
-        .any(|needle| lower.contains(needle))
+        } else if ["access denied", "permission denied", "not the leader", "cannot write relation settings"]
+            .iter()
+            .any(|needle| lower.contains(needle))
         {
             Self::PermissionDenied { tool, stderr }
         } else {
-            Self::Failed {
-                tool,
-                args: summarize_args(args),
-                code,
-                stderr,
-            }
+            Self::Failed { tool, args: summarize_args(args), code, stderr }
         }
     }
 
     fn bad_output(tool: &str, expected: &'static str, detail: impl ToString) -> Self {
-        Self::BadOutput {
-            tool: tool.to_string(),
-            expected,
-            detail: detail.to_string(),
-        }
+        Self::BadOutput { tool: tool.to_string(), expected, detail: detail.to_string() }
     }
 }
 
 /// Keeps error messages short: hook tool arguments can hold whole PEMs.
 fn summarize_args(args: &[String]) -> String {
     let joined = args.join(" ");
-    if joined.chars().count() > 200 {
-        format!("{}…", joined.chars().take(200).collect::<String>())
-    } else {
-        joined
-    }
+    if joined.chars().count() > 200 { format!("{}…", joined.chars().take(200).collect::<String>()) } else { joined }
 }
 
 /// Runs one hook tool. The seam between the charm and Juju.
 pub trait HookToolRunner {
     /// Runs `tool args…` with `stdin`, returning stdout on exit 0.
-    fn run(
-        &self,
-        tool: &str,
-        args: &[String],
-        stdin: Option<&[u8]>,
-    ) -> Result<String, HookToolError>;
+    fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> Result<String, HookToolError>;
 }
 
 /// Runs the tools Juju puts on `PATH`, with the whole environment passed
@@ -108,23 +74,11 @@ pub trait HookToolRunner {
 pub struct ProcessHookTools;
 
 impl HookToolRunner for ProcessHookTools {
-    fn run(
-        &self,
-        tool: &str,
-        args: &[String],
-        stdin: Option<&[u8]>,
-    ) -> Result<String, HookToolError> {
-        let spawn_error = |source| HookToolError::Spawn {
-            tool: tool.to_string(),
-            source,
-        };
+    fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> Result<String, HookToolError> {
+        let spawn_error = |source| HookToolError::Spawn { tool: tool.to_string(), source };
         let mut child = Command::new(tool)
             .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -135,15 +89,9 @@ impl HookToolRunner for ProcessHookTools {
         let output = child.wait_with_output().map_err(spawn_error)?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(HookToolError::classify(
-                tool,
-                args,
-                output.status.code(),
-                &stderr,
-            ));
+            return Err(HookToolError::classify(tool, args, output.status.code(), &stderr));
         }
-        String::from_utf8(output.stdout)
-            .map_err(|e| HookToolError::bad_output(tool, "UTF-8 text", e))
+        String::from_utf8(output.stdout).map_err(|e| HookToolError::bad_output(tool, "UTF-8 text", e))
     }
 }
 
@@ -217,39 +165,26 @@ impl<'a> HookTools<'a> {
         Self { runner }
     }
 
-    fn call(
-        &self,
-        tool: &str,
-        args: Vec<String>,
-        stdin: Option<&[u8]>,
-    ) -> Result<String, HookToolError> {
+    fn call(&self, tool: &str, args: Vec<String>, stdin: Option<&[u8]>) -> Result<String, HookToolError> {
         self.runner.run(tool, &args, stdin)
     }
 
-    fn call_json<T: serde::de::DeserializeOwned>(
-        &self,
-        tool: &str,
-        args: Vec<String>,
-    ) -> Result<T, HookToolError> {
+    fn call_json<T: serde::de::DeserializeOwned>(&self, tool: &str, args: Vec<String>) -> Result<T, HookToolError> {
         let out = self.call(tool, args, None)?;
-        serde_json::from_str(out.trim())
-            .map_err(|e| HookToolError::bad_output(tool, "the expected JSON", e))
+        serde_json::from_str(out.trim()).map_err(|e| HookToolError::bad_output(tool, "the expected JSON", e))
     }
 
     // --- relations ---------------------------------------------------------
 
     /// `relation-ids <endpoint> --format=json`, parsed and sorted by id.
     pub fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>, HookToolError> {
-        let ids: Vec<String> =
-            self.call_json("relation-ids", owned(&[endpoint, "--format=json"]))?;
+        let ids: Vec<String> = self.call_json("relation-ids", owned(&[endpoint, "--format=json"]))?;
         let mut parsed = ids
             .iter()
             .map(|text| {
                 RelationId::parse(text)
                     .filter(|r| r.endpoint == endpoint)
-                    .ok_or_else(|| {
-                        HookToolError::bad_output("relation-ids", "endpoint:id strings", text)
-                    })
+                    .ok_or_else(|| HookToolError::bad_output("relation-ids", "endpoint:id strings", text))
             })
             .collect::<Result<Vec<_>, _>>()?;
         parsed.sort_by_key(|r| r.id);
@@ -258,29 +193,19 @@ impl<'a> HookTools<'a> {
 
     /// `relation-list --format=json -r ep:id`: the remote units (never this unit).
     pub fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>, HookToolError> {
-        let units: Option<Vec<String>> = self.call_json(
-            "relation-list",
-            owned(&["--format=json", "-r", &relation.to_string()]),
-        )?;
+        let units: Option<Vec<String>> =
+            self.call_json("relation-list", owned(&["--format=json", "-r", &relation.to_string()]))?;
         Ok(units.unwrap_or_default())
     }
 
     /// `relation-list --app`: the remote application's name.
     pub fn relation_remote_app(&self, relation: &RelationId) -> Result<String, HookToolError> {
-        self.call_json(
-            "relation-list",
-            owned(&["--format=json", "--app", "-r", &relation.to_string()]),
-        )
+        self.call_json("relation-list", owned(&["--format=json", "--app", "-r", &relation.to_string()]))
     }
 
     /// A unit databag (`member` is a unit name) or an application databag
     /// (`app` true; `member` is the application or one of its units).
-    pub fn relation_get(
-        &self,
-        relation: &RelationId,
-        member: &str,
-        app: bool,
-    ) -> Result<Databag, HookToolError> {
+    pub fn relation_get(&self, relation: &RelationId, member: &str, app: bool) -> Result<Databag, HookToolError> {
         let rel = relation.to_string();
         let mut args = owned(&["--format=json", "-r", &rel]);
         if app {
@@ -293,12 +218,7 @@ impl<'a> HookTools<'a> {
 
     /// `relation-set -r ep:id [--app] --file -` with a JSON object on stdin.
     /// An empty value deletes the key; keys not mentioned are left alone.
-    pub fn relation_set(
-        &self,
-        relation: &RelationId,
-        data: &Databag,
-        app: bool,
-    ) -> Result<(), HookToolError> {
+    pub fn relation_set(&self, relation: &RelationId, data: &Databag, app: bool) -> Result<(), HookToolError> {
         let rel = relation.to_string();
         let mut args = owned(&["-r", &rel]);
         if app {
@@ -316,11 +236,7 @@ impl<'a> HookTools<'a> {
         match value {
             Value::Object(map) => Ok(map),
             Value::Null => Ok(Default::default()),
-            other => Err(HookToolError::bad_output(
-                "config-get",
-                "a JSON object",
-                other,
-            )),
+            other => Err(HookToolError::bad_output("config-get", "a JSON object", other)),
         }
     }
 
@@ -328,57 +244,33 @@ impl<'a> HookTools<'a> {
         self.call_json("is-leader", owned(&["--format=json"]))
     }
 
-    pub fn network_get(&self, binding: &str) -> Result<NetworkInfo, HookToolError> {
-        let value: Value = self.call_json("network-get", owned(&["--format=json", binding]))?;
-        let bad =
-            |detail: &str| HookToolError::bad_output("network-get", "network-get JSON", detail);
+    /// `network-get --format=json [-r ep:id] <binding>`; with a relation, the
+    /// addresses as that relation sees them (what the ingress library uses).
+    pub fn network_get(&self, binding: &str, relation: Option<&RelationId>) -> Result<NetworkInfo, HookToolError> {
+        let mut args = owned(&["--format=json"]);
+        if let Some(relation) = relation {
+            args.extend(["-r".to_string(), relation.to_string()]);
+        }
+        args.push(binding.to_string());
+        let value: Value = self.call_json("network-get", args)?;
+        let bad = |detail: &str| HookToolError::bad_output("network-get", "network-get JSON", detail);
         let mut info = NetworkInfo::default();
-        for bind in value
-            .get("bind-addresses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for addr in bind
-                .get("addresses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+        for bind in value.get("bind-addresses").and_then(Value::as_array).into_iter().flatten() {
+            for addr in bind.get("addresses").and_then(Value::as_array).into_iter().flatten() {
                 // Juju ≥ 2.9 says `value`; older ones said `address`.
-                let text = addr
-                    .get("value")
-                    .or_else(|| addr.get("address"))
-                    .and_then(Value::as_str);
-                info.bind_addresses.push(
-                    text.ok_or_else(|| bad("an address without a value"))?
-                        .to_string(),
-                );
+                let text = addr.get("value").or_else(|| addr.get("address")).and_then(Value::as_str);
+                info.bind_addresses.push(text.ok_or_else(|| bad("an address without a value"))?.to_string());
             }
         }
-        for addr in value
-            .get("ingress-addresses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            info.ingress_addresses.push(
-                addr.as_str()
-                    .ok_or_else(|| bad("a non-string ingress address"))?
-                    .to_string(),
-            );
+        for addr in value.get("ingress-addresses").and_then(Value::as_array).into_iter().flatten() {
+            info.ingress_addresses.push(addr.as_str().ok_or_else(|| bad("a non-string ingress address"))?.to_string());
         }
         Ok(info)
     }
 
     // --- status, logging, version -------------------------------------------
 
-    pub fn status_set(
-        &self,
-        status: StatusName,
-        message: &str,
-        application: bool,
-    ) -> Result<(), HookToolError> {
+    pub fn status_set(&self, status: StatusName, message: &str, application: bool) -> Result<(), HookToolError> {
         let mut args = Vec::new();
         if application {
             args.push("--application".to_string());
@@ -388,17 +280,11 @@ impl<'a> HookTools<'a> {
     }
 
     pub fn application_version_set(&self, version: &str) -> Result<(), HookToolError> {
-        self.call("application-version-set", owned(&["--", version]), None)
-            .map(drop)
+        self.call("application-version-set", owned(&["--", version]), None).map(drop)
     }
 
     pub fn juju_log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError> {
-        self.call(
-            "juju-log",
-            owned(&["--log-level", level.as_str(), "--", message]),
-            None,
-        )
-        .map(drop)
+        self.call("juju-log", owned(&["--log-level", level.as_str(), "--", message]), None).map(drop)
     }
 
     // --- actions --------------------------------------------------------------
@@ -408,11 +294,7 @@ impl<'a> HookTools<'a> {
         match value {
             Value::Object(map) => Ok(map),
             Value::Null => Ok(Default::default()),
-            other => Err(HookToolError::bad_output(
-                "action-get",
-                "a JSON object",
-                other,
-            )),
+            other => Err(HookToolError::bad_output("action-get", "a JSON object", other)),
         }
     }
 
@@ -426,48 +308,34 @@ impl<'a> HookTools<'a> {
     }
 
     pub fn action_fail(&self, message: &str) -> Result<(), HookToolError> {
-        self.call("action-fail", owned(&["--", message]), None)
-            .map(drop)
+        self.call("action-fail", owned(&["--", message]), None).map(drop)
     }
 
     pub fn action_log(&self, message: &str) -> Result<(), HookToolError> {
-        self.call("action-log", owned(&["--", message]), None)
-            .map(drop)
+        self.call("action-log", owned(&["--", message]), None).map(drop)
     }
 
     // --- ports ----------------------------------------------------------------
 
     pub fn open_port(&self, port: u16) -> Result<(), HookToolError> {
-        self.call("open-port", vec![format!("{port}/tcp")], None)
-            .map(drop)
+        self.call("open-port", vec![format!("{port}/tcp")], None).map(drop)
     }
 
     pub fn close_port(&self, port: u16) -> Result<(), HookToolError> {
-        self.call("close-port", vec![format!("{port}/tcp")], None)
-            .map(drop)
+        self.call("close-port", vec![format!("{port}/tcp")], None).map(drop)
     }
 
     /// The TCP ports opened so far (pending opens of this hook are not listed).
     pub fn opened_tcp_ports(&self) -> Result<Vec<u16>, HookToolError> {
-        let entries: Option<Vec<String>> =
-            self.call_json("opened-ports", owned(&["--format=json"]))?;
-        Ok(entries
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|entry| entry.strip_suffix("/tcp")?.parse().ok())
-            .collect())
+        let entries: Option<Vec<String>> = self.call_json("opened-ports", owned(&["--format=json"]))?;
+        Ok(entries.unwrap_or_default().iter().filter_map(|entry| entry.strip_suffix("/tcp")?.parse().ok()).collect())
     }
 
     // --- secrets --------------------------------------------------------------
 
     /// `secret-add`; content travels through `key#file=` so that no secret
     /// value ever appears in argv. Returns the new secret's URI.
-    pub fn secret_add(
-        &self,
-        content: &Databag,
-        label: &str,
-        owner: SecretOwner,
-    ) -> Result<String, HookToolError> {
+    pub fn secret_add(&self, content: &Databag, label: &str, owner: SecretOwner) -> Result<String, HookToolError> {
         let owner = match owner {
             SecretOwner::Application => "application",
             SecretOwner::Unit => "unit",
@@ -489,12 +357,7 @@ impl<'a> HookTools<'a> {
     }
 
     /// `secret-get --format=json` by id or label; `refresh` tracks the latest revision.
-    pub fn secret_get(
-        &self,
-        id: Option<&str>,
-        label: Option<&str>,
-        refresh: bool,
-    ) -> Result<Databag, HookToolError> {
+    pub fn secret_get(&self, id: Option<&str>, label: Option<&str>, refresh: bool) -> Result<Databag, HookToolError> {
         let mut args = owned(&["--format=json"]);
         args.extend(id.map(str::to_string));
         if let Some(label) = label {
@@ -515,13 +378,12 @@ impl<'a> HookTools<'a> {
 
     /// Metadata of an owned secret, by label: the id it is known by and its revision.
     pub fn secret_info_get(&self, label: &str) -> Result<(String, Value), HookToolError> {
-        let value: serde_json::Map<String, Value> = self.call_json(
-            "secret-info-get",
-            owned(&["--format=json", "--label", label]),
-        )?;
-        value.into_iter().next().ok_or_else(|| {
-            HookToolError::bad_output("secret-info-get", "one secret", "an empty object")
-        })
+        let value: serde_json::Map<String, Value> =
+            self.call_json("secret-info-get", owned(&["--format=json", "--label", label]))?;
+        value
+            .into_iter()
+            .next()
+            .ok_or_else(|| HookToolError::bad_output("secret-info-get", "one secret", "an empty object"))
     }
 
     // --- unit state -----------------------------------------------------------
@@ -532,10 +394,13 @@ impl<'a> HookTools<'a> {
         databag_from_json("state-get", value)
     }
 
+    pub fn state_delete(&self, key: &str) -> Result<(), HookToolError> {
+        self.call("state-delete", vec![key.to_string()], None).map(drop)
+    }
+
     pub fn state_set(&self, data: &Databag) -> Result<(), HookToolError> {
         let body = serde_json::to_vec(data).expect("a string map always serializes");
-        self.call("state-set", owned(&["--file", "-"]), Some(&body))
-            .map(drop)
+        self.call("state-set", owned(&["--file", "-"]), Some(&body)).map(drop)
     }
 }
 
@@ -546,11 +411,7 @@ fn databag_from_json(tool: &str, value: Value) -> Result<Databag, HookToolError>
             .into_iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k, s)),
-                other => Err(HookToolError::bad_output(
-                    tool,
-                    "a map of strings",
-                    format!("{k} = {other}"),
-                )),
+                other => Err(HookToolError::bad_output(tool, "a map of strings", format!("{k} = {other}"))),
             })
             .collect(),
         other => Err(HookToolError::bad_output(tool, "a JSON object", other)),
@@ -564,16 +425,12 @@ fn with_secret_files<T>(
     content: &Databag,
     f: impl FnOnce(Vec<String>) -> Result<T, HookToolError>,
 ) -> Result<T, HookToolError> {
-    let spawn_error = |source| HookToolError::Spawn {
-        tool: tool.to_string(),
-        source,
-    };
+    let spawn_error = |source| HookToolError::Spawn { tool: tool.to_string(), source };
     let dir = std::env::temp_dir().join(format!("landscape-charm-secret-{}", std::process::id()));
     std::fs::create_dir(&dir).map_err(spawn_error)?;
     let result = (|| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(spawn_error)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(spawn_error)?;
         let mut args = Vec::new();
         for (key, value) in content {
             let path = dir.join(key);
@@ -602,19 +459,11 @@ mod tests {
             HookToolError::SecretNotFound { .. }
         ));
         assert!(matches!(
-            HookToolError::classify(
-                "relation-set",
-                &args,
-                Some(1),
-                "ERROR cannot write relation settings"
-            ),
+            HookToolError::classify("relation-set", &args, Some(1), "ERROR cannot write relation settings"),
             HookToolError::PermissionDenied { .. }
         ));
         let other = HookToolError::classify("config-get", &args, Some(2), "ERROR boom");
-        assert_eq!(
-            other.to_string(),
-            "config-get -r db:3 failed (exit code Some(2)): boom"
-        );
+        assert_eq!(other.to_string(), "config-get -r db:3 failed (exit code Some(2)): boom");
     }
 
     #[test]

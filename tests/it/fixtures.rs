@@ -28,23 +28,14 @@ pub fn test_pem() -> &'static str {
                 "-days",
                 "30",
             ])
-            .args([
-                "-subj",
-                "/CN=landscape.test",
-                "-addext",
-                "subjectAltName=DNS:landscape.test,IP:10.1.77.18",
-            ])
+            .args(["-subj", "/CN=landscape.test", "-addext", "subjectAltName=DNS:landscape.test,IP:10.1.77.18"])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
             .arg(&cert)
             .output()
             .expect("openssl runs");
-        assert!(
-            status.status.success(),
-            "openssl failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        assert!(status.status.success(), "openssl failed: {}", String::from_utf8_lossy(&status.stderr));
         let mut pem = std::fs::read_to_string(&cert).unwrap();
         pem.push_str(&std::fs::read_to_string(&key).unwrap());
         pem
@@ -79,19 +70,11 @@ pub fn shared_inputs() -> &'static Path {
 pub fn haproxy_check_strict(config: &str) -> Result<(), String> {
     let file = tempfile::Builder::new().suffix(".cfg").tempfile().unwrap();
     std::fs::write(file.path(), config).unwrap();
-    let out = Command::new("haproxy")
-        .args(["-dW", "-c", "-f"])
-        .arg(file.path())
-        .output()
-        .expect("haproxy runs");
+    let out = Command::new("haproxy").args(["-dW", "-c", "-f"]).arg(file.path()).output().expect("haproxy runs");
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -115,15 +98,9 @@ pub fn parse_sections(config: &str) -> Vec<Section> {
             let mut words = line.splitn(2, ' ');
             let kind = words.next().unwrap().to_string();
             let name = words.next().unwrap_or_default().trim().to_string();
-            sections.push(Section {
-                kind,
-                name,
-                lines: vec![],
-            });
+            sections.push(Section { kind, name, lines: vec![] });
         } else if let Some(section) = sections.last_mut() {
-            section
-                .lines
-                .push(line.split_whitespace().collect::<Vec<_>>().join(" "));
+            section.lines.push(line.split_whitespace().collect::<Vec<_>>().join(" "));
         }
     }
     sections

@@ -6,11 +6,7 @@ use serde_json::json;
 use crate::harness::{Behaviour, Dispatch, Unit, backend_servers};
 
 fn assert_no_panic(result: &crate::harness::RunResult) {
-    assert!(
-        !result.stderr.contains("panicked"),
-        "dispatch panicked: {}",
-        result.stderr
-    );
+    assert!(!result.stderr.contains("panicked"), "dispatch panicked: {}", result.stderr);
 }
 
 #[test]
@@ -18,23 +14,13 @@ fn install_renders_haproxy_for_this_unit_and_opens_port_80() {
     let mut unit = Unit::new(0, "10.1.77.18");
     let run = unit.hook("install");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.ran("dpkg-query -W -f=${Status} haproxy"),
-        "{:?}",
-        run.command_lines()
-    );
+    assert!(run.ran("dpkg-query -W -f=${Status} haproxy"), "{:?}", run.command_lines());
     let config = unit.haproxy_config().expect("a live config");
     assert_eq!(
         backend_servers(&config, "landscape-http-appserver"),
         [
-            (
-                "landscape-appserver-10-1-77-18-0".to_string(),
-                "10.1.77.18:8080".to_string()
-            ),
-            (
-                "landscape-appserver-10-1-77-18-1".to_string(),
-                "10.1.77.18:8081".to_string()
-            ),
+            ("landscape-appserver-10-1-77-18-0".to_string(), "10.1.77.18:8080".to_string()),
+            ("landscape-appserver-10-1-77-18-1".to_string(), "10.1.77.18:8081".to_string()),
         ]
     );
     assert_eq!(unit.state.opened_ports, ["80/tcp"]);
@@ -42,74 +28,34 @@ fn install_renders_haproxy_for_this_unit_and_opens_port_80() {
     assert_eq!(unit.status().0, "waiting");
     // HAProxy was started because it was not reported running.
     assert!(run.ran("systemctl is-active --quiet haproxy"));
-    assert!(
-        !run.ran("systemctl enable --now haproxy"),
-        "is-active said running (exit 0)"
-    );
+    assert!(!run.ran("systemctl enable --now haproxy"), "is-active said running (exit 0)");
 }
 
 #[test]
 fn install_installs_haproxy_when_missing_and_starts_it() {
     let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.command_behaviours.insert(
-        "dpkg-query".into(),
-        Behaviour {
-            code: 1,
-            ..Default::default()
-        },
-    );
-    unit.state.command_behaviours.insert(
-        "systemctl is-active".into(),
-        Behaviour {
-            code: 3,
-            ..Default::default()
-        },
-    );
+    unit.state.command_behaviours.insert("dpkg-query".into(), Behaviour { code: 1, ..Default::default() });
+    unit.state.command_behaviours.insert("systemctl is-active".into(), Behaviour { code: 3, ..Default::default() });
     let run = unit.hook("install");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let install = run
-        .commands
-        .iter()
-        .find(|c| c.line() == "apt-get install -y -q haproxy")
-        .expect("apt-get install");
-    assert_eq!(
-        install.env.get("DEBIAN_FRONTEND").map(String::as_str),
-        Some("noninteractive")
-    );
+    let install = run.commands.iter().find(|c| c.line() == "apt-get install -y -q haproxy").expect("apt-get install");
+    assert_eq!(install.env.get("DEBIAN_FRONTEND").map(String::as_str), Some("noninteractive"));
     assert!(run.ran("systemctl enable --now haproxy"));
 }
 
 #[test]
 fn apt_failure_fails_the_hook_with_the_apt_error_in_the_log() {
     let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.command_behaviours.insert(
-        "dpkg-query".into(),
-        Behaviour {
-            code: 1,
-            ..Default::default()
-        },
-    );
+    unit.state.command_behaviours.insert("dpkg-query".into(), Behaviour { code: 1, ..Default::default() });
     unit.state.command_behaviours.insert(
         "apt-get install".into(),
-        Behaviour {
-            code: 100,
-            stderr: "E: Unable to locate package haproxy".into(),
-            ..Default::default()
-        },
+        Behaviour { code: 100, stderr: "E: Unable to locate package haproxy".into(), ..Default::default() },
     );
     let run = unit.hook("install");
     assert_ne!(run.code, 0);
     assert_no_panic(&run);
-    assert!(
-        unit.log_text()
-            .contains("E: Unable to locate package haproxy"),
-        "{}",
-        unit.log_text()
-    );
-    assert!(
-        unit.haproxy_config().is_none(),
-        "nothing rendered after a failed install"
-    );
+    assert!(unit.log_text().contains("E: Unable to locate package haproxy"), "{}", unit.log_text());
+    assert!(unit.haproxy_config().is_none(), "nothing rendered after a failed install");
 }
 
 #[test]
@@ -119,20 +65,10 @@ fn config_changed_sets_status_from_the_current_state() {
     unit.peer_relation();
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        unit.status(),
-        (
-            "waiting".into(),
-            "Waiting for load balancer TLS certificate".into()
-        )
-    );
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
     unit.install_test_certificate();
     unit.hook("config-changed");
-    assert_eq!(
-        unit.status(),
-        ("active".into(), "Unit is ready".into()),
-        "status must not stick"
-    );
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()), "status must not stick");
     assert_eq!(unit.state.opened_ports, ["80/tcp", "443/tcp"]);
 }
 
@@ -143,17 +79,11 @@ fn leader_elected_publishes_leader_ip_and_takes_the_leader_only_backends() {
     unit.state.leader = true;
     let run = unit.hook("leader-elected");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        unit.peer_app_data().get("leader-ip").map(String::as_str),
-        Some("10.1.77.229")
-    );
+    assert_eq!(unit.peer_app_data().get("leader-ip").map(String::as_str), Some("10.1.77.229"));
     let config = unit.haproxy_config().unwrap();
     assert_eq!(
         backend_servers(&config, "landscape-http-package-upload"),
-        [(
-            "landscape-leader-package-upload".to_string(),
-            "10.1.77.229:9100".to_string()
-        )]
+        [("landscape-leader-package-upload".to_string(), "10.1.77.229:9100".to_string())]
     );
     // Every unit publishes its own replicas address for the others.
     let own = &unit.state.relations[0].local_unit_data;
@@ -169,21 +99,9 @@ fn relation_changed_with_remote_data_adds_the_peer() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let servers = backend_servers(&unit.haproxy_config().unwrap(), "landscape-http-api");
     let addresses: Vec<&str> = servers.iter().map(|(_, a)| a.as_str()).collect();
-    assert_eq!(
-        addresses,
-        [
-            "10.1.77.18:9080",
-            "10.1.77.18:9081",
-            "10.1.77.229:9080",
-            "10.1.77.229:9081"
-        ]
-    );
+    assert_eq!(addresses, ["10.1.77.18:9080", "10.1.77.18:9081", "10.1.77.229:9080", "10.1.77.229:9081"]);
     // The reload happened because the config changed.
-    assert!(
-        run.ran("systemctl reload haproxy"),
-        "{:?}",
-        run.command_lines()
-    );
+    assert!(run.ran("systemctl reload haproxy"), "{:?}", run.command_lines());
 }
 
 #[test]
@@ -195,50 +113,28 @@ fn action_with_results_returns_the_live_config() {
     let action = unit.state.action.clone().unwrap();
     assert_eq!(action.failed, None);
     assert_eq!(action.results.get("config"), unit.haproxy_config().as_ref());
-    assert_eq!(
-        action.results.get("rejected").map(String::as_str),
-        Some("false")
-    );
+    assert_eq!(action.results.get("rejected").map(String::as_str), Some("false"));
 }
 
 #[test]
 fn action_that_fails_says_why_and_exits_zero() {
     let mut unit = Unit::new(0, "10.1.77.18");
     let run = unit.action("get-haproxy-config");
-    assert_eq!(
-        run.code, 0,
-        "action failures are reported with action-fail, not an exit code"
-    );
+    assert_eq!(run.code, 0, "action failures are reported with action-fail, not an exit code");
     let action = unit.state.action.clone().unwrap();
-    assert_eq!(
-        action.failed.as_deref(),
-        Some("no HAProxy config has been rendered on this unit yet")
-    );
+    assert_eq!(action.failed.as_deref(), Some("no HAProxy config has been rendered on this unit yet"));
     assert!(action.results.is_empty());
 }
 
 #[test]
 fn unknown_hook_is_logged_and_ignored() {
     let mut unit = Unit::new(0, "10.1.77.18");
-    for path in [
-        "hooks/website-relation-joined",
-        "hooks/collect-metrics",
-        "actions/enable-ubuntu-installer-attach",
-    ] {
+    for path in ["hooks/website-relation-joined", "hooks/collect-metrics", "actions/enable-ubuntu-installer-attach"] {
         let run = unit.run(Dispatch::Raw(path.into()));
         assert_eq!(run.code, 0, "{path}: {}", run.stderr);
-        assert!(
-            run.commands.is_empty(),
-            "{path} ran commands: {:?}",
-            run.command_lines()
-        );
+        assert!(run.commands.is_empty(), "{path} ran commands: {:?}", run.command_lines());
     }
-    assert!(
-        unit.log_text()
-            .contains("ignoring hooks/website-relation-joined"),
-        "{}",
-        unit.log_text()
-    );
+    assert!(unit.log_text().contains("ignoring hooks/website-relation-joined"), "{}", unit.log_text());
     assert_eq!(unit.state.unit_status, None);
 }
 
@@ -250,52 +146,30 @@ fn failing_hook_tool_fails_the_hook_and_drops_queued_writes() {
     // relation-set (leader-ip) is queued before opened-ports fails.
     unit.state.tool_failures.insert(
         "opened-ports".into(),
-        Behaviour {
-            code: 1,
-            stderr: "ERROR connection to the agent lost".into(),
-            ..Default::default()
-        },
+        Behaviour { code: 1, stderr: "ERROR connection to the agent lost".into(), ..Default::default() },
     );
     let run = unit.hook("config-changed");
     assert_ne!(run.code, 0);
     assert_no_panic(&run);
     assert!(
-        unit.log_text().contains(
-            "opened-ports --format=json failed (exit code Some(1)): connection to the agent lost"
-        ),
+        unit.log_text().contains("opened-ports --format=json failed (exit code Some(1)): connection to the agent lost"),
         "{}",
         unit.log_text()
     );
-    assert!(
-        unit.peer_app_data().is_empty(),
-        "queued relation data must not be committed"
-    );
-    assert_eq!(
-        unit.state.unit_status, None,
-        "Juju shows the error state; no status is set"
-    );
+    assert!(unit.peer_app_data().is_empty(), "queued relation data must not be committed");
+    assert_eq!(unit.state.unit_status, None, "Juju shows the error state; no status is set");
 }
 
 #[test]
 fn garbage_tool_output_fails_the_hook_with_a_clear_message() {
     let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.tool_failures.insert(
-        "is-leader".into(),
-        Behaviour {
-            code: 0,
-            stdout: "maybe\n".into(),
-            ..Default::default()
-        },
-    );
+    unit.state
+        .tool_failures
+        .insert("is-leader".into(), Behaviour { code: 0, stdout: "maybe\n".into(), ..Default::default() });
     let run = unit.hook("update-status");
     assert_ne!(run.code, 0);
     assert_no_panic(&run);
-    assert!(
-        run.stderr
-            .contains("is-leader printed output that is not the expected JSON"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("is-leader printed output that is not the expected JSON"), "{}", run.stderr);
 }
 
 #[test]
@@ -304,19 +178,12 @@ fn relation_gone_mid_hook_reads_as_empty() {
     unit.add_peer(1, "10.1.77.229");
     unit.state.tool_failures.insert(
         "relation-get".into(),
-        Behaviour {
-            code: 1,
-            stderr: "ERROR relation not found (replicas:0)".into(),
-            ..Default::default()
-        },
+        Behaviour { code: 1, stderr: "ERROR relation not found (replicas:0)".into(), ..Default::default() },
     );
     let run = unit.relation_changed("replicas", 0, Some("landscape-server/1"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let servers = backend_servers(&unit.haproxy_config().unwrap(), "landscape-http-appserver");
-    assert!(
-        servers.iter().all(|(_, a)| a.starts_with("10.1.77.18:")),
-        "{servers:?}"
-    );
+    assert!(servers.iter().all(|(_, a)| a.starts_with("10.1.77.18:")), "{servers:?}");
 }
 
 #[test]
@@ -328,9 +195,7 @@ fn harness_refuses_states_that_contradict_the_metadata() {
         remote_app: "haproxy".into(),
         ..Default::default()
     });
-    let err = unit
-        .try_run(Dispatch::Hook("config-changed".into()))
-        .unwrap_err();
+    let err = unit.try_run(Dispatch::Hook("config-changed".into())).unwrap_err();
     assert!(err.contains("undeclared endpoint website"), "{err}");
 
     let mut unit = Unit::new(0, "10.1.77.18");
@@ -343,11 +208,7 @@ fn harness_refuses_states_that_contradict_the_metadata() {
 
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.set_config("worker_counts", json!("two"));
-    assert!(
-        unit.try_run(Dispatch::Hook("config-changed".into()))
-            .unwrap_err()
-            .contains("worker_counts is a int")
-    );
+    assert!(unit.try_run(Dispatch::Hook("config-changed".into())).unwrap_err().contains("worker_counts is a int"));
 }
 
 #[test]
@@ -369,15 +230,8 @@ fn hook_tool_argv_uses_the_json_forms() {
         "relation-set -r replicas:0 --app --file -",
         "status-set waiting -- Waiting for load balancer TLS certificate",
     ] {
-        assert!(
-            lines.iter().any(|l| l == expected),
-            "missing {expected:?} in {lines:#?}"
-        );
+        assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
     }
-    let set = run
-        .tool_calls
-        .iter()
-        .find(|c| c.line() == "relation-set -r replicas:0 --app --file -")
-        .unwrap();
+    let set = run.tool_calls.iter().find(|c| c.line() == "relation-set -r replicas:0 --app --file -").unwrap();
     assert_eq!(set.stdin.as_deref(), Some(r#"{"leader-ip":"10.1.77.18"}"#));
 }

@@ -33,10 +33,7 @@ fn ips(list: &[&str]) -> Vec<IpAddr> {
 }
 
 fn seed_topology() -> Topology {
-    Topology::new(
-        ips(&["10.1.77.18", "10.1.77.229", "10.1.77.42"]),
-        Some("10.1.77.18".parse().unwrap()),
-    )
+    Topology::new(ips(&["10.1.77.18", "10.1.77.229", "10.1.77.42"]), Some("10.1.77.18".parse().unwrap()))
 }
 
 /// Renders with the files in place (for haproxy -c) and with system paths
@@ -47,58 +44,29 @@ fn render_both(topology: &Topology, adjust: impl Fn(&mut Settings)) -> (String, 
     adjust(&mut checked);
     let mut system = settings(&Paths::system(), true);
     adjust(&mut system);
-    system.tls_pem = checked
-        .tls_pem
-        .as_ref()
-        .map(|_| Paths::system().haproxy_pem());
+    system.tls_pem = checked.tls_pem.as_ref().map(|_| Paths::system().haproxy_pem());
     let for_check = render(&build(topology, &checked)).unwrap();
     let for_snapshot = render(&build(topology, &system)).unwrap();
     let root = shared_inputs().display().to_string();
-    assert_eq!(
-        for_check.replace(&root, ""),
-        for_snapshot,
-        "paths are the only difference"
-    );
+    assert_eq!(for_check.replace(&root, ""), for_snapshot, "paths are the only difference");
     (for_check, for_snapshot)
 }
 
 fn section<'a>(sections: &'a [Section], kind: &str, name: &str) -> &'a Section {
-    sections
-        .iter()
-        .find(|s| s.kind == kind && s.name == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
+    sections.iter().find(|s| s.kind == kind && s.name == name).unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 fn names(sections: &[Section], kind: &str) -> BTreeSet<String> {
-    sections
-        .iter()
-        .filter(|s| s.kind == kind)
-        .map(|s| s.name.clone())
-        .collect()
+    sections.iter().filter(|s| s.kind == kind).map(|s| s.name.clone()).collect()
 }
 
 fn lines_with(section: &Section, prefix: &str) -> BTreeSet<String> {
-    section
-        .lines
-        .iter()
-        .filter(|l| l.starts_with(prefix))
-        .cloned()
-        .collect()
+    section.lines.iter().filter(|l| l.starts_with(prefix)).cloned().collect()
 }
 
 fn bind_port(section: &Section) -> String {
-    let bind = section
-        .lines
-        .iter()
-        .find(|l| l.starts_with("bind "))
-        .expect("a bind line");
-    bind.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string()
+    let bind = section.lines.iter().find(|l| l.starts_with("bind ")).expect("a bind line");
+    bind.split_whitespace().nth(1).unwrap().rsplit(':').next().unwrap().to_string()
 }
 
 /// (name, address:port, h2) of every server of a backend.
@@ -109,11 +77,7 @@ fn servers(section: &Section) -> BTreeSet<(String, String, bool)> {
         .filter_map(|l| l.strip_prefix("server "))
         .map(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
-            (
-                words[0].to_string(),
-                words[1].to_string(),
-                l.contains("proto h2"),
-            )
+            (words[0].to_string(), words[1].to_string(), l.contains("proto h2"))
         })
         .collect()
 }
@@ -128,43 +92,23 @@ fn seed_example_frontends_routes_and_servers_are_reproduced() {
 
     assert_eq!(names(&ours, "frontend"), names(&seed, "frontend"));
     for name in names(&seed, "frontend") {
-        let (o, s) = (
-            section(&ours, "frontend", &name),
-            section(&seed, "frontend", &name),
-        );
+        let (o, s) = (section(&ours, "frontend", &name), section(&seed, "frontend", &name));
         assert_eq!(bind_port(o), bind_port(s), "{name}: port");
         assert_eq!(
             o.lines.iter().find(|l| l.starts_with("bind ")),
             s.lines
                 .iter()
                 .find(|l| l.starts_with("bind "))
-                .map(|l| l.replace(
-                    "/etc/haproxy",
-                    &format!("{}/etc/haproxy", shared_inputs().display())
-                ))
+                .map(|l| l.replace("/etc/haproxy", &format!("{}/etc/haproxy", shared_inputs().display())))
                 .as_ref(),
             "{name}: bind"
         );
-        for prefix in [
-            "acl ",
-            "use_backend ",
-            "redirect ",
-            "default_backend ",
-            "timeout client ",
-        ] {
-            assert_eq!(
-                lines_with(o, prefix),
-                lines_with(s, prefix),
-                "{name}: {prefix}lines"
-            );
+        for prefix in ["acl ", "use_backend ", "redirect ", "default_backend ", "timeout client "] {
+            assert_eq!(lines_with(o, prefix), lines_with(s, prefix), "{name}: {prefix}lines");
         }
         let mut seed_rules = lines_with(s, "http-request ");
         seed_rules.remove(DEAD_REPLACE_PATH);
-        assert_eq!(
-            lines_with(o, "http-request "),
-            seed_rules,
-            "{name}: http-request rules (less the dead rewrite)"
-        );
+        assert_eq!(lines_with(o, "http-request "), seed_rules, "{name}: http-request rules (less the dead rewrite)");
     }
 
     assert_eq!(names(&ours, "backend"), names(&seed, "backend"));
@@ -187,11 +131,9 @@ fn seed_example_passes_strict_haproxy_check_where_the_seed_does_not() {
     let root = shared_inputs().display().to_string();
     let seed = SEED_EXAMPLE.replace("/etc/haproxy", &format!("{root}/etc/haproxy"));
     let err = haproxy_check_strict(&seed).expect_err("the seed's config should warn");
-    for warning in [
-        "'balance' ignored because frontend",
-        "'httpchk' ignored because frontend",
-        "'timeout server' will be ignored",
-    ] {
+    for warning in
+        ["'balance' ignored because frontend", "'httpchk' ignored because frontend", "'timeout server' will be ignored"]
+    {
         assert!(err.contains(warning), "expected {warning:?} in:\n{err}");
     }
 }
@@ -199,16 +141,9 @@ fn seed_example_passes_strict_haproxy_check_where_the_seed_does_not() {
 #[test]
 fn frontend_rules_come_in_the_order_haproxy_runs_them() {
     let (ours, _) = render_both(&seed_topology(), |_| {});
-    for frontend in parse_sections(&ours)
-        .iter()
-        .filter(|s| s.kind == "frontend")
-    {
+    for frontend in parse_sections(&ours).iter().filter(|s| s.kind == "frontend") {
         let position = |prefix: &str| frontend.lines.iter().position(|l| l.starts_with(prefix));
-        let (rules, redirect, routes) = (
-            position("http-request "),
-            position("redirect "),
-            position("use_backend "),
-        );
+        let (rules, redirect, routes) = (position("http-request "), position("redirect "), position("use_backend "));
         if let (Some(r), Some(d)) = (rules, redirect) {
             assert!(r < d, "{}: http-request after redirect", frontend.name);
         }
@@ -226,11 +161,7 @@ fn snapshot_case(name: &str, topology: Topology, adjust: impl Fn(&mut Settings))
 
 #[test]
 fn snapshot_one_unit() {
-    snapshot_case(
-        "one_unit",
-        Topology::new(ips(&["10.1.77.18"]), Some("10.1.77.18".parse().unwrap())),
-        |_| {},
-    );
+    snapshot_case("one_unit", Topology::new(ips(&["10.1.77.18"]), Some("10.1.77.18".parse().unwrap())), |_| {});
 }
 
 #[test]
@@ -242,26 +173,19 @@ fn snapshot_three_units() {
 fn snapshot_ipv6_peers() {
     snapshot_case(
         "ipv6_peers",
-        Topology::new(
-            ips(&["fd00:200::11", "fd00:200::12", "10.200.0.13"]),
-            Some("fd00:200::11".parse().unwrap()),
-        ),
+        Topology::new(ips(&["fd00:200::11", "fd00:200::12", "10.200.0.13"]), Some("fd00:200::11".parse().unwrap())),
         |_| {},
     );
 }
 
 #[test]
 fn snapshot_redirect_all() {
-    snapshot_case("redirect_all", seed_topology(), |s| {
-        s.redirect_https = RedirectHttps::All
-    });
+    snapshot_case("redirect_all", seed_topology(), |s| s.redirect_https = RedirectHttps::All);
 }
 
 #[test]
 fn snapshot_redirect_none() {
-    snapshot_case("redirect_none", seed_topology(), |s| {
-        s.redirect_https = RedirectHttps::None
-    });
+    snapshot_case("redirect_none", seed_topology(), |s| s.redirect_https = RedirectHttps::None);
 }
 
 #[test]
@@ -279,26 +203,15 @@ fn snapshot_no_certificate_yet() {
 
 #[test]
 fn snapshot_leader_unknown() {
-    snapshot_case(
-        "leader_unknown",
-        Topology::new(ips(&["10.1.77.229"]), None),
-        |_| {},
-    );
+    snapshot_case("leader_unknown", Topology::new(ips(&["10.1.77.229"]), None), |_| {});
 }
 
 fn arb_ip() -> impl Strategy<Value = IpAddr> {
-    prop_oneof![
-        any::<[u8; 4]>().prop_map(IpAddr::from),
-        any::<[u16; 8]>().prop_map(IpAddr::from),
-    ]
+    prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u16; 8]>().prop_map(IpAddr::from),]
 }
 
 fn arb_redirect() -> impl Strategy<Value = RedirectHttps> {
-    prop_oneof![
-        Just(RedirectHttps::All),
-        Just(RedirectHttps::Default),
-        Just(RedirectHttps::None)
-    ]
+    prop_oneof![Just(RedirectHttps::All), Just(RedirectHttps::Default), Just(RedirectHttps::None)]
 }
 
 proptest! {

@@ -6,10 +6,7 @@ use serde_json::json;
 use crate::harness::{Dispatch, Unit, backend_servers};
 
 fn addresses(config: &str, backend: &str) -> Vec<String> {
-    backend_servers(config, backend)
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect()
+    backend_servers(config, backend).into_iter().map(|(_, a)| a).collect()
 }
 
 /// A leader at .18 with its certificate, after one config-changed.
@@ -58,10 +55,7 @@ fn scale_from_one_to_three_to_two_units() {
     });
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config = unit.haproxy_config().unwrap();
-    assert!(
-        !config.contains("10.1.77.42"),
-        "departed unit still routed:\n{config}"
-    );
+    assert!(!config.contains("10.1.77.42"), "departed unit still routed:\n{config}");
     assert_eq!(addresses(&config, "landscape-http-appserver").len(), 4);
     assert!(run.ran("systemctl reload haproxy"));
 }
@@ -74,32 +68,17 @@ fn leader_change_moves_leader_only_backends_in_the_same_hook() {
     unit.set_published_leader_ip("10.1.77.18");
     unit.hook("config-changed");
     let config = unit.haproxy_config().unwrap();
-    assert_eq!(
-        addresses(&config, "landscape-http-package-upload"),
-        ["10.1.77.18:9100"]
-    );
-    assert_eq!(
-        addresses(&config, "landscape-http-hashid-databases"),
-        ["10.1.77.18:8080", "10.1.77.18:8081"]
-    );
+    assert_eq!(addresses(&config, "landscape-http-package-upload"), ["10.1.77.18:9100"]);
+    assert_eq!(addresses(&config, "landscape-http-hashid-databases"), ["10.1.77.18:8080", "10.1.77.18:8081"]);
 
     // Unit 1 becomes the leader: its own HAProxy follows in leader-elected.
     unit.state.leader = true;
     let run = unit.hook("leader-elected");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config = unit.haproxy_config().unwrap();
-    assert_eq!(
-        addresses(&config, "landscape-http-package-upload"),
-        ["10.1.77.229:9100"]
-    );
-    assert_eq!(
-        addresses(&config, "landscape-http-hashid-databases"),
-        ["10.1.77.229:8080", "10.1.77.229:8081"]
-    );
-    assert_eq!(
-        unit.peer_app_data().get("leader-ip").map(String::as_str),
-        Some("10.1.77.229")
-    );
+    assert_eq!(addresses(&config, "landscape-http-package-upload"), ["10.1.77.229:9100"]);
+    assert_eq!(addresses(&config, "landscape-http-hashid-databases"), ["10.1.77.229:8080", "10.1.77.229:8081"]);
+    assert_eq!(unit.peer_app_data().get("leader-ip").map(String::as_str), Some("10.1.77.229"));
 
     // A follower learns of the new leader from the app databag change.
     let mut follower = Unit::new(2, "10.1.77.42");
@@ -109,13 +88,7 @@ fn leader_change_moves_leader_only_backends_in_the_same_hook() {
     follower.set_published_leader_ip("10.1.77.229");
     let run = follower.relation_changed("replicas", 0, None);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        addresses(
-            &follower.haproxy_config().unwrap(),
-            "landscape-http-package-upload"
-        ),
-        ["10.1.77.229:9100"]
-    );
+    assert_eq!(addresses(&follower.haproxy_config().unwrap(), "landscape-http-package-upload"), ["10.1.77.229:9100"]);
 }
 
 #[test]
@@ -126,35 +99,19 @@ fn worker_counts_change_adds_and_removes_servers() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         addresses(&unit.haproxy_config().unwrap(), "landscape-https-api"),
-        [
-            "10.1.77.18:9080",
-            "10.1.77.18:9081",
-            "10.1.77.18:9082",
-            "10.1.77.18:9083"
-        ]
+        ["10.1.77.18:9080", "10.1.77.18:9081", "10.1.77.18:9082", "10.1.77.18:9083"]
     );
     assert!(run.ran("systemctl reload haproxy"));
     unit.set_config("worker_counts", json!(1));
     unit.hook("config-changed");
-    assert_eq!(
-        addresses(&unit.haproxy_config().unwrap(), "landscape-https-api"),
-        ["10.1.77.18:9080"]
-    );
+    assert_eq!(addresses(&unit.haproxy_config().unwrap(), "landscape-https-api"), ["10.1.77.18:9080"]);
 }
 
 #[test]
 fn invalid_config_blocks_and_leaves_haproxy_alone() {
     for (option, value, message) in [
-        (
-            "worker_counts",
-            json!(0),
-            "Invalid config: worker_counts must be between 1 and 64 (got 0)",
-        ),
-        (
-            "worker_counts",
-            json!(65),
-            "Invalid config: worker_counts must be between 1 and 64 (got 65)",
-        ),
+        ("worker_counts", json!(0), "Invalid config: worker_counts must be between 1 and 64 (got 0)"),
+        ("worker_counts", json!(65), "Invalid config: worker_counts must be between 1 and 64 (got 65)"),
         (
             "redirect_https",
             json!("sometimes"),
@@ -165,36 +122,17 @@ fn invalid_config_blocks_and_leaves_haproxy_alone() {
             json!(0),
             "Invalid config: max_global_haproxy_connections must be between 1 and 2147483647 (got 0)",
         ),
-        (
-            "root_url",
-            json!("landscape.example.com"),
-            "Invalid config: root_url must start with https:// or http://",
-        ),
+        ("root_url", json!("landscape.example.com"), "Invalid config: root_url must start with https:// or http://"),
     ] {
         let mut unit = leader_unit();
         let before = unit.haproxy_config().unwrap();
         unit.set_config(option, value);
         let run = unit.hook("config-changed");
         assert_eq!(run.code, 0, "{option}: {}", run.stderr);
-        assert_eq!(
-            unit.status(),
-            ("blocked".into(), message.into()),
-            "{option}"
-        );
-        assert_eq!(
-            unit.haproxy_config().unwrap(),
-            before,
-            "{option}: live config changed"
-        );
-        assert!(
-            run.commands.is_empty(),
-            "{option}: ran {:?}",
-            run.command_lines()
-        );
-        assert!(
-            unit.log_text().contains(option),
-            "{option}: the log does not name it"
-        );
+        assert_eq!(unit.status(), ("blocked".into(), message.into()), "{option}");
+        assert_eq!(unit.haproxy_config().unwrap(), before, "{option}: live config changed");
+        assert!(run.commands.is_empty(), "{option}: ran {:?}", run.command_lines());
+        assert!(unit.log_text().contains(option), "{option}: the log does not name it");
     }
 }
 
@@ -216,38 +154,19 @@ fn rejected_config_keeps_the_live_one_and_explains_why() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let (status, message) = unit.status();
     assert_eq!(status, "blocked");
-    assert!(
-        message.starts_with("HAProxy rejected the new config: "),
-        "{message}"
-    );
-    assert!(
-        message.contains("haproxy.pem"),
-        "the first error names the file: {message}"
-    );
-    assert_eq!(
-        unit.haproxy_config().unwrap(),
-        before,
-        "live config touched"
-    );
-    let rejected = unit
-        .read("/etc/haproxy/haproxy.cfg.rejected")
-        .expect("the rejected candidate is kept");
+    assert!(message.starts_with("HAProxy rejected the new config: "), "{message}");
+    assert!(message.contains("haproxy.pem"), "the first error names the file: {message}");
+    assert_eq!(unit.haproxy_config().unwrap(), before, "live config touched");
+    let rejected = unit.read("/etc/haproxy/haproxy.cfg.rejected").expect("the rejected candidate is kept");
     assert!(rejected.contains("frontend landscape-https"));
-    assert!(
-        !run.ran("systemctl reload haproxy"),
-        "{:?}",
-        run.command_lines()
-    );
+    assert!(!run.ran("systemctl reload haproxy"), "{:?}", run.command_lines());
     assert!(unit.read("/etc/haproxy/haproxy.cfg.candidate").is_none());
 
     // The action shows it without SSH.
     unit.action("get-haproxy-config");
     let results = unit.state.action.clone().unwrap().results;
     assert_eq!(results["rejected"], "true");
-    assert!(
-        results["rejected-error"].contains("haproxy.pem"),
-        "{results:?}"
-    );
+    assert!(results["rejected-error"].contains("haproxy.pem"), "{results:?}");
     assert_eq!(results["config"], before);
 
     // Fixing the cause clears the rejection and the status.
@@ -267,20 +186,12 @@ fn nothing_changed_means_no_reload_and_no_rewrite() {
         assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
         let lines = run.command_lines();
         assert!(
-            !lines
-                .iter()
-                .any(|l| l.starts_with("systemctl reload") || l.starts_with("apt-get")),
+            !lines.iter().any(|l| l.starts_with("systemctl reload") || l.starts_with("apt-get")),
             "{hook}: {lines:?}"
         );
-        assert!(
-            !lines.iter().any(|l| l.starts_with("runuser")),
-            "{hook}: validated an unchanged config"
-        );
+        assert!(!lines.iter().any(|l| l.starts_with("runuser")), "{hook}: validated an unchanged config");
     }
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().modified().unwrap(),
-        modified
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
 }
 
 #[test]
@@ -308,42 +219,25 @@ fn hostile_peer_data_never_reaches_the_config() {
     for (i, value) in hostile.iter().enumerate() {
         let mut bag = crate::harness::default_unit_bag("10.9.9.9");
         bag.insert("address".into(), value.to_string());
-        unit.peer_relation()
-            .remote_units
-            .insert(format!("landscape-server/{}", i + 1), bag);
+        unit.peer_relation().remote_units.insert(format!("landscape-server/{}", i + 1), bag);
     }
     unit.add_peer(20, "10.1.77.42");
     let run = unit.relation_changed("replicas", 0, Some("landscape-server/20"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config = unit.haproxy_config().unwrap();
-    for needle in [
-        "evil",
-        "192.0.2.66",
-        "10.0.0.5",
-        "10.0.0.6",
-        "10.0.0.7",
-        "9999",
-        "lxd",
-        "999999999",
-        "fe80",
-        "10.9.9.9",
-    ] {
+    for needle in
+        ["evil", "192.0.2.66", "10.0.0.5", "10.0.0.6", "10.0.0.7", "9999", "lxd", "999999999", "fe80", "10.9.9.9"]
+    {
         assert!(!config.contains(needle), "{needle:?} reached the config");
     }
-    assert!(
-        config.contains("10.1.77.42:8080"),
-        "the good peer is routed"
-    );
+    assert!(config.contains("10.1.77.42:8080"), "the good peer is routed");
     let log = unit.log_text();
-    assert!(log.contains("ignoring address of landscape-server/1: not an IP address: \"10.0.0.5\\n    server evil"), "{log}");
     assert!(
-        log.contains("landscape-server/5"),
-        "the log names each unit"
+        log.contains("ignoring address of landscape-server/1: not an IP address: \"10.0.0.5\\n    server evil"),
+        "{log}"
     );
-    assert!(
-        log.lines().all(|l| l.len() < 400),
-        "a 10 kB value was logged whole"
-    );
+    assert!(log.contains("landscape-server/5"), "the log names each unit");
+    assert!(log.lines().all(|l| l.len() < 400), "a 10 kB value was logged whole");
     // The unit's config points at the unit's own files, so HAProxy can check it as is.
     crate::fixtures::haproxy_check_strict(&config).unwrap_or_else(|e| panic!("{e}"));
 }
@@ -355,24 +249,9 @@ fn hostile_leader_ip_is_refused() {
     unit.set_published_leader_ip("10.1.77.18 backup\n");
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        addresses(
-            &unit.haproxy_config().unwrap(),
-            "landscape-http-package-upload"
-        )
-        .is_empty()
-    );
-    assert_eq!(
-        unit.status(),
-        (
-            "waiting".into(),
-            "Waiting for the leader's address on the replicas relation".into()
-        )
-    );
-    assert!(
-        unit.log_text()
-            .contains("ignoring leader-ip of the landscape-server application")
-    );
+    assert!(addresses(&unit.haproxy_config().unwrap(), "landscape-http-package-upload").is_empty());
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for the leader's address on the replicas relation".into()));
+    assert!(unit.log_text().contains("ignoring leader-ip of the landscape-server application"));
 }
 
 #[test]
@@ -380,58 +259,36 @@ fn error_pages_come_from_landscape_or_a_builtin_with_a_status_line() {
     let mut unit = Unit::new(0, "10.1.77.18");
     let offline = unit.path("/opt/canonical/landscape/canonical/landscape/offline");
     std::fs::create_dir_all(&offline).unwrap();
-    let landscape_page = "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\n\r\n<html>Landscape is down</html>";
-    std::fs::write(
-        offline.join("unplanned-offline-haproxy.html"),
-        landscape_page,
-    )
-    .unwrap();
-    std::fs::write(
-        offline.join("timeout-haproxy.html"),
-        "<html>no status line</html>",
-    )
-    .unwrap();
+    let landscape_page =
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\n\r\n<html>Landscape is down</html>";
+    std::fs::write(offline.join("unplanned-offline-haproxy.html"), landscape_page).unwrap();
+    std::fs::write(offline.join("timeout-haproxy.html"), "<html>no status line</html>").unwrap();
     let run = unit.hook("install");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        unit.read("/etc/haproxy/errors/unplanned-offline-haproxy.html")
-            .unwrap(),
-        landscape_page
-    );
-    for (file, status) in [
-        ("timeout-haproxy.html", "504"),
-        ("unauthorized-haproxy.html", "403"),
-        ("exception-haproxy.html", "500"),
-    ] {
+    assert_eq!(unit.read("/etc/haproxy/errors/unplanned-offline-haproxy.html").unwrap(), landscape_page);
+    for (file, status) in
+        [("timeout-haproxy.html", "504"), ("unauthorized-haproxy.html", "403"), ("exception-haproxy.html", "500")]
+    {
         let page = unit.read(&format!("/etc/haproxy/errors/{file}")).unwrap();
-        assert!(
-            page.starts_with(&format!("HTTP/1.0 {status} ")),
-            "{file}: {page}"
-        );
+        assert!(page.starts_with(&format!("HTTP/1.0 {status} ")), "{file}: {page}");
     }
-    assert!(unit.log_text().contains(
-        "timeout-haproxy.html is not usable (it does not start with an HTTP status line)"
-    ));
+    assert!(
+        unit.log_text().contains("timeout-haproxy.html is not usable (it does not start with an HTTP status line)")
+    );
 }
 
 #[test]
 fn redirect_https_values_reach_the_http_frontend() {
     for (value, expected) in [
         ("all", Some("redirect scheme https")),
-        (
-            "default",
-            Some("redirect scheme https unless ping OR repository"),
-        ),
+        ("default", Some("redirect scheme https unless ping OR repository")),
         ("none", None),
     ] {
         let mut unit = leader_unit();
         unit.set_config("redirect_https", json!(value));
         unit.hook("config-changed");
         let config = unit.haproxy_config().unwrap();
-        let http = crate::fixtures::parse_sections(&config)
-            .into_iter()
-            .find(|s| s.name == "landscape-http")
-            .unwrap();
+        let http = crate::fixtures::parse_sections(&config).into_iter().find(|s| s.name == "landscape-http").unwrap();
         let redirect = http.lines.iter().find(|l| l.starts_with("redirect "));
         assert_eq!(redirect.map(String::as_str), expected, "{value}");
     }

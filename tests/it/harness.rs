@@ -15,24 +15,15 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-pub use crate::state::{
-    Behaviour, Call, Databag, FakeState, HOOK_TOOLS, Relation, default_unit_bag,
-};
+pub use crate::state::{Behaviour, Call, Databag, FakeState, HOOK_TOOLS, Relation, default_unit_bag};
 
 pub const APP: &str = "landscape-server";
 const DISPATCH: &str = env!("CARGO_BIN_EXE_landscape-server");
 const FAKE_TOOL: &str = env!("CARGO_BIN_EXE_fake-juju-tool");
 
 /// System commands that are faked (recorded, scripted); the rest are real.
-pub const FAKED_COMMANDS: &[&str] = &[
-    "apt-get",
-    "add-apt-repository",
-    "apt-mark",
-    "dpkg-query",
-    "systemctl",
-    "lsctl",
-    "landscape-schema",
-];
+pub const FAKED_COMMANDS: &[&str] =
+    &["apt-get", "add-apt-repository", "apt-mark", "dpkg-query", "systemctl", "lsctl", "landscape-schema"];
 
 /// The charm's declared surface, read from the real YAML files once.
 pub struct CharmSpec {
@@ -55,10 +46,7 @@ pub fn spec() -> &'static CharmSpec {
                 for (name, body) in map {
                     endpoints.insert(
                         name.as_str().unwrap().to_string(),
-                        (
-                            role.to_string(),
-                            body["interface"].as_str().unwrap().to_string(),
-                        ),
+                        (role.to_string(), body["interface"].as_str().unwrap().to_string()),
                     );
                 }
             }
@@ -69,26 +57,13 @@ pub fn spec() -> &'static CharmSpec {
             .unwrap()
             .iter()
             .map(|(name, body)| {
-                let default = body
-                    .get("default")
-                    .map(|d| serde_json::to_value(d).unwrap());
-                (
-                    name.as_str().unwrap().to_string(),
-                    (body["type"].as_str().unwrap().to_string(), default),
-                )
+                let default = body.get("default").map(|d| serde_json::to_value(d).unwrap());
+                (name.as_str().unwrap().to_string(), (body["type"].as_str().unwrap().to_string(), default))
             })
             .collect();
-        let actions = read("actions.yaml")
-            .as_mapping()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str().unwrap().to_string())
-            .collect();
-        CharmSpec {
-            endpoints,
-            options,
-            actions,
-        }
+        let actions =
+            read("actions.yaml").as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect();
+        CharmSpec { endpoints, options, actions }
     })
 }
 
@@ -141,10 +116,7 @@ impl Unit {
     /// A unit of `landscape-server` with every config option at its default,
     /// `network-get replicas` answering `address`, no relations.
     pub fn new(number: u32, address: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("landscape-unit-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("landscape-unit-").tempdir().unwrap();
         // HAProxy validates the candidate config as the haproxy user.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.path().join("bin");
@@ -163,23 +135,41 @@ impl Unit {
             unit: format!("{APP}/{number}"),
             model_uuid: "d2a6c5e0-4c1b-4f3e-9a55-0123456789ab".into(),
             config,
-            networks: BTreeMap::from([("replicas".to_string(), address.to_string())]),
+            // Every binding in the same space: one address for all endpoints.
+            networks: spec().endpoints.keys().map(|e| (e.clone(), address.to_string())).collect(),
             command_behaviours: BTreeMap::from([(
                 "dpkg-query".to_string(),
-                Behaviour {
-                    code: 0,
-                    stdout: "install ok installed".into(),
-                    stderr: String::new(),
-                },
+                Behaviour { code: 0, stdout: "install ok installed".into(), stderr: String::new() },
             )]),
             peer_data_readable: true,
             ..Default::default()
         };
-        Self {
-            dir,
-            state,
-            runs: 0,
+        Self { dir, state, runs: 0 }
+    }
+
+    /// Moves the unit to a new address on every binding.
+    pub fn set_address(&mut self, address: &str) {
+        for value in self.state.networks.values_mut() {
+            *value = address.to_string();
         }
+    }
+
+    /// Relates `endpoint` (id `id`) to one unit of `remote_app`.
+    pub fn add_relation(&mut self, endpoint: &str, id: u32, remote_app: &str) -> &mut Relation {
+        let own = default_unit_bag(&self.address());
+        self.state.relations.push(Relation {
+            id,
+            endpoint: endpoint.into(),
+            remote_app: remote_app.into(),
+            local_unit_data: own,
+            remote_units: BTreeMap::from([(format!("{remote_app}/0"), default_unit_bag("10.1.99.1"))]),
+            ..Default::default()
+        });
+        self.state.relation_mut(id).unwrap()
+    }
+
+    pub fn relation(&self, id: u32) -> &Relation {
+        self.state.relation(id).expect("the relation exists")
     }
 
     pub fn address(&self) -> String {
@@ -210,12 +200,7 @@ impl Unit {
 
     /// Adds the peer relation (id 0) if missing and returns it.
     pub fn peer_relation(&mut self) -> &mut Relation {
-        if !self
-            .state
-            .relations
-            .iter()
-            .any(|r| r.endpoint == "replicas")
-        {
+        if !self.state.relations.iter().any(|r| r.endpoint == "replicas") {
             let own = default_unit_bag(&self.address());
             self.state.relations.push(Relation {
                 id: 0,
@@ -225,28 +210,20 @@ impl Unit {
                 ..Default::default()
             });
         }
-        self.state
-            .relations
-            .iter_mut()
-            .find(|r| r.endpoint == "replicas")
-            .unwrap()
+        self.state.relations.iter_mut().find(|r| r.endpoint == "replicas").unwrap()
     }
 
     /// Sets `leader-ip` in the peer application databag, as the leader would
     /// have (for a peer relation that bag is this application's own).
     pub fn set_published_leader_ip(&mut self, value: &str) {
-        self.peer_relation()
-            .local_app_data
-            .insert("leader-ip".into(), value.into());
+        self.peer_relation().local_app_data.insert("leader-ip".into(), value.into());
     }
 
     /// Puts a peer with Juju's default databag plus the charm's `address` key.
     pub fn add_peer(&mut self, number: u32, address: &str) {
         let mut bag = default_unit_bag(address);
         bag.insert("address".into(), address.into());
-        self.peer_relation()
-            .remote_units
-            .insert(format!("{APP}/{number}"), bag);
+        self.peer_relation().remote_units.insert(format!("{APP}/{number}"), bag);
     }
 
     /// Installs a real certificate bundle where HAProxy expects one.
@@ -261,12 +238,7 @@ impl Unit {
         self.run(Dispatch::Hook(name.to_string()))
     }
 
-    pub fn relation_changed(
-        &mut self,
-        endpoint: &str,
-        id: u32,
-        remote_unit: Option<&str>,
-    ) -> RunResult {
+    pub fn relation_changed(&mut self, endpoint: &str, id: u32, remote_unit: Option<&str>) -> RunResult {
         self.run(Dispatch::Relation {
             endpoint: endpoint.into(),
             kind: "changed",
@@ -277,10 +249,7 @@ impl Unit {
     }
 
     pub fn action(&mut self, name: &str) -> RunResult {
-        self.run(Dispatch::Action {
-            name: name.into(),
-            params: Map::new(),
-        })
+        self.run(Dispatch::Action { name: name.into(), params: Map::new() })
     }
 
     /// Refuses states that contradict metadata.yaml/config.yaml, like
@@ -289,10 +258,7 @@ impl Unit {
         let spec = spec();
         for rel in &self.state.relations {
             let Some((role, _)) = spec.endpoints.get(&rel.endpoint) else {
-                return Err(format!(
-                    "relation {} uses undeclared endpoint {}",
-                    rel.id, rel.endpoint
-                ));
+                return Err(format!("relation {} uses undeclared endpoint {}", rel.id, rel.endpoint));
             };
             if (role == "peers") != (rel.remote_app == APP) {
                 return Err(format!(
@@ -317,9 +283,7 @@ impl Unit {
             }
         }
         match dispatch {
-            Dispatch::Action { name, .. } if !spec.actions.contains(name) => {
-                Err(format!("undeclared action {name}"))
-            }
+            Dispatch::Action { name, .. } if !spec.actions.contains(name) => Err(format!("undeclared action {name}")),
             Dispatch::Relation { endpoint, id, .. } => match self.state.relation(*id) {
                 Some(rel) if &rel.endpoint == endpoint => Ok(()),
                 _ => Err(format!("no relation {endpoint}:{id} in the state")),
@@ -334,22 +298,10 @@ impl Unit {
             ("JUJU_MODEL_NAME".into(), "landscape".into()),
             ("JUJU_MODEL_UUID".into(), self.state.model_uuid.clone()),
             ("JUJU_VERSION".into(), "3.6.8".into()),
-            (
-                "JUJU_CHARM_DIR".into(),
-                self.dir.path().join("charm").display().to_string(),
-            ),
-            (
-                "CHARM_DIR".into(),
-                self.dir.path().join("charm").display().to_string(),
-            ),
-            (
-                "JUJU_CONTEXT_ID".into(),
-                format!("{}-run-{}", self.state.unit, self.runs),
-            ),
-            (
-                "JUJU_AGENT_SOCKET_ADDRESS".into(),
-                "@/var/lib/juju/agents/unit-fake/agent.socket".into(),
-            ),
+            ("JUJU_CHARM_DIR".into(), self.dir.path().join("charm").display().to_string()),
+            ("CHARM_DIR".into(), self.dir.path().join("charm").display().to_string()),
+            ("JUJU_CONTEXT_ID".into(), format!("{}-run-{}", self.state.unit, self.runs)),
+            ("JUJU_AGENT_SOCKET_ADDRESS".into(), "@/var/lib/juju/agents/unit-fake/agent.socket".into()),
             ("JUJU_AGENT_SOCKET_NETWORK".into(), "unix".into()),
             ("JUJU_MACHINE_ID".into(), "0".into()),
             ("JUJU_PRINCIPAL_UNIT".into(), String::new()),
@@ -358,17 +310,10 @@ impl Unit {
             ("JUJU_CHARM_HTTPS_PROXY".into(), String::new()),
             ("JUJU_CHARM_NO_PROXY".into(), String::new()),
             ("CHARM_FS_ROOT".into(), self.root().display().to_string()),
-            (
-                "FAKE_JUJU_STATE".into(),
-                self.dir.path().join("state.json").display().to_string(),
-            ),
+            ("FAKE_JUJU_STATE".into(), self.dir.path().join("state.json").display().to_string()),
             (
                 "PATH".into(),
-                format!(
-                    "{}:{}",
-                    self.dir.path().join("bin").display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
+                format!("{}:{}", self.dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default()),
             ),
         ];
         let mut set = |k: &str, v: String| env.push((k.to_string(), v));
@@ -379,24 +324,11 @@ impl Unit {
             }
             Dispatch::Raw(path) => {
                 set("JUJU_DISPATCH_PATH", path.clone());
-                set(
-                    "JUJU_HOOK_NAME",
-                    path.rsplit('/').next().unwrap_or_default().to_string(),
-                );
+                set("JUJU_HOOK_NAME", path.rsplit('/').next().unwrap_or_default().to_string());
             }
-            Dispatch::Relation {
-                endpoint,
-                kind,
-                id,
-                remote_unit,
-                departing,
-            } => {
+            Dispatch::Relation { endpoint, kind, id, remote_unit, departing } => {
                 let name = format!("{endpoint}-relation-{kind}");
-                let remote_app = self
-                    .state
-                    .relation(*id)
-                    .map(|r| r.remote_app.clone())
-                    .unwrap_or_default();
+                let remote_app = self.state.relation(*id).map(|r| r.remote_app.clone()).unwrap_or_default();
                 set("JUJU_DISPATCH_PATH", format!("hooks/{name}"));
                 set("JUJU_HOOK_NAME", name);
                 set("JUJU_RELATION", endpoint.clone());
@@ -422,8 +354,7 @@ impl Unit {
     /// Runs the real binary once. Panics on an inconsistent state: a test
     /// that feeds impossible input is a broken test.
     pub fn run(&mut self, dispatch: Dispatch) -> RunResult {
-        self.try_run(dispatch)
-            .unwrap_or_else(|e| panic!("inconsistent test state: {e}"))
+        self.try_run(dispatch).unwrap_or_else(|e| panic!("inconsistent test state: {e}"))
     }
 
     pub fn try_run(&mut self, dispatch: Dispatch) -> Result<RunResult, String> {
@@ -435,27 +366,18 @@ impl Unit {
         state.pending.clear();
         state.peer_data_readable = !matches!(&dispatch, Dispatch::Hook(h) if h == "install");
         state.broken_relation = match &dispatch {
-            Dispatch::Relation {
-                kind: "broken", id, ..
-            } => Some(*id),
+            Dispatch::Relation { kind: "broken", id, .. } => Some(*id),
             _ => None,
         };
-        if let Some(Dispatch::Relation {
-            id,
-            departing: Some(unit),
-            ..
-        }) = Some(&dispatch)
-        {
+        if let Some(Dispatch::Relation { id, departing: Some(unit), .. }) = Some(&dispatch) {
             if let Some(rel) = state.relation_mut(*id) {
                 rel.departing_unit = Some(unit.clone());
             }
         }
         state.action = match &dispatch {
-            Dispatch::Action { name, params } => Some(crate::state::ActionState {
-                name: name.clone(),
-                params: params.clone(),
-                ..Default::default()
-            }),
+            Dispatch::Action { name, params } => {
+                Some(crate::state::ActionState { name: name.clone(), params: params.clone(), ..Default::default() })
+            }
             _ => None,
         };
         let state_path = self.dir.path().join("state.json");
@@ -466,8 +388,7 @@ impl Unit {
             .current_dir(self.dir.path().join("charm"))
             .output()
             .expect("dispatch runs");
-        let mut state: FakeState =
-            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        let mut state: FakeState = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
         let code = out.status.code().unwrap_or(-1);
         if code == 0 {
             state.commit();
@@ -475,21 +396,13 @@ impl Unit {
             state.pending.clear();
         }
         // What the hook left behind: departed units and broken relations go.
-        if let Dispatch::Relation {
-            id,
-            departing: Some(unit),
-            ..
-        } = &dispatch
-        {
+        if let Dispatch::Relation { id, departing: Some(unit), .. } = &dispatch {
             if let Some(rel) = state.relation_mut(*id) {
                 rel.remote_units.remove(unit);
                 rel.departing_unit = None;
             }
         }
-        if let Dispatch::Relation {
-            kind: "broken", id, ..
-        } = &dispatch
-        {
+        if let Dispatch::Relation { kind: "broken", id, .. } = &dispatch {
             state.relations.retain(|r| r.id != *id);
         }
         state.broken_relation = None;
@@ -510,12 +423,7 @@ impl Unit {
 
     /// Every juju-log message so far, one per line.
     pub fn log_text(&self) -> String {
-        self.state
-            .logs
-            .iter()
-            .map(|l| format!("{} {}", l.level, l.message))
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.state.logs.iter().map(|l| format!("{} {}", l.level, l.message)).collect::<Vec<_>>().join("\n")
     }
 
     pub fn peer_app_data(&self) -> Databag {
@@ -539,10 +447,7 @@ pub fn backend_servers(config: &str, backend: &str) -> Vec<(String, String)> {
                 .filter_map(|l| l.strip_prefix("server "))
                 .map(|l| {
                     let mut parts = l.split_whitespace();
-                    (
-                        parts.next().unwrap().to_string(),
-                        parts.next().unwrap().to_string(),
-                    )
+                    (parts.next().unwrap().to_string(), parts.next().unwrap().to_string())
                 })
                 .collect()
         })

@@ -9,5 +9,6 @@ mod harness;
 mod foundation;
 mod haproxy_golden;
 mod haproxy_hooks;
+mod ingress;
 mod metadata;
 mod regression;

@@ -7,26 +7,16 @@ use crate::harness::spec;
 #[test]
 fn endpoint_table_matches_metadata_yaml() {
     let declared = &spec().endpoints;
-    assert_eq!(
-        ENDPOINTS.len(),
-        declared.len(),
-        "metadata.yaml and ENDPOINTS differ in size"
-    );
+    assert_eq!(ENDPOINTS.len(), declared.len(), "metadata.yaml and ENDPOINTS differ in size");
     for endpoint in ENDPOINTS {
-        let (role, interface) = declared
-            .get(endpoint.name)
-            .unwrap_or_else(|| panic!("{} not in metadata.yaml", endpoint.name));
+        let (role, interface) =
+            declared.get(endpoint.name).unwrap_or_else(|| panic!("{} not in metadata.yaml", endpoint.name));
         let expected_role = match endpoint.role {
             Role::Requires => "requires",
             Role::Provides => "provides",
             Role::Peers => "peers",
         };
-        assert_eq!(
-            (role.as_str(), interface.as_str()),
-            (expected_role, endpoint.interface),
-            "{}",
-            endpoint.name
-        );
+        assert_eq!((role.as_str(), interface.as_str()), (expected_role, endpoint.interface), "{}", endpoint.name);
     }
 }
 
@@ -43,24 +33,10 @@ fn action_table_matches_actions_yaml() {
 fn dead_surface_of_the_python_charm_is_gone() {
     let spec = spec();
     assert!(!spec.endpoints.contains_key("website"));
-    for option in [
-        "ssl_cert",
-        "ssl_key",
-        "nagios_context",
-        "nagios_servicegroups",
-    ] {
-        assert!(
-            !spec.options.contains_key(option),
-            "{option} is still declared"
-        );
+    for option in ["ssl_cert", "ssl_key", "nagios_context", "nagios_servicegroups"] {
+        assert!(!spec.options.contains_key(option), "{option} is still declared");
     }
-    for action in [
-        "enable-ubuntu-installer-attach",
-        "disable-ubuntu-installer-attach",
-    ] {
-        assert!(
-            !spec.actions.iter().any(|a| a == action),
-            "{action} is still declared"
-        );
+    for action in ["enable-ubuntu-installer-attach", "disable-ubuntu-installer-attach"] {
+        assert!(!spec.actions.iter().any(|a| a == action), "{action} is still declared");
     }
 }

@@ -31,11 +31,7 @@ fn seed_dead_upload_rewrite_dropped_and_uploads_still_reach_package_upload_uncha
         errors_dir: paths.haproxy_errors_dir(),
     };
     let loopback = "127.0.0.1".parse().unwrap();
-    let config = render(&build(
-        &Topology::new(vec![loopback], Some(loopback)),
-        &settings,
-    ))
-    .unwrap();
+    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), &settings)).unwrap();
     assert!(!config.contains("replace-path"));
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("haproxy.cfg");
@@ -62,16 +58,9 @@ curl -s http://127.0.0.1/somewhere-else
 "#,
         cfg = cfg.display()
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs (needs root)");
+    let out = Command::new("unshare").args(["-n", "sh", "-c", &script]).output().expect("unshare runs (needs root)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,
@@ -129,9 +118,5 @@ fn python_charm_missing_error_page_broke_validation() {
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_ne!(unit.status().0, "blocked");
-    assert!(
-        unit.read("/etc/haproxy/errors/timeout-haproxy.html")
-            .unwrap()
-            .starts_with("HTTP/1.0 504")
-    );
+    assert!(unit.read("/etc/haproxy/errors/timeout-haproxy.html").unwrap().starts_with("HTTP/1.0 504"));
 }

@@ -37,11 +37,7 @@ fn main() -> ExitCode {
     let mut argv = std::env::args();
     let program = argv
         .next()
-        .and_then(|p| {
-            std::path::Path::new(&p)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .and_then(|p| std::path::Path::new(&p).file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let args: Vec<String> = argv.collect();
     let Ok(path) = std::env::var(STATE_ENV) else {
@@ -65,24 +61,11 @@ fn main() -> ExitCode {
         stdin = Some(buf);
     }
     let is_hook_tool = HOOK_TOOLS.contains(&program.as_str());
-    let env = [
-        "DEBIAN_FRONTEND",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-    ]
-    .iter()
-    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-    .collect();
-    let call = Call {
-        program: program.clone(),
-        args: args.clone(),
-        stdin: stdin.clone(),
-        env,
-    };
+    let env = ["DEBIAN_FRONTEND", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    let call = Call { program: program.clone(), args: args.clone(), stdin: stdin.clone(), env };
     let outcome = if is_hook_tool {
         st.tool_calls.push(call);
         match st.tool_failures.get(&program).cloned() {
@@ -101,10 +84,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         behave(&behaviour)
     };
-    if let Err(e) = std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&st).expect("state serializes"),
-    ) {
+    if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&st).expect("state serializes")) {
         eprintln!("ERROR fake-juju-tool: cannot save {path}: {e}");
         return ExitCode::from(1);
     }
@@ -137,10 +117,7 @@ struct Args {
 }
 
 fn parse(args: &[String], with_value: &[&str], bare: &[&str]) -> Result<Args, Failure> {
-    let mut out = Args {
-        flags: vec![],
-        positional: vec![],
-    };
+    let mut out = Args { flags: vec![], positional: vec![] };
     let mut iter = args.iter();
     while let Some(a) = iter.next() {
         if a == "--" {
@@ -155,10 +132,7 @@ fn parse(args: &[String], with_value: &[&str], bare: &[&str]) -> Result<Args, Fa
             if with_value.contains(&name.as_str()) {
                 let value = match inline {
                     Some(v) => v,
-                    None => iter
-                        .next()
-                        .cloned()
-                        .ok_or_else(|| usage(format!("flag needs an argument: {name}")))?,
+                    None => iter.next().cloned().ok_or_else(|| usage(format!("flag needs an argument: {name}")))?,
                 };
                 out.flags.push((name, Some(value)));
             } else if bare.contains(&name.as_str()) {
@@ -175,10 +149,7 @@ fn parse(args: &[String], with_value: &[&str], bare: &[&str]) -> Result<Args, Fa
 
 impl Args {
     fn get(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
+        self.flags.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
     }
     fn has(&self, name: &str) -> bool {
         self.flags.iter().any(|(n, _)| n == name)
@@ -200,20 +171,11 @@ fn to_json(v: Value) -> String {
 /// `-r endpoint:id` → the relation id (Juju keeps the int after the last colon).
 fn relation_of(st: &FakeState, r: Option<&str>) -> Result<u32, Failure> {
     let r = r.ok_or_else(|| usage("no relation id specified"))?;
-    let id: u32 = r
-        .rsplit(':')
-        .next()
-        .unwrap_or(r)
-        .parse()
-        .map_err(|_| usage(format!("invalid relation id {r:?}")))?;
-    let rel = st
-        .relation(id)
-        .ok_or_else(|| runtime(format!("relation not found: {r}")))?;
+    let id: u32 = r.rsplit(':').next().unwrap_or(r).parse().map_err(|_| usage(format!("invalid relation id {r:?}")))?;
+    let rel = st.relation(id).ok_or_else(|| runtime(format!("relation not found: {r}")))?;
     if let Some((ep, _)) = r.rsplit_once(':') {
         if ep != rel.endpoint {
-            return Err(runtime(format!(
-                "relation not found: {r} is not on endpoint {ep}"
-            )));
+            return Err(runtime(format!("relation not found: {r} is not on endpoint {ep}")));
         }
     }
     Ok(id)
@@ -222,18 +184,9 @@ fn relation_of(st: &FakeState, r: Option<&str>) -> Result<u32, Failure> {
 /// A bag of this unit, with its own pending writes applied.
 fn own_bag(st: &FakeState, id: u32, app: bool) -> Databag {
     let rel = st.relation(id).expect("checked");
-    let mut bag = if app {
-        rel.local_app_data.clone()
-    } else {
-        rel.local_unit_data.clone()
-    };
+    let mut bag = if app { rel.local_app_data.clone() } else { rel.local_unit_data.clone() };
     for op in &st.pending {
-        if let PendingOp::RelationSet {
-            relation,
-            app: a,
-            data,
-        } = op
-        {
+        if let PendingOp::RelationSet { relation, app: a, data } = op {
             if *relation == id && *a == app {
                 state::merge(&mut bag, data);
             }
@@ -251,12 +204,8 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             let [endpoint] = a.positional.as_slice() else {
                 return Err(usage("expected one endpoint"));
             };
-            let mut ids: Vec<String> = st
-                .relations
-                .iter()
-                .filter(|r| &r.endpoint == endpoint)
-                .map(|r| r.name())
-                .collect();
+            let mut ids: Vec<String> =
+                st.relations.iter().filter(|r| &r.endpoint == endpoint).map(|r| r.name()).collect();
             ids.sort();
             Ok(to_json(json!(ids)))
         }
@@ -265,19 +214,14 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             a.require_json(tool)?;
             let id = relation_of(st, a.get("-r"))?;
             if a.is_peer_read_blocked(st, id) {
-                return Err(runtime(
-                    "peer relation data is not available during install",
-                ));
+                return Err(runtime("peer relation data is not available during install"));
             }
             let rel = st.relation(id).expect("checked");
             if a.has("--app") {
                 return Ok(to_json(json!(rel.remote_app)));
             }
-            let units: Vec<&String> = rel
-                .remote_units
-                .keys()
-                .filter(|u| Some(*u) != rel.departing_unit.as_ref())
-                .collect();
+            let units: Vec<&String> =
+                rel.remote_units.keys().filter(|u| Some(*u) != rel.departing_unit.as_ref()).collect();
             Ok(to_json(json!(units)))
         }
         "relation-get" => {
@@ -285,9 +229,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             a.require_json(tool)?;
             let id = relation_of(st, a.get("-r"))?;
             if a.is_peer_read_blocked(st, id) {
-                return Err(runtime(
-                    "peer relation data is not available during install",
-                ));
+                return Err(runtime("peer relation data is not available during install"));
             }
             let [key, member] = a.positional.as_slice() else {
                 return Err(usage("expected <key> <unit-or-app>"));
@@ -326,26 +268,17 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
                 return Err(usage("the fake only takes relation-set --file -"));
             }
             let body = stdin.unwrap_or_default();
-            let data: Databag = serde_json::from_str(body).map_err(|e| {
-                runtime(format!(
-                    "cannot parse settings: expected a map of strings: {e}"
-                ))
-            })?;
+            let data: Databag = serde_json::from_str(body)
+                .map_err(|e| runtime(format!("cannot parse settings: expected a map of strings: {e}")))?;
             let app_bag = a.has("--app");
             if app_bag && !st.leader {
                 return Err(runtime("cannot write relation settings"));
             }
             if st.peer_data_readable || st.relation(id).is_some_and(|r| r.remote_app != app) {
-                st.pending.push(PendingOp::RelationSet {
-                    relation: id,
-                    app: app_bag,
-                    data,
-                });
+                st.pending.push(PendingOp::RelationSet { relation: id, app: app_bag, data });
                 Ok(String::new())
             } else {
-                Err(runtime(
-                    "peer relation data is not available during install",
-                ))
+                Err(runtime("peer relation data is not available during install"))
             }
         }
         "config-get" => {
@@ -373,17 +306,10 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             let [binding] = a.positional.as_slice() else {
                 return Err(usage("expected one binding"));
             };
-            let known = st.relations.iter().any(|r| &r.endpoint == binding)
-                || st.networks.contains_key(binding);
-            let address = st
-                .networks
-                .get(binding)
-                .cloned()
-                .unwrap_or_else(|| "192.0.2.0".into());
+            let known = st.relations.iter().any(|r| &r.endpoint == binding) || st.networks.contains_key(binding);
+            let address = st.networks.get(binding).cloned().unwrap_or_else(|| "192.0.2.0".into());
             if !known && !ENDPOINT_NAMES.contains(&binding.as_str()) {
-                return Err(runtime(format!(
-                    "relation not found: no network config for {binding}"
-                )));
+                return Err(runtime(format!("relation not found: no network config for {binding}")));
             }
             Ok(to_json(json!({
                 "bind-addresses": [{"mac-address": "", "interface-name": "eth0",
@@ -402,10 +328,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
                     "invalid status {status:?}, expected one of [maintenance blocked waiting active]"
                 )));
             }
-            let record = StatusRecord {
-                status: status.clone(),
-                message: rest.join(" "),
-            };
+            let record = StatusRecord { status: status.clone(), message: rest.join(" ") };
             if a.has("--application") {
                 if !st.leader {
                     return Err(runtime("this unit is not the leader"));
@@ -423,57 +346,33 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
         }
         "juju-log" => {
             let a = parse(args, &["--log-level", "-l"], &["--debug"])?;
-            let level = a
-                .get("--log-level")
-                .or(a.get("-l"))
-                .unwrap_or("INFO")
-                .to_string();
-            st.logs.push(state::LogRecord {
-                level,
-                message: a.positional.join(" "),
-            });
+            let level = a.get("--log-level").or(a.get("-l")).unwrap_or("INFO").to_string();
+            st.logs.push(state::LogRecord { level, message: a.positional.join(" ") });
             Ok(String::new())
         }
         "action-get" => {
             let a = parse(args, &["--format"], &[])?;
             a.require_json(tool)?;
-            let action = st
-                .action
-                .as_ref()
-                .ok_or_else(|| runtime("not running an action"))?;
+            let action = st.action.as_ref().ok_or_else(|| runtime("not running an action"))?;
             Ok(to_json(Value::Object(action.params.clone())))
         }
         "action-set" => {
             let a = parse(args, &[], &[])?;
-            let action = st
-                .action
-                .as_mut()
-                .ok_or_else(|| runtime("not running an action"))?;
+            let action = st.action.as_mut().ok_or_else(|| runtime("not running an action"))?;
             for kv in &a.positional {
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| usage(format!("argument {kv:?} must be <key>=<value>")))?;
+                let (k, v) =
+                    kv.split_once('=').ok_or_else(|| usage(format!("argument {kv:?} must be <key>=<value>")))?;
                 if ["stdout", "stdout-encoding", "stderr", "stderr-encoding"].contains(&k) {
                     return Err(runtime(format!("cannot set reserved action key {k:?}")));
                 }
                 let valid = k.split('.').all(|seg| {
                     !seg.is_empty()
-                        && seg.chars().all(|c| {
-                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
-                        })
-                        && seg
-                            .chars()
-                            .next()
-                            .is_some_and(|c| c.is_ascii_alphanumeric())
-                        && seg
-                            .chars()
-                            .last()
-                            .is_some_and(|c| c.is_ascii_alphanumeric())
+                        && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                        && seg.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                        && seg.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
                 });
                 if !valid {
-                    return Err(usage(format!(
-                        "key {k:?} must start and end with lowercase alphanumeric"
-                    )));
+                    return Err(usage(format!("key {k:?} must start and end with lowercase alphanumeric")));
                 }
                 action.results.insert(k.to_string(), v.to_string());
             }
@@ -481,19 +380,13 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
         }
         "action-fail" => {
             let a = parse(args, &[], &[])?;
-            let action = st
-                .action
-                .as_mut()
-                .ok_or_else(|| runtime("not running an action"))?;
+            let action = st.action.as_mut().ok_or_else(|| runtime("not running an action"))?;
             action.failed = Some(a.positional.join(" "));
             Ok(String::new())
         }
         "action-log" => {
             let a = parse(args, &[], &[])?;
-            let action = st
-                .action
-                .as_mut()
-                .ok_or_else(|| runtime("not running an action"))?;
+            let action = st.action.as_mut().ok_or_else(|| runtime("not running an action"))?;
             action.logs.push(a.positional.join(" "));
             Ok(String::new())
         }
@@ -532,19 +425,15 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
                 }
             }
             // Real Juju prints null when nothing is stored.
-            Ok(if data.is_empty() {
-                "null\n".into()
-            } else {
-                to_json(json!(data))
-            })
+            Ok(if data.is_empty() { "null\n".into() } else { to_json(json!(data)) })
         }
         "state-set" => {
             let a = parse(args, &["--file"], &[])?;
             if a.get("--file") != Some("-") {
                 return Err(usage("the fake only takes state-set --file -"));
             }
-            let data: Databag = serde_json::from_str(stdin.unwrap_or_default())
-                .map_err(|e| runtime(format!("bad state: {e}")))?;
+            let data: Databag =
+                serde_json::from_str(stdin.unwrap_or_default()).map_err(|e| runtime(format!("bad state: {e}")))?;
             st.pending.push(PendingOp::StateSet(data));
             Ok(String::new())
         }
@@ -556,9 +445,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             st.pending.push(PendingOp::StateDelete(key.clone()));
             Ok(String::new())
         }
-        "secret-add" | "secret-set" | "secret-get" | "secret-ids" | "secret-info-get" => {
-            secret_tool(st, tool, args)
-        }
+        "secret-add" | "secret-set" | "secret-get" | "secret-ids" | "secret-info-get" => secret_tool(st, tool, args),
         other => Err(usage(format!("fake-juju-tool does not implement {other}"))),
     }
 }
@@ -568,24 +455,16 @@ fn secret_content(items: &[String]) -> Result<Databag, Failure> {
     let mut content = Databag::new();
     for item in items {
         let (key, value) = if let Some((key, path)) = item.split_once("#file=") {
-            (
-                key.to_string(),
-                std::fs::read_to_string(path)
-                    .map_err(|e| runtime(format!("cannot read {path}: {e}")))?,
-            )
+            (key.to_string(), std::fs::read_to_string(path).map_err(|e| runtime(format!("cannot read {path}: {e}")))?)
         } else {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| usage(format!("invalid content {item:?}")))?;
+            let (k, v) = item.split_once('=').ok_or_else(|| usage(format!("invalid content {item:?}")))?;
             (k.to_string(), v.to_string())
         };
         let valid = key.len() >= 3
             && key.starts_with(|c: char| c.is_ascii_lowercase())
             && !key.ends_with('-')
             && !key.contains("--")
-            && key
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid {
             return Err(usage(format!("invalid secret key {key:?}")));
         }
@@ -594,52 +473,28 @@ fn secret_content(items: &[String]) -> Result<Databag, Failure> {
     Ok(content)
 }
 
-fn find_secret<'s>(
-    st: &'s FakeState,
-    id: Option<&str>,
-    label: Option<&str>,
-) -> Result<&'s Secret, Failure> {
+fn find_secret<'s>(st: &'s FakeState, id: Option<&str>, label: Option<&str>) -> Result<&'s Secret, Failure> {
     let xid = |s: &str| s.rsplit(['/', ':']).next().unwrap_or(s).to_string();
-    let found = st
-        .secrets
-        .iter()
-        .chain(st.pending.iter().filter_map(|op| match op {
-            PendingOp::SecretAdd(s) => Some(s),
-            _ => None,
-        }));
+    let found = st.secrets.iter().chain(st.pending.iter().filter_map(|op| match op {
+        PendingOp::SecretAdd(s) => Some(s),
+        _ => None,
+    }));
     let found: Vec<&Secret> = found
         .filter(|s| {
             id.is_none_or(|id| xid(&s.id) == xid(id))
                 && (id.is_some() || label.is_some_and(|l| s.label.as_deref() == Some(l)))
         })
         .collect();
-    found.into_iter().next().ok_or_else(|| {
-        runtime(format!(
-            "secret {:?} not found",
-            id.or(label).unwrap_or_default()
-        ))
-    })
+    found.into_iter().next().ok_or_else(|| runtime(format!("secret {:?} not found", id.or(label).unwrap_or_default())))
 }
 
 fn secret_tool(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
     match tool {
         "secret-add" => {
-            let a = parse(
-                args,
-                &[
-                    "--label",
-                    "--owner",
-                    "--description",
-                    "--expire",
-                    "--rotate",
-                ],
-                &[],
-            )?;
+            let a = parse(args, &["--label", "--owner", "--description", "--expire", "--rotate"], &[])?;
             let owner = a.get("--owner").unwrap_or("application").to_string();
             if owner == "application" && !st.leader {
-                return Err(runtime(
-                    "permission denied: only the leader can add application secrets",
-                ));
+                return Err(runtime("permission denied: only the leader can add application secrets"));
             }
             let content = secret_content(&a.positional)?;
             let n = st.secrets.len() + st.pending.len() + 1;
@@ -655,17 +510,7 @@ fn secret_tool(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
             Ok(format!("{id}\n"))
         }
         "secret-set" => {
-            let a = parse(
-                args,
-                &[
-                    "--label",
-                    "--owner",
-                    "--description",
-                    "--expire",
-                    "--rotate",
-                ],
-                &[],
-            )?;
+            let a = parse(args, &["--label", "--owner", "--description", "--expire", "--rotate"], &[])?;
             let [id, items @ ..] = a.positional.as_slice() else {
                 return Err(usage("expected a secret id"));
             };
@@ -684,16 +529,9 @@ fn secret_tool(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
             let id = a.positional.first().map(String::as_str);
             let secret = find_secret(st, id, a.get("--label"))?.clone();
             let latest = secret.revisions.len();
-            let revision = if a.has("--refresh") || a.has("--peek") {
-                latest
-            } else {
-                secret.tracked.unwrap_or(latest)
-            };
-            let content = secret
-                .revisions
-                .get(revision.saturating_sub(1))
-                .cloned()
-                .unwrap_or_default();
+            let revision =
+                if a.has("--refresh") || a.has("--peek") { latest } else { secret.tracked.unwrap_or(latest) };
+            let content = secret.revisions.get(revision.saturating_sub(1)).cloned().unwrap_or_default();
             if let Some(s) = st.secrets.iter_mut().find(|s| s.id == secret.id) {
                 if a.has("--refresh") || s.tracked.is_none() {
                     s.tracked = Some(latest);
@@ -706,30 +544,18 @@ fn secret_tool(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
         }
         "secret-ids" => {
             parse(args, &["--format"], &[])?.require_json(tool)?;
-            let ids: Vec<String> = st
-                .secrets
-                .iter()
-                .map(|s| s.id.rsplit(':').next().unwrap_or(&s.id).to_string())
-                .collect();
+            let ids: Vec<String> =
+                st.secrets.iter().map(|s| s.id.rsplit(':').next().unwrap_or(&s.id).to_string()).collect();
             Ok(to_json(json!(ids)))
         }
         "secret-info-get" => {
             let a = parse(args, &["--format", "--label"], &[])?;
             a.require_json(tool)?;
-            let secret = find_secret(
-                st,
-                a.positional.first().map(String::as_str),
-                a.get("--label"),
-            )?;
+            let secret = find_secret(st, a.positional.first().map(String::as_str), a.get("--label"))?;
             if secret.owner == "application" && !st.leader {
                 return Err(runtime(format!("secret {:?} not found", secret.id)));
             }
-            let xid = secret
-                .id
-                .rsplit(':')
-                .next()
-                .unwrap_or(&secret.id)
-                .to_string();
+            let xid = secret.id.rsplit(':').next().unwrap_or(&secret.id).to_string();
             Ok(to_json(
                 json!({ xid: {"revision": secret.revisions.len(), "label": secret.label, "owner": secret.owner} }),
             ))

@@ -45,16 +45,7 @@ pub const HOOK_TOOLS: &[&str] = &[
 pub fn default_unit_bag(address: &str) -> Databag {
     ["egress-subnets", "ingress-address", "private-address"]
         .iter()
-        .map(|k| {
-            (
-                k.to_string(),
-                if *k == "egress-subnets" {
-                    format!("{address}/32")
-                } else {
-                    address.to_string()
-                },
-            )
-        })
+        .map(|k| (k.to_string(), if *k == "egress-subnets" { format!("{address}/32") } else { address.to_string() }))
         .collect()
 }
 
@@ -124,10 +115,7 @@ pub struct Call {
 
 impl Call {
     pub fn line(&self) -> String {
-        std::iter::once(self.program.clone())
-            .chain(self.args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(self.program.clone()).chain(self.args.iter().cloned()).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -158,20 +146,13 @@ pub struct ActionState {
 /// Writes Juju holds back until the hook exits 0 (juju-hook-tools.md §2.1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum PendingOp {
-    RelationSet {
-        relation: u32,
-        app: bool,
-        data: Databag,
-    },
+    RelationSet { relation: u32, app: bool, data: Databag },
     OpenPort(String),
     ClosePort(String),
     StateSet(Databag),
     StateDelete(String),
     SecretAdd(Secret),
-    SecretSet {
-        id: String,
-        content: Databag,
-    },
+    SecretSet { id: String, content: Databag },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -226,17 +207,9 @@ impl FakeState {
     pub fn commit(&mut self) {
         for op in std::mem::take(&mut self.pending) {
             match op {
-                PendingOp::RelationSet {
-                    relation,
-                    app,
-                    data,
-                } => {
+                PendingOp::RelationSet { relation, app, data } => {
                     if let Some(rel) = self.relation_mut(relation) {
-                        let bag = if app {
-                            &mut rel.local_app_data
-                        } else {
-                            &mut rel.local_unit_data
-                        };
+                        let bag = if app { &mut rel.local_app_data } else { &mut rel.local_unit_data };
                         merge(bag, &data);
                     }
                 }

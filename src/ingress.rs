@@ -1,0 +1,264 @@
+//! The four `ingress` requirer endpoints (ingress v2, as the traefik_k8s
+//! library's `IngressPerAppRequirer` writes it), one per Landscape port.
+//!
+//! The leader publishes the application databag (model, name, port and the
+//! fields the seed's `redirect_https=True` requirers implied), every unit its
+//! own (host, ip). Each value is its own JSON document, byte for byte as the
+//! Python library writes it, defaults omitted. The gRPC endpoints publish only
+//! while their feature flag is on; turning the flag off clears this side's
+//! data (the Python charm just went silent).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use crate::config::CharmConfig;
+use crate::haproxy::model;
+use crate::juju::pyjson::dumps;
+use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngressEndpoint {
+    pub name: &'static str,
+    pub port: u16,
+    /// `http` is the library default (omitted); the others are TLS on the unit.
+    pub scheme: &'static str,
+}
+
+pub const HTTP: IngressEndpoint = IngressEndpoint { name: "http-ingress", port: model::HTTP_PORT, scheme: "http" };
+pub const HTTPS: IngressEndpoint = IngressEndpoint { name: "https-ingress", port: model::HTTPS_PORT, scheme: "https" };
+pub const HOSTAGENT_MESSENGER: IngressEndpoint =
+    IngressEndpoint { name: "hostagent-messenger-ingress", port: model::HOSTAGENT_MESSENGER_PORT, scheme: "https" };
+pub const UBUNTU_INSTALLER_ATTACH: IngressEndpoint = IngressEndpoint {
+    name: "ubuntu-installer-attach-ingress",
+    port: model::UBUNTU_INSTALLER_ATTACH_PORT,
+    scheme: "https",
+};
+
+pub const ENDPOINTS: [IngressEndpoint; 4] = [HTTP, HTTPS, HOSTAGENT_MESSENGER, UBUNTU_INSTALLER_ATTACH];
+
+/// Keys of the v2 application databag, in the library's field order.
+const APP_KEYS: [&str; 8] =
+    ["model", "name", "port", "is_port_open", "healthcheck_params", "strip-prefix", "redirect-https", "scheme"];
+const UNIT_KEYS: [&str; 2] = ["host", "ip"];
+
+impl IngressEndpoint {
+    /// Whether this endpoint is in use with this config.
+    pub fn enabled(&self, config: &CharmConfig) -> bool {
+        match self.name {
+            "hostagent-messenger-ingress" => config.enable_hostagent_messenger,
+            "ubuntu-installer-attach-ingress" => config.enable_ubuntu_installer_attach,
+            _ => true,
+        }
+    }
+
+    fn flag(&self) -> Option<&'static str> {
+        match self.name {
+            "hostagent-messenger-ingress" => Some("enable_hostagent_messenger"),
+            "ubuntu-installer-attach-ingress" => Some("enable_ubuntu_installer_attach"),
+            _ => None,
+        }
+    }
+}
+
+/// One related ingress endpoint, as read at the start of the hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressRelation {
+    pub endpoint: IngressEndpoint,
+    pub relation: RelationId,
+    pub provider_app: Databag,
+    pub own_unit: Databag,
+    /// Only the leader may read its own app databag on a non-peer relation.
+    pub own_app: Option<Databag>,
+    /// This unit's address as the relation sees it (`network-get -r`).
+    pub unit_address: Option<String>,
+}
+
+impl IngressRelation {
+    /// The URL the provider returned, validated.
+    pub fn url(&self) -> Result<Option<String>, String> {
+        let Some(raw) = self.provider_app.get("ingress") else { return Ok(None) };
+        let value: Value = serde_json::from_str(raw).map_err(|e| format!("ingress is not JSON: {e}"))?;
+        let url = value.get("url").and_then(Value::as_str).ok_or("ingress has no url string")?;
+        let valid = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() > "https://".len()
+            && url.len() <= 2048
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if valid { Ok(Some(url.to_string())) } else { Err(format!("ingress url is not an http(s) URL: {url:?}")) }
+    }
+}
+
+/// Reads every related ingress endpoint.
+pub fn observe(
+    juju: &HookTools<'_>,
+    is_leader: bool,
+    unit: &str,
+    app: &str,
+    broken: Option<&RelationId>,
+) -> Result<Vec<IngressRelation>, HookToolError> {
+    let mut found = vec![];
+    for endpoint in ENDPOINTS {
+        // limit: 1, so the first live relation is the relation.
+        let Some(relation) = juju.relation_ids(endpoint.name)?.into_iter().find(|r| Some(r) != broken) else {
+            continue;
+        };
+        let read = |member: &str, app_bag: bool| match juju.relation_get(&relation, member, app_bag) {
+            Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
+            other => other,
+        };
+        let remote_app = juju.relation_remote_app(&relation)?;
+        let provider_app = read(&remote_app, true)?;
+        let own_unit = read(unit, false)?;
+        let own_app = if is_leader { Some(read(app, true)?) } else { None };
+        let unit_address = juju.network_get(endpoint.name, Some(&relation))?.bind_addresses.into_iter().next();
+        found.push(IngressRelation { endpoint, relation, provider_app, own_unit, own_app, unit_address });
+    }
+    Ok(found)
+}
+
+/// What this side should publish on one relation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Publication {
+    pub app: Option<Databag>,
+    pub unit: Databag,
+}
+
+/// Who publishes: this unit of this application in this model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirer<'a> {
+    pub model: &'a str,
+    pub app: &'a str,
+    pub hostname: &'a str,
+    pub is_leader: bool,
+}
+
+/// The databags for `endpoint`; empty (everything cleared) when it is unused.
+pub fn desired(
+    endpoint: IngressEndpoint,
+    enabled: bool,
+    requirer: &Requirer<'_>,
+    unit_ip: Option<IpAddr>,
+    port_open: bool,
+) -> Publication {
+    if !enabled {
+        return Publication { app: requirer.is_leader.then(Databag::new), unit: Databag::new() };
+    }
+    let mut app = BTreeMap::new();
+    app.insert("model".to_string(), dumps(&json!(requirer.model)));
+    app.insert("name".to_string(), dumps(&json!(requirer.app)));
+    app.insert("port".to_string(), dumps(&json!(endpoint.port)));
+    if port_open {
+        app.insert("is_port_open".to_string(), dumps(&json!(true)));
+    }
+    // The seed constructs every requirer with redirect_https=True.
+    app.insert("redirect-https".to_string(), dumps(&json!(true)));
+    if endpoint.scheme != "http" {
+        app.insert("scheme".to_string(), dumps(&json!(endpoint.scheme)));
+    }
+    let mut unit = BTreeMap::new();
+    unit.insert("host".to_string(), dumps(&json!(requirer.hostname)));
+    if let Some(ip) = unit_ip {
+        unit.insert("ip".to_string(), dumps(&json!(ip.to_string())));
+    }
+    Publication { app: requirer.is_leader.then_some(app), unit }
+}
+
+/// The relation-set body that turns `current` into `wanted` for our keys:
+/// changed values, and `""` (delete) for our keys no longer wanted. Keys we
+/// do not own (Juju's `private-address`, ...) are left alone.
+pub fn diff(current: &Databag, wanted: &Databag, keys: &[&str]) -> Databag {
+    let mut changes = Databag::new();
+    for key in keys {
+        match (current.get(*key), wanted.get(*key)) {
+            (Some(old), Some(new)) if old == new => {}
+            (_, Some(new)) => {
+                changes.insert(key.to_string(), new.clone());
+            }
+            (Some(_), None) => {
+                changes.insert(key.to_string(), String::new());
+            }
+            (None, None) => {}
+        }
+    }
+    changes
+}
+
+pub fn app_changes(current: &Databag, wanted: &Databag) -> Databag {
+    diff(current, wanted, &APP_KEYS)
+}
+
+pub fn unit_changes(current: &Databag, wanted: &Databag) -> Databag {
+    diff(current, wanted, &UNIT_KEYS)
+}
+
+/// The flag that keeps an endpoint unused, for the status message.
+pub fn unused_reason(endpoint: IngressEndpoint) -> String {
+    match endpoint.flag() {
+        Some(flag) => format!("{} is related but unused: {flag} is off", endpoint.name),
+        None => format!("{} is related but unused", endpoint.name),
+    }
+}
+
+/// The machine's host name, for the `host` field (the library uses
+/// `socket.getfqdn()`; ingress-configurator on machines only uses `ip`).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRER: Requirer<'static> =
+        Requirer { model: "prod", app: "landscape-server", hostname: "juju-1", is_leader: true };
+
+    #[test]
+    fn https_publication_is_what_the_python_library_writes() {
+        let p = desired(HTTPS, true, &REQUIRER, Some("10.1.77.18".parse().unwrap()), true);
+        let app = p.app.unwrap();
+        assert_eq!(app["model"], "\"prod\"");
+        assert_eq!(app["port"], "443");
+        assert_eq!(app["redirect-https"], "true");
+        assert_eq!(app["scheme"], "\"https\"");
+        assert!(!app.contains_key("strip-prefix"), "defaults are omitted");
+        assert_eq!(p.unit["ip"], "\"10.1.77.18\"");
+        let http = desired(HTTP, true, &REQUIRER, None, false).app.unwrap();
+        assert!(!http.contains_key("scheme") && !http.contains_key("is_port_open"));
+    }
+
+    #[test]
+    fn diff_deletes_only_our_stale_keys() {
+        let current = Databag::from([("scheme".into(), "\"https\"".into()), ("private-address".into(), "x".into())]);
+        let changes = app_changes(&current, &Databag::new());
+        assert_eq!(changes, Databag::from([("scheme".into(), String::new())]));
+        assert!(
+            unit_changes(
+                &Databag::from([("host".into(), "\"h\"".into())]),
+                &Databag::from([("host".into(), "\"h\"".into())])
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn provider_urls_are_validated() {
+        let rel = |raw: &str| IngressRelation {
+            endpoint: HTTP,
+            relation: RelationId { endpoint: "http-ingress".into(), id: 1 },
+            provider_app: Databag::from([("ingress".into(), raw.into())]),
+            own_unit: Databag::new(),
+            own_app: None,
+            unit_address: None,
+        };
+        assert_eq!(rel(r#"{"url": "https://landscape.local/"}"#).url(), Ok(Some("https://landscape.local/".into())));
+        assert!(rel("not json").url().is_err());
+        assert!(rel(r#"{"url": "ftp://x"}"#).url().is_err());
+        assert!(rel(r#"{"url": "https://x/\nbad"}"#).url().is_err());
+        assert!(rel(r#"{"nourl": 1}"#).url().is_err());
+    }
+}
