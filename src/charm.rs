@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::{CharmError, Disposition};
 use crate::fsutil::Owner;
+use crate::fsutil::{self, Written};
 use crate::haproxy::apply::{self, HAPROXY_USER};
 use crate::haproxy::{self, ApplyOutcome, HaproxyConfig, Settings, Topology, model};
 use crate::ingress::{self, IngressRelation};
@@ -19,6 +20,7 @@ use crate::paths::Paths;
 use crate::peers::{ADDRESS_KEY, LEADER_IP_KEY, PeerView};
 use crate::status::{Status, StatusCollector};
 use crate::system::{Cmd, CommandRunner};
+use crate::tls::{self, CertRequest, TlsError, TlsRelation};
 
 /// What the charm works with during one hook.
 pub struct Charm<'a> {
@@ -46,6 +48,7 @@ pub struct World {
     pub config: Result<CharmConfig, ConfigError>,
     pub peers: PeerView,
     pub ingress: Vec<IngressRelation>,
+    pub tls: Option<TlsRelation>,
     /// The charm's own bookkeeping (`state-get`).
     pub unit_state: Databag,
 }
@@ -65,8 +68,9 @@ impl World {
         let peer_broken = broken.as_ref().filter(|r| r.endpoint == PEER_ENDPOINT);
         let peers = PeerView::observe(&charm.juju, unit, app, readable, peer_broken)?;
         let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken.as_ref())?;
+        let tls = tls::observe(&charm.juju, unit, broken.as_ref())?;
         let unit_state = charm.juju.state_get()?;
-        Ok(Self { event, is_leader, config, peers, ingress, unit_state })
+        Ok(Self { event, is_leader, config, peers, ingress, tls, unit_state })
     }
 }
 
@@ -104,10 +108,14 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
     let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
+    if apply::ensure_installed(charm.cmds)? {
+        charm.log(LogLevel::Info, "installed haproxy");
+    }
+    let bundle_changed = settle(charm, status, reconcile_tls(charm, world, config))?.unwrap_or(false);
     let desired = desired_haproxy(charm, world, config, status);
     // Ingress is published even when HAProxy refuses its new config: the
     // databags depend on the config and addresses, not on HAProxy's verdict.
-    let haproxy = reconcile_haproxy(charm, &desired);
+    let haproxy = reconcile_haproxy(charm, &desired, bundle_changed);
     let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
     haproxy.and(ingress)
 }
@@ -156,10 +164,92 @@ fn desired_haproxy(
     model::build(&topology, &settings)
 }
 
-fn reconcile_haproxy(charm: &Charm<'_>, desired: &HaproxyConfig) -> Result<(), CharmError> {
-    if apply::ensure_installed(charm.cmds)? {
-        charm.log(LogLevel::Info, "installed haproxy");
+/// Turns a failure that explains itself into a status and lets the hook go
+/// on; a failure Juju should retry still fails the hook.
+fn settle<T>(
+    charm: &Charm<'_>,
+    status: &mut StatusCollector,
+    result: Result<T, CharmError>,
+) -> Result<Option<T>, CharmError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) => match err.disposition() {
+            Disposition::Status(s) => {
+                charm.log(LogLevel::Error, &err.to_string());
+                status.add(s);
+                Ok(None)
+            }
+            Disposition::Retry => Err(err),
+        },
     }
+}
+
+/// Keeps this unit's CSR current on `load-balancer-certificates` and installs
+/// the certificate issued for it. Returns whether the installed bundle changed.
+fn reconcile_tls(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Result<bool, CharmError> {
+    let Some(rel) = &world.tls else {
+        // The relation is being removed: no key, no bundle, so a re-added
+        // relation starts afresh with a new key.
+        let removed = matches!(&world.event, Event::Relation(r)
+            if r.kind == RelationKind::Broken && r.relation.endpoint == crate::juju::metadata::TLS_ENDPOINT);
+        if removed {
+            tls::forget(&charm.paths)?;
+            charm.log(LogLevel::Info, "load-balancer-certificates removed: forgot the key and the certificate");
+        }
+        return Ok(removed);
+    };
+    // Without an address there is nothing to ask for; the HAProxy part says why.
+    let Some(ip) = world.peers.unit_ip else { return Ok(false) };
+    let key = tls::load_or_create_key(&charm.paths)?;
+    let request = CertRequest::new(config.root_url.as_ref().and_then(|u| u.hostname()), ip);
+    let current = tls::published_csrs(&rel.own_unit).into_iter().find(|csr| tls::csr_matches(csr, &request, &key));
+    let mut changed = false;
+    let mut renew = false;
+    let mut problem = None;
+    if let Some(csr) = &current {
+        let now = tls::now();
+        match tls::find_issued(&rel.provider_app, csr).and_then(|found| match found {
+            Some(issued) => tls::check_issued(&issued, &key, now).map(|validity| Some((issued, validity))),
+            None => Ok(None),
+        }) {
+            Ok(Some((issued, (not_before, not_after)))) => {
+                let owner = Owner::of_user(HAPROXY_USER)?;
+                let bundle = tls::bundle(&issued, &key);
+                if fsutil::write_atomic(&charm.paths.haproxy_pem(), bundle.as_bytes(), 0o600, owner)?
+                    == Written::Changed
+                {
+                    charm.log(
+                        LogLevel::Info,
+                        &format!("installed the load balancer certificate for {}", request.common_name),
+                    );
+                    changed = true;
+                }
+                renew = tls::needs_renewal(not_before, not_after, now);
+                if renew {
+                    charm.log(
+                        LogLevel::Info,
+                        "the load balancer certificate has less than a third of its validity left; renewing",
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => problem = Some(e),
+        }
+    }
+    if current.is_none() || renew {
+        // The old certificate, if any, keeps serving until the new one arrives.
+        let csr = tls::make_csr(&request, &key)?;
+        let data = Databag::from([(tls::CSRS_KEY.to_string(), tls::csrs_value(&csr))]);
+        charm.juju.relation_set(&rel.relation, &data, false)?;
+        charm.log(LogLevel::Info, &format!("requested a load balancer certificate for {} ({ip})", request.common_name));
+    }
+    match problem {
+        Some(problem) => Err(TlsError::BadProviderData(problem).into()),
+        None => Ok(changed),
+    }
+}
+
+fn reconcile_haproxy(charm: &Charm<'_>, desired: &HaproxyConfig, bundle_changed: bool) -> Result<(), CharmError> {
     let owner = Owner::of_user(HAPROXY_USER)?;
     for note in apply::sync_error_pages(&charm.paths, owner)? {
         charm.log(LogLevel::Warning, &note);
@@ -169,7 +259,8 @@ fn reconcile_haproxy(charm: &Charm<'_>, desired: &HaproxyConfig) -> Result<(), C
     if outcome == ApplyOutcome::Applied {
         charm.log(LogLevel::Info, "applied a new HAProxy config");
     }
-    apply::ensure_running(charm.cmds, outcome == ApplyOutcome::Applied)?;
+    // A new certificate needs a reload even when the config text is the same.
+    apply::ensure_running(charm.cmds, outcome == ApplyOutcome::Applied || bundle_changed)?;
     sync_ports(charm, &model::listening_ports(desired))
 }
 

@@ -11,6 +11,7 @@ use crate::juju::HookToolError;
 use crate::juju::context::ContextError;
 use crate::status::Status;
 use crate::system::CmdError;
+use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CharmError {
@@ -28,6 +29,8 @@ pub enum CharmError {
     Fs(#[from] FsError),
     #[error(transparent)]
     Command(#[from] CmdError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// What a failure means for the unit.
@@ -53,7 +56,10 @@ impl CharmError {
             CharmError::Render(e) => {
                 Disposition::Status(Status::blocked(format!("Cannot render the HAProxy config: {e}")))
             }
-            CharmError::Context(_)
+            // The provider's certificate is unusable: the last good one keeps serving.
+            CharmError::Tls(e @ TlsError::BadProviderData(_)) => Disposition::Status(Status::blocked(e.to_string())),
+            CharmError::Tls(_)
+            | CharmError::Context(_)
             | CharmError::HookTool(_)
             | CharmError::Apply(_)
             | CharmError::Fs(_)

@@ -17,6 +17,7 @@ pub mod paths;
 pub mod peers;
 pub mod status;
 pub mod system;
+pub mod tls;
 
 use std::collections::HashMap;
 

@@ -88,6 +88,11 @@ impl Paths {
         self.at("/etc/default/landscape-server")
     }
 
+    /// This unit's private key for its load-balancer certificate (0600, root).
+    pub fn lb_private_key(&self) -> PathBuf {
+        self.at("/var/lib/landscape-server-charm/lb-private-key.pem")
+    }
+
     /// The charm's own private files (TLS private key, ...), root only.
     pub fn charm_state_dir(&self) -> PathBuf {
         self.at("/var/lib/landscape-server-charm")
@@ -120,6 +125,7 @@ mod tests {
             p.service_conf(),
             p.landscape_defaults(),
             p.charm_state_dir(),
+            p.lb_private_key(),
         ] {
             assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");
         }

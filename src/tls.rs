@@ -1,0 +1,336 @@
+//! This unit's TLS certificate for HAProxy, through `load-balancer-certificates`
+//! (tls-certificates v4, one certificate per unit), byte-compatible with the
+//! `charmlibs-interfaces-tls-certificates` requirer.
+//!
+//! The private key is ECDSA P-256: ring (through rcgen) generates it without
+//! a C RSA implementation, every TLS client Landscape serves speaks it, HAProxy
+//! and the Python provider accept it (feasibility §6), and its handshakes are
+//! cheaper than RSA 2048's. It is generated once per unit, kept root-only
+//! (0600) under `/var/lib/landscape-server-charm/`, and thrown away only when
+//! the relation goes, so a re-added relation starts with a new key.
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType};
+use serde_json::{Value, json};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::fsutil::{self, FsError, Owner};
+use crate::juju::metadata::TLS_ENDPOINT;
+use crate::juju::pyjson::dumps;
+use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::paths::Paths;
+
+pub const CSRS_KEY: &str = "certificate_signing_requests";
+pub const CERTIFICATES_KEY: &str = "certificates";
+/// x500UniqueIdentifier, which the Python library adds with a random uuid4.
+const UNIQUE_ID_OID: [u64; 4] = [2, 5, 4, 45];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    HookTool(#[from] HookToolError),
+    #[error("cannot make a key or CSR: {0}")]
+    Crypto(String),
+    /// The provider's data or certificate is unusable: the operator must look.
+    #[error("{TLS_ENDPOINT}: {0}")]
+    BadProviderData(String),
+}
+
+/// What this unit asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRequest {
+    pub common_name: String,
+    pub ip: IpAddr,
+    pub dns: Option<String>,
+}
+
+impl CertRequest {
+    /// CN = the hostname of `root_url` if any, else the unit IP; SAN IP = the
+    /// unit IP; SAN DNS = the hostname if any (the seed's rules).
+    pub fn new(root_url_hostname: Option<&str>, unit_ip: IpAddr) -> Self {
+        Self {
+            common_name: root_url_hostname.map(str::to_string).unwrap_or_else(|| unit_ip.to_string()),
+            ip: unit_ip,
+            dns: root_url_hostname.map(str::to_string),
+        }
+    }
+}
+
+/// A certificate the provider issued for one of our CSRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub certificate: String,
+    pub ca: String,
+    pub chain: Vec<String>,
+}
+
+/// The relation as read at the start of the hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsRelation {
+    pub relation: RelationId,
+    pub own_unit: Databag,
+    pub provider_app: Databag,
+}
+
+pub fn observe(
+    juju: &HookTools<'_>,
+    unit: &str,
+    broken: Option<&RelationId>,
+) -> Result<Option<TlsRelation>, HookToolError> {
+    let Some(relation) = juju.relation_ids(TLS_ENDPOINT)?.into_iter().find(|r| Some(r) != broken) else {
+        return Ok(None);
+    };
+    let read = |member: &str, app: bool| match juju.relation_get(&relation, member, app) {
+        Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
+        other => other,
+    };
+    let remote_app = juju.relation_remote_app(&relation)?;
+    let provider_app = read(&remote_app, true)?;
+    let own_unit = read(unit, false)?;
+    Ok(Some(TlsRelation { relation, own_unit, provider_app }))
+}
+
+// --- keys and CSRs -----------------------------------------------------------
+
+/// Loads this unit's key, or makes and stores one (0600, root).
+pub fn load_or_create_key(paths: &Paths) -> Result<KeyPair, TlsError> {
+    let path = paths.lb_private_key();
+    if let Some(pem) = fsutil::read_optional(&path)? {
+        let text = String::from_utf8_lossy(&pem);
+        if let Ok(key) = KeyPair::from_pem(&text) {
+            return Ok(key);
+        }
+    }
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| TlsError::Crypto(e.to_string()))?;
+    fsutil::write_atomic(&path, key.serialize_pem().as_bytes(), 0o600, Owner::default())?;
+    Ok(key)
+}
+
+/// Forgets the key and the installed bundle (the relation is gone).
+pub fn forget(paths: &Paths) -> Result<(), TlsError> {
+    fsutil::remove_optional(&paths.lb_private_key())?;
+    fsutil::remove_optional(&paths.haproxy_pem())?;
+    Ok(())
+}
+
+fn random_uuid4() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A PEM CSR for `request`, signed by `key`, stripped like the Python library's.
+pub fn make_csr(request: &CertRequest, key: &KeyPair) -> Result<String, TlsError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, request.common_name.as_str());
+    dn.push(DnType::CustomDnType(UNIQUE_ID_OID.to_vec()), random_uuid4());
+    params.distinguished_name = dn;
+    params.subject_alt_names.push(SanType::IpAddress(request.ip));
+    if let Some(dns) = &request.dns {
+        params
+            .subject_alt_names
+            .push(SanType::DnsName(dns.clone().try_into().map_err(|e| TlsError::Crypto(format!("{e}")))?));
+    }
+    let csr = params.serialize_request(key).map_err(|e| TlsError::Crypto(e.to_string()))?;
+    Ok(csr.pem().map_err(|e| TlsError::Crypto(e.to_string()))?.trim().to_string())
+}
+
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.trim().as_bytes()).ok()?;
+    Some(parsed.contents)
+}
+
+/// What a CSR asks for: CN, SAN IPs, SAN DNS names, and its public key.
+fn csr_request(der: &[u8]) -> Option<(Option<String>, Vec<IpAddr>, Vec<String>, Vec<u8>)> {
+    let (_, csr) = X509CertificationRequest::from_der(der).ok()?;
+    let info = &csr.certification_request_info;
+    let cn = info.subject.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string);
+    let (mut ips, mut dns) = (vec![], vec![]);
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for name in &san.general_names {
+                match name {
+                    GeneralName::IPAddress(bytes) => match bytes.len() {
+                        4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*bytes).ok()?)),
+                        16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*bytes).ok()?)),
+                        _ => return None,
+                    },
+                    GeneralName::DNSName(d) => dns.push(d.to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some((cn, ips, dns, info.subject_pki.raw.to_vec()))
+}
+
+/// Whether `csr_pem` asks for exactly `request` with our key.
+pub fn csr_matches(csr_pem: &str, request: &CertRequest, key: &KeyPair) -> bool {
+    let Some((cn, ips, dns, spki)) = pem_der(csr_pem).as_deref().and_then(csr_request) else { return false };
+    cn.as_deref() == Some(request.common_name.as_str())
+        && ips == [request.ip]
+        && dns == request.dns.iter().cloned().collect::<Vec<_>>()
+        && spki == key.subject_public_key_info()
+}
+
+/// Our CSRs as published, from `certificate_signing_requests`.
+pub fn published_csrs(own_unit: &Databag) -> Vec<String> {
+    let Some(raw) = own_unit.get(CSRS_KEY) else { return vec![] };
+    let Ok(Value::Array(entries)) = serde_json::from_str::<Value>(raw) else { return vec![] };
+    entries
+        .iter()
+        .filter_map(|e| e.get("certificate_signing_request").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// The databag value for a single CSR, as the Python requirer writes it.
+pub fn csrs_value(csr_pem: &str) -> String {
+    let mut entry = serde_json::Map::new();
+    entry.insert("certificate_signing_request".into(), json!(csr_pem));
+    entry.insert("ca".into(), json!(false));
+    dumps(&Value::Array(vec![Value::Object(entry)]))
+}
+
+// --- certificates ------------------------------------------------------------
+
+/// Validity of a certificate: (not_before, not_after) as Unix seconds, and its public key.
+fn cert_facts(pem: &str) -> Option<(i64, i64, Vec<u8>, bool)> {
+    let der = pem_der(pem)?;
+    let (_, cert) = X509Certificate::from_der(&der).ok()?;
+    let validity = cert.validity();
+    Some((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+        cert.public_key().raw.to_vec(),
+        cert.is_ca(),
+    ))
+}
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Finds the provider's certificate for `csr_pem` (by DER equality: the
+/// provider re-serialises PEMs). Revoked entries count as absent: the provider
+/// re-issues the same CSR. `Err` when the data or the certificate is unusable.
+pub fn find_issued(provider_app: &Databag, csr_pem: &str) -> Result<Option<Issued>, String> {
+    let Some(raw) = provider_app.get(CERTIFICATES_KEY) else { return Ok(None) };
+    let entries: Vec<Value> =
+        serde_json::from_str(raw).map_err(|e| format!("{CERTIFICATES_KEY} is not a JSON list: {e}"))?;
+    let ours = pem_der(csr_pem);
+    for entry in entries {
+        let field = |name: &str| entry.get(name).and_then(Value::as_str);
+        let Some(csr) = field("certificate_signing_request") else { continue };
+        if pem_der(csr) != ours || entry.get("revoked").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let certificate = field("certificate").ok_or("the entry for this unit's CSR has no certificate")?;
+        let ca = field("ca").unwrap_or_default();
+        let chain = match entry.get("chain") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or("chain holds a non-string")?,
+            Some(_) => return Err("chain is not a list".into()),
+        };
+        return Ok(Some(Issued { certificate: certificate.to_string(), ca: ca.to_string(), chain }));
+    }
+    Ok(None)
+}
+
+/// Checks an issued certificate against our key and the clock.
+pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<(i64, i64), String> {
+    let (not_before, not_after, spki, is_ca) =
+        cert_facts(&issued.certificate).ok_or("the certificate for this unit does not parse")?;
+    if spki != key.subject_public_key_info() {
+        return Err("the certificate for this unit does not match its private key".into());
+    }
+    if is_ca {
+        return Err("the certificate for this unit is a CA certificate".into());
+    }
+    if now >= not_after {
+        return Err("the certificate for this unit has expired".into());
+    }
+    for (i, pem) in issued.chain.iter().enumerate() {
+        if pem_der(pem).is_none() {
+            return Err(format!("chain[{i}] is not a PEM certificate"));
+        }
+    }
+    Ok((not_before, not_after))
+}
+
+/// Renew when less than a third of the validity is left.
+pub fn needs_renewal(not_before: i64, not_after: i64, now: i64) -> bool {
+    let validity = (not_after - not_before).max(1);
+    (not_after - now) * 3 < validity
+}
+
+/// leaf + chain (without repeating the leaf) + key, each block ending in a newline.
+pub fn bundle(issued: &Issued, key: &KeyPair) -> String {
+    let leaf = pem_der(&issued.certificate);
+    let mut blocks = vec![issued.certificate.trim().to_string()];
+    let mut seen = vec![leaf];
+    for pem in &issued.chain {
+        let der = pem_der(pem);
+        if !seen.contains(&der) {
+            seen.push(der);
+            blocks.push(pem.trim().to_string());
+        }
+    }
+    blocks.push(key.serialize_pem().trim().to_string());
+    blocks.iter().map(|b| format!("{b}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> KeyPair {
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()
+    }
+
+    #[test]
+    fn csr_carries_the_request_and_a_fresh_unique_id() {
+        let key = key();
+        let request = CertRequest::new(Some("landscape.example.com"), "10.1.77.18".parse().unwrap());
+        let a = make_csr(&request, &key).unwrap();
+        let b = make_csr(&request, &key).unwrap();
+        assert_ne!(a, b, "a renewal CSR must differ from the last one");
+        assert!(csr_matches(&a, &request, &key));
+        assert!(!a.ends_with('\n'));
+        let other = CertRequest::new(None, "10.1.77.18".parse().unwrap());
+        assert!(!csr_matches(&a, &other, &key));
+        assert!(!csr_matches(&a, &request, &self::key()), "another key");
+        assert_eq!(other.common_name, "10.1.77.18");
+    }
+
+    #[test]
+    fn csrs_value_is_what_python_writes() {
+        assert_eq!(csrs_value("PEM\nX"), r#"[{"certificate_signing_request": "PEM\nX", "ca": false}]"#);
+    }
+
+    #[test]
+    fn renewal_starts_with_a_third_left() {
+        assert!(!needs_renewal(0, 90, 59));
+        assert!(needs_renewal(0, 90, 61));
+    }
+
+    #[test]
+    fn garbage_provider_data_is_an_error_naming_the_field() {
+        let bag = Databag::from([(CERTIFICATES_KEY.to_string(), "{oops".to_string())]);
+        assert!(find_issued(&bag, "x").unwrap_err().starts_with("certificates is not a JSON list"));
+    }
+}
