@@ -8,6 +8,7 @@ use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::ingress;
+use crate::tls;
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
 const MAX_RESULT_CHUNK: usize = 100 * 1024;
@@ -22,6 +23,7 @@ pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
     let outcome = match name {
         "get-haproxy-config" => get_haproxy_config(charm)?,
         "get-ingress-urls" => get_ingress_urls(charm)?,
+        "get-certificates" => get_certificates(charm)?,
         other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
     };
     match outcome {
@@ -68,6 +70,34 @@ fn get_haproxy_config(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
         results.insert("rejected-path".into(), charm.paths.haproxy_rejected_config().display().to_string());
     }
     Ok(Outcome::Results(results))
+}
+
+/// This unit's certificate, its CA and its chain (joined by blank lines).
+/// Never the private key.
+fn get_certificates(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    let Some(rel) = tls::observe(&charm.juju, &charm.ctx.unit_name, None)? else {
+        return Ok(Outcome::Failed("TLS certificate not available: load-balancer-certificates is not related".into()));
+    };
+    let key = match fsutil::read_optional(&charm.paths.lb_private_key())? {
+        Some(pem) => rcgen::KeyPair::from_pem(&String::from_utf8_lossy(&pem)).ok(),
+        None => None,
+    };
+    let Some(key) = key else {
+        return Ok(Outcome::Failed("TLS certificate not available: this unit has not requested one yet".into()));
+    };
+    for csr in tls::published_csrs(&rel.own_unit) {
+        if let Ok(Some(issued)) = tls::find_issued(&rel.provider_app, &csr) {
+            if tls::check_issued(&issued, &key, tls::now()).is_ok() {
+                let mut results = BTreeMap::new();
+                results.insert("certificate".to_string(), issued.certificate.trim().to_string());
+                results.insert("ca".to_string(), issued.ca.trim().to_string());
+                let chain: Vec<&str> = issued.chain.iter().map(|c| c.trim()).collect();
+                results.insert("chain".to_string(), chain.join("\n\n"));
+                return Ok(Outcome::Results(results));
+            }
+        }
+    }
+    Ok(Outcome::Failed("No assigned TLS certificate found for this unit".into()))
 }
 
 /// The URL each ingress provider returned; `<endpoint>-error` for data that

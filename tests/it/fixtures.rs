@@ -105,3 +105,45 @@ pub fn parse_sections(config: &str) -> Vec<Section> {
     }
     sections
 }
+
+/// A certificate authority for tests, standing in for a tls-certificates
+/// provider: it signs CSRs into real certificates with chosen validity.
+pub struct TestCa {
+    key: rcgen::KeyPair,
+    params: rcgen::CertificateParams,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let pem = params.self_signed(&key).unwrap().pem().trim().to_string();
+        Self { key, params, pem }
+    }
+
+    /// Signs `csr_pem`, valid from `started_days_ago` days ago for `days` days.
+    pub fn sign(&self, csr_pem: &str, started_days_ago: i64, days: i64) -> String {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).unwrap();
+        let start = time::OffsetDateTime::now_utc() - time::Duration::days(started_days_ago);
+        csr.params.not_before = start;
+        csr.params.not_after = start + time::Duration::days(days);
+        let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
+        csr.signed_by(&issuer).unwrap().pem().trim().to_string()
+    }
+
+    /// The provider application databag the Python library writes for one
+    /// certificate (chain = [leaf, CA], as self-signed-certificates sends).
+    pub fn provider_databag(&self, entries: &[(&str, &str)]) -> crate::harness::Databag {
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(csr, cert)| {
+                serde_json::json!({"ca": self.pem, "certificate_signing_request": csr, "certificate": cert, "chain": [cert, self.pem]})
+            })
+            .collect();
+        crate::harness::Databag::from([("certificates".to_string(), serde_json::Value::Array(list).to_string())])
+    }
+}

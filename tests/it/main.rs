@@ -12,3 +12,4 @@ mod haproxy_hooks;
 mod ingress;
 mod metadata;
 mod regression;
+mod tls;

@@ -1,0 +1,350 @@
+//! `load-balancer-certificates` through whole hooks: CSR, certificate,
+//! renewal, bad provider data, removal, the action, and the private key
+//! staying private.
+
+use std::os::unix::fs::MetadataExt;
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{TestCa, parse_sections};
+use crate::harness::{Dispatch, Unit};
+
+const REL: u32 = 20;
+
+fn tls_unit() -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.peer_relation();
+    unit.add_relation("load-balancer-certificates", REL, "lb-certs");
+    let run = unit.run(Dispatch::Relation {
+        endpoint: "load-balancer-certificates".into(),
+        kind: "created",
+        id: REL,
+        remote_unit: None,
+        departing: None,
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    unit
+}
+
+/// The CSRs this unit published, as the Python provider would read them.
+fn published(unit: &Unit) -> Vec<String> {
+    let raw = unit.relation(REL).local_unit_data.get("certificate_signing_requests").cloned().unwrap_or_default();
+    let entries: Vec<Value> = serde_json::from_str(&raw).unwrap();
+    entries
+        .iter()
+        .map(|e| {
+            assert_eq!(e["ca"], json!(false));
+            e["certificate_signing_request"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn csr_text(csr: &str) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), csr).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-noout", "-text", "-verify", "-in"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The provider signs our current CSR and answers.
+fn issue(unit: &mut Unit, ca: &TestCa, started_days_ago: i64, days: i64) -> String {
+    let csr = published(unit).pop().expect("a CSR");
+    let cert = ca.sign(&csr, started_days_ago, days);
+    unit.state.relation_mut(REL).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &cert)]);
+    cert
+}
+
+fn frontends(unit: &Unit) -> Vec<String> {
+    parse_sections(&unit.haproxy_config().unwrap())
+        .into_iter()
+        .filter(|s| s.kind == "frontend")
+        .map(|s| s.name)
+        .collect()
+}
+
+fn private_key(unit: &Unit) -> String {
+    unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").expect("a key")
+}
+
+#[test]
+fn without_the_relation_there_is_no_key_and_no_csr() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.hook("config-changed");
+    assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+}
+
+#[test]
+fn relation_without_certificate_publishes_a_csr_and_waits() {
+    let unit = tls_unit();
+    let csrs = published(&unit);
+    assert_eq!(csrs.len(), 1);
+    let text = csr_text(&csrs[0]);
+    assert!(text.contains("CN = 10.1.77.18"), "{text}");
+    assert!(text.contains("IP Address:10.1.77.18"), "{text}");
+    assert!(text.contains("x500UniqueIdentifier") || text.contains("2.5.4.45"), "{text}");
+    assert!(text.contains("prime256v1"), "{text}");
+    let meta = std::fs::metadata(unit.path("/var/lib/landscape-server-charm/lb-private-key.pem")).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 0));
+    assert_eq!(frontends(&unit), ["landscape-http"]);
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+}
+
+#[test]
+fn certificate_arrives_and_haproxy_serves_it_in_the_same_hook() {
+    let mut unit = tls_unit();
+    unit.set_config("enable_hostagent_messenger", json!(true));
+    let ca = TestCa::new("lb-certs CA");
+    let cert = issue(&mut unit, &ca, 0, 90);
+    let run = unit.relation_changed("load-balancer-certificates", REL, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pem = unit.read("/etc/haproxy/haproxy.pem").expect("the bundle");
+    // Leaf once (the chain repeats it), then the CA, then the key; each block ends in a newline.
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "{pem}");
+    assert!(pem.starts_with(&format!("{cert}\n{}\n", ca.pem)), "{pem}");
+    assert!(pem.ends_with("-----END PRIVATE KEY-----\n"));
+    let meta = std::fs::metadata(unit.path("/etc/haproxy/haproxy.pem")).unwrap();
+    let haproxy = landscape_server::fsutil::Owner::of_user("haproxy").unwrap();
+    assert_eq!((meta.mode() & 0o777, Some(meta.uid())), (0o600, haproxy.uid));
+    assert_eq!(frontends(&unit), ["landscape-http", "landscape-https", "landscape-hostagent-messenger"]);
+    assert!(run.ran("systemctl reload haproxy"));
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    // The real haproxy accepts the config with this bundle.
+    crate::fixtures::haproxy_check_strict(&unit.haproxy_config().unwrap()).unwrap();
+    // Nothing changes on the next hook: no new CSR, no reload.
+    let run = unit.hook("update-status");
+    assert!(!run.ran("systemctl reload haproxy"));
+    assert!(!run.tool_calls.iter().any(|c| c.program == "relation-set" && c.line().contains(&format!(":{REL}"))));
+}
+
+#[test]
+fn root_url_change_requests_a_new_csr_and_keeps_serving_the_old_certificate() {
+    let mut unit = tls_unit();
+    let ca = TestCa::new("ca");
+    issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    let old_bundle = unit.read("/etc/haproxy/haproxy.pem").unwrap();
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
+    unit.hook("config-changed");
+    let text = csr_text(&published(&unit)[0]);
+    assert!(text.contains("CN = landscape.example.com"), "{text}");
+    assert!(text.contains("DNS:landscape.example.com") && text.contains("IP Address:10.1.77.18"), "{text}");
+    assert_eq!(unit.read("/etc/haproxy/haproxy.pem").unwrap(), old_bundle);
+    assert!(frontends(&unit).contains(&"landscape-https".to_string()));
+    // The new certificate replaces the old one when it comes.
+    let new_cert = issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    assert!(unit.read("/etc/haproxy/haproxy.pem").unwrap().starts_with(&new_cert));
+}
+
+#[test]
+fn unit_address_change_requests_a_new_csr() {
+    let mut unit = tls_unit();
+    unit.set_address("10.1.77.99");
+    unit.hook("config-changed");
+    let text = csr_text(&published(&unit)[0]);
+    assert!(text.contains("CN = 10.1.77.99") && text.contains("IP Address:10.1.77.99"), "{text}");
+}
+
+#[test]
+fn certificate_for_another_key_blocks_and_keeps_the_last_good_one() {
+    let mut unit = tls_unit();
+    let ca = TestCa::new("ca");
+    issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    let good = unit.read("/etc/haproxy/haproxy.pem").unwrap();
+    // The provider answers our CSR with a certificate for some other key.
+    let csr = published(&unit)[0].clone();
+    let other_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let other_csr = rcgen::CertificateParams::new(vec!["x.test".to_string()])
+        .unwrap()
+        .serialize_request(&other_key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let wrong = ca.sign(&other_csr, 0, 90);
+    unit.state.relation_mut(REL).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &wrong)]);
+    let run = unit.relation_changed("load-balancer-certificates", REL, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        unit.status(),
+        (
+            "blocked".into(),
+            "load-balancer-certificates: the certificate for this unit does not match its private key".into()
+        )
+    );
+    assert_eq!(unit.read("/etc/haproxy/haproxy.pem").unwrap(), good);
+    assert!(frontends(&unit).contains(&"landscape-https".to_string()), "the last good certificate still serves");
+}
+
+#[test]
+fn garbage_in_the_provider_databag_blocks_and_names_the_field() {
+    let mut unit = tls_unit();
+    for garbage in ["{not json", r#"[{"certificate_signing_request": 5}]"#] {
+        unit.state.relation_mut(REL).unwrap().remote_app_data.insert("certificates".into(), garbage.into());
+        let run = unit.relation_changed("load-balancer-certificates", REL, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let (status, message) = unit.status();
+        if garbage.starts_with('{') {
+            assert_eq!(status, "blocked");
+            assert!(message.starts_with("load-balancer-certificates: certificates is not a JSON list"), "{message}");
+        } else {
+            // Entries that are not for us (no CSR string) are skipped.
+            assert_eq!(status, "waiting", "{message}");
+        }
+    }
+    let csr = published(&unit)[0].clone();
+    unit.state.relation_mut(REL).unwrap().remote_app_data.insert(
+        "certificates".into(),
+        json!([{"ca": "x", "certificate_signing_request": csr, "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"}]).to_string(),
+    );
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    assert_eq!(
+        unit.status(),
+        ("blocked".into(), "load-balancer-certificates: the certificate for this unit does not parse".into())
+    );
+    assert!(unit.log_text().contains("does not parse"));
+}
+
+#[test]
+fn expiring_certificate_is_renewed_without_a_gap() {
+    let mut unit = tls_unit();
+    let ca = TestCa::new("ca");
+    let old_csr = published(&unit)[0].clone();
+    // 90-day certificate issued 70 days ago: less than a third left.
+    let cert = issue(&mut unit, &ca, 70, 90);
+    let run = unit.relation_changed("load-balancer-certificates", REL, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(unit.read("/etc/haproxy/haproxy.pem").unwrap().starts_with(&cert), "still valid: installed");
+    let csrs = published(&unit);
+    assert_eq!(csrs.len(), 1);
+    assert_ne!(csrs[0], old_csr, "a renewal CSR replaced the old one");
+    assert!(unit.log_text().contains("renewing"));
+    // A revoked certificate counts as absent: the old bundle keeps serving.
+    let fresh_csr = csrs[0].clone();
+    let fresh = ca.sign(&fresh_csr, 0, 90);
+    let mut bag = ca.provider_databag(&[(&fresh_csr, &fresh)]);
+    let mut list: Vec<Value> = serde_json::from_str(&bag["certificates"]).unwrap();
+    list[0]["revoked"] = json!(true);
+    bag.insert("certificates".into(), Value::Array(list).to_string());
+    unit.state.relation_mut(REL).unwrap().remote_app_data = bag;
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    assert!(unit.read("/etc/haproxy/haproxy.pem").unwrap().starts_with(&cert));
+}
+
+#[test]
+fn relation_removed_forgets_key_and_certificate() {
+    let mut unit = tls_unit();
+    let ca = TestCa::new("ca");
+    issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    let first_key = private_key(&unit);
+    let run = unit.run(Dispatch::Relation {
+        endpoint: "load-balancer-certificates".into(),
+        kind: "broken",
+        id: REL,
+        remote_unit: None,
+        departing: None,
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(unit.read("/etc/haproxy/haproxy.pem").is_none());
+    assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
+    assert_eq!(frontends(&unit), ["landscape-http"]);
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+    // Re-added: a new key.
+    unit.add_relation("load-balancer-certificates", REL + 1, "lb-certs");
+    unit.hook("config-changed");
+    assert_ne!(private_key(&unit), first_key);
+}
+
+#[test]
+fn get_certificates_action_returns_certificate_ca_and_chain() {
+    let mut unit = tls_unit();
+    unit.action("get-certificates");
+    assert_eq!(
+        unit.state.action.clone().unwrap().failed.as_deref(),
+        Some("No assigned TLS certificate found for this unit")
+    );
+    let ca = TestCa::new("ca");
+    let cert = issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    unit.action("get-certificates");
+    let action = unit.state.action.clone().unwrap();
+    assert_eq!(action.failed, None);
+    assert_eq!(action.results["certificate"], cert);
+    assert_eq!(action.results["ca"], ca.pem);
+    assert_eq!(action.results["chain"], format!("{cert}\n\n{}", ca.pem));
+
+    let mut bare = Unit::new(1, "10.1.77.229");
+    bare.action("get-certificates");
+    assert!(bare.state.action.clone().unwrap().failed.unwrap().contains("not related"));
+}
+
+#[test]
+fn the_private_key_never_leaves_its_file() {
+    let mut unit = tls_unit();
+    let ca = TestCa::new("ca");
+    issue(&mut unit, &ca, 0, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    unit.action("get-certificates");
+    unit.action("get-haproxy-config");
+    // The secret is the private scalar (the key file also holds the public
+    // key, which the CSR rightly carries): look for it in hex and in base64
+    // at every alignment.
+    let key_file = unit.path("/var/lib/landscape-server-charm/lb-private-key.pem");
+    let out =
+        std::process::Command::new("openssl").args(["ec", "-noout", "-text", "-in"]).arg(&key_file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hex: String = text
+        .split("priv:")
+        .nth(1)
+        .and_then(|rest| rest.split("pub:").next())
+        .expect("openssl shows priv")
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect();
+    let scalar: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    assert!(scalar.len() >= 32, "{text}");
+    let mut pieces = vec![hex.clone()];
+    for pad in 0..3 {
+        let mut bytes = vec![0u8; pad];
+        bytes.extend(&scalar);
+        let encoded = base64(&bytes);
+        pieces.push(encoded[4..encoded.len() - 4].to_string());
+    }
+    let mut everywhere = unit.log_text();
+    for call in unit.state.tool_calls.iter().chain(unit.state.commands.iter()) {
+        everywhere.push_str(&call.line());
+        everywhere.push_str(call.stdin.as_deref().unwrap_or_default());
+    }
+    for rel in &unit.state.relations {
+        everywhere.push_str(&format!("{:?}{:?}", rel.local_unit_data, rel.local_app_data));
+    }
+    everywhere.push_str(&format!("{:?}", unit.state.action));
+    everywhere.push_str(&unit.haproxy_config().unwrap());
+    for piece in &pieces {
+        assert!(!everywhere.contains(piece.as_str()), "the private key leaked: {piece}");
+    }
+    // The check can fail: the key file itself does contain the secret.
+    let key_body: String = private_key(&unit).lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(pieces[1..].iter().any(|p| key_body.contains(p.as_str())), "the test's own search is broken");
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
