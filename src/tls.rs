@@ -151,8 +151,15 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
     Some(parsed.contents)
 }
 
-/// What a CSR asks for: CN, SAN IPs, SAN DNS names, and its public key.
-fn csr_request(der: &[u8]) -> Option<(Option<String>, Vec<IpAddr>, Vec<String>, Vec<u8>)> {
+/// What a CSR asks for, and with which key.
+struct CsrFacts {
+    common_name: Option<String>,
+    ips: Vec<IpAddr>,
+    dns: Vec<String>,
+    public_key: Vec<u8>,
+}
+
+fn csr_facts(der: &[u8]) -> Option<CsrFacts> {
     let (_, csr) = X509CertificationRequest::from_der(der).ok()?;
     let info = &csr.certification_request_info;
     let cn = info.subject.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string);
@@ -172,16 +179,16 @@ fn csr_request(der: &[u8]) -> Option<(Option<String>, Vec<IpAddr>, Vec<String>, 
             }
         }
     }
-    Some((cn, ips, dns, info.subject_pki.raw.to_vec()))
+    Some(CsrFacts { common_name: cn, ips, dns, public_key: info.subject_pki.raw.to_vec() })
 }
 
 /// Whether `csr_pem` asks for exactly `request` with our key.
 pub fn csr_matches(csr_pem: &str, request: &CertRequest, key: &KeyPair) -> bool {
-    let Some((cn, ips, dns, spki)) = pem_der(csr_pem).as_deref().and_then(csr_request) else { return false };
-    cn.as_deref() == Some(request.common_name.as_str())
-        && ips == [request.ip]
-        && dns == request.dns.iter().cloned().collect::<Vec<_>>()
-        && spki == key.subject_public_key_info()
+    let Some(facts) = pem_der(csr_pem).as_deref().and_then(csr_facts) else { return false };
+    facts.common_name.as_deref() == Some(request.common_name.as_str())
+        && facts.ips == [request.ip]
+        && facts.dns == request.dns.iter().cloned().collect::<Vec<_>>()
+        && facts.public_key == key.subject_public_key_info()
 }
 
 /// Our CSRs as published, from `certificate_signing_requests`.

@@ -348,3 +348,81 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Interop with the real `charmlibs-interfaces-tls-certificates`, both ways:
+/// its provider accepts and signs the CSR our binary publishes, our binary
+/// reads the databag it writes, `openssl verify` accepts the result against
+/// its CA, and the real HAProxy serves that certificate on 443 and 6554.
+#[test]
+fn interop_with_the_python_library_and_a_real_haproxy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv-test/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/setup-test-env", python.display());
+    // The unit lives on loopback so that HAProxy can be reached in a namespace.
+    let mut unit = Unit::new(0, "127.0.0.1");
+    unit.state.leader = true;
+    unit.peer_relation();
+    unit.set_config("enable_hostagent_messenger", json!(true));
+    unit.add_relation("load-balancer-certificates", REL, "lb-certs");
+    unit.hook("config-changed");
+
+    let bag_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bag_file.path(), serde_json::to_string(&unit.relation(REL).local_unit_data).unwrap()).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(root.join("tests/fixtures/tls_provider_oracle.py"))
+        .arg(bag_file.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the library refused our CSR:\n{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let databag: crate::harness::Databag = serde_json::from_value(answer["databag"].clone()).unwrap();
+    assert!(databag.contains_key("certificates"), "{databag:?}");
+    unit.state.relation_mut(REL).unwrap().remote_app_data = databag;
+    let run = unit.relation_changed("load-balancer-certificates", REL, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, answer["ca"].as_str().unwrap()).unwrap();
+    let bundle = unit.path("/etc/haproxy/haproxy.pem");
+    let verify =
+        std::process::Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca).arg(&bundle).output().unwrap();
+    assert!(verify.status.success() && String::from_utf8_lossy(&verify.stdout).contains(": OK"), "{verify:?}");
+    let expected = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&expected.stdout).trim().to_string();
+
+    let config = unit.path("/etc/haproxy/haproxy.cfg");
+    let script = format!(
+        r#"set -e
+ip link set lo up
+haproxy -f {config} -db >/dev/null 2>&1 & pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for i in $(seq 100); do curl -sk -o /dev/null https://127.0.0.1/ping && break; sleep 0.05; done
+for port in 443 6554; do
+  echo | openssl s_client -connect 127.0.0.1:$port -alpn h2 -CAfile {ca} -verify_return_error 2>/dev/null > /tmp/s_client.$$ || true
+  echo "port $port: $(grep -m1 -o 'Verify return code: [0-9]* ([a-z]*)' /tmp/s_client.$$)"
+  sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' /tmp/s_client.$$ | openssl x509 -noout -fingerprint -sha256
+  rm -f /tmp/s_client.$$
+done
+"#,
+        config = config.display(),
+        ca = ca.display()
+    );
+    let out = std::process::Command::new("unshare").args(["-n", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "port 443: Verify return code: 0 (ok)",
+            expected.as_str(),
+            "port 6554: Verify return code: 0 (ok)",
+            expected.as_str()
+        ]
+    );
+}
