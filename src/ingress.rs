@@ -99,14 +99,8 @@ pub fn observe(
 ) -> Result<Vec<IngressRelation>, HookToolError> {
     let mut found = vec![];
     for endpoint in ENDPOINTS {
-        // limit: 1, so the first live relation is the relation.
-        let Some(relation) = juju.relation_ids(endpoint.name)?.into_iter().find(|r| Some(r) != broken) else {
-            continue;
-        };
-        let read = |member: &str, app_bag: bool| match juju.relation_get(&relation, member, app_bag) {
-            Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
-            other => other,
-        };
+        let Some(relation) = juju.live_relation(endpoint.name, broken)? else { continue };
+        let read = |member: &str, app_bag: bool| juju.relation_get_or_empty(&relation, member, app_bag);
         let remote_app = juju.relation_remote_app(&relation)?;
         let provider_app = read(&remote_app, true)?;
         let own_unit = read(unit, false)?;

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use crate::juju::metadata::PEER_ENDPOINT;
-use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::juju::{HookToolError, HookTools, RelationId};
 
 pub const ADDRESS_KEY: &str = "address";
 pub const LEADER_IP_KEY: &str = "leader-ip";
@@ -79,15 +79,8 @@ impl PeerView {
         if !readable {
             return Ok(view);
         }
-        let relation = juju.relation_ids(PEER_ENDPOINT)?.into_iter().find(|r| Some(r) != broken);
-        let Some(relation) = relation else {
-            return Ok(view);
-        };
-        let read = |member: &str, app: bool| match juju.relation_get(&relation, member, app) {
-            // The relation went away under us: it has no data any more.
-            Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
-            other => other,
-        };
+        let Some(relation) = juju.live_relation(PEER_ENDPOINT, broken)? else { return Ok(view) };
+        let read = |member: &str, app: bool| juju.relation_get_or_empty(&relation, member, app);
         let app_bag = read(app_name, true)?;
         if let Some(value) = app_bag.get(LEADER_IP_KEY) {
             match parse_ip(value) {

@@ -84,16 +84,10 @@ pub fn observe(
     unit: &str,
     broken: Option<&RelationId>,
 ) -> Result<Option<TlsRelation>, HookToolError> {
-    let Some(relation) = juju.relation_ids(TLS_ENDPOINT)?.into_iter().find(|r| Some(r) != broken) else {
-        return Ok(None);
-    };
-    let read = |member: &str, app: bool| match juju.relation_get(&relation, member, app) {
-        Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
-        other => other,
-    };
+    let Some(relation) = juju.live_relation(TLS_ENDPOINT, broken)? else { return Ok(None) };
     let remote_app = juju.relation_remote_app(&relation)?;
-    let provider_app = read(&remote_app, true)?;
-    let own_unit = read(unit, false)?;
+    let provider_app = juju.relation_get_or_empty(&relation, &remote_app, true)?;
+    let own_unit = juju.relation_get_or_empty(&relation, unit, false)?;
     Ok(Some(TlsRelation { relation, own_unit, provider_app }))
 }
 

@@ -216,6 +216,30 @@ impl<'a> HookTools<'a> {
         databag_from_json("relation-get", value)
     }
 
+    /// Like [`Self::relation_get`], but a relation that went away under us
+    /// reads as empty (ops does the same): its data no longer exists.
+    pub fn relation_get_or_empty(
+        &self,
+        relation: &RelationId,
+        member: &str,
+        app: bool,
+    ) -> Result<Databag, HookToolError> {
+        match self.relation_get(relation, member, app) {
+            Err(HookToolError::RelationNotFound { .. }) => Ok(Databag::new()),
+            other => other,
+        }
+    }
+
+    /// The relation on a `limit: 1` endpoint, leaving out `broken` (the one
+    /// being torn down in this hook, which `relation-ids` may still list).
+    pub fn live_relation(
+        &self,
+        endpoint: &str,
+        broken: Option<&RelationId>,
+    ) -> Result<Option<RelationId>, HookToolError> {
+        Ok(self.relation_ids(endpoint)?.into_iter().find(|r| Some(r) != broken))
+    }
+
     /// `relation-set -r ep:id [--app] --file -` with a JSON object on stdin.
     /// An empty value deletes the key; keys not mentioned are left alone.
     pub fn relation_set(&self, relation: &RelationId, data: &Databag, app: bool) -> Result<(), HookToolError> {
