@@ -450,7 +450,11 @@ fn with_secret_files<T>(
     f: impl FnOnce(Vec<String>) -> Result<T, HookToolError>,
 ) -> Result<T, HookToolError> {
     let spawn_error = |source| HookToolError::Spawn { tool: tool.to_string(), source };
-    let dir = std::env::temp_dir().join(format!("landscape-charm-secret-{}", std::process::id()));
+    // Unpredictable, so a directory left by a crashed process cannot collide.
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| spawn_error(std::io::Error::other(e.to_string())))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("landscape-charm-secret-{}-{nonce}", std::process::id()));
     std::fs::create_dir(&dir).map_err(spawn_error)?;
     let result = (|| {
         use std::os::unix::fs::PermissionsExt;
