@@ -78,23 +78,18 @@ fn get_certificates(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
     let Some(rel) = tls::observe(&charm.juju, &charm.ctx.unit_name, None)? else {
         return Ok(Outcome::Failed("TLS certificate not available: load-balancer-certificates is not related".into()));
     };
-    let key = match fsutil::read_optional(&charm.paths.lb_private_key())? {
-        Some(pem) => rcgen::KeyPair::from_pem(&String::from_utf8_lossy(&pem)).ok(),
-        None => None,
-    };
-    let Some(key) = key else {
+    let Some(key) = tls::load_key(&charm.paths)? else {
         return Ok(Outcome::Failed("TLS certificate not available: this unit has not requested one yet".into()));
     };
+    let now = tls::now();
     for csr in tls::published_csrs(&rel.own_unit) {
-        if let Ok(Some(issued)) = tls::find_issued(&rel.provider_app, &csr) {
-            if tls::check_issued(&issued, &key, tls::now()).is_ok() {
-                let mut results = BTreeMap::new();
-                results.insert("certificate".to_string(), issued.certificate.trim().to_string());
-                results.insert("ca".to_string(), issued.ca.trim().to_string());
-                let chain: Vec<&str> = issued.chain.iter().map(|c| c.trim()).collect();
-                results.insert("chain".to_string(), chain.join("\n\n"));
-                return Ok(Outcome::Results(results));
-            }
+        if let Ok(Some((issued, _))) = tls::valid_issued(&rel.provider_app, &csr, &key, now) {
+            let mut results = BTreeMap::new();
+            results.insert("certificate".to_string(), issued.certificate.trim().to_string());
+            results.insert("ca".to_string(), issued.ca.trim().to_string());
+            let chain: Vec<&str> = issued.chain.iter().map(|c| c.trim()).collect();
+            results.insert("chain".to_string(), chain.join("\n\n"));
+            return Ok(Outcome::Results(results));
         }
     }
     Ok(Outcome::Failed("No assigned TLS certificate found for this unit".into()))

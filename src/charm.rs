@@ -82,17 +82,10 @@ pub fn handle_hook(charm: &Charm<'_>, event: Event) -> Result<(), CharmError> {
     }
     let world = World::observe(charm, event)?;
     let mut status = StatusCollector::new();
-    if let Err(err) = reconcile(charm, &world, &mut status) {
-        match err.disposition() {
-            Disposition::Status(s) => {
-                charm.log(LogLevel::Error, &err.to_string());
-                status.add(s);
-            }
-            Disposition::Retry => {
-                charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
-                return Err(err);
-            }
-        }
+    let result = reconcile(charm, &world, &mut status);
+    if let Err(err) = settle(charm, &mut status, result) {
+        charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
+        return Err(err);
     }
     let resolved = status.resolve();
     charm.juju.status_set(resolved.name, &resolved.message, false)?;
@@ -208,10 +201,7 @@ fn reconcile_tls(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Resu
     let mut problem = None;
     if let Some(csr) = &current {
         let now = tls::now();
-        match tls::find_issued(&rel.provider_app, csr).and_then(|found| match found {
-            Some(issued) => tls::check_issued(&issued, &key, now).map(|validity| Some((issued, validity))),
-            None => Ok(None),
-        }) {
+        match tls::valid_issued(&rel.provider_app, csr, &key, now) {
             Ok(Some((issued, (not_before, not_after)))) => {
                 let owner = Owner::of_user(HAPROXY_USER)?;
                 let bundle = tls::bundle(&issued, &key);

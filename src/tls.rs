@@ -93,17 +93,19 @@ pub fn observe(
 
 // --- keys and CSRs -----------------------------------------------------------
 
+/// This unit's key, if it has one that parses.
+pub fn load_key(paths: &Paths) -> Result<Option<KeyPair>, TlsError> {
+    Ok(fsutil::read_optional(&paths.lb_private_key())?
+        .and_then(|pem| KeyPair::from_pem(&String::from_utf8_lossy(&pem)).ok()))
+}
+
 /// Loads this unit's key, or makes and stores one (0600, root).
 pub fn load_or_create_key(paths: &Paths) -> Result<KeyPair, TlsError> {
-    let path = paths.lb_private_key();
-    if let Some(pem) = fsutil::read_optional(&path)? {
-        let text = String::from_utf8_lossy(&pem);
-        if let Ok(key) = KeyPair::from_pem(&text) {
-            return Ok(key);
-        }
+    if let Some(key) = load_key(paths)? {
+        return Ok(key);
     }
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| TlsError::Crypto(e.to_string()))?;
-    fsutil::write_atomic(&path, key.serialize_pem().as_bytes(), 0o600, Owner::default())?;
+    fsutil::write_atomic(&paths.lb_private_key(), key.serialize_pem().as_bytes(), 0o600, Owner::default())?;
     Ok(key)
 }
 
@@ -271,6 +273,20 @@ pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<(i64, i6
         }
     }
     Ok((not_before, not_after))
+}
+
+/// A usable certificate for `csr_pem`: found in the provider's data and
+/// checked against our key and the clock, with its (not_before, not_after).
+pub fn valid_issued(
+    provider_app: &Databag,
+    csr_pem: &str,
+    key: &KeyPair,
+    now: i64,
+) -> Result<Option<(Issued, (i64, i64))>, String> {
+    match find_issued(provider_app, csr_pem)? {
+        Some(issued) => check_issued(&issued, key, now).map(|validity| Some((issued, validity))),
+        None => Ok(None),
+    }
 }
 
 /// Renew when less than a third of the validity is left.
