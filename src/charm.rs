@@ -202,7 +202,7 @@ fn reconcile_tls(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Resu
     if let Some(csr) = &current {
         let now = tls::now();
         match tls::valid_issued(&rel.provider_app, csr, &key, now) {
-            Ok(Some((issued, (not_before, not_after)))) => {
+            Ok(Some((issued, validity))) => {
                 let owner = Owner::of_user(HAPROXY_USER)?;
                 let bundle = tls::bundle(&issued, &key);
                 if fsutil::write_atomic(&charm.paths.haproxy_pem(), bundle.as_bytes(), 0o600, owner)?
@@ -214,7 +214,7 @@ fn reconcile_tls(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Resu
                     );
                     changed = true;
                 }
-                renew = tls::needs_renewal(not_before, not_after, now);
+                renew = tls::needs_renewal(validity, now);
                 if renew {
                     charm.log(
                         LogLevel::Info,

@@ -63,6 +63,13 @@ impl CertRequest {
     }
 }
 
+/// When a certificate is valid, as Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
 /// A certificate the provider issued for one of our CSRs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
@@ -255,7 +262,7 @@ pub fn find_issued(provider_app: &Databag, csr_pem: &str) -> Result<Option<Issue
 }
 
 /// Checks an issued certificate against our key and the clock.
-pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<(i64, i64), String> {
+pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<Validity, String> {
     let (not_before, not_after, spki, is_ca) =
         cert_facts(&issued.certificate).ok_or("the certificate for this unit does not parse")?;
     if spki != key.subject_public_key_info() {
@@ -272,7 +279,7 @@ pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<(i64, i6
             return Err(format!("chain[{i}] is not a PEM certificate"));
         }
     }
-    Ok((not_before, not_after))
+    Ok(Validity { not_before, not_after })
 }
 
 /// A usable certificate for `csr_pem`: found in the provider's data and
@@ -282,7 +289,7 @@ pub fn valid_issued(
     csr_pem: &str,
     key: &KeyPair,
     now: i64,
-) -> Result<Option<(Issued, (i64, i64))>, String> {
+) -> Result<Option<(Issued, Validity)>, String> {
     match find_issued(provider_app, csr_pem)? {
         Some(issued) => check_issued(&issued, key, now).map(|validity| Some((issued, validity))),
         None => Ok(None),
@@ -290,9 +297,9 @@ pub fn valid_issued(
 }
 
 /// Renew when less than a third of the validity is left.
-pub fn needs_renewal(not_before: i64, not_after: i64, now: i64) -> bool {
-    let validity = (not_after - not_before).max(1);
-    (not_after - now) * 3 < validity
+pub fn needs_renewal(validity: Validity, now: i64) -> bool {
+    let length = (validity.not_after - validity.not_before).max(1);
+    (validity.not_after - now) * 3 < length
 }
 
 /// leaf + chain (without repeating the leaf) + key, each block ending in a newline.
@@ -341,8 +348,9 @@ mod tests {
 
     #[test]
     fn renewal_starts_with_a_third_left() {
-        assert!(!needs_renewal(0, 90, 59));
-        assert!(needs_renewal(0, 90, 61));
+        let validity = Validity { not_before: 0, not_after: 90 };
+        assert!(!needs_renewal(validity, 59));
+        assert!(needs_renewal(validity, 61));
     }
 
     #[test]
