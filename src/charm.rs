@@ -280,7 +280,7 @@ fn reconcile_ingress(
         world.unit_state.keys().filter(|k| k.starts_with("ingress-url.")).cloned().collect();
     for rel in &world.ingress {
         let endpoint = rel.endpoint;
-        let enabled = endpoint.enabled(config);
+        let unused = endpoint.unused_reason(config);
         let unit_ip = match rel.unit_address.as_deref() {
             Some(raw) => crate::peers::parse_ip(raw).or_else(|| {
                 charm.log(LogLevel::Warning, &format!("{}: network-get gave no IP address: {raw:?}", endpoint.name));
@@ -288,7 +288,8 @@ fn reconcile_ingress(
             }),
             None => world.peers.unit_ip,
         };
-        let wanted = ingress::desired(endpoint, enabled, &requirer, unit_ip, open_ports.contains(&endpoint.port));
+        let wanted =
+            ingress::desired(endpoint, unused.is_none(), &requirer, unit_ip, open_ports.contains(&endpoint.port));
         if let (Some(current), Some(app)) = (&rel.own_app, &wanted.app) {
             let changes = ingress::app_changes(current, app);
             if !changes.is_empty() {
@@ -299,8 +300,8 @@ fn reconcile_ingress(
         if !changes.is_empty() {
             charm.juju.relation_set(&rel.relation, &changes, false)?;
         }
-        if !enabled {
-            status.add(Status::active(ingress::unused_reason(endpoint)));
+        if let Some(reason) = unused {
+            status.add(Status::active(reason));
             continue;
         }
         // The URL is for operators only: bad provider data is logged (naming

@@ -18,22 +18,54 @@ use crate::haproxy::model;
 use crate::juju::pyjson::dumps;
 use crate::juju::{Databag, HookToolError, HookTools, RelationId};
 
+/// The config flag that turns a gRPC service (and its ingress) on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureFlag {
+    HostagentMessenger,
+    UbuntuInstallerAttach,
+}
+
+impl FeatureFlag {
+    pub fn option(self) -> &'static str {
+        match self {
+            FeatureFlag::HostagentMessenger => "enable_hostagent_messenger",
+            FeatureFlag::UbuntuInstallerAttach => "enable_ubuntu_installer_attach",
+        }
+    }
+
+    pub fn is_on(self, config: &CharmConfig) -> bool {
+        match self {
+            FeatureFlag::HostagentMessenger => config.enable_hostagent_messenger,
+            FeatureFlag::UbuntuInstallerAttach => config.enable_ubuntu_installer_attach,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngressEndpoint {
     pub name: &'static str,
     pub port: u16,
     /// `http` is the library default (omitted); the others are TLS on the unit.
     pub scheme: &'static str,
+    /// The flag the endpoint depends on; none for 80 and 443.
+    pub flag: Option<FeatureFlag>,
 }
 
-pub const HTTP: IngressEndpoint = IngressEndpoint { name: "http-ingress", port: model::HTTP_PORT, scheme: "http" };
-pub const HTTPS: IngressEndpoint = IngressEndpoint { name: "https-ingress", port: model::HTTPS_PORT, scheme: "https" };
-pub const HOSTAGENT_MESSENGER: IngressEndpoint =
-    IngressEndpoint { name: "hostagent-messenger-ingress", port: model::HOSTAGENT_MESSENGER_PORT, scheme: "https" };
+pub const HTTP: IngressEndpoint =
+    IngressEndpoint { name: "http-ingress", port: model::HTTP_PORT, scheme: "http", flag: None };
+pub const HTTPS: IngressEndpoint =
+    IngressEndpoint { name: "https-ingress", port: model::HTTPS_PORT, scheme: "https", flag: None };
+pub const HOSTAGENT_MESSENGER: IngressEndpoint = IngressEndpoint {
+    name: "hostagent-messenger-ingress",
+    port: model::HOSTAGENT_MESSENGER_PORT,
+    scheme: "https",
+    flag: Some(FeatureFlag::HostagentMessenger),
+};
 pub const UBUNTU_INSTALLER_ATTACH: IngressEndpoint = IngressEndpoint {
     name: "ubuntu-installer-attach-ingress",
     port: model::UBUNTU_INSTALLER_ATTACH_PORT,
     scheme: "https",
+    flag: Some(FeatureFlag::UbuntuInstallerAttach),
 };
 
 pub const ENDPOINTS: [IngressEndpoint; 4] = [HTTP, HTTPS, HOSTAGENT_MESSENGER, UBUNTU_INSTALLER_ATTACH];
@@ -44,21 +76,10 @@ const APP_KEYS: [&str; 8] =
 const UNIT_KEYS: [&str; 2] = ["host", "ip"];
 
 impl IngressEndpoint {
-    /// Whether this endpoint is in use with this config.
-    pub fn enabled(&self, config: &CharmConfig) -> bool {
-        match self.name {
-            "hostagent-messenger-ingress" => config.enable_hostagent_messenger,
-            "ubuntu-installer-attach-ingress" => config.enable_ubuntu_installer_attach,
-            _ => true,
-        }
-    }
-
-    fn flag(&self) -> Option<&'static str> {
-        match self.name {
-            "hostagent-messenger-ingress" => Some("enable_hostagent_messenger"),
-            "ubuntu-installer-attach-ingress" => Some("enable_ubuntu_installer_attach"),
-            _ => None,
-        }
+    /// Why this endpoint is unused with this config (its flag is off), if it is.
+    pub fn unused_reason(&self, config: &CharmConfig) -> Option<String> {
+        let flag = self.flag.filter(|flag| !flag.is_on(config))?;
+        Some(format!("{} is related but unused: {} is off", self.name, flag.option()))
     }
 }
 
@@ -184,14 +205,6 @@ pub fn app_changes(current: &Databag, wanted: &Databag) -> Databag {
 
 pub fn unit_changes(current: &Databag, wanted: &Databag) -> Databag {
     diff(current, wanted, &UNIT_KEYS)
-}
-
-/// The flag that keeps an endpoint unused, for the status message.
-pub fn unused_reason(endpoint: IngressEndpoint) -> String {
-    match endpoint.flag() {
-        Some(flag) => format!("{} is related but unused: {flag} is off", endpoint.name),
-        None => format!("{} is related but unused", endpoint.name),
-    }
 }
 
 /// The machine's host name, for the `host` field (the library uses
