@@ -210,12 +210,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             Ok(to_json(json!(ids)))
         }
         "relation-list" => {
-            let a = parse(args, &["--format", "-r"], &["--app"])?;
-            a.require_json(tool)?;
-            let id = relation_of(st, a.get("-r"))?;
-            if a.is_peer_read_blocked(st, id) {
-                return Err(runtime("peer relation data is not available during install"));
-            }
+            let (a, id) = open_relation_read(st, tool, args)?;
             let rel = st.relation(id).expect("checked");
             if a.has("--app") {
                 return Ok(to_json(json!(rel.remote_app)));
@@ -225,12 +220,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             Ok(to_json(json!(units)))
         }
         "relation-get" => {
-            let a = parse(args, &["--format", "-r"], &["--app"])?;
-            a.require_json(tool)?;
-            let id = relation_of(st, a.get("-r"))?;
-            if a.is_peer_read_blocked(st, id) {
-                return Err(runtime("peer relation data is not available during install"));
-            }
+            let (a, id) = open_relation_read(st, tool, args)?;
             let [key, member] = a.positional.as_slice() else {
                 return Err(usage("expected <key> <unit-or-app>"));
             };
@@ -274,12 +264,9 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
             if app_bag && !st.leader {
                 return Err(runtime("cannot write relation settings"));
             }
-            if st.peer_data_readable || st.relation(id).is_some_and(|r| r.remote_app != app) {
-                st.pending.push(PendingOp::RelationSet { relation: id, app: app_bag, data });
-                Ok(String::new())
-            } else {
-                Err(runtime("peer relation data is not available during install"))
-            }
+            peer_data_available(st, id)?;
+            st.pending.push(PendingOp::RelationSet { relation: id, app: app_bag, data });
+            Ok(String::new())
         }
         "config-get" => {
             let a = parse(args, &["--format"], &["--all", "-a"])?;
@@ -584,9 +571,21 @@ const ENDPOINT_NAMES: &[&str] = &[
     "juju-info",
 ];
 
-impl Args {
-    /// During install, peer relation data cannot be read (as in Juju).
-    fn is_peer_read_blocked(&self, st: &FakeState, id: u32) -> bool {
-        !st.peer_data_readable && st.relation(id).is_some_and(|r| r.remote_app == st.app())
+/// During install, peer relation data can be neither read nor written (as in Juju).
+fn peer_data_available(st: &FakeState, id: u32) -> Result<(), Failure> {
+    if !st.peer_data_readable && st.relation(id).is_some_and(|r| r.remote_app == st.app()) {
+        Err(runtime("peer relation data is not available during install"))
+    } else {
+        Ok(())
     }
+}
+
+/// What `relation-list` and `relation-get` check first: their flags, JSON
+/// output, a known `-r`, and peer data being available.
+fn open_relation_read(st: &FakeState, tool: &str, args: &[String]) -> Result<(Args, u32), Failure> {
+    let a = parse(args, &["--format", "-r"], &["--app"])?;
+    a.require_json(tool)?;
+    let id = relation_of(st, a.get("-r"))?;
+    peer_data_available(st, id)?;
+    Ok((a, id))
 }
