@@ -16,6 +16,7 @@ use crate::haproxy::{self, ApplyOutcome, HaproxyConfig, Settings, Topology, mode
 use crate::ingress::{self, IngressRelation};
 use crate::juju::metadata::PEER_ENDPOINT;
 use crate::juju::{Databag, Event, HookTools, JujuContext, LogLevel, RelationKind};
+use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObservation};
 use crate::paths::Paths;
 use crate::peers::{ADDRESS_KEY, LEADER_IP_KEY, PeerView};
 use crate::status::{Status, StatusCollector};
@@ -49,6 +50,9 @@ pub struct World {
     pub peers: PeerView,
     pub ingress: Vec<IngressRelation>,
     pub tls: Option<TlsRelation>,
+    pub db: DbObservation,
+    /// `inbound-amqp` and `outbound-amqp`, in that order.
+    pub amqp: [Option<AmqpRelation>; 2],
     /// The charm's own bookkeeping (`state-get`).
     pub unit_state: Databag,
 }
@@ -69,8 +73,14 @@ impl World {
         let peers = PeerView::observe(&charm.juju, unit, app, readable, peer_broken)?;
         let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken.as_ref())?;
         let tls = tls::observe(&charm.juju, unit, broken.as_ref())?;
+        let overrides = config.as_ref().map(|c| c.landscape.db.clone()).unwrap_or_default();
+        let db = database::observe(&charm.juju, unit, is_leader, &overrides, broken.as_ref())?;
+        let amqp = [
+            amqp::observe(&charm.juju, amqp::INBOUND, unit, broken.as_ref())?,
+            amqp::observe(&charm.juju, amqp::OUTBOUND, unit, broken.as_ref())?,
+        ];
         let unit_state = charm.juju.state_get()?;
-        Ok(Self { event, is_leader, config, peers, ingress, tls, unit_state })
+        Ok(Self { event, is_leader, config, peers, ingress, tls, db, amqp, unit_state })
     }
 }
 
@@ -101,6 +111,7 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
     let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
+    landscape::ensure_installed(charm, world, config)?;
     if apply::ensure_installed(charm.cmds)? {
         charm.log(LogLevel::Info, "installed haproxy");
     }
@@ -110,7 +121,8 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     // databags depend on the config and addresses, not on HAProxy's verdict.
     let haproxy = reconcile_haproxy(charm, &desired, bundle_changed);
     let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
-    haproxy.and(ingress)
+    haproxy.and(ingress)?;
+    landscape::reconcile(charm, world, config, status)
 }
 
 /// This unit's address in its peer databag; the leader's in the app databag.
@@ -148,11 +160,10 @@ fn desired_haproxy(
     }
     let topology = Topology::new(peers.all_ips(), leader_ip);
 
+    // Without a certificate only port 80 is served; the Landscape part lists
+    // load-balancer-certificates among the relations it waits on.
     let pem = charm.paths.haproxy_pem();
     let tls_pem: Option<PathBuf> = pem.exists().then_some(pem);
-    if tls_pem.is_none() {
-        status.add(Status::waiting("Waiting for load balancer TLS certificate"));
-    }
     let settings = Settings::from_config(config, tls_pem, charm.paths.haproxy_errors_dir());
     model::build(&topology, &settings)
 }
@@ -346,8 +357,9 @@ fn sync_ports(charm: &Charm<'_>, wanted: &[u16]) -> Result<(), CharmError> {
     Ok(())
 }
 
-/// `stop`/`remove`: HAProxy goes down with the unit.
+/// `stop`/`remove`: Landscape and HAProxy go down with the unit.
 fn stop(charm: &Charm<'_>) -> Result<(), CharmError> {
+    landscape::stop(charm);
     let out = charm.cmds.output(&Cmd::new("systemctl", &["disable", "--now", apply::HAPROXY_SERVICE]))?;
     if !out.success() {
         charm.log(LogLevel::Warning, &format!("could not stop haproxy: {}", out.combined()));

@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::landscape::ini::IniDocument;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RedirectHttps {
@@ -127,11 +129,54 @@ pub struct CharmConfig {
     pub max_global_haproxy_connections: u32,
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
+    pub landscape: LandscapeConfig,
     /// Every option as Juju gave it, for the parts not typed yet.
     pub raw: Map<String, Value>,
 }
 
+/// How users log in through an external identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Builtin,
+    OpenId { provider_url: String, logout_url: String },
+    Oidc { issuer: String, client_id: String, client_secret: String, logout_url: Option<String> },
+}
+
+/// Database settings that take priority over what the relation says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub landscape_password: Option<String>,
+    pub schema_user: Option<String>,
+    pub schema_password: Option<String>,
+}
+
+/// HTTP proxies the operator set for Landscape's downloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+/// The options that shape the Landscape workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandscapeConfig {
+    pub ppa: String,
+    pub ppa_key: Option<String>,
+    pub min_install: bool,
+    pub proxies: ProxyConfig,
+    pub identity: Identity,
+    pub db: DbOverrides,
+    pub deployment_mode: String,
+    pub additional_service_config: Option<IniDocument>,
+    pub secret_token: Option<String>,
+    pub cookie_encryption_key: Option<String>,
+}
+
 pub const MAX_WORKERS: u16 = 64;
+pub const DEFAULT_LANDSCAPE_PPA: &str = "ppa:landscape/self-hosted-beta";
 
 /// One invalid option.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +285,7 @@ impl CharmConfig {
             ubuntu_installer_attach: r.port("ubuntu_installer_attach_base_port", defaults.ubuntu_installer_attach),
         };
         check_port_ranges(&mut r, &ports, worker_counts);
+        let landscape = parse_landscape(&mut r);
         let problems = r.problems;
         if problems.is_empty() {
             Ok(Self {
@@ -250,12 +296,144 @@ impl CharmConfig {
                 max_global_haproxy_connections,
                 root_url,
                 ports,
+                landscape,
                 raw,
             })
         } else {
             Err(ConfigError { problems })
         }
     }
+}
+
+/// A value that goes into service.conf or a command line as one token:
+/// no line breaks, and (for `no_spaces`) no whitespace at all.
+fn one_line(r: &mut Reader<'_>, option: &str, no_spaces: bool) -> Option<String> {
+    let value = r.string(option)?;
+    if value.contains(['\n', '\r', '\0']) || (no_spaces && value.contains(char::is_whitespace)) {
+        let what = if no_spaces { "must be a single word" } else { "must be a single line" };
+        // The value itself is not echoed: it may be a password.
+        r.problem(option, what);
+        return None;
+    }
+    Some(value)
+}
+
+fn url(r: &mut Reader<'_>, option: &str) -> Option<String> {
+    let value = one_line(r, option, true)?;
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        r.problem(option, "must be an http:// or https:// URL");
+        return None;
+    }
+    Some(value)
+}
+
+fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
+    let ppa = match r.raw.get("landscape_ppa") {
+        None | Some(Value::Null) => DEFAULT_LANDSCAPE_PPA.to_string(),
+        Some(_) => one_line(r, "landscape_ppa", false).unwrap_or_else(|| {
+            if !r.problems.iter().any(|p| p.option == "landscape_ppa") {
+                r.problem("landscape_ppa", "must name a PPA (ppa:owner/name) or an APT source line");
+            }
+            String::new()
+        }),
+    };
+    let ppa_key = r.string("landscape_ppa_key");
+    if let Some(key) = &ppa_key {
+        if !(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+            && key.ends_with("-----END PGP PUBLIC KEY BLOCK-----"))
+        {
+            r.problem("landscape_ppa_key", "must be an ASCII-armoured PGP public key block");
+        }
+    }
+    let min_install = r.bool("min_install");
+    let proxies = ProxyConfig {
+        http: one_line(r, "http_proxy", true),
+        https: one_line(r, "https_proxy", true),
+        no_proxy: one_line(r, "no_proxy", true),
+    };
+    let identity = parse_identity(r);
+    let db = DbOverrides {
+        host: one_line(r, "db_host", true),
+        port: one_line(r, "db_port", true).and_then(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                r.problem("db_port", format!("must be a port number (got {p:?})"));
+                None
+            }
+        }),
+        landscape_password: one_line(r, "db_landscape_password", true),
+        schema_user: one_line(r, "db_schema_user", true),
+        schema_password: one_line(r, "db_schema_password", true),
+    };
+    let deployment_mode = r.string("deployment_mode").unwrap_or_else(|| "standalone".into());
+    // It names a directory under /opt/canonical/landscape/configs.
+    if !deployment_mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        r.problem("deployment_mode", format!("must be a word of letters, digits, - and _ (got {deployment_mode:?})"));
+    }
+    let additional_service_config = r.string("additional_service_config").and_then(|text| {
+        IniDocument::parse(&text)
+            .map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}")))
+            .ok()
+    });
+    LandscapeConfig {
+        ppa,
+        ppa_key,
+        min_install,
+        proxies,
+        identity,
+        db,
+        deployment_mode,
+        additional_service_config,
+        secret_token: one_line(r, "secret_token", true),
+        cookie_encryption_key: one_line(r, "cookie_encryption_key", true),
+    }
+}
+
+/// OpenID and OIDC exclude each other; each needs all of its parts.
+fn parse_identity(r: &mut Reader<'_>) -> Identity {
+    let provider_url = url(r, "openid_provider_url");
+    let openid_logout = url(r, "openid_logout_url");
+    let issuer = url(r, "oidc_issuer");
+    let client_id = one_line(r, "oidc_client_id", true);
+    let client_secret = one_line(r, "oidc_client_secret", true);
+    let oidc_logout = url(r, "oidc_logout_url");
+    let openid_any = provider_url.is_some() || openid_logout.is_some();
+    let oidc_any = issuer.is_some() || client_id.is_some() || client_secret.is_some() || oidc_logout.is_some();
+    if openid_any && oidc_any {
+        r.problem("openid_provider_url", "and the oidc_* options cannot both be set: choose OpenID or OIDC");
+        return Identity::Builtin;
+    }
+    if openid_any {
+        return match (provider_url, openid_logout) {
+            (Some(provider_url), Some(logout_url)) => Identity::OpenId { provider_url, logout_url },
+            (None, _) => {
+                r.problem("openid_provider_url", "is required when openid_logout_url is set");
+                Identity::Builtin
+            }
+            (_, None) => {
+                r.problem("openid_logout_url", "is required when openid_provider_url is set");
+                Identity::Builtin
+            }
+        };
+    }
+    if oidc_any {
+        let missing: Vec<&str> = [
+            ("oidc_issuer", issuer.is_none()),
+            ("oidc_client_id", client_id.is_none()),
+            ("oidc_client_secret", client_secret.is_none()),
+        ]
+        .iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(name, _)| *name)
+        .collect();
+        if let (Some(issuer), Some(client_id), Some(client_secret)) = (issuer, client_id, client_secret) {
+            return Identity::Oidc { issuer, client_id, client_secret, logout_url: oidc_logout };
+        }
+        for option in missing {
+            r.problem(option, "is required for OIDC (oidc_issuer, oidc_client_id and oidc_client_secret go together)");
+        }
+    }
+    Identity::Builtin
 }
 
 /// Each multi-worker service takes `worker_counts` consecutive ports; no two

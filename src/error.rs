@@ -9,6 +9,7 @@ use crate::fsutil::FsError;
 use crate::haproxy::{ApplyError, RenderError};
 use crate::juju::HookToolError;
 use crate::juju::context::ContextError;
+use crate::landscape::LandscapeError;
 use crate::status::Status;
 use crate::system::CmdError;
 use crate::tls::TlsError;
@@ -31,6 +32,8 @@ pub enum CharmError {
     Command(#[from] CmdError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Landscape(#[from] LandscapeError),
 }
 
 /// What a failure means for the unit.
@@ -58,6 +61,10 @@ impl CharmError {
             }
             // The provider's certificate is unusable: the last good one keeps serving.
             CharmError::Tls(e @ TlsError::BadProviderData(_)) => Disposition::Status(Status::blocked(e.to_string())),
+            CharmError::Landscape(e) => match e.status() {
+                Some(status) => Disposition::Status(status),
+                None => Disposition::Retry,
+            },
             CharmError::Tls(_)
             | CharmError::Context(_)
             | CharmError::HookTool(_)

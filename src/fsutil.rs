@@ -109,6 +109,16 @@ pub fn remove_optional(path: &Path) -> Result<(), FsError> {
     }
 }
 
+/// The mode and owner of an existing file, so a rewrite can keep them (files
+/// a package shipped, like service.conf, keep the package's permissions).
+pub fn mode_and_owner(path: &Path) -> Result<Option<(u32, Owner)>, FsError> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some((meta.mode() & 0o7777, Owner { uid: Some(meta.uid()), gid: Some(meta.gid()) }))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FsError::new("read the metadata of", path, e)),
+    }
+}
+
 fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return false;

@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod haproxy;
 pub mod ingress;
 pub mod juju;
+pub mod landscape;
 pub mod paths;
 pub mod peers;
 pub mod status;

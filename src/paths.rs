@@ -88,6 +88,17 @@ impl Paths {
         self.at("/etc/default/landscape-server")
     }
 
+    /// The signing key of `landscape_ppa`, when the operator gives one.
+    pub fn landscape_apt_key(&self) -> PathBuf {
+        self.at("/etc/apt/trusted.gpg.d/landscape-charm-ppa.asc")
+    }
+
+    /// A program shipped by the landscape-server package under /opt
+    /// (`bootstrap-account`, `hash-id-databases-ignore-maintenance`, ...).
+    pub fn landscape_program(&self, name: &str) -> PathBuf {
+        self.at("/opt/canonical/landscape").join(name)
+    }
+
     /// This unit's private key for its load-balancer certificate (0600, root).
     pub fn lb_private_key(&self) -> PathBuf {
         self.at("/var/lib/landscape-server-charm/lb-private-key.pem")
@@ -126,6 +137,8 @@ mod tests {
             p.landscape_defaults(),
             p.charm_state_dir(),
             p.lb_private_key(),
+            p.landscape_apt_key(),
+            p.landscape_program("bootstrap-account"),
         ] {
             assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");
         }

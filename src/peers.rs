@@ -44,6 +44,8 @@ pub struct PeerView {
     pub published_leader_ip: Option<IpAddr>,
     /// What this unit has published under `address`.
     pub published_own_address: Option<String>,
+    /// The whole application databag (leader-written, every unit reads it).
+    pub app_data: crate::juju::Databag,
     pub rejected: Vec<RejectedAddress>,
 }
 
@@ -93,6 +95,7 @@ impl PeerView {
             }
         }
         view.published_own_address = read(unit_name, false)?.get(ADDRESS_KEY).cloned();
+        view.app_data = app_bag;
         let units = match juju.relation_list(&relation) {
             Err(HookToolError::RelationNotFound { .. }) => vec![],
             other => other?,

@@ -65,8 +65,14 @@ fn config_changed_sets_status_from_the_current_state() {
     unit.peer_relation();
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
-    unit.install_test_certificate();
+    assert_eq!(
+        unit.status(),
+        (
+            "waiting".into(),
+            "Waiting on relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates".into()
+        )
+    );
+    unit.relate_workload();
     unit.hook("config-changed");
     assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()), "status must not stick");
     assert_eq!(unit.state.opened_ports, ["80/tcp", "443/tcp"]);
@@ -228,7 +234,7 @@ fn hook_tool_argv_uses_the_json_forms() {
         "relation-get --format=json -r replicas:0 --app - landscape-server",
         "relation-get --format=json -r replicas:0 - landscape-server/1",
         "relation-set -r replicas:0 --app --file -",
-        "status-set waiting -- Waiting for load balancer TLS certificate",
+        "status-set waiting -- Waiting on relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
     }

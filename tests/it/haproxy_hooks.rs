@@ -140,7 +140,8 @@ fn invalid_config_blocks_and_leaves_haproxy_alone() {
 fn rejected_config_keeps_the_live_one_and_explains_why() {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = true;
-    unit.peer_relation();
+    unit.relate_landscape_backends();
+    unit.add_relation("load-balancer-certificates", crate::harness::TLS_RELATION, "self-signed-certificates");
     unit.hook("config-changed");
     let before = unit.haproxy_config().unwrap();
     // A certificate bundle HAProxy cannot load: the TLS frontends appear, and

@@ -22,8 +22,17 @@ const DISPATCH: &str = env!("CARGO_BIN_EXE_landscape-server");
 const FAKE_TOOL: &str = env!("CARGO_BIN_EXE_fake-juju-tool");
 
 /// System commands that are faked (recorded, scripted); the rest are real.
-pub const FAKED_COMMANDS: &[&str] =
-    &["apt-get", "add-apt-repository", "apt-mark", "dpkg-query", "systemctl", "lsctl", "landscape-schema"];
+pub const FAKED_COMMANDS: &[&str] = &[
+    "apt-get",
+    "add-apt-repository",
+    "apt-mark",
+    "dpkg-query",
+    "systemctl",
+    "lsctl",
+    "landscape-schema",
+    "psql",
+    "sudo",
+];
 
 /// The charm's declared surface, read from the real YAML files once.
 pub struct CharmSpec {
@@ -106,6 +115,25 @@ pub enum Dispatch {
     Raw(String),
 }
 
+/// A `dpkg-query -W -f=${Status} <package>` answer for a missing package.
+pub fn not_installed(package: &str) -> (String, Behaviour) {
+    (
+        format!("dpkg-query -W -f=${{Status}} {package}"),
+        Behaviour {
+            code: 1,
+            stdout: String::new(),
+            stderr: format!("dpkg-query: no packages found matching {package}"),
+        },
+    )
+}
+
+pub const DB_RELATION: u32 = 20;
+pub const INBOUND_AMQP_RELATION: u32 = 21;
+pub const OUTBOUND_AMQP_RELATION: u32 = 22;
+pub const TLS_RELATION: u32 = 23;
+pub const DB_PASSWORD: &str = "pg-password-6f1d";
+pub const AMQP_PASSWORD: &str = "rabbit-password-93c2";
+
 pub struct Unit {
     dir: tempfile::TempDir,
     pub state: FakeState,
@@ -137,10 +165,15 @@ impl Unit {
             config,
             // Every binding in the same space: one address for all endpoints.
             networks: spec().endpoints.keys().map(|e| (e.clone(), address.to_string())).collect(),
-            command_behaviours: BTreeMap::from([(
-                "dpkg-query".to_string(),
-                Behaviour { code: 0, stdout: "install ok installed".into(), stderr: String::new() },
-            )]),
+            // Landscape and HAProxy are installed; the optional packages are not.
+            command_behaviours: BTreeMap::from([
+                (
+                    "dpkg-query".to_string(),
+                    Behaviour { code: 0, stdout: "install ok installed".into(), stderr: String::new() },
+                ),
+                not_installed("landscape-ubuntu-installer-attach"),
+                not_installed("needrestart"),
+            ]),
             peer_data_readable: true,
             ..Default::default()
         };
@@ -224,6 +257,61 @@ impl Unit {
         let mut bag = default_unit_bag(address);
         bag.insert("address".into(), address.into());
         self.peer_relation().remote_units.insert(format!("{APP}/{number}"), bag);
+    }
+
+    /// Makes `dpkg-query` report `package` as installed.
+    pub fn mark_installed(&mut self, package: &str) {
+        self.state.command_behaviours.remove(&not_installed(package).0);
+    }
+
+    /// A `database` relation to postgresql as the current VM charm answers
+    /// (relation-interfaces.md §4.3.2, secrets variant): endpoints and
+    /// version in the app bag, credentials in a secret granted to us.
+    pub fn add_database(&mut self, id: u32) {
+        let uri = format!("secret:pgcreds{id:012}");
+        self.state.secrets.push(crate::state::Secret {
+            id: uri.clone(),
+            owner: "postgresql".into(),
+            label: None,
+            revisions: vec![Databag::from([
+                ("username".to_string(), format!("relation-{id}")),
+                ("password".to_string(), DB_PASSWORD.to_string()),
+                ("uris".to_string(), format!("postgresql://relation-{id}:{DB_PASSWORD}@10.1.99.1:5432/database")),
+            ])],
+            tracked: None,
+        });
+        let rel = self.add_relation("database", id, "postgresql");
+        rel.remote_app_data = Databag::from([
+            ("database".to_string(), "database".to_string()),
+            ("endpoints".to_string(), "10.1.99.1:5432".to_string()),
+            ("read-only-endpoints".to_string(), "10.1.99.2:5432".to_string()),
+            ("secret-user".to_string(), uri),
+            ("version".to_string(), "16.9".to_string()),
+        ]);
+    }
+
+    /// An AMQP relation whose rabbit unit has answered (§4.4).
+    pub fn add_amqp(&mut self, endpoint: &str, id: u32) {
+        let rel = self.add_relation(endpoint, id, "rabbitmq-server");
+        let bag = rel.remote_units.get_mut("rabbitmq-server/0").unwrap();
+        bag.insert("hostname".into(), "10.1.99.1".into());
+        bag.insert("password".into(), AMQP_PASSWORD.into());
+    }
+
+    /// Peers, a database and both AMQP relations, all answered.
+    pub fn relate_landscape_backends(&mut self) {
+        self.peer_relation();
+        self.add_database(DB_RELATION);
+        self.add_amqp("inbound-amqp", INBOUND_AMQP_RELATION);
+        self.add_amqp("outbound-amqp", OUTBOUND_AMQP_RELATION);
+    }
+
+    /// Everything Landscape needs to be ready: the backends plus a TLS
+    /// relation with a real certificate installed.
+    pub fn relate_workload(&mut self) {
+        self.relate_landscape_backends();
+        self.add_relation("load-balancer-certificates", TLS_RELATION, "self-signed-certificates");
+        self.install_test_certificate();
     }
 
     /// Installs a real certificate bundle where HAProxy expects one.

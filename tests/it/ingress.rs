@@ -20,10 +20,10 @@ const ENDPOINTS: [(&str, u32); 4] = [
 fn unit_with_ingress(leader: bool) -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = leader;
-    unit.peer_relation();
-    unit.install_test_certificate();
+    unit.relate_workload();
     unit.set_config("enable_hostagent_messenger", json!(true));
     unit.set_config("enable_ubuntu_installer_attach", json!(true));
+    unit.mark_installed("landscape-ubuntu-installer-attach");
     for (i, (endpoint, _)) in ENDPOINTS.iter().enumerate() {
         unit.add_relation(endpoint, 10 + i as u32, endpoint);
     }

@@ -78,8 +78,7 @@ curl -s http://127.0.0.1/somewhere-else
 fn python_charm_sticky_blocked_status_clears_when_the_cause_goes() {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = true;
-    unit.peer_relation();
-    unit.install_test_certificate();
+    unit.relate_workload();
     unit.set_config("worker_counts", json!(0));
     unit.hook("config-changed");
     assert_eq!(unit.status().0, "blocked");

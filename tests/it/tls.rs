@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use crate::fixtures::{TestCa, parse_sections};
 use crate::harness::{Dispatch, Unit};
 
-const REL: u32 = 20;
+const REL: u32 = 7;
 
 fn tls_unit() -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = true;
-    unit.peer_relation();
+    unit.relate_landscape_backends();
     unit.add_relation("load-balancer-certificates", REL, "lb-certs");
     let run = unit.run(Dispatch::Relation {
         endpoint: "load-balancer-certificates".into(),
@@ -76,9 +76,10 @@ fn private_key(unit: &Unit) -> String {
 fn without_the_relation_there_is_no_key_and_no_csr() {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = true;
+    unit.relate_landscape_backends();
     unit.hook("config-changed");
     assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting on relations: load-balancer-certificates".into()));
 }
 
 #[test]
@@ -94,7 +95,10 @@ fn relation_without_certificate_publishes_a_csr_and_waits() {
     let meta = std::fs::metadata(unit.path("/var/lib/landscape-server-charm/lb-private-key.pem")).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 0));
     assert_eq!(frontends(&unit), ["landscape-http"]);
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+    assert_eq!(
+        unit.status(),
+        ("waiting".into(), "Waiting on relations: load-balancer-certificates (no certificate yet)".into())
+    );
 }
 
 #[test]
@@ -257,7 +261,7 @@ fn relation_removed_forgets_key_and_certificate() {
     assert!(unit.read("/etc/haproxy/haproxy.pem").is_none());
     assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
     assert_eq!(frontends(&unit), ["landscape-http"]);
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load balancer TLS certificate".into()));
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting on relations: load-balancer-certificates".into()));
     // Re-added: a new key.
     unit.add_relation("load-balancer-certificates", REL + 1, "lb-certs");
     unit.hook("config-changed");
@@ -377,7 +381,7 @@ fn interop_with_the_python_library_and_a_real_haproxy() {
     // The unit lives on loopback so that HAProxy can be reached in a namespace.
     let mut unit = Unit::new(0, "127.0.0.1");
     unit.state.leader = true;
-    unit.peer_relation();
+    unit.relate_landscape_backends();
     unit.set_config("enable_hostagent_messenger", json!(true));
     unit.add_relation("load-balancer-certificates", REL, "lb-certs");
     unit.hook("config-changed");

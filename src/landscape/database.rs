@@ -1,0 +1,373 @@
+//! Where Landscape's PostgreSQL is: the `database` relation (`postgresql_client`,
+//! preferred), the legacy `db` relation (`pgsql`), or the `db_*` options.
+//!
+//! Everything read from a relation is checked before it can reach service.conf
+//! or a command line: hosts are IPs or DNS names, ports are numbers, and no
+//! value may hold a line break.
+
+use std::net::IpAddr;
+
+use crate::config::DbOverrides;
+use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+
+pub const DATABASE_ENDPOINT: &str = "database";
+pub const LEGACY_DB_ENDPOINT: &str = "db";
+/// The database Landscape asks for; Landscape creates its own databases, so
+/// this one only carries the superuser grant.
+pub const REQUESTED_DATABASE: &str = "database";
+pub const EXTRA_USER_ROLES: &str = "SUPERUSER";
+/// What the data_interfaces library asks to receive through Juju secrets.
+pub const REQUESTED_SECRETS: &str =
+    r#"["username", "password", "tls", "tls-ca", "uris", "read-only-uris", "entity-name", "entity-password"]"#;
+pub const DEFAULT_PORT: u16 = 5432;
+
+/// A usable connection for the schema superuser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbConnection {
+    pub host: String,
+    pub port: u16,
+    /// `[schema] store_user`: the superuser that runs schema changes.
+    pub user: String,
+    /// `[schema] store_password`.
+    pub password: String,
+    /// `[stores] password`: what Landscape's own role logs in with.
+    pub stores_password: String,
+    /// PostgreSQL's major version, when the provider says.
+    pub major_version: Option<u32>,
+    pub source: DbSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbSource {
+    Database(RelationId),
+    LegacyDb(RelationId),
+    Config,
+}
+
+impl DbConnection {
+    /// `host:port` as service.conf `[stores] host` takes it.
+    pub fn address(&self) -> String {
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => format!("[{}]:{}", self.host, self.port),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// The role that owns Landscape's schema: `charmed_dba` from PostgreSQL 16
+    /// (the charm no longer hands out `postgres`), `postgres` before.
+    pub fn owner_role(&self) -> &'static str {
+        if self.major_version.is_some_and(|v| v >= 16) { "charmed_dba" } else { "postgres" }
+    }
+}
+
+/// The database as this hook sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbState {
+    /// No relation and no `db_host`.
+    Missing,
+    /// Related, but the provider has not given everything yet.
+    Incomplete(String),
+    /// The provider's data is unusable; names the field.
+    Invalid(String),
+    Ready(DbConnection),
+}
+
+/// What was read from the `database` relation, for the requirer side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRelation {
+    pub relation: RelationId,
+    pub own_app: Databag,
+}
+
+impl DatabaseRelation {
+    /// What the leader must write to its app bag (data_interfaces' request).
+    pub fn request_changes(&self) -> Databag {
+        let wanted = [
+            ("requested-secrets", REQUESTED_SECRETS),
+            ("database", REQUESTED_DATABASE),
+            ("extra-user-roles", EXTRA_USER_ROLES),
+        ];
+        wanted
+            .iter()
+            .filter(|(k, v)| self.own_app.get(*k).map(String::as_str) != Some(*v))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbObservation {
+    pub database: Option<DatabaseRelation>,
+    pub state: DbState,
+}
+
+fn is_host(value: &str) -> bool {
+    value.parse::<IpAddr>().is_ok()
+        || (value.len() <= 253
+            && value.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+            }))
+}
+
+/// A credential fit for service.conf and argv: one line, no spaces.
+fn is_token(value: &str) -> bool {
+    !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
+/// Splits `host:port` (`[v6]:port` too). The first entry of a list wins.
+pub fn parse_endpoint(text: &str) -> Result<(String, u16), String> {
+    let first = text.split(',').next().unwrap_or_default().trim();
+    let (host, port) = if let Some(rest) = first.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:").ok_or_else(|| format!("{first:?} is not [address]:port"))?;
+        (host, port)
+    } else {
+        first.rsplit_once(':').ok_or_else(|| format!("{first:?} is not host:port"))?
+    };
+    if !is_host(host) {
+        return Err(format!("{host:?} is not an IP address or a host name"));
+    }
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{port:?} is not a port"))?;
+    Ok((host.to_string(), port))
+}
+
+/// Parses a libpq `key=value ...` string (values may be single-quoted).
+pub fn parse_libpq(text: &str) -> Databag {
+    let mut out = Databag::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '\'' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| !c.is_whitespace())).collect();
+        }
+        out.insert(key, value);
+    }
+    out
+}
+
+fn major_version(text: Option<&String>) -> Option<u32> {
+    text?.split('.').next()?.trim().parse().ok()
+}
+
+/// Reads the `database` relation's provider data, following `secret-user`.
+fn read_database(juju: &HookTools<'_>, relation: &RelationId) -> Result<Result<DbConnection, DbState>, HookToolError> {
+    let remote_app = juju.relation_remote_app(relation)?;
+    let provider = juju.relation_get_or_empty(relation, &remote_app, true)?;
+    let Some(endpoints) = provider.get("endpoints") else {
+        return Ok(Err(DbState::Incomplete("database (no endpoints yet)".into())));
+    };
+    let credentials = match provider.get("secret-user") {
+        Some(uri) => {
+            let label = format!("{}.{}.user.secret", relation.endpoint, relation.id);
+            match juju.secret_get(Some(uri), Some(&label), true) {
+                Ok(content) => content,
+                // Not granted to us yet, or already rotated away: wait for the next change.
+                Err(HookToolError::SecretNotFound { .. }) => {
+                    return Ok(Err(DbState::Incomplete("database (credentials secret not readable yet)".into())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => provider.clone(),
+    };
+    let (Some(user), Some(password)) = (credentials.get("username"), credentials.get("password")) else {
+        return Ok(Err(DbState::Incomplete("database (no credentials yet)".into())));
+    };
+    let (host, port) = match parse_endpoint(endpoints) {
+        Ok(hp) => hp,
+        Err(e) => return Ok(Err(DbState::Invalid(format!("database: endpoints {e}")))),
+    };
+    if !is_token(user) || !is_token(password) {
+        return Ok(Err(DbState::Invalid("database: username or password holds spaces or control characters".into())));
+    }
+    Ok(Ok(DbConnection {
+        host,
+        port,
+        user: user.clone(),
+        password: password.clone(),
+        stores_password: password.clone(),
+        major_version: major_version(provider.get("version")),
+        source: DbSource::Database(relation.clone()),
+    }))
+}
+
+/// Reads the legacy `db` relation: the first provider unit that lists us in
+/// `allowed-units`; host and password from `master` (never a standby).
+fn read_legacy(
+    juju: &HookTools<'_>,
+    relation: &RelationId,
+    unit_name: &str,
+) -> Result<Result<DbConnection, DbState>, HookToolError> {
+    let mut units = juju.relation_list(relation)?;
+    units.sort();
+    for unit in units {
+        let bag = juju.relation_get_or_empty(relation, &unit, false)?;
+        let allowed = bag.get("allowed-units").is_some_and(|a| a.split_whitespace().any(|u| u == unit_name));
+        let Some(master) = bag.get("master").filter(|_| allowed) else { continue };
+        let master = parse_libpq(master);
+        let (Some(host), Some(password)) = (master.get("host"), master.get("password")) else { continue };
+        let user = bag.get("user").or(master.get("user"));
+        let Some(user) = user else { continue };
+        let port = bag.get("port").or(master.get("port")).map_or(Ok(DEFAULT_PORT), |p| {
+            p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("db: port {p:?} is not a port"))
+        });
+        let port = match port {
+            Ok(port) => port,
+            Err(e) => return Ok(Err(DbState::Invalid(e))),
+        };
+        if !is_host(host) {
+            return Ok(Err(DbState::Invalid(format!("db: master host {host:?} is not an IP address or a host name"))));
+        }
+        if !is_token(user) || !is_token(password) {
+            return Ok(Err(DbState::Invalid("db: user or password holds spaces or control characters".into())));
+        }
+        return Ok(Ok(DbConnection {
+            host: host.clone(),
+            port,
+            user: user.clone(),
+            password: password.clone(),
+            stores_password: password.clone(),
+            major_version: major_version(bag.get("version")),
+            source: DbSource::LegacyDb(relation.clone()),
+        }));
+    }
+    Ok(Err(DbState::Incomplete(format!("db (waiting for {unit_name} in allowed-units)"))))
+}
+
+/// Applies the `db_*` options over a relation's connection (or stands in
+/// for one when `db_host` is set without any relation).
+fn apply_overrides(found: Result<DbConnection, DbState>, overrides: &DbOverrides) -> DbState {
+    let mut conn = match (found, &overrides.host) {
+        (Ok(conn), _) => conn,
+        (Err(DbState::Missing), Some(host)) => {
+            let (Some(user), Some(password)) = (
+                overrides.schema_user.clone(),
+                overrides.schema_password.clone().or(overrides.landscape_password.clone()),
+            ) else {
+                return DbState::Invalid(
+                    "db_host is set without a database relation, so db_schema_user and db_schema_password \
+                     (or db_landscape_password) are required"
+                        .into(),
+                );
+            };
+            DbConnection {
+                host: host.clone(),
+                port: DEFAULT_PORT,
+                user,
+                stores_password: password.clone(),
+                password,
+                major_version: None,
+                source: DbSource::Config,
+            }
+        }
+        (Err(state), _) => return state,
+    };
+    if let Some(host) = &overrides.host {
+        conn.host = host.clone();
+    }
+    if let Some(port) = overrides.port {
+        conn.port = port;
+    }
+    if let Some(user) = &overrides.schema_user {
+        conn.user = user.clone();
+    }
+    // db_landscape_password sets both passwords; db_schema_password only the schema one.
+    if let Some(password) = &overrides.landscape_password {
+        conn.stores_password = password.clone();
+        conn.password = password.clone();
+    }
+    if let Some(password) = &overrides.schema_password {
+        conn.password = password.clone();
+    }
+    DbState::Ready(conn)
+}
+
+/// Reads whichever database source is in use. `broken` is a relation being
+/// torn down in this hook, which no longer counts.
+pub fn observe(
+    juju: &HookTools<'_>,
+    unit_name: &str,
+    is_leader: bool,
+    overrides: &DbOverrides,
+    broken: Option<&RelationId>,
+) -> Result<DbObservation, HookToolError> {
+    let modern = juju.live_relation(DATABASE_ENDPOINT, broken)?;
+    let database = match &modern {
+        // Only the leader may read (and write) its application's bag.
+        Some(relation) if is_leader => {
+            let own_app = juju.relation_get_or_empty(relation, unit_name, true)?;
+            Some(DatabaseRelation { relation: relation.clone(), own_app })
+        }
+        _ => None,
+    };
+    let found = match (&modern, juju.live_relation(LEGACY_DB_ENDPOINT, broken)?) {
+        (Some(relation), _) => read_database(juju, relation)?,
+        (None, Some(relation)) => read_legacy(juju, &relation, unit_name)?,
+        (None, None) => Err(DbState::Missing),
+    };
+    Ok(DbObservation { database, state: apply_overrides(found, overrides) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_strictly() {
+        assert_eq!(parse_endpoint("10.0.0.5:5432").unwrap(), ("10.0.0.5".into(), 5432));
+        assert_eq!(parse_endpoint("db.example:6432,10.0.0.6:5432").unwrap(), ("db.example".into(), 6432));
+        assert_eq!(parse_endpoint("[fd00::5]:5432").unwrap(), ("fd00::5".into(), 5432));
+        for bad in ["10.0.0.5", "10.0.0.5:0", "a b:5432", "host\n[x]:5432", "h:99999"] {
+            assert!(parse_endpoint(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn libpq_strings_parse_with_quotes() {
+        let parsed = parse_libpq("dbname=landscape host=10.0.0.7 password='p w\\'d' port=5432 user=relation_5");
+        assert_eq!(parsed["host"], "10.0.0.7");
+        assert_eq!(parsed["password"], "p w'd");
+        assert_eq!(parsed["user"], "relation_5");
+    }
+
+    #[test]
+    fn overrides_win_and_config_alone_needs_credentials() {
+        let conn = DbConnection {
+            host: "10.0.0.5".into(),
+            port: 5432,
+            user: "relation-4".into(),
+            password: "pw".into(),
+            stores_password: "pw".into(),
+            major_version: Some(16),
+            source: DbSource::Config,
+        };
+        let overrides =
+            DbOverrides { port: Some(6432), schema_password: Some("override".into()), ..Default::default() };
+        let DbState::Ready(out) = apply_overrides(Ok(conn), &overrides) else { panic!() };
+        assert_eq!(
+            (out.address(), out.password.as_str(), out.stores_password.as_str(), out.owner_role()),
+            ("10.0.0.5:6432".into(), "override", "pw", "charmed_dba")
+        );
+        let only_host = DbOverrides { host: Some("db".into()), ..Default::default() };
+        assert!(matches!(apply_overrides(Err(DbState::Missing), &only_host), DbState::Invalid(_)));
+        assert_eq!(apply_overrides(Err(DbState::Missing), &DbOverrides::default()), DbState::Missing);
+    }
+}

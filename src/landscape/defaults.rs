@@ -1,0 +1,96 @@
+//! `/etc/default/landscape-server`: which Landscape services `lsctl` runs.
+//!
+//! The file is shell (`KEY="value"` lines) shipped by the package. Keys the
+//! charm manages are replaced in place; a managed key the file lacks is
+//! appended, so a package that stops shipping a key cannot silently leave a
+//! service in its packaged state (the Python charm only replaced keys already
+//! present). Every other line is kept as it is.
+
+use std::collections::BTreeMap;
+
+/// Set first in the file, so Landscape can tell how it was deployed.
+pub const DEPLOYED_FROM: (&str, &str) = ("DEPLOYED_FROM", "charm");
+
+/// What this unit runs, from `worker_counts`, leadership and deployment mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSelection {
+    pub workers: u16,
+    pub is_leader: bool,
+    pub standalone: bool,
+}
+
+impl ServiceSelection {
+    /// The `RUN_*` values, as the Python charm sets them.
+    pub fn run_keys(&self) -> BTreeMap<&'static str, String> {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        let workers = self.workers.to_string();
+        BTreeMap::from([
+            ("RUN_ALL", "no".to_string()),
+            ("RUN_APISERVER", workers.clone()),
+            ("RUN_APPSERVER", workers.clone()),
+            ("RUN_MSGSERVER", workers.clone()),
+            ("RUN_PINGSERVER", workers),
+            ("RUN_ASYNC_FRONTEND", "yes".to_string()),
+            ("RUN_JOBHANDLER", "yes".to_string()),
+            ("RUN_CRON", yes_no(self.is_leader)),
+            ("RUN_PACKAGESEARCH", yes_no(self.is_leader)),
+            ("RUN_PACKAGEUPLOADSERVER", yes_no(self.is_leader && self.standalone)),
+            ("RUN_PPPA_PROXY", "no".to_string()),
+        ])
+    }
+}
+
+fn key_of(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let line = line.strip_prefix("export ").unwrap_or(line);
+    let (key, _) = line.split_once('=')?;
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(key)
+}
+
+/// Returns `text` with `values` set. Only the charm's own values are written,
+/// and they are all plain words or numbers, so quoting is simple.
+pub fn apply(text: &str, values: &BTreeMap<&'static str, String>) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (deployed_key, deployed_value) = DEPLOYED_FROM;
+    if !lines.iter().any(|l| key_of(l) == Some(deployed_key)) {
+        lines.insert(0, format!("{deployed_key}=\"{deployed_value}\""));
+    }
+    for (key, value) in values {
+        let wanted = format!("{key}=\"{value}\"");
+        match lines.iter().position(|l| key_of(l) == Some(key)) {
+            Some(i) => lines[i] = wanted,
+            None => lines.push(wanted),
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_in_place_appends_missing_and_marks_the_deployment() {
+        let packaged = "# Landscape services\nRUN_ALL=\"yes\"\nRUN_APPSERVER=\"1\"\nOTHER=keep\n";
+        let keys = ServiceSelection { workers: 3, is_leader: false, standalone: true }.run_keys();
+        let out = apply(packaged, &keys);
+        assert!(
+            out.starts_with("DEPLOYED_FROM=\"charm\"\n# Landscape services\nRUN_ALL=\"no\"\nRUN_APPSERVER=\"3\"\n")
+        );
+        assert!(out.contains("OTHER=keep\n"));
+        assert!(out.contains("RUN_PACKAGESEARCH=\"no\"\n"));
+        assert_eq!(apply(&out, &keys), out, "applying twice changes nothing");
+    }
+
+    #[test]
+    fn leader_runs_the_leader_only_services_and_upload_only_standalone() {
+        let leader = ServiceSelection { workers: 2, is_leader: true, standalone: true }.run_keys();
+        assert_eq!(leader["RUN_PACKAGESEARCH"], "yes");
+        assert_eq!(leader["RUN_CRON"], "yes");
+        assert_eq!(leader["RUN_PACKAGEUPLOADSERVER"], "yes");
+        let saas = ServiceSelection { workers: 2, is_leader: true, standalone: false }.run_keys();
+        assert_eq!(saas["RUN_PACKAGEUPLOADSERVER"], "no");
+    }
+}

@@ -1,0 +1,145 @@
+//! The keys the charm owns in `/etc/landscape/service.conf`.
+//!
+//! [`apply`] sets them on the operator's file through [`IniDocument`], so
+//! comments and keys the charm does not own survive, and
+//! `additional_service_config` is merged last: the operator has the final
+//! word on every key.
+
+use super::amqp::Broker;
+use super::database::DbConnection;
+use super::ini::{IniDocument, IniError};
+use super::shared_secrets::SharedSecrets;
+use crate::config::Identity;
+
+/// Everything service.conf is computed from in one hook.
+#[derive(Debug, Clone)]
+pub struct ServiceConfInputs<'a> {
+    pub workers: u16,
+    /// `root_url`, or `https://<leader-ip>/` when unset; None until known.
+    pub root_url: Option<String>,
+    pub deployment_mode: &'a str,
+    pub identity: &'a Identity,
+    pub secrets: Option<SharedSecrets>,
+    /// `localhost` on the leader, the leader's address elsewhere.
+    pub package_search_host: Option<String>,
+    pub db: Option<&'a DbConnection>,
+    pub broker: Option<&'a Broker>,
+    pub additional: Option<&'a IniDocument>,
+}
+
+const OPENID_KEYS: &[&str] = &["openid-provider-url", "openid-logout-url"];
+const OIDC_KEYS: &[&str] = &["oidc-issuer", "oidc-client-id", "oidc-client-secret", "oidc-logout-url"];
+
+/// The operator's `current` file with every charm-owned key set.
+pub fn render(current: &str, inputs: &ServiceConfInputs<'_>) -> Result<String, IniError> {
+    let mut doc = IniDocument::parse(current)?;
+    apply(&mut doc, inputs)?;
+    Ok(doc.to_string())
+}
+
+/// Sets every charm-owned key on `doc`.
+pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
+    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| doc.set(section, key, value).map(drop);
+    let workers = inputs.workers.to_string();
+    for section in ["landscape", "api", "message-server", "pingserver"] {
+        set(doc, section, "workers", &workers)?;
+    }
+    set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
+    if let Some(url) = &inputs.root_url {
+        for section in ["global", "api", "package-upload"] {
+            set(doc, section, "root-url", url)?;
+        }
+    }
+    let (wanted, unwanted): (Vec<(&str, &str)>, Vec<&str>) = match inputs.identity {
+        Identity::Builtin => (vec![], OPENID_KEYS.iter().chain(OIDC_KEYS).copied().collect()),
+        Identity::OpenId { provider_url, logout_url } => (
+            vec![("openid-provider-url", provider_url.as_str()), ("openid-logout-url", logout_url.as_str())],
+            OIDC_KEYS.to_vec(),
+        ),
+        Identity::Oidc { issuer, client_id, client_secret, logout_url } => {
+            let mut keys = vec![
+                ("oidc-issuer", issuer.as_str()),
+                ("oidc-client-id", client_id.as_str()),
+                ("oidc-client-secret", client_secret.as_str()),
+            ];
+            let mut unwanted = OPENID_KEYS.to_vec();
+            match logout_url {
+                Some(url) => keys.push(("oidc-logout-url", url.as_str())),
+                None => unwanted.push("oidc-logout-url"),
+            }
+            (keys, unwanted)
+        }
+    };
+    for key in unwanted {
+        doc.remove("landscape", key);
+    }
+    for (key, value) in wanted {
+        set(doc, "landscape", key, value)?;
+    }
+    if let Some(secrets) = &inputs.secrets {
+        set(doc, "landscape", "secret-token", &secrets.secret_token)?;
+        set(doc, "api", "cookie-encryption-key", &secrets.cookie_encryption_key)?;
+    }
+    if let Some(host) = &inputs.package_search_host {
+        set(doc, "package-search", "host", host)?;
+    }
+    if let Some(db) = inputs.db {
+        set(doc, "stores", "host", &db.address())?;
+        set(doc, "stores", "password", &db.stores_password)?;
+        set(doc, "schema", "store_user", &db.user)?;
+        set(doc, "schema", "store_password", &db.password)?;
+    }
+    if let Some(broker) = inputs.broker {
+        set(doc, "broker", "host", &broker.host)?;
+        set(doc, "broker", "password", &broker.password)?;
+    }
+    if let Some(extra) = inputs.additional {
+        doc.merge(extra)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(identity: &'a Identity, extra: Option<&'a IniDocument>) -> ServiceConfInputs<'a> {
+        ServiceConfInputs {
+            workers: 3,
+            root_url: Some("https://landscape.example/".into()),
+            deployment_mode: "standalone",
+            identity,
+            secrets: None,
+            package_search_host: Some("localhost".into()),
+            db: None,
+            broker: None,
+            additional: extra,
+        }
+    }
+
+    #[test]
+    fn switching_identity_provider_removes_the_old_keys() {
+        let old = "[landscape]\nopenid-provider-url = https://old/\n";
+        let oidc = Identity::Oidc {
+            issuer: "https://idp/".into(),
+            client_id: "landscape".into(),
+            client_secret: "s3cret".into(),
+            logout_url: None,
+        };
+        let text = render(old, &inputs(&oidc, None)).unwrap();
+        let doc = IniDocument::parse(&text).unwrap();
+        assert_eq!(doc.get("landscape", "openid-provider-url"), None);
+        assert_eq!(doc.get("landscape", "oidc-client-secret").as_deref(), Some("s3cret"));
+        assert_eq!(render(&text, &inputs(&oidc, None)).unwrap(), text, "a second render changes nothing");
+    }
+
+    #[test]
+    fn additional_config_has_the_last_word() {
+        let extra = IniDocument::parse("[api]\nworkers = 9\n").unwrap();
+        let mut doc = IniDocument::default();
+        apply(&mut doc, &inputs(&Identity::Builtin, Some(&extra))).unwrap();
+        assert_eq!(doc.get("api", "workers").as_deref(), Some("9"));
+        assert_eq!(doc.get("landscape", "workers").as_deref(), Some("3"));
+        assert_eq!(doc.get("package-upload", "root-url").as_deref(), Some("https://landscape.example/"));
+    }
+}
