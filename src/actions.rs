@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::charm::Charm;
+use crate::charm::{self, Charm};
 use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::ingress;
+use crate::juju::{Databag, LogLevel};
+use crate::landscape::{STATE_PAUSED, install, services};
+use crate::system::Cmd;
 use crate::tls;
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
@@ -24,6 +27,12 @@ pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
         "get-haproxy-config" => get_haproxy_config(charm)?,
         "get-ingress-urls" => get_ingress_urls(charm)?,
         "get-certificates" => get_certificates(charm)?,
+        "pause" => pause(charm)?,
+        "resume" => resume(charm)?,
+        "upgrade" => upgrade(charm)?,
+        "migrate-schema" => migrate_schema(charm)?,
+        "hash-id-databases" => hash_id_databases(charm)?,
+        "migrate-service-conf" => migrate_service_conf(charm)?,
         other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
     };
     match outcome {
@@ -31,6 +40,114 @@ pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
         Outcome::Failed(message) => charm.juju.action_fail(&message)?,
     }
     Ok(())
+}
+
+fn is_paused(charm: &Charm<'_>) -> Result<bool, CharmError> {
+    Ok(charm.juju.state_get()?.contains_key(STATE_PAUSED))
+}
+
+fn done(message: &str) -> Outcome {
+    Outcome::Results(BTreeMap::from([("result".to_string(), message.to_string())]))
+}
+
+/// Stops every Landscape service and keeps them stopped across hooks.
+fn pause(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    if let Err(e) = services::stop(charm.cmds) {
+        charm.log(LogLevel::Error, &format!("pause: {e}"));
+        return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
+    }
+    charm.juju.state_set(&Databag::from([(STATE_PAUSED.to_string(), "true".to_string())]))?;
+    charm::reconcile_after_action(charm, |world| {
+        world.unit_state.insert(STATE_PAUSED.to_string(), "true".to_string());
+    })?;
+    Ok(done("Landscape services stopped"))
+}
+
+/// Starts the services again; if they do not all come up, stops them and stays paused.
+fn resume(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    if let Err(e) = services::start(charm.cmds) {
+        charm.log(LogLevel::Error, &format!("resume: {e}"));
+        if let Err(stop) = services::stop(charm.cmds) {
+            charm.log(LogLevel::Warning, &format!("resume: stopping again failed too: {stop}"));
+        }
+        return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
+    }
+    charm.juju.state_delete(STATE_PAUSED)?;
+    charm::reconcile_after_action(charm, |world| {
+        world.unit_state.remove(STATE_PAUSED);
+    })?;
+    Ok(done("Landscape services started"))
+}
+
+const NOT_PAUSED: &str = "is refused while Landscape is running: run the pause action first";
+
+fn upgrade(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    if !is_paused(charm)? {
+        return Ok(Outcome::Failed(format!("upgrade {NOT_PAUSED}")));
+    }
+    match install::upgrade(charm.cmds) {
+        Ok(()) => Ok(done(&format!("upgraded {}", install::UPGRADED_PACKAGES.join(", ")))),
+        Err(e) => {
+            charm.log(LogLevel::Error, &format!("upgrade: {e}"));
+            Ok(Outcome::Failed(format!("Failed to upgrade packages: {e}")))
+        }
+    }
+}
+
+fn migrate_schema(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    if !is_paused(charm)? {
+        return Ok(Outcome::Failed(format!("migrate-schema {NOT_PAUSED}")));
+    }
+    match charm.cmds.run(&Cmd::new("landscape-schema", &[])) {
+        Ok(out) => {
+            charm.juju.action_log(&first_error_line(&out.combined()))?;
+            Ok(done("schema migrated"))
+        }
+        Err(e) => {
+            charm.log(LogLevel::Error, &format!("migrate-schema: {e}"));
+            Ok(Outcome::Failed(format!("Failed schema migration: {e}")))
+        }
+    }
+}
+
+/// A program the landscape-server package ships, if this unit has it.
+fn landscape_program(charm: &Charm<'_>, name: &str) -> Result<String, Outcome> {
+    let path = charm.paths.landscape_program(name);
+    if path.exists() {
+        Ok(path.display().to_string())
+    } else {
+        Err(Outcome::Failed(format!("{} is missing: this unit's Landscape does not provide {name}", path.display())))
+    }
+}
+
+fn hash_id_databases(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    let program = match landscape_program(charm, "hash-id-databases-ignore-maintenance") {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
+    // It must run as the landscape user, which owns the hash-id files.
+    match charm.cmds.run(&Cmd::new("sudo", &["-u", "landscape", &program])) {
+        Ok(_) => Ok(done("hash-id databases generated")),
+        Err(e) => {
+            charm.log(LogLevel::Error, &format!("hash-id-databases: {e}"));
+            Ok(Outcome::Failed(format!("hash-id-databases failed: {e}")))
+        }
+    }
+}
+
+/// Converts service.conf to the section and key names of Landscape 25.10.
+fn migrate_service_conf(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
+    let program = match landscape_program(charm, "migrate-service-conf") {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
+    match charm.cmds.run(&Cmd::new(&program, &[])) {
+        Ok(_) => Ok(done("service.conf migrated")),
+        Err(e) => {
+            charm.log(LogLevel::Error, &format!("migrate-service-conf: {e}"));
+            Ok(Outcome::Failed(format!("migrate-service-conf failed: {e}")))
+        }
+    }
 }
 
 /// Puts `text` under `key`, or under `key-part-1`… with `key-parts` when it

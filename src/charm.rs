@@ -91,8 +91,21 @@ pub fn handle_hook(charm: &Charm<'_>, event: Event) -> Result<(), CharmError> {
         return stop(charm);
     }
     let world = World::observe(charm, event)?;
+    handle_world(charm, &world)
+}
+
+/// After an action changed what this unit should be (paused, resumed),
+/// reconciles and recomputes the status as a hook would; `adjust` applies the
+/// action's own state writes, which Juju commits only when the action ends.
+pub fn reconcile_after_action(charm: &Charm<'_>, adjust: impl FnOnce(&mut World)) -> Result<(), CharmError> {
+    let mut world = World::observe(charm, Event::UpdateStatus)?;
+    adjust(&mut world);
+    handle_world(charm, &world)
+}
+
+fn handle_world(charm: &Charm<'_>, world: &World) -> Result<(), CharmError> {
     let mut status = StatusCollector::new();
-    let result = reconcile(charm, &world, &mut status);
+    let result = reconcile(charm, world, &mut status);
     if let Err(err) = settle(charm, &mut status, result) {
         charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
         return Err(err);

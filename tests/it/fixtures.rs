@@ -147,3 +147,30 @@ impl TestCa {
         crate::harness::Databag::from([("certificates".to_string(), serde_json::Value::Array(list).to_string())])
     }
 }
+
+/// The CSRs a unit published on TLS relation `rel`, as the Python provider reads them.
+pub fn published_csrs(unit: &crate::harness::Unit, rel: u32) -> Vec<String> {
+    let raw = unit.relation(rel).local_unit_data.get("certificate_signing_requests").cloned().unwrap_or_default();
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&raw).unwrap();
+    entries
+        .iter()
+        .map(|e| {
+            assert_eq!(e["ca"], serde_json::json!(false));
+            e["certificate_signing_request"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// The provider on `rel` signs the unit's current CSR and answers.
+pub fn issue_certificate(
+    unit: &mut crate::harness::Unit,
+    rel: u32,
+    ca: &TestCa,
+    started_days_ago: i64,
+    days: i64,
+) -> String {
+    let csr = published_csrs(unit, rel).pop().expect("a CSR");
+    let cert = ca.sign(&csr, started_days_ago, days);
+    unit.state.relation_mut(rel).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &cert)]);
+    cert
+}

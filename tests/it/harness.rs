@@ -448,9 +448,10 @@ impl Unit {
     pub fn try_run(&mut self, dispatch: Dispatch) -> Result<RunResult, String> {
         self.check_consistency(&dispatch)?;
         self.runs += 1;
-        let before_tools = self.state.tool_calls.len();
-        let before_cmds = self.state.commands.len();
         let mut state = self.state.clone();
+        // The fake rewrites the state file on every call: hand it this run's
+        // calls only, and keep the history here.
+        let history = (std::mem::take(&mut state.tool_calls), std::mem::take(&mut state.commands));
         state.pending.clear();
         state.peer_data_readable = !matches!(&dispatch, Dispatch::Hook(h) if h == "install");
         state.broken_relation = match &dispatch {
@@ -497,9 +498,14 @@ impl Unit {
         let result = RunResult {
             code,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            tool_calls: state.tool_calls[before_tools..].to_vec(),
-            commands: state.commands[before_cmds..].to_vec(),
+            tool_calls: state.tool_calls.clone(),
+            commands: state.commands.clone(),
         };
+        let (mut tool_calls, mut commands) = history;
+        tool_calls.append(&mut state.tool_calls);
+        commands.append(&mut state.commands);
+        state.tool_calls = tool_calls;
+        state.commands = commands;
         self.state = state;
         Ok(result)
     }

@@ -27,17 +27,9 @@ fn tls_unit() -> Unit {
     unit
 }
 
-/// The CSRs this unit published, as the Python provider would read them.
+/// The CSRs this unit published on the test relation.
 fn published(unit: &Unit) -> Vec<String> {
-    let raw = unit.relation(REL).local_unit_data.get("certificate_signing_requests").cloned().unwrap_or_default();
-    let entries: Vec<Value> = serde_json::from_str(&raw).unwrap();
-    entries
-        .iter()
-        .map(|e| {
-            assert_eq!(e["ca"], json!(false));
-            e["certificate_signing_request"].as_str().unwrap().to_string()
-        })
-        .collect()
+    crate::fixtures::published_csrs(unit, REL)
 }
 
 fn csr_text(csr: &str) -> String {
@@ -54,10 +46,7 @@ fn csr_text(csr: &str) -> String {
 
 /// The provider signs our current CSR and answers.
 fn issue(unit: &mut Unit, ca: &TestCa, started_days_ago: i64, days: i64) -> String {
-    let csr = published(unit).pop().expect("a CSR");
-    let cert = ca.sign(&csr, started_days_ago, days);
-    unit.state.relation_mut(REL).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &cert)]);
-    cert
+    crate::fixtures::issue_certificate(unit, REL, ca, started_days_ago, days)
 }
 
 fn frontends(unit: &Unit) -> Vec<String> {
