@@ -17,6 +17,7 @@ use crate::ingress::{self, IngressRelation};
 use crate::juju::metadata::PEER_ENDPOINT;
 use crate::juju::{Databag, Event, HookTools, JujuContext, LogLevel, RelationKind};
 use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObservation};
+use crate::monitoring::{self, OwnSide};
 use crate::paths::Paths;
 use crate::peers::{ADDRESS_KEY, LEADER_IP_KEY, PeerView};
 use crate::status::{Status, StatusCollector};
@@ -53,6 +54,10 @@ pub struct World {
     pub db: DbObservation,
     /// `inbound-amqp` and `outbound-amqp`, in that order.
     pub amqp: [Option<AmqpRelation>; 2],
+    pub nrpe: Vec<OwnSide>,
+    pub cos_agent: Vec<OwnSide>,
+    /// Read only by the leader (the application's own bag).
+    pub dashboard: Vec<OwnSide>,
     /// The charm's own bookkeeping (`state-get`).
     pub unit_state: Databag,
 }
@@ -79,8 +84,16 @@ impl World {
             amqp::observe(&charm.juju, amqp::INBOUND, unit, broken.as_ref())?,
             amqp::observe(&charm.juju, amqp::OUTBOUND, unit, broken.as_ref())?,
         ];
+        let b = broken.as_ref();
+        let nrpe = monitoring::observe(&charm.juju, monitoring::NRPE_ENDPOINT, unit, false, b)?;
+        let cos_agent = monitoring::observe(&charm.juju, monitoring::COS_AGENT_ENDPOINT, unit, false, b)?;
+        let dashboard = if is_leader {
+            monitoring::observe(&charm.juju, monitoring::DASHBOARD_ENDPOINT, unit, true, b)?
+        } else {
+            vec![]
+        };
         let unit_state = charm.juju.state_get()?;
-        Ok(Self { event, is_leader, config, peers, ingress, tls, db, amqp, unit_state })
+        Ok(Self { event, is_leader, config, peers, ingress, tls, db, amqp, nrpe, cos_agent, dashboard, unit_state })
     }
 }
 
@@ -135,6 +148,9 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     let haproxy = reconcile_haproxy(charm, &desired, bundle_changed);
     let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
     haproxy.and(ingress)?;
+    let leader_ip = if world.is_leader { world.peers.unit_ip } else { world.peers.published_leader_ip };
+    let root_url = config.root_url.as_ref().map(|u| u.url.clone()).or(leader_ip.map(landscape::default_root_url));
+    monitoring::reconcile(charm, world, config, root_url.as_deref())?;
     landscape::reconcile(charm, world, config, status)
 }
 

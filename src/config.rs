@@ -173,6 +173,38 @@ pub struct LandscapeConfig {
     pub additional_service_config: Option<IniDocument>,
     pub secret_token: Option<String>,
     pub cookie_encryption_key: Option<String>,
+    pub license: Option<LicenseSource>,
+    pub admin: Option<AdminAccount>,
+    pub autoregistration: bool,
+    pub smtp_relay_host: Option<String>,
+    pub site_name: String,
+    /// A Prometheus duration such as `1m`.
+    pub prometheus_scrape_interval: String,
+}
+
+/// Where the Landscape license comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseSource {
+    Inline(Vec<u8>),
+    /// `file://`, `http://` or `https://`.
+    Url(String),
+}
+
+/// The first administrator, created once on the leader.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub registration_key: Option<String>,
+    pub system_email: Option<String>,
+}
+
+// Never print the password or the registration key.
+impl fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminAccount").field("email", &self.email).field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 pub const MAX_WORKERS: u16 = 64;
@@ -375,7 +407,25 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
             .map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}")))
             .ok()
     });
+    let license = r.string("license_file").and_then(|text| parse_license(r, &text));
+    let admin = parse_admin(r);
+    let autoregistration = r.bool("autoregistration");
+    let smtp_relay_host = one_line(r, "smtp_relay_host", true);
+    let site_name = one_line(r, "site_name", false).unwrap_or_else(|| "juju".into());
+    let prometheus_scrape_interval = r.string("prometheus_scrape_interval").unwrap_or_else(|| "1m".into());
+    if !is_prometheus_duration(&prometheus_scrape_interval) {
+        r.problem(
+            "prometheus_scrape_interval",
+            format!("must be a duration like 30s or 1m (got {prometheus_scrape_interval:?})"),
+        );
+    }
     LandscapeConfig {
+        license,
+        admin,
+        autoregistration,
+        smtp_relay_host,
+        site_name,
+        prometheus_scrape_interval,
         ppa,
         ppa_key,
         min_install,
@@ -386,6 +436,61 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
         additional_service_config,
         secret_token: one_line(r, "secret_token", true),
         cookie_encryption_key: one_line(r, "cookie_encryption_key", true),
+    }
+}
+
+fn is_prometheus_duration(text: &str) -> bool {
+    let digits = text.trim_end_matches(|c: char| "smhdwy".contains(c));
+    let unit = &text[digits.len()..];
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && ["s", "m", "h", "d", "w", "y", "ms"].contains(&unit)
+}
+
+/// A URL (fetched when applied) or the license itself in base64.
+fn parse_license(r: &mut Reader<'_>, text: &str) -> Option<LicenseSource> {
+    if ["file://", "http://", "https://"].iter().any(|p| text.starts_with(p)) {
+        if text.contains(char::is_whitespace) {
+            r.problem("license_file", "must be a single URL");
+            return None;
+        }
+        return Some(LicenseSource::Url(text.to_string()));
+    }
+    use base64::Engine;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(compact) {
+        Ok(bytes) if !bytes.is_empty() => Some(LicenseSource::Inline(bytes)),
+        _ => {
+            r.problem("license_file", "must be a file://, http:// or https:// URL, or the license in base64");
+            None
+        }
+    }
+}
+
+/// All of email, name and password, or none of them.
+fn parse_admin(r: &mut Reader<'_>) -> Option<AdminAccount> {
+    let email = one_line(r, "admin_email", true);
+    let name = one_line(r, "admin_name", false);
+    let password = one_line(r, "admin_password", true);
+    let registration_key = one_line(r, "registration_key", true);
+    let system_email = one_line(r, "system_email", true);
+    match (email, name, password) {
+        (Some(email), Some(name), Some(password)) => {
+            Some(AdminAccount { email, name, password, registration_key, system_email })
+        }
+        (None, None, None) => None,
+        (email, name, password) => {
+            for (option, missing) in [
+                ("admin_email", email.is_none()),
+                ("admin_name", name.is_none()),
+                ("admin_password", password.is_none()),
+            ] {
+                if missing {
+                    r.problem(option, "is required to bootstrap the first account (admin_email, admin_name and admin_password go together)");
+                }
+            }
+            None
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod haproxy;
 pub mod ingress;
 pub mod juju;
 pub mod landscape;
+pub mod monitoring;
 pub mod paths;
 pub mod peers;
 pub mod status;

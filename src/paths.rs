@@ -99,6 +99,24 @@ impl Paths {
         self.at("/opt/canonical/landscape").join(name)
     }
 
+    pub fn landscape_license(&self) -> PathBuf {
+        self.at("/etc/landscape/license.txt")
+    }
+
+    /// Landscape's per-deployment-mode configuration directories.
+    pub fn landscape_configs_dir(&self) -> PathBuf {
+        self.at("/opt/canonical/landscape/configs")
+    }
+
+    pub fn postfix_main_cf(&self) -> PathBuf {
+        self.at("/etc/postfix/main.cf")
+    }
+
+    /// Where the NRPE agent reads check commands from.
+    pub fn nrpe_dir(&self) -> PathBuf {
+        self.at("/etc/nagios/nrpe.d")
+    }
+
     /// This unit's private key for its load-balancer certificate (0600, root).
     pub fn lb_private_key(&self) -> PathBuf {
         self.at("/var/lib/landscape-server-charm/lb-private-key.pem")
@@ -139,6 +157,10 @@ mod tests {
             p.lb_private_key(),
             p.landscape_apt_key(),
             p.landscape_program("bootstrap-account"),
+            p.landscape_license(),
+            p.landscape_configs_dir(),
+            p.postfix_main_cf(),
+            p.nrpe_dir(),
         ] {
             assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");
         }

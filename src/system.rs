@@ -12,11 +12,34 @@ pub struct Cmd {
     /// Extra environment on top of the charm's own.
     pub env: Vec<(String, String)>,
     pub stdin: Option<Vec<u8>>,
+    /// Arguments that are secrets: shown as `<redacted>` in logs and errors.
+    pub secrets: Vec<String>,
 }
 
 impl Cmd {
     pub fn new(program: &str, args: &[&str]) -> Self {
-        Self { program: program.into(), args: args.iter().map(|a| a.to_string()).collect(), env: vec![], stdin: None }
+        Self {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![],
+            stdin: None,
+            secrets: vec![],
+        }
+    }
+
+    /// Adds an argument that must never appear in a log line or an error.
+    pub fn secret_arg(mut self, arg: impl Into<String>) -> Self {
+        let arg = arg.into();
+        if !arg.is_empty() {
+            self.secrets.push(arg.clone());
+        }
+        self.args.push(arg);
+        self
+    }
+
+    /// `text` with every secret argument masked.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -31,7 +54,11 @@ impl Cmd {
 
     /// The command line, for logs and error messages.
     pub fn display(&self) -> String {
-        std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+        let line = std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.redact(&line)
     }
 }
 
@@ -82,7 +109,7 @@ pub trait CommandRunner {
         if out.success() {
             Ok(out)
         } else {
-            Err(CmdError::Failed { command: cmd.display(), code: out.code, output: out.combined() })
+            Err(CmdError::Failed { command: cmd.display(), code: out.code, output: cmd.redact(&out.combined()) })
         }
     }
 }

@@ -7,6 +7,7 @@
 //! statuses instead of returning early, so the status is always computed from
 //! the whole state.
 
+pub mod account;
 pub mod amqp;
 pub mod database;
 pub mod defaults;
@@ -74,6 +75,14 @@ pub enum LandscapeError {
     Start(#[source] CmdError),
     #[error("cannot set up the leader-only services: {0}")]
     LeaderServices(#[source] CmdError),
+    #[error("license_file: cannot fetch {url}: {reason}")]
+    License { url: String, reason: String },
+    #[error("Failed to bootstrap the first account: {0}")]
+    Account(#[source] CmdError),
+    #[error("Failed to set autoregistration: {0}")]
+    Autoregistration(#[source] CmdError),
+    #[error("postfix configuration failed: {0}")]
+    Postfix(String),
 }
 
 impl LandscapeError {
@@ -90,6 +99,10 @@ impl LandscapeError {
                 Some(Status::blocked(format!("Failed to bootstrap the database schema: {}", first_line(e))))
             }
             LandscapeError::Start(e) => Some(Status::blocked(format!("Failed to start services: {}", first_line(e)))),
+            LandscapeError::License { .. }
+            | LandscapeError::Account(_)
+            | LandscapeError::Autoregistration(_)
+            | LandscapeError::Postfix(_) => Some(Status::blocked(first_line(self))),
             LandscapeError::Install(_)
             | LandscapeError::SharedSecrets(_)
             | LandscapeError::Fs(_)
@@ -221,7 +234,24 @@ pub fn reconcile(
     };
     let package_search_host =
         if world.is_leader { Some("localhost".to_string()) } else { leader_ip.map(|ip| ip.to_string()) };
+    let license = match &lc.license {
+        Some(source) => settle(charm, status, account::license_bytes(charm.cmds, source))?,
+        None => None,
+    };
+    if let Some(bytes) = &license {
+        if account::write_license(&charm.paths, bytes)? == fsutil::Written::Changed {
+            charm.log(LogLevel::Info, "wrote the Landscape license");
+        }
+    }
+    if account::ensure_deployment_mode_link(&charm.paths, &lc.deployment_mode)? {
+        charm
+            .log(LogLevel::Info, &format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode));
+    }
+    if let Some(relay) = &lc.smtp_relay_host {
+        settle(charm, status, configure_smtp(charm, relay))?;
+    }
     let inputs = service_conf::ServiceConfInputs {
+        ports: config.ports,
         workers: config.worker_counts,
         root_url,
         deployment_mode: &lc.deployment_mode,
@@ -272,15 +302,70 @@ pub fn reconcile(
     if !ready {
         return Ok(());
     }
-    let digest = services_digest(&conf_text, &defaults_text, attach);
-    if world.unit_state.get(STATE_SERVICES_DIGEST) == Some(&digest) {
-        return Ok(());
-    }
-    charm.juju.status_set(StatusName::Maintenance, "Restarting Landscape services", false)?;
-    let restarted = services::restart(charm.cmds).map_err(LandscapeError::Start);
-    if settle(charm, status, restarted)?.is_some() {
+    let digest = services_digest(&[&conf_text, &defaults_text, if attach { "attach" } else { "" }], license.as_deref());
+    if world.unit_state.get(STATE_SERVICES_DIGEST) != Some(&digest) {
+        charm.juju.status_set(StatusName::Maintenance, "Restarting Landscape services", false)?;
+        let restarted = services::restart(charm.cmds).map_err(LandscapeError::Start);
+        if settle(charm, status, restarted)?.is_none() {
+            return Ok(());
+        }
         charm.log(LogLevel::Info, "restarted Landscape services for their new configuration");
         charm.juju.state_set(&Databag::from([(STATE_SERVICES_DIGEST.to_string(), digest)]))?;
+    }
+    if world.is_leader {
+        let root_url = inputs.root_url.clone().unwrap_or_default();
+        settle(charm, status, ensure_account(charm, world, lc, &root_url))?;
+    }
+    Ok(())
+}
+
+/// postfix's `relayhost`, and a reload when it changed.
+fn configure_smtp(charm: &Charm<'_>, relay: &str) -> Result<(), LandscapeError> {
+    if account::set_relay_host(&charm.paths, relay)? {
+        charm
+            .cmds
+            .run(&Cmd::new("systemctl", &["reload", "postfix"]))
+            .map_err(|e| LandscapeError::Postfix(e.to_string()))?;
+        charm.log(LogLevel::Info, &format!("postfix relays through {relay}"));
+    }
+    Ok(())
+}
+
+/// Leader, services running: the first account once, then autoregistration
+/// whenever its setting differs from the one last applied.
+fn ensure_account(
+    charm: &Charm<'_>,
+    world: &World,
+    lc: &crate::config::LandscapeConfig,
+    root_url: &str,
+) -> Result<(), LandscapeError> {
+    let Some(peer_relation) = &world.peers.relation else { return Ok(()) };
+    let app = &world.peers.app_data;
+    let mut changes = Databag::new();
+    let mut bootstrapped = app.contains_key(account::ACCOUNT_BOOTSTRAPPED_KEY);
+    if !bootstrapped {
+        let Some(admin) = &lc.admin else { return Ok(()) };
+        account::bootstrap_account(charm.cmds, &charm.paths, admin, root_url)?;
+        charm.log(LogLevel::Info, &format!("bootstrapped the first account for {}", admin.email));
+        changes.insert(account::ACCOUNT_BOOTSTRAPPED_KEY.to_string(), "true".to_string());
+        bootstrapped = true;
+    }
+    let wanted = if lc.autoregistration { "on" } else { "off" };
+    let applied = app.get(account::AUTOREGISTRATION_KEY).map(String::as_str);
+    // Off is Landscape's default: nothing to do until it was turned on once.
+    if bootstrapped && applied.unwrap_or("off") != wanted {
+        let result = account::set_autoregistration(charm.cmds, &charm.paths, lc.autoregistration);
+        if result.is_ok() {
+            charm.log(LogLevel::Info, &format!("autoregistration is {wanted}"));
+            changes.insert(account::AUTOREGISTRATION_KEY.to_string(), wanted.to_string());
+        }
+        if !changes.is_empty() {
+            charm.juju.relation_set(peer_relation, &changes, true)?;
+        }
+        return result;
+    }
+    if !changes.is_empty() {
+        charm.juju.relation_set(peer_relation, &changes, true)?;
     }
     Ok(())
 }
@@ -431,12 +516,14 @@ fn grant_pg16_roles(charm: &Charm<'_>, conn: &DbConnection) -> Result<(), Landsc
     Ok(())
 }
 
-/// What decides a restart: the two files the services read and the optional package.
-fn services_digest(service_conf: &str, defaults: &str, installer_attach: bool) -> String {
+/// What decides a restart: the files the services read and the optional package.
+fn services_digest(parts: &[&str], license: Option<&[u8]>) -> String {
     let mut hash = Sha256::new();
-    for part in [service_conf, "\0", defaults, "\0", if installer_attach { "attach" } else { "" }] {
+    for part in parts {
         hash.update(part.as_bytes());
+        hash.update(b"\0");
     }
+    hash.update(license.unwrap_or_default());
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 

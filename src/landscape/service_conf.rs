@@ -9,11 +9,12 @@ use super::amqp::Broker;
 use super::database::DbConnection;
 use super::ini::{IniDocument, IniError};
 use super::shared_secrets::SharedSecrets;
-use crate::config::Identity;
+use crate::config::{Identity, ServicePorts};
 
 /// Everything service.conf is computed from in one hook.
 #[derive(Debug, Clone)]
 pub struct ServiceConfInputs<'a> {
+    pub ports: ServicePorts,
     pub workers: u16,
     /// `root_url`, or `https://<leader-ip>/` when unset; None until known.
     pub root_url: Option<String>,
@@ -45,6 +46,20 @@ pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<()
         set(doc, section, "workers", &workers)?;
     }
     set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
+    // Landscape 26.04 reads each service's first port from here; older
+    // releases ignore the keys. HAProxy and the scrape jobs use the same values.
+    let p = &inputs.ports;
+    for (section, port) in [
+        ("landscape", p.appserver),
+        ("pingserver", p.pingserver),
+        ("message-server", p.message_server),
+        ("api", p.api),
+        ("package-upload", p.package_upload),
+        ("hostagent-message-server", p.hostagent_messenger),
+        ("ubuntu-installer-attach", p.ubuntu_installer_attach),
+    ] {
+        set(doc, section, "base_port", &port.to_string())?;
+    }
     if let Some(url) = &inputs.root_url {
         for section in ["global", "api", "package-upload"] {
             set(doc, section, "root-url", url)?;
@@ -105,6 +120,7 @@ mod tests {
 
     fn inputs<'a>(identity: &'a Identity, extra: Option<&'a IniDocument>) -> ServiceConfInputs<'a> {
         ServiceConfInputs {
+            ports: ServicePorts::default(),
             workers: 3,
             root_url: Some("https://landscape.example/".into()),
             deployment_mode: "standalone",

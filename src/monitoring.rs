@@ -1,0 +1,240 @@
+//! What operators watch Landscape with: NRPE checks (`nrpe-external-master`),
+//! COS scrape jobs and alert rules (`cos-agent`), and the application
+//! dashboard entry (`application-dashboard`).
+//!
+//! Each is computed from the same config as HAProxy and service.conf, so a
+//! base-port change moves HAProxy's servers, Landscape's ports and the scrape
+//! targets in one hook.
+
+use serde_json::{Value, json};
+
+use crate::charm::{Charm, World};
+use crate::config::{CharmConfig, ServicePorts};
+use crate::error::CharmError;
+use crate::fsutil::{self, FsError, Owner};
+use crate::juju::{Databag, HookToolError, HookTools, RelationId, pyjson};
+use crate::paths::Paths;
+
+pub const NRPE_ENDPOINT: &str = "nrpe-external-master";
+pub const COS_AGENT_ENDPOINT: &str = "cos-agent";
+pub const DASHBOARD_ENDPOINT: &str = "application-dashboard";
+/// The nagios plugin the NRPE checks run (shipped by the nrpe charm).
+pub const CHECK_SYSTEMD: &str = "/usr/local/lib/nagios/plugins/check_systemd.py";
+/// package-search's metrics port; Landscape does not make it configurable.
+pub const PACKAGE_SEARCH_METRICS_PORT: u16 = 9099;
+const CHECK_FILE_PREFIX: &str = "check_landscape-";
+
+/// Services every unit runs.
+pub const SERVICES: &[&str] = &[
+    "landscape-api",
+    "landscape-appserver",
+    "landscape-async-frontend",
+    "landscape-job-handler",
+    "landscape-msgserver",
+    "landscape-pingserver",
+    "landscape-hostagent-messenger",
+    "landscape-hostagent-consumer",
+];
+
+/// One relation and this side's bag on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnSide {
+    pub relation: RelationId,
+    pub own: Databag,
+}
+
+/// Reads this side of every relation on `endpoint` (the application's bag
+/// when `app`, which only the leader may read).
+pub fn observe(
+    juju: &HookTools<'_>,
+    endpoint: &str,
+    member: &str,
+    app: bool,
+    broken: Option<&RelationId>,
+) -> Result<Vec<OwnSide>, HookToolError> {
+    let mut sides = vec![];
+    for relation in juju.relation_ids(endpoint)? {
+        if Some(&relation) == broken {
+            continue;
+        }
+        let own = juju.relation_get_or_empty(&relation, member, app)?;
+        sides.push(OwnSide { relation, own });
+    }
+    Ok(sides)
+}
+
+/// The systemd services this unit runs and NRPE should watch.
+pub fn checked_services(is_leader: bool, installer_attach: bool) -> Vec<&'static str> {
+    let mut services = SERVICES.to_vec();
+    if is_leader {
+        services.extend(crate::landscape::services::LEADER_ONLY_SERVICES);
+    }
+    if installer_attach {
+        services.push("landscape-ubuntu-installer-attach");
+    }
+    services
+}
+
+/// `/etc/nagios/nrpe.d/check_<service>.cfg`.
+pub fn check_file(service: &str) -> (String, String) {
+    (format!("check_{service}.cfg"), format!("command[check_{service}]={CHECK_SYSTEMD} {service}\n"))
+}
+
+/// Whether a file in nrpe.d is one of ours (so it may be removed).
+pub fn is_our_check_file(name: &str) -> bool {
+    name.starts_with(CHECK_FILE_PREFIX) && name.ends_with(".cfg")
+}
+
+/// The `monitors` YAML the nrpe charm reads from the unit bag.
+pub fn monitors_yaml(services: &[&str]) -> String {
+    let mut text = String::from("monitors:\n  remote:\n    nrpe:\n");
+    for service in services {
+        text.push_str(&format!("      {service}:\n        command: check_{service}\n"));
+    }
+    text
+}
+
+/// One scrape job per service, with a target for every worker's port.
+pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
+    let ServicePorts { appserver, pingserver, message_server, api, package_upload, .. } = config.ports;
+    let workers = config.worker_counts;
+    let mut services: Vec<(&str, Vec<u16>)> = vec![
+        ("appserver", (0..workers).map(|i| appserver + i).collect()),
+        ("pingserver", (0..workers).map(|i| pingserver + i).collect()),
+        ("message-server", (0..workers).map(|i| message_server + i).collect()),
+        ("api", (0..workers).map(|i| api + i).collect()),
+    ];
+    // The leader-only services run on the leader only: elsewhere they would be
+    // scraped as down for ever.
+    if is_leader {
+        if config.landscape.deployment_mode == "standalone" {
+            services.push(("package-upload", vec![package_upload]));
+        }
+        services.push(("package-search", vec![PACKAGE_SEARCH_METRICS_PORT]));
+    }
+    services
+        .into_iter()
+        .map(|(service, ports)| {
+            let targets: Vec<String> = ports.iter().map(|p| format!("localhost:{p}")).collect();
+            json!({
+                "job_name": format!("landscape-{service}"),
+                "scrape_interval": config.landscape.prometheus_scrape_interval,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": targets, "labels": {"landscape_service": service}}],
+            })
+        })
+        .collect()
+}
+
+/// The `cos_agent` unit bag value (`CosAgentProviderUnitData`, under `config`).
+pub fn cos_agent_config(config: &CharmConfig, is_leader: bool) -> String {
+    let rules = json!({"groups": [{
+        "name": "landscape_package_search",
+        "rules": [{
+            "alert": "PackageSearchDown",
+            "expr": "absent(up{landscape_service=\"package-search\"}==1)",
+            "for": "10m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Landscape package-search is down",
+                "description": "No unit of Landscape has served package-search metrics for 10 minutes.",
+            },
+        }],
+    }]});
+    pyjson::dumps(&json!({
+        "metrics_alert_rules": rules,
+        "log_alert_rules": {},
+        "dashboards": [],
+        "metrics_scrape_jobs": scrape_jobs(config, is_leader),
+        "log_slots": [],
+    }))
+}
+
+/// The leader's entry on the application dashboard.
+pub fn dashboard_entry(config: &CharmConfig, url: &str) -> Databag {
+    let site = &config.landscape.site_name;
+    Databag::from([
+        ("name".to_string(), "Landscape".to_string()),
+        ("url".to_string(), url.to_string()),
+        ("subtitle".to_string(), format!("Systems management for {site}")),
+        ("group".to_string(), site.clone()),
+        ("icon".to_string(), "fa-server".to_string()),
+    ])
+}
+
+/// Publishes and writes all three, as `world` asks.
+pub fn reconcile(
+    charm: &Charm<'_>,
+    world: &World,
+    config: &CharmConfig,
+    root_url: Option<&str>,
+) -> Result<(), CharmError> {
+    let services = checked_services(world.is_leader, config.enable_ubuntu_installer_attach);
+    sync_check_files(&charm.paths, if world.nrpe.is_empty() { &[] } else { &services })?;
+    let monitors = monitors_yaml(&services);
+    for side in &world.nrpe {
+        if side.own.get("monitors") != Some(&monitors) {
+            charm.juju.relation_set(
+                &side.relation,
+                &Databag::from([("monitors".to_string(), monitors.clone())]),
+                false,
+            )?;
+        }
+    }
+    let cos = cos_agent_config(config, world.is_leader);
+    for side in &world.cos_agent {
+        if side.own.get("config") != Some(&cos) {
+            charm.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), false)?;
+        }
+    }
+    if let (true, Some(url)) = (world.is_leader, root_url) {
+        let entry = dashboard_entry(config, url);
+        for side in &world.dashboard {
+            let changes: Databag = entry
+                .iter()
+                .filter(|(k, v)| side.own.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !changes.is_empty() {
+                charm.juju.relation_set(&side.relation, &changes, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a check file for each service and removes our others (a follower
+/// no longer checks the leader-only services; no relation, no checks).
+fn sync_check_files(paths: &Paths, services: &[&str]) -> Result<(), FsError> {
+    let dir = paths.nrpe_dir();
+    let wanted: Vec<(String, String)> = services.iter().map(|s| check_file(s)).collect();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_our_check_file(&name) && !wanted.iter().any(|(w, _)| *w == name) {
+                fsutil::remove_optional(&entry.path())?;
+            }
+        }
+    }
+    for (name, body) in wanted {
+        fsutil::write_atomic(&dir.join(name), body.as_bytes(), 0o644, Owner::default())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitors_list_every_check() {
+        let text = monitors_yaml(&["landscape-api", "landscape-package-search"]);
+        assert_eq!(
+            text,
+            "monitors:\n  remote:\n    nrpe:\n      landscape-api:\n        command: check_landscape-api\n      \
+             landscape-package-search:\n        command: check_landscape-package-search\n"
+        );
+        assert!(is_our_check_file(&check_file("landscape-api").0));
+        assert!(!is_our_check_file("check_disk.cfg"));
+    }
+}
