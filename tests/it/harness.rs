@@ -32,6 +32,7 @@ pub const FAKED_COMMANDS: &[&str] = &[
     "landscape-schema",
     "psql",
     "sudo",
+    "python3",
 ];
 
 /// The charm's declared surface, read from the real YAML files once.
@@ -257,6 +258,14 @@ impl Unit {
         let mut bag = default_unit_bag(address);
         bag.insert("address".into(), address.into());
         self.peer_relation().remote_units.insert(format!("{APP}/{number}"), bag);
+    }
+
+    /// Puts a recording stand-in for a program the landscape-server package
+    /// ships under /opt/canonical/landscape (recorded under its file name).
+    pub fn install_landscape_program(&self, name: &str) {
+        let path = self.path(&format!("/opt/canonical/landscape/{name}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(FAKE_TOOL, &path).unwrap();
     }
 
     /// Makes `dpkg-query` report `package` as installed.

@@ -749,9 +749,7 @@ fn failed_actions_say_why() {
 fn hash_id_databases_and_migrate_service_conf_run_landscapes_programs() {
     let (mut unit, _) = deployed_leader();
     for program in ["hash-id-databases-ignore-maintenance", "migrate-service-conf"] {
-        let path = unit.path(&format!("/opt/canonical/landscape/{program}"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fake-juju-tool"), &path).unwrap();
+        unit.install_landscape_program(program);
     }
     let run = unit.action("hash-id-databases");
     let program = unit.path("/opt/canonical/landscape/hash-id-databases-ignore-maintenance");

@@ -10,6 +10,7 @@ mod foundation;
 mod haproxy_golden;
 mod haproxy_hooks;
 mod ingress;
+mod integrations;
 mod landscape;
 mod metadata;
 mod regression;
