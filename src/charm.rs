@@ -148,9 +148,7 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     let haproxy = reconcile_haproxy(charm, &desired, bundle_changed);
     let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
     haproxy.and(ingress)?;
-    let leader_ip = if world.is_leader { world.peers.unit_ip } else { world.peers.published_leader_ip };
-    let root_url = config.root_url.as_ref().map(|u| u.url.clone()).or(leader_ip.map(landscape::default_root_url));
-    monitoring::reconcile(charm, world, config, root_url.as_deref())?;
+    monitoring::reconcile(charm, world, config, landscape::root_url(world, config).as_deref())?;
     landscape::reconcile(charm, world, config, status)
 }
 
@@ -183,7 +181,7 @@ fn desired_haproxy(
     if peers.unit_ip.is_none() {
         status.add(Status::waiting("Waiting for this unit's address on the replicas binding"));
     }
-    let leader_ip = if world.is_leader { peers.unit_ip } else { peers.published_leader_ip };
+    let leader_ip = landscape::leader_ip(world);
     if leader_ip.is_none() {
         status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
     }

@@ -138,6 +138,19 @@ pub fn ensure_installed(charm: &Charm<'_>, world: &World, config: &CharmConfig) 
     Ok(())
 }
 
+/// The leader's address: this unit's own on the leader, the published one elsewhere.
+pub fn leader_ip(world: &World) -> Option<IpAddr> {
+    if world.is_leader { world.peers.unit_ip } else { world.peers.published_leader_ip }
+}
+
+/// `root_url`, or `https://<leader-ip>/` when it is unset; None until the leader's address is known.
+pub fn root_url(world: &World, config: &CharmConfig) -> Option<String> {
+    match &config.root_url {
+        Some(url) => Some(url.url.clone()),
+        None => leader_ip(world).map(default_root_url),
+    }
+}
+
 /// `https://<leader-ip>/` (IPv6 bracketed), the root URL when `root_url` is unset.
 pub fn default_root_url(leader_ip: IpAddr) -> String {
     match leader_ip {
@@ -206,8 +219,8 @@ pub fn reconcile(
     let broker = match amqp::broker(&states[0], &states[1]) {
         Ok(broker) => Some(broker),
         Err(problems) => {
-            for (state, problem) in states.iter().zip(&problems) {
-                if let AmqpState::Invalid(_) = state {
+            for state in &states {
+                if let AmqpState::Invalid(problem) = state {
                     charm.log(LogLevel::Error, problem);
                 }
             }
@@ -227,11 +240,8 @@ pub fn reconcile(
         Some(_) => {}
     }
 
-    let leader_ip = if world.is_leader { world.peers.unit_ip } else { world.peers.published_leader_ip };
-    let root_url = match &config.root_url {
-        Some(url) => Some(url.url.clone()),
-        None => leader_ip.map(default_root_url),
-    };
+    let leader_ip = leader_ip(world);
+    let root_url = root_url(world, config);
     let package_search_host =
         if world.is_leader { Some("localhost".to_string()) } else { leader_ip.map(|ip| ip.to_string()) };
     let license = match &lc.license {
