@@ -784,3 +784,18 @@ fn stop_stops_landscape_and_haproxy() {
     assert_eq!(run.code, 0);
     assert_eq!(run.command_lines(), ["lsctl stop", "systemctl disable --now haproxy"]);
 }
+
+#[test]
+fn an_unusable_outbound_amqp_is_logged_by_name_beside_a_good_inbound() {
+    let mut unit = new_unit(0, "10.1.77.18", true);
+    boot(&mut unit);
+    unit.add_amqp("inbound-amqp", INBOUND_AMQP_RELATION);
+    unit.add_amqp("outbound-amqp", OUTBOUND_AMQP_RELATION);
+    let bag =
+        unit.state.relation_mut(OUTBOUND_AMQP_RELATION).unwrap().remote_units.get_mut("rabbitmq-server/0").unwrap();
+    bag.insert("password".into(), "two words".into());
+    relation_hook(&mut unit, "outbound-amqp", "changed", OUTBOUND_AMQP_RELATION, Some("rabbitmq-server/0"));
+    let log = unit.log_text();
+    assert!(log.contains("outbound-amqp: rabbitmq-server/0 published a password with spaces"), "{log}");
+    assert!(!service_conf(&unit).to_string().contains("two words"));
+}
