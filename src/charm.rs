@@ -196,13 +196,14 @@ fn desired_haproxy(
 }
 
 /// Turns a failure that explains itself into a status and lets the hook go
-/// on; a failure Juju should retry still fails the hook.
-fn settle<T>(
+/// on; a failure Juju should retry still fails the hook. Takes any error the
+/// charm knows, so every part maps failures through [`CharmError::disposition`].
+pub(crate) fn settle<T, E: Into<CharmError>>(
     charm: &Charm<'_>,
     status: &mut StatusCollector,
-    result: Result<T, CharmError>,
+    result: Result<T, E>,
 ) -> Result<Option<T>, CharmError> {
-    match result {
+    match result.map_err(Into::into) {
         Ok(value) => Ok(Some(value)),
         Err(err) => match err.disposition() {
             Disposition::Status(s) => {

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::charm::{Charm, World};
+use crate::charm::{Charm, World, settle};
 use crate::config::CharmConfig;
 use crate::error::CharmError;
 use crate::fsutil::{self, FsError, Owner};
@@ -156,24 +156,6 @@ pub fn default_root_url(leader_ip: IpAddr) -> String {
     match leader_ip {
         IpAddr::V4(ip) => format!("https://{ip}/"),
         IpAddr::V6(ip) => format!("https://[{ip}]/"),
-    }
-}
-
-fn settle<T>(
-    charm: &Charm<'_>,
-    status: &mut StatusCollector,
-    result: Result<T, LandscapeError>,
-) -> Result<Option<T>, CharmError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(err) => match err.status() {
-            Some(s) => {
-                charm.log(LogLevel::Error, &err.to_string());
-                status.add(s);
-                Ok(None)
-            }
-            None => Err(err.into()),
-        },
     }
 }
 
