@@ -109,7 +109,7 @@ fn check_port(suffix: &str) -> Result<(), String> {
     }
 }
 
-fn is_dns_name(host: &str) -> bool {
+pub(crate) fn is_dns_name(host: &str) -> bool {
     host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()

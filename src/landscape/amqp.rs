@@ -6,6 +6,7 @@
 //! (and the other rabbit units copy it). Landscape has a single `[broker]`
 //! section, so both relations must reach the same broker with one password.
 
+use super::{is_host, is_token};
 use crate::juju::{Databag, HookToolError, HookTools, RelationId};
 
 pub const AMQP_USER: &str = "landscape";
@@ -62,7 +63,7 @@ impl AmqpRelation {
         let mut password: Option<&String> = None;
         for (unit, bag) in &self.remote_units {
             let Some(pw) = bag.get("password") else { continue };
-            if pw.is_empty() || pw.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            if !is_token(pw) {
                 return AmqpState::Invalid(format!(
                     "{name}: {unit} published a password with spaces or control characters"
                 ));
@@ -94,11 +95,6 @@ impl AmqpRelation {
             }
         }
     }
-}
-
-fn is_host(value: &str) -> bool {
-    value.parse::<std::net::IpAddr>().is_ok()
-        || value.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// Reads one AMQP endpoint (ignoring a relation torn down in this hook).

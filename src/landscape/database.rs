@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use super::{is_host, is_token};
 use crate::config::DbOverrides;
 use crate::juju::{Databag, HookToolError, HookTools, RelationId};
 
@@ -99,22 +100,6 @@ impl DatabaseRelation {
 pub struct DbObservation {
     pub database: Option<DatabaseRelation>,
     pub state: DbState,
-}
-
-fn is_host(value: &str) -> bool {
-    value.parse::<IpAddr>().is_ok()
-        || (value.len() <= 253
-            && value.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !label.starts_with('-')
-            }))
-}
-
-/// A credential fit for service.conf and argv: one line, no spaces.
-fn is_token(value: &str) -> bool {
-    !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 /// Splits `host:port` (`[v6]:port` too). The first entry of a list wins.

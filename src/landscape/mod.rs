@@ -138,6 +138,16 @@ pub fn ensure_installed(charm: &Charm<'_>, world: &World, config: &CharmConfig) 
     Ok(())
 }
 
+/// A host from relation data: an IP address or a DNS name, nothing around it.
+pub(crate) fn is_host(value: &str) -> bool {
+    value.parse::<IpAddr>().is_ok() || crate::config::is_dns_name(value)
+}
+
+/// A credential from relation data, fit for service.conf and argv: one word.
+pub(crate) fn is_token(value: &str) -> bool {
+    !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
 /// The leader's address: this unit's own on the leader, the published one elsewhere.
 pub fn leader_ip(world: &World) -> Option<IpAddr> {
     if world.is_leader { world.peers.unit_ip } else { world.peers.published_leader_ip }
