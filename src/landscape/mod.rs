@@ -344,32 +344,28 @@ fn ensure_account(
     let Some(peer_relation) = &world.peers.relation else { return Ok(()) };
     let app = &world.peers.app_data;
     let mut changes = Databag::new();
-    let mut bootstrapped = app.contains_key(account::ACCOUNT_BOOTSTRAPPED_KEY);
-    if !bootstrapped {
+    if !app.contains_key(account::ACCOUNT_BOOTSTRAPPED_KEY) {
         let Some(admin) = &lc.admin else { return Ok(()) };
         account::bootstrap_account(charm.cmds, &charm.paths, admin, root_url)?;
         charm.log(LogLevel::Info, &format!("bootstrapped the first account for {}", admin.email));
         changes.insert(account::ACCOUNT_BOOTSTRAPPED_KEY.to_string(), "true".to_string());
-        bootstrapped = true;
     }
     let wanted = if lc.autoregistration { "on" } else { "off" };
-    let applied = app.get(account::AUTOREGISTRATION_KEY).map(String::as_str);
     // Off is Landscape's default: nothing to do until it was turned on once.
-    if bootstrapped && applied.unwrap_or("off") != wanted {
-        let result = account::set_autoregistration(charm.cmds, &charm.paths, lc.autoregistration);
+    let applied = app.get(account::AUTOREGISTRATION_KEY).map_or("off", String::as_str);
+    let mut result = Ok(());
+    if applied != wanted {
+        result = account::set_autoregistration(charm.cmds, &charm.paths, lc.autoregistration);
         if result.is_ok() {
             charm.log(LogLevel::Info, &format!("autoregistration is {wanted}"));
             changes.insert(account::AUTOREGISTRATION_KEY.to_string(), wanted.to_string());
         }
-        if !changes.is_empty() {
-            charm.juju.relation_set(peer_relation, &changes, true)?;
-        }
-        return result;
     }
+    // A bootstrap that happened stays recorded even when autoregistration failed.
     if !changes.is_empty() {
         charm.juju.relation_set(peer_relation, &changes, true)?;
     }
-    Ok(())
+    result
 }
 
 /// This unit's side of the database and AMQP relations.
@@ -466,13 +462,12 @@ fn ensure_schema(
     let Some(peer_relation) = &world.peers.relation else { return Ok(false) };
     charm.juju.status_set(StatusName::Maintenance, "Bootstrapping the database schema", false)?;
     let mut bootstrap = Cmd::new("landscape-schema", &["--bootstrap", "--db-owner-role", conn.owner_role()]);
+    let proxies = install::proxy_env(&lc.proxies, &charm.ctx.proxies);
     for (name, flag) in
         [("http_proxy", "--with-http-proxy"), ("https_proxy", "--with-https-proxy"), ("no_proxy", "--with-no-proxy")]
     {
-        if let Some((_, value)) =
-            install::proxy_env(&lc.proxies, &charm.ctx.proxies).into_iter().find(|(k, _)| *k == name)
-        {
-            bootstrap = bootstrap.arg(flag).arg(value);
+        if let Some((_, value)) = proxies.iter().find(|(k, _)| *k == name) {
+            bootstrap = bootstrap.arg(flag).arg(value.clone());
         }
     }
     charm.cmds.run(&bootstrap).map_err(LandscapeError::Schema)?;
