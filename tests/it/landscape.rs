@@ -799,3 +799,32 @@ fn an_unusable_outbound_amqp_is_logged_by_name_beside_a_good_inbound() {
     assert!(log.contains("outbound-amqp: rabbitmq-server/0 published a password with spaces"), "{log}");
     assert!(!service_conf(&unit).to_string().contains("two words"));
 }
+
+#[test]
+fn schema_bootstrap_passes_the_proxies_on() {
+    let mut unit = new_unit(0, "10.1.77.18", true);
+    unit.set_config("https_proxy", json!("http://squid.internal:3128"));
+    unit.set_config("no_proxy", json!("10.0.0.0/8"));
+    let mut runs = boot(&mut unit);
+    for which in ALL_RELATIONS {
+        runs.extend(relate(&mut unit, which));
+    }
+    let line = "landscape-schema --bootstrap --db-owner-role charmed_dba \
+                --with-https-proxy http://squid.internal:3128 --with-no-proxy 10.0.0.0/8";
+    assert_eq!(count(&runs, line), 1, "{:?}", runs.iter().flat_map(|r| r.command_lines()).collect::<Vec<_>>());
+}
+
+#[test]
+fn removing_an_amqp_relation_waits_again_and_restarts_nothing() {
+    let (mut unit, _) = deployed_leader();
+    let run = unit.run(Dispatch::Relation {
+        endpoint: "outbound-amqp".into(),
+        kind: "broken",
+        id: OUTBOUND_AMQP_RELATION,
+        remote_unit: None,
+        departing: None,
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(status(&unit), ("waiting".into(), "Waiting on relations: outbound-amqp".into()));
+    assert!(!run.command_lines().iter().any(|l| l.starts_with("lsctl")), "{:?}", run.command_lines());
+}
