@@ -73,22 +73,22 @@ impl World {
             Event::Relation(r) if r.kind == RelationKind::Broken => Some(r.relation.clone()),
             _ => None,
         };
+        let broken = broken.as_ref();
         let (unit, app) = (&charm.ctx.unit_name, &charm.ctx.app_name);
-        let peer_broken = broken.as_ref().filter(|r| r.endpoint == PEER_ENDPOINT);
+        let peer_broken = broken.filter(|r| r.endpoint == PEER_ENDPOINT);
         let peers = PeerView::observe(&charm.juju, unit, app, readable, peer_broken)?;
-        let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken.as_ref())?;
-        let tls = tls::observe(&charm.juju, unit, broken.as_ref())?;
+        let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken)?;
+        let tls = tls::observe(&charm.juju, unit, broken)?;
         let overrides = config.as_ref().map(|c| c.landscape.db.clone()).unwrap_or_default();
-        let db = database::observe(&charm.juju, unit, is_leader, &overrides, broken.as_ref())?;
+        let db = database::observe(&charm.juju, unit, is_leader, &overrides, broken)?;
         let amqp = [
-            amqp::observe(&charm.juju, amqp::INBOUND, unit, broken.as_ref())?,
-            amqp::observe(&charm.juju, amqp::OUTBOUND, unit, broken.as_ref())?,
+            amqp::observe(&charm.juju, amqp::INBOUND, unit, broken)?,
+            amqp::observe(&charm.juju, amqp::OUTBOUND, unit, broken)?,
         ];
-        let b = broken.as_ref();
-        let nrpe = monitoring::observe(&charm.juju, monitoring::NRPE_ENDPOINT, unit, false, b)?;
-        let cos_agent = monitoring::observe(&charm.juju, monitoring::COS_AGENT_ENDPOINT, unit, false, b)?;
+        let nrpe = monitoring::observe(&charm.juju, monitoring::NRPE_ENDPOINT, unit, false, broken)?;
+        let cos_agent = monitoring::observe(&charm.juju, monitoring::COS_AGENT_ENDPOINT, unit, false, broken)?;
         let dashboard = if is_leader {
-            monitoring::observe(&charm.juju, monitoring::DASHBOARD_ENDPOINT, unit, true, b)?
+            monitoring::observe(&charm.juju, monitoring::DASHBOARD_ENDPOINT, unit, true, broken)?
         } else {
             vec![]
         };
