@@ -268,6 +268,19 @@ impl Unit {
         std::os::unix::fs::symlink(FAKE_TOOL, &path).unwrap();
     }
 
+    /// Makes every command line that starts with `prefix` exit `code` with
+    /// `stderr` (the longest matching prefix wins, as in the fake).
+    pub fn fail_command(&mut self, prefix: &str, code: i32, stderr: &str) {
+        let behaviour = Behaviour { code, stdout: String::new(), stderr: stderr.to_string() };
+        self.state.command_behaviours.insert(prefix.to_string(), behaviour);
+    }
+
+    /// Makes `dpkg-query` report `package` as missing.
+    pub fn mark_not_installed(&mut self, package: &str) {
+        let (key, behaviour) = not_installed(package);
+        self.state.command_behaviours.insert(key, behaviour);
+    }
+
     /// Makes `dpkg-query` report `package` as installed.
     pub fn mark_installed(&mut self, package: &str) {
         self.state.command_behaviours.remove(&not_installed(package).0);

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use landscape_server::landscape::ini::IniDocument;
 use serde_json::{Value, json};
 
-use crate::harness::{AMQP_PASSWORD, Behaviour, DB_PASSWORD, Dispatch, Unit, backend_servers};
+use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Dispatch, Unit, backend_servers};
 
 const ADMIN_PASSWORD: &str = "Adm1n-pa55word-7e2";
 const REGISTRATION_KEY: &str = "reg-key-51c0";
@@ -120,10 +120,7 @@ fn an_existing_account_counts_as_bootstrapped_and_a_failure_blocks_redacted() {
     unit.install_landscape_program("bootstrap-account");
     set_admin(&mut unit);
     // A failure whose output echoes the password: masked in status and log.
-    unit.state.command_behaviours.insert(
-        "bootstrap-account".into(),
-        Behaviour { code: 1, stdout: String::new(), stderr: format!("bad password {ADMIN_PASSWORD}") },
-    );
+    unit.fail_command("bootstrap-account", 1, &format!("bad password {ADMIN_PASSWORD}"));
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let (status, message) = unit.status();
@@ -134,10 +131,7 @@ fn an_existing_account_counts_as_bootstrapped_and_a_failure_blocks_redacted() {
     }
     assert!(unit.log_text().contains("<redacted>"));
     // Already there: done.
-    unit.state.command_behaviours.insert(
-        "bootstrap-account".into(),
-        Behaviour { code: 1, stdout: String::new(), stderr: "DuplicateAccountError: standalone".into() },
-    );
+    unit.fail_command("bootstrap-account", 1, "DuplicateAccountError: standalone");
     unit.hook("config-changed");
     assert_eq!(unit.status().0, "active");
     assert_eq!(unit.peer_app_data()["account-bootstrapped"], "true");
@@ -176,10 +170,7 @@ fn smtp_relay_host_rewrites_postfix_and_reloads_only_on_change() {
     assert_eq!(unit.status().0, "active");
     assert!(!unit.hook("config-changed").ran("systemctl reload postfix"));
     // A reload that fails blocks, and the next change tries again.
-    unit.state.command_behaviours.insert(
-        "systemctl reload postfix".into(),
-        Behaviour { code: 1, stdout: String::new(), stderr: "Job failed".into() },
-    );
+    unit.fail_command("systemctl reload postfix", 1, "Job failed");
     unit.set_config("smtp_relay_host", json!("relay.internal"));
     unit.hook("config-changed");
     assert!(unit.status().1.starts_with("postfix configuration failed"), "{:?}", unit.status());

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::fixtures::{TestCa, issue_certificate};
 use crate::harness::{
     AMQP_PASSWORD, APP, DB_PASSWORD, DB_RELATION, Databag, Dispatch, INBOUND_AMQP_RELATION, OUTBOUND_AMQP_RELATION,
-    RunResult, TLS_RELATION, Unit, not_installed,
+    RunResult, TLS_RELATION, Unit,
 };
 
 const READY: (&str, &str) = ("active", "Unit is ready");
@@ -42,8 +42,7 @@ fn new_unit(number: u32, address: &str, leader: bool) -> Unit {
     let mut unit = Unit::new(number, address);
     unit.state.leader = leader;
     for package in ["landscape-server", "landscape-hashids"] {
-        let (key, behaviour) = not_installed(package);
-        unit.state.command_behaviours.insert(key, behaviour);
+        unit.mark_not_installed(package);
     }
     unit
 }
@@ -601,14 +600,7 @@ fn oidc_keys_are_written_and_removed_when_switched_off() {
 #[test]
 fn apt_failure_fails_the_hook_and_logs_the_apt_error() {
     let mut unit = new_unit(0, "10.1.77.18", true);
-    unit.state.command_behaviours.insert(
-        "apt-get install -y -q landscape-server".into(),
-        crate::harness::Behaviour {
-            code: 100,
-            stdout: String::new(),
-            stderr: "E: Unable to locate package landscape-server".into(),
-        },
-    );
+    unit.fail_command("apt-get install -y -q landscape-server", 100, "E: Unable to locate package landscape-server");
     let run = unit.hook("install");
     assert_ne!(run.code, 0);
     assert!(unit.log_text().contains("E: Unable to locate package landscape-server"), "{}", unit.log_text());
@@ -647,10 +639,7 @@ fn install_honours_proxies_min_install_and_a_ppa_key() {
 fn installer_attach_package_follows_its_flag_and_a_failure_blocks_without_sticking() {
     let (mut unit, _) = deployed_leader();
     unit.set_config("enable_ubuntu_installer_attach", json!(true));
-    unit.state.command_behaviours.insert(
-        "apt-get install -y -q landscape-ubuntu-installer-attach".into(),
-        crate::harness::Behaviour { code: 100, stdout: String::new(), stderr: "E: broken".into() },
-    );
+    unit.fail_command("apt-get install -y -q landscape-ubuntu-installer-attach", 100, "E: broken");
     unit.hook("config-changed");
     let (name, message) = status(&unit);
     assert_eq!(
@@ -725,13 +714,10 @@ fn failed_actions_say_why() {
     );
     assert!(status(&unit).1.starts_with("Paused"));
 
-    unit.state.command_behaviours.insert(
-        "apt-get install -y -q landscape-server landscape-client".into(),
-        crate::harness::Behaviour {
-            code: 100,
-            stdout: String::new(),
-            stderr: "E: Unable to locate package landscape-client".into(),
-        },
+    unit.fail_command(
+        "apt-get install -y -q landscape-server landscape-client",
+        100,
+        "E: Unable to locate package landscape-client",
     );
     let run = unit.action("upgrade");
     assert!(run.ran("apt-mark hold landscape-server"), "held again after a failure");
