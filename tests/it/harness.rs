@@ -145,7 +145,12 @@ impl Unit {
     /// A unit of `landscape-server` with every config option at its default,
     /// `network-get replicas` answering `address`, no relations.
     pub fn new(number: u32, address: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix("landscape-unit-").tempdir().unwrap();
+        Self::new_in(&std::env::temp_dir(), number, address)
+    }
+
+    /// [`Unit::new`], with the unit's directory made inside `parent`.
+    pub fn new_in(parent: &Path, number: u32, address: &str) -> Self {
+        let dir = tempfile::Builder::new().prefix("landscape-unit-").tempdir_in(parent).unwrap();
         // HAProxy validates the candidate config as the haproxy user.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.path().join("bin");
@@ -208,6 +213,11 @@ impl Unit {
 
     pub fn address(&self) -> String {
         self.state.networks["replicas"].clone()
+    }
+
+    /// The directory first on the unit's `PATH`: hook tools and faked commands.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.dir.path().join("bin")
     }
 
     /// The unit's `CHARM_FS_ROOT`.

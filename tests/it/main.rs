@@ -11,6 +11,7 @@ mod haproxy_golden;
 mod haproxy_hooks;
 mod ingress;
 mod integrations;
+mod lab;
 mod landscape;
 mod metadata;
 mod regression;

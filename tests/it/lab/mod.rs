@@ -1,0 +1,211 @@
+//! The namespace lab: a local multi-unit deployment in which every unit runs
+//! the real `dispatch` binary and its own real HAProxy in its own network
+//! namespace, with stand-in Landscape services behind it and a client host
+//! in front. See README "The namespace lab".
+
+mod model;
+mod net;
+mod probe;
+mod shims;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::json;
+
+use model::Model;
+use probe::{Client, Expect, RouteTable};
+
+/// The name in every unit's certificate (from `root_url`).
+const SITE: &str = "landscape.lab.test";
+
+/// One lab at a time: they share the address range and its safety route.
+static LAB: Mutex<()> = Mutex::new(());
+
+fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Three units with every relation, both gRPC services on, and every
+/// HAProxy server UP.
+fn three_unit_model() -> Model {
+    let mut model = Model::new().unwrap_or_else(|e| panic!("{e}"));
+    model.preset("root_url", json!(format!("https://{SITE}/")));
+    model.preset("enable_hostagent_messenger", json!(true));
+    model.preset("enable_ubuntu_installer_attach", json!(true));
+    let started = std::time::Instant::now();
+    model.deploy(3);
+    println!("deployed 3 units: {} hooks in {:?}", model.hook_log.len(), started.elapsed());
+    for u in &model.units {
+        assert_eq!(u.unit.status(), ("active".into(), "Unit is ready".into()), "{}", u.name());
+    }
+    model.wait_until_serving(Duration::from_secs(40));
+    println!("serving after {:?}", started.elapsed());
+    model
+}
+
+/// `https://SITE<path>` on `port` through the unit at `address`.
+fn via_site(client: &Client, address: &str, port: u16, path: &str, extra: &[&str]) -> probe::Reply {
+    let resolve = format!("{SITE}:{port}:{address}");
+    let mut args = vec!["--resolve", resolve.as_str()];
+    args.extend_from_slice(extra);
+    client.curl(&format!("https://{SITE}:{port}{path}"), &args)
+}
+
+/// The seed's "Key Info" table for ports 80 and 443, checked through every
+/// unit's HAProxy, for one `redirect_https` value.
+fn check_http_routes(model: &Model, table: &mut RouteTable, redirect: &str) {
+    let client = Client::of(model);
+    let leader = Some(model.leader().name());
+    use Expect::{Redirect, Service, Status};
+    for u in &model.units {
+        let via = u.name();
+        let a = u.host.address.as_str();
+        // Port 80: each prefix, for this redirect_https value.
+        let http: Vec<(&str, Expect)> = vec![
+            ("/ping", Service("pingserver", None)),
+            ("/repository/ubuntu/dists/noble/Release", Service("appserver", None)),
+            ("/api/v2/computers", Service("api", None)),
+            ("/message-system", Service("message-server", None)),
+            ("/attachment/42", Service("message-server", None)),
+            ("/upload/acct/foo_1.0_all.deb", Service("package-upload", leader.clone())),
+            ("/hash-id-databases/ubuntu.db", Service("appserver", leader.clone())),
+            ("/", Service("appserver", None)),
+        ];
+        for (path, served) in http {
+            let redirected = match redirect {
+                "all" => true,
+                "default" => !(path.starts_with("/ping") || path.starts_with("/repository")),
+                _ => false,
+            };
+            let expect = if redirected { Redirect(format!("https://{a}{path}")) } else { served };
+            table.expect(&via, &format!("http :80{path}"), &expect, &client.curl(&format!("http://{a}{path}"), &[]));
+        }
+        for path in ["/metrics", "/api/metrics", "/ping/metrics"] {
+            table.expect(
+                &via,
+                &format!("http :80{path}"),
+                &Status(403),
+                &client.curl(&format!("http://{a}{path}"), &[]),
+            );
+        }
+        if redirect != "default" {
+            continue;
+        }
+        // Port 443, TLS verified against the lab CA for the site name.
+        let https: Vec<(&str, Expect)> = vec![
+            ("/", Service("appserver", None)),
+            ("/repository/ubuntu/dists/noble/Release", Service("appserver", None)),
+            ("/ping", Service("pingserver", None)),
+            ("/api/v2/computers", Service("api", None)),
+            ("/message-system", Service("message-server", None)),
+            ("/attachment/42", Service("message-server", None)),
+            ("/upload/acct/foo_1.0_all.deb", Service("package-upload", leader.clone())),
+            ("/hash-id-databases/ubuntu.db", Service("appserver", leader.clone())),
+            ("/metrics", Status(403)),
+            ("/api/metrics", Status(403)),
+        ];
+        for (path, expect) in https {
+            let reply = via_site(&client, a, 443, path, &[]);
+            table.expect(&via, &format!("https :443{path}"), &expect, &reply);
+            if path == "/" {
+                let proto = reply.received_header("x-forwarded-proto").unwrap_or_default();
+                table.check(&via, "https :443/ header", "x-forwarded-proto: https", &proto, proto == "https");
+            }
+            if path.starts_with("/upload") {
+                let line = reply.request_line().unwrap_or_default();
+                let wanted = format!("GET {path} HTTP/1.1");
+                table.check(&via, "https :443/upload path", &wanted, &line, line == wanted);
+            }
+        }
+        // The certificate is for the unit's IP too, and only the lab CA
+        // vouches for it.
+        let by_ip = client.curl(&format!("https://{a}/"), &[]);
+        table.expect(&via, "https :443/ by IP", &Service("appserver", None), &by_ip);
+        let untrusted = client.curl(&format!("https://{a}/"), &["--cacert", "/etc/ssl/certs/ca-certificates.crt"]);
+        table.check(&via, "https :443/ with system CAs", "TLS refused", &untrusted.summary(), untrusted.status == 0);
+    }
+}
+
+/// Ports 6554 and 50051: TLS with ALPN h2 in front, h2c behind, a real gRPC
+/// client, and `X-FQDN` from `Host` or `:authority`.
+fn check_grpc_routes(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    for u in &model.units {
+        let via = u.name();
+        let a = u.host.address.as_str();
+        for (port, service) in [(6554, "hostagent-messenger"), (50051, "ubuntu-installer-attach")] {
+            let method = "/landscape.lab.Echo/Call";
+            match client.grpc(&format!("{a}:{port}"), SITE, method, 2) {
+                Ok(answers) => {
+                    for answer in &answers {
+                        let got = format!(
+                            "{} on {} via `{}`",
+                            answer["service"].as_str().unwrap_or("?"),
+                            answer["unit"].as_str().unwrap_or("?"),
+                            answer["request_line"].as_str().unwrap_or("?")
+                        );
+                        let ok = answer["service"] == service
+                            && answer["request_line"] == format!("POST {method} HTTP/2")
+                            && answer["headers"]["content-type"] == "application/grpc";
+                        table.check(&via, &format!("gRPC :{port}{method}"), &format!("{service} over h2c"), &got, ok);
+                        if port == 50051 {
+                            let fqdn = answer["headers"]["x-fqdn"].as_str().unwrap_or_default();
+                            table.check(&via, "gRPC :50051 x-fqdn", &format!("x-fqdn: {SITE}"), fqdn, fqdn == SITE);
+                        }
+                    }
+                    let ok = answers.len() == 2;
+                    table.check(&via, &format!("gRPC :{port} calls"), "2 answers", &answers.len().to_string(), ok);
+                }
+                Err(e) => {
+                    table.check(&via, &format!("gRPC :{port}{method}"), service, &format!("failed: {e}"), false);
+                }
+            }
+            let h2 = via_site(&client, a, port, "/over-h2", &["--http2"]);
+            let ok = h2.service().as_deref() == Some(service) && h2.http_version == "2";
+            table.check(&via, &format!("curl --http2 :{port}"), &format!("{service}, HTTP/2"), &h2.summary(), ok);
+        }
+        // X-FQDN from the Host header (HTTP/1.1) and from :authority (h2).
+        let h1 = via_site(&client, a, 50051, "/", &["--http1.1", "-H", "Host: attach.lab.test"]);
+        let fqdn = h1.received_header("x-fqdn").unwrap_or_default();
+        table.check(&via, "http/1.1 :50051 Host", "x-fqdn: attach.lab.test", &fqdn, fqdn == "attach.lab.test");
+        let h2 = via_site(&client, a, 50051, "/", &["--http2"]);
+        let fqdn = h2.received_header("x-fqdn").unwrap_or_default();
+        let wanted = format!("{SITE}:50051");
+        table.check(&via, "h2 :50051 :authority", &format!("x-fqdn: {wanted}"), &fqdn, fqdn == wanted);
+    }
+}
+
+/// Every unit's HAProxy spreads the appserver routes over every unit.
+fn check_spread(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let all: std::collections::BTreeSet<String> = model.units.iter().map(|u| u.name()).collect();
+    for u in &model.units {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..(4 * all.len()) {
+            if let Some(unit) = via_site(&client, &u.host.address, 443, "/", &[]).unit() {
+                seen.insert(unit);
+            }
+        }
+        let got = seen.iter().cloned().collect::<Vec<_>>().join(", ");
+        let wanted = all.iter().cloned().collect::<Vec<_>>().join(", ");
+        table.check(&u.name(), "https :443/ x12", &format!("served by {wanted}"), &got, seen == all);
+    }
+}
+
+#[test]
+fn lab_key_info_routes_tls_and_h2_through_every_unit() {
+    let _lab = lab_lock();
+    let mut model = three_unit_model();
+    let mut table = RouteTable::new("Key Info routes, redirect_https=default");
+    check_http_routes(&model, &mut table, "default");
+    check_grpc_routes(&model, &mut table);
+    check_spread(&model, &mut table);
+    table.finish();
+    for redirect in ["all", "none", "default"] {
+        model.set_config("redirect_https", json!(redirect));
+        let mut table = RouteTable::new(&format!("port 80, redirect_https={redirect}"));
+        check_http_routes(&model, &mut table, redirect);
+        table.finish();
+    }
+}

@@ -1,0 +1,565 @@
+//! A model simulator on top of the harness: N units of `landscape-server`
+//! (each the real `dispatch` binary, with its own namespace, filesystem root
+//! and HAProxy) plus stand-in remote applications, driven the way Juju
+//! drives them.
+//!
+//! - Hook order for a new unit: install, `<endpoint>-relation-created` for
+//!   each relation, leader-elected (leader only), config-changed, start,
+//!   then `-relation-joined` and `-relation-changed` per remote unit.
+//! - What a hook writes is seen by the others: a peer unit bag change gives
+//!   every other unit `replicas-relation-changed`, a leader's application
+//!   bag or application secret reaches every unit, and the stand-in
+//!   providers answer what units publish.
+//! - Stand-ins: a TLS provider that signs every unit's CSR with a local CA
+//!   (the certificates list in its application bag, as tls-certificates v4),
+//!   PostgreSQL and RabbitMQ that have already answered, and an ingress
+//!   provider that publishes a URL for each request.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::net::{Host, Network};
+use super::shims;
+use crate::fixtures::{TestCa, published_csrs};
+use crate::harness::{APP, DB_RELATION, Databag, Dispatch, INBOUND_AMQP_RELATION, OUTBOUND_AMQP_RELATION, Unit};
+use crate::state::Secret;
+
+pub const PEERS: u32 = 0;
+pub const TLS_RELATION: u32 = 23;
+const TLS_APP: &str = "self-signed-certificates";
+const INGRESS_APP: &str = "ingress-configurator";
+pub const INGRESS_RELATIONS: [(&str, u32); 4] = [
+    ("http-ingress", 30),
+    ("https-ingress", 31),
+    ("hostagent-messenger-ingress", 32),
+    ("ubuntu-installer-attach-ingress", 33),
+];
+/// The most hooks one change may cause before the model calls it a loop.
+const MAX_HOOKS_PER_SETTLE: usize = 2000;
+
+pub const CLIENT_OCTET: u8 = 100;
+
+fn lab_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with grpcio (the test venv made by scripts/setup-test-env).
+pub fn lab_python() -> String {
+    format!("{}/.venv-test/bin/python", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct LabUnit {
+    pub number: u32,
+    pub unit: Unit,
+    pub host: Host,
+    services: Child,
+}
+
+impl LabUnit {
+    pub fn name(&self) -> String {
+        unit_name(self.number)
+    }
+
+    /// The unit's own directory (parent of its filesystem root).
+    pub fn dir(&self) -> PathBuf {
+        self.unit.root().parent().expect("the root has a parent").to_path_buf()
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        shims::run_dir(&self.dir())
+    }
+
+    pub fn master_socket(&self) -> PathBuf {
+        shims::master_socket(&self.dir())
+    }
+}
+
+pub fn unit_name(number: u32) -> String {
+    format!("{APP}/{number}")
+}
+
+/// One thing for the model to do next.
+enum Step {
+    Hook(u32, Dispatch),
+    /// `remote` becomes visible to `at` on the peer relation: joined, then changed.
+    PeerJoin {
+        at: u32,
+        remote: u32,
+    },
+}
+
+/// What a unit has published that others may see.
+#[derive(PartialEq, Clone, Default)]
+struct Published {
+    peer_unit: Databag,
+    peer_app: Databag,
+    app_secrets: Vec<Secret>,
+    csrs: Option<String>,
+    ingress_app: BTreeMap<u32, Databag>,
+}
+
+fn published(unit: &Unit) -> Published {
+    let bag = |id: u32, app: bool| {
+        unit.state
+            .relation(id)
+            .map(|r| if app { r.local_app_data.clone() } else { r.local_unit_data.clone() })
+            .unwrap_or_default()
+    };
+    Published {
+        peer_unit: bag(PEERS, false),
+        peer_app: bag(PEERS, true),
+        app_secrets: unit.state.secrets.iter().filter(|s| s.owner == "application").cloned().collect(),
+        csrs: bag(TLS_RELATION, false).get("certificate_signing_requests").cloned(),
+        ingress_app: INGRESS_RELATIONS.iter().map(|(_, id)| (*id, bag(*id, true))).collect(),
+    }
+}
+
+fn relation_hook(endpoint: &str, kind: &'static str, id: u32, remote: Option<String>) -> Dispatch {
+    Dispatch::Relation { endpoint: endpoint.into(), kind, id, remote_unit: remote, departing: None }
+}
+
+pub struct Model {
+    pub units: Vec<LabUnit>,
+    /// Units that were removed; their hosts keep serving until the lab ends,
+    /// so traffic still sent to them would be seen.
+    pub removed: Vec<LabUnit>,
+    pub client: Host,
+    pub ca: TestCa,
+    config: Map<String, Value>,
+    next_number: u32,
+    signed: BTreeMap<String, String>,
+    queue: VecDeque<Step>,
+    /// Every hook run, as `unit: hook`.
+    pub hook_log: Vec<String>,
+    // Last: dropped after the units, it tears the namespaces down.
+    pub net: Network,
+}
+
+impl Model {
+    /// An empty model with the client host; `deploy` adds units.
+    pub fn new() -> Result<Self, String> {
+        let mut net = Network::new()?;
+        let client = net.add_host("client", CLIENT_OCTET)?;
+        let ca = TestCa::new("Landscape lab CA");
+        std::fs::write(net.dir().join("ca.pem"), format!("{}\n", ca.pem)).map_err(|e| e.to_string())?;
+        Ok(Model {
+            units: Vec::new(),
+            removed: Vec::new(),
+            client,
+            ca,
+            config: Map::new(),
+            next_number: 0,
+            signed: BTreeMap::new(),
+            queue: VecDeque::new(),
+            hook_log: Vec::new(),
+            net,
+        })
+    }
+
+    /// Sets an option before any unit exists (deployed with it).
+    pub fn preset(&mut self, key: &str, value: Value) {
+        assert!(self.units.is_empty(), "preset is for options given at deploy time");
+        self.config.insert(key.into(), value);
+    }
+
+    /// The lab CA's certificate file, for clients that verify the units.
+    pub fn ca_file(&self) -> PathBuf {
+        self.net.dir().join("ca.pem")
+    }
+
+    /// `juju deploy -n <count>` with every relation in place.
+    pub fn deploy(&mut self, count: u32) {
+        for _ in 0..count {
+            self.add_unit();
+        }
+    }
+
+    pub fn unit(&self, number: u32) -> &LabUnit {
+        self.units.iter().find(|u| u.number == number).unwrap_or_else(|| panic!("no unit {number}"))
+    }
+
+    fn unit_mut(&mut self, number: u32) -> &mut LabUnit {
+        self.units.iter_mut().find(|u| u.number == number).unwrap_or_else(|| panic!("no unit {number}"))
+    }
+
+    pub fn leader(&self) -> &LabUnit {
+        self.units.iter().find(|u| u.unit.state.leader).expect("a leader")
+    }
+
+    /// `juju add-unit`: a new host with its stand-in services, then the
+    /// unit's hooks and its peers' joined/changed, until the model settles.
+    pub fn add_unit(&mut self) -> u32 {
+        let number = self.next_number;
+        self.next_number += 1;
+        let host = self.net.add_host(&format!("u{number}"), 10 + number as u8).unwrap_or_else(|e| panic!("{e}"));
+        let mut unit = Unit::new_in(self.net.dir(), number, &host.address);
+        let unit_dir = unit.root().parent().unwrap().to_path_buf();
+        shims::install(&unit.bin_dir(), &unit_dir, &unit.root(), &host.namespace).expect("shims install");
+        // The stand-in services run before HAProxy exists: a server whose
+        // first health check fails stays down for rise x inter.
+        let run_dir = shims::run_dir(&unit_dir);
+        let services = self
+            .net
+            .ns_spawn(
+                &host.namespace,
+                &[
+                    &lab_python(),
+                    &lab_fixture("lab_services.py"),
+                    &unit_name(number),
+                    &host.address,
+                    &run_dir.display().to_string(),
+                ],
+                &run_dir.join("services.log"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        wait_for_file(&run_dir.join("services.ready"), &run_dir.join("services.log"));
+
+        for (key, value) in &self.config {
+            unit.set_config(key, value.clone());
+        }
+        unit.state.leader = self.units.is_empty();
+        self.relate(&mut unit);
+
+        let existing: Vec<u32> = self.units.iter().map(|u| u.number).collect();
+        let endpoints: Vec<(String, u32)> = unit.state.relations.iter().map(|r| (r.endpoint.clone(), r.id)).collect();
+        let leader = unit.state.leader;
+        self.units.push(LabUnit { number, unit, host, services });
+
+        let mut steps = vec![Step::Hook(number, Dispatch::Hook("install".into()))];
+        for (endpoint, id) in &endpoints {
+            steps.push(Step::Hook(number, relation_hook(endpoint, "created", *id, None)));
+        }
+        if leader {
+            steps.push(Step::Hook(number, Dispatch::Hook("leader-elected".into())));
+        }
+        steps.push(Step::Hook(number, Dispatch::Hook("config-changed".into())));
+        steps.push(Step::Hook(number, Dispatch::Hook("start".into())));
+        for (endpoint, id) in endpoints.iter().filter(|(_, id)| *id != PEERS) {
+            let remote = self.unit(number).unit.relation(*id).remote_units.keys().next().cloned();
+            steps.push(Step::Hook(number, relation_hook(endpoint, "joined", *id, remote.clone())));
+            steps.push(Step::Hook(number, relation_hook(endpoint, "changed", *id, remote)));
+        }
+        for other in existing {
+            steps.push(Step::PeerJoin { at: number, remote: other });
+            steps.push(Step::PeerJoin { at: other, remote: number });
+        }
+        self.queue.extend(steps);
+        self.settle();
+        number
+    }
+
+    /// The relations every unit of the application has, each seen as the
+    /// model sees it now.
+    fn relate(&self, unit: &mut Unit) {
+        let any = self.units.first().map(|u| &u.unit);
+        unit.peer_relation().local_app_data =
+            any.and_then(|u| u.state.relation(PEERS)).map(|r| r.local_app_data.clone()).unwrap_or_default();
+        if let Some(any) = any {
+            unit.state.secrets.extend(any.state.secrets.iter().filter(|s| s.owner == "application").cloned());
+        }
+        unit.add_database(DB_RELATION);
+        unit.add_amqp("inbound-amqp", INBOUND_AMQP_RELATION);
+        unit.add_amqp("outbound-amqp", OUTBOUND_AMQP_RELATION);
+        let tls = any.and_then(|u| u.state.relation(TLS_RELATION)).map(|r| r.remote_app_data.clone());
+        unit.add_relation("load-balancer-certificates", TLS_RELATION, TLS_APP).remote_app_data =
+            tls.unwrap_or_default();
+        for (endpoint, id) in INGRESS_RELATIONS {
+            let answer = any.and_then(|u| u.state.relation(id)).map(|r| r.remote_app_data.clone());
+            unit.add_relation(endpoint, id, INGRESS_APP).remote_app_data = answer.unwrap_or_default();
+        }
+    }
+
+    /// `juju remove-unit`: the unit departs and breaks its relations and
+    /// stops; its peers see it depart; a new leader is elected if needed.
+    pub fn remove_unit(&mut self, number: u32) {
+        let name = unit_name(number);
+        let others: Vec<u32> = self.units.iter().map(|u| u.number).filter(|n| *n != number).collect();
+        let relations: Vec<(String, u32)> =
+            self.unit(number).unit.state.relations.iter().map(|r| (r.endpoint.clone(), r.id)).collect();
+        for other in &others {
+            self.run_hook(
+                number,
+                Dispatch::Relation {
+                    endpoint: "replicas".into(),
+                    kind: "departed",
+                    id: PEERS,
+                    remote_unit: Some(unit_name(*other)),
+                    departing: Some(name.clone()),
+                },
+            );
+        }
+        for (endpoint, id) in &relations {
+            self.run_hook(number, relation_hook(endpoint, "broken", *id, None));
+        }
+        self.run_hook(number, Dispatch::Hook("stop".into()));
+        let was_leader = self.unit(number).unit.state.leader;
+        let index = self.units.iter().position(|u| u.number == number).unwrap();
+        let gone = self.units.remove(index);
+        self.removed.push(gone);
+        for other in &others {
+            self.queue.push_back(Step::Hook(
+                *other,
+                Dispatch::Relation {
+                    endpoint: "replicas".into(),
+                    kind: "departed",
+                    id: PEERS,
+                    remote_unit: Some(name.clone()),
+                    departing: Some(name.clone()),
+                },
+            ));
+        }
+        self.answer_tls();
+        self.settle();
+        if was_leader {
+            if let Some(first) = others.first() {
+                self.set_leader(*first);
+            }
+        }
+    }
+
+    /// Leadership moves to `number` (Juju's choice; the old leader learns it
+    /// from its next hook).
+    pub fn set_leader(&mut self, number: u32) {
+        for u in &mut self.units {
+            u.unit.state.leader = u.number == number;
+        }
+        self.queue.push_back(Step::Hook(number, Dispatch::Hook("leader-elected".into())));
+        self.settle();
+    }
+
+    /// `juju config landscape-server key=value`.
+    pub fn set_config(&mut self, key: &str, value: Value) {
+        self.config.insert(key.into(), value.clone());
+        for u in &mut self.units {
+            u.unit.set_config(key, value.clone());
+        }
+        let numbers: Vec<u32> = self.units.iter().map(|u| u.number).collect();
+        for n in numbers {
+            self.queue.push_back(Step::Hook(n, Dispatch::Hook("config-changed".into())));
+        }
+        self.settle();
+    }
+
+    /// Runs queued steps until nothing changes any more.
+    pub fn settle(&mut self) {
+        let mut ran = 0;
+        while let Some(step) = self.queue.pop_front() {
+            ran += 1;
+            assert!(ran < MAX_HOOKS_PER_SETTLE, "the model does not settle:\n{}", self.recent_hooks());
+            match step {
+                Step::Hook(n, dispatch) => {
+                    if self.units.iter().any(|u| u.number == n) {
+                        self.run_hook(n, dispatch);
+                    }
+                }
+                Step::PeerJoin { at, remote } => {
+                    let live = |n: u32| self.units.iter().any(|u| u.number == n);
+                    if !live(at) || !live(remote) {
+                        continue;
+                    }
+                    let bag = self.unit(remote).unit.state.relation(PEERS).unwrap().local_unit_data.clone();
+                    self.unit_mut(at).unit.peer_relation().remote_units.insert(unit_name(remote), bag);
+                    self.run_hook(at, relation_hook("replicas", "joined", PEERS, Some(unit_name(remote))));
+                    self.run_hook(at, relation_hook("replicas", "changed", PEERS, Some(unit_name(remote))));
+                }
+            }
+        }
+        self.wait_for_reloads(Duration::from_secs(20));
+    }
+
+    /// Waits until every reload the charm asked for (`systemctl reload
+    /// haproxy` in the shim's log) is done: the master counted it and only
+    /// the new worker is left, so that what a test sees next is the new
+    /// config (systemd's notify reload gives the same guarantee).
+    pub fn wait_for_reloads(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for u in &self.units {
+            let calls = std::fs::read_to_string(u.run_dir().join("calls.log")).unwrap_or_default();
+            let asked = calls.lines().filter(|l| *l == "systemctl reload haproxy").count() as u32;
+            if !u.master_socket().exists() {
+                continue;
+            }
+            loop {
+                let state = super::probe::proc_state(&u.master_socket());
+                match &state {
+                    Ok(s) if s.reloads >= asked && s.workers == 1 && s.old_workers == 0 => break,
+                    _ => {}
+                }
+                assert!(Instant::now() < deadline, "{}: {asked} reload(s) asked, HAProxy shows {state:?}", u.name());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn recent_hooks(&self) -> String {
+        let start = self.hook_log.len().saturating_sub(30);
+        self.hook_log[start..].join("\n")
+    }
+
+    /// Runs one hook on one unit (it must succeed) and spreads what it wrote.
+    fn run_hook(&mut self, number: u32, dispatch: Dispatch) {
+        let label = describe(&dispatch);
+        let lab_unit = self.unit_mut(number);
+        let before = published(&lab_unit.unit);
+        let result = lab_unit.unit.run(dispatch);
+        let after = published(&lab_unit.unit);
+        let is_leader = lab_unit.unit.state.leader;
+        self.hook_log.push(format!("{}: {label}", unit_name(number)));
+        assert_eq!(
+            result.code,
+            0,
+            "{} {label} failed:\n{}\nlog:\n{}",
+            unit_name(number),
+            result.stderr,
+            self.unit(number).unit.log_text()
+        );
+        if after.peer_unit != before.peer_unit {
+            for other in self.units.iter_mut().filter(|u| u.number != number) {
+                let rel = other.unit.peer_relation();
+                if let Some(bag) = rel.remote_units.get_mut(&unit_name(number)) {
+                    *bag = after.peer_unit.clone();
+                    self.queue.push_back(Step::Hook(
+                        other.number,
+                        relation_hook("replicas", "changed", PEERS, Some(unit_name(number))),
+                    ));
+                }
+            }
+        }
+        if is_leader && after.peer_app != before.peer_app {
+            for other in self.units.iter_mut().filter(|u| u.number != number) {
+                other.unit.peer_relation().local_app_data = after.peer_app.clone();
+                self.queue.push_back(Step::Hook(other.number, relation_hook("replicas", "changed", PEERS, None)));
+            }
+        }
+        if is_leader && after.app_secrets != before.app_secrets {
+            for other in self.units.iter_mut().filter(|u| u.number != number) {
+                other.unit.state.secrets.retain(|s| s.owner != "application");
+                other.unit.state.secrets.extend(after.app_secrets.iter().cloned());
+            }
+        }
+        if after.csrs != before.csrs {
+            self.answer_tls();
+        }
+        if is_leader && after.ingress_app != before.ingress_app {
+            self.answer_ingress(&after.ingress_app);
+        }
+    }
+
+    /// The TLS provider signs every outstanding CSR and publishes the list.
+    fn answer_tls(&mut self) {
+        let mut entries = Vec::new();
+        for u in &self.units {
+            if u.unit.state.relation(TLS_RELATION).is_none() {
+                continue;
+            }
+            let has_csrs = u.unit.relation(TLS_RELATION).local_unit_data.contains_key("certificate_signing_requests");
+            if !has_csrs {
+                continue;
+            }
+            for csr in published_csrs(&u.unit, TLS_RELATION) {
+                let cert = self.signed.entry(csr.clone()).or_insert_with(|| self.ca.sign(&csr, 1, 90)).clone();
+                entries.push((csr, cert));
+            }
+        }
+        let refs: Vec<(&str, &str)> = entries.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let bag = self.ca.provider_databag(&refs);
+        for u in &mut self.units {
+            let Some(rel) = u.unit.state.relation_mut(TLS_RELATION) else { continue };
+            if rel.remote_app_data != bag {
+                rel.remote_app_data = bag.clone();
+                self.queue.push_back(Step::Hook(
+                    u.number,
+                    relation_hook("load-balancer-certificates", "changed", TLS_RELATION, Some(format!("{TLS_APP}/0"))),
+                ));
+            }
+        }
+    }
+
+    /// The ingress provider answers each request with a URL (and withdraws
+    /// it when the request is withdrawn).
+    fn answer_ingress(&mut self, requests: &BTreeMap<u32, Databag>) {
+        for (endpoint, id) in INGRESS_RELATIONS {
+            let request = requests.get(&id).cloned().unwrap_or_default();
+            let mut answer = Databag::new();
+            if let Some(name) = request.get("name") {
+                let name: String = serde_json::from_str(name).unwrap_or_default();
+                answer.insert("ingress".into(), format!(r#"{{"url": "https://ingress.lab.test/{name}-{endpoint}"}}"#));
+            }
+            for u in &mut self.units {
+                let Some(rel) = u.unit.state.relation_mut(id) else { continue };
+                if rel.remote_app_data != answer {
+                    rel.remote_app_data = answer.clone();
+                    self.queue.push_back(Step::Hook(
+                        u.number,
+                        relation_hook(endpoint, "changed", id, Some(format!("{INGRESS_APP}/0"))),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Waits until every live unit's HAProxy runs and reports every server
+    /// of every backend UP.
+    pub fn wait_until_serving(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut not_ready = Vec::new();
+            for u in &self.units {
+                match super::probe::server_states(&u.master_socket()) {
+                    Ok(rows) if rows.is_empty() => not_ready.push(format!("{}: no servers", u.name())),
+                    Ok(rows) => not_ready.extend(
+                        rows.iter()
+                            .filter(|r| r.status != "UP")
+                            .map(|r| format!("{}: {}/{} {}", u.name(), r.backend, r.server, r.status)),
+                    ),
+                    Err(e) => not_ready.push(format!("{}: {e}", u.name())),
+                }
+            }
+            if not_ready.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "HAProxy servers not UP after {timeout:?}:\n{}", not_ready.join("\n"));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // Kill what runs in the namespaces first, then reap our own children
+        // so that none is left as a zombie.
+        self.net.teardown();
+        for u in self.units.iter_mut().chain(self.removed.iter_mut()) {
+            let _ = u.services.kill();
+            let _ = u.services.wait();
+        }
+    }
+}
+
+fn describe(dispatch: &Dispatch) -> String {
+    match dispatch {
+        Dispatch::Hook(name) => name.clone(),
+        Dispatch::Relation { endpoint, kind, remote_unit, .. } => {
+            format!("{endpoint}-relation-{kind} ({})", remote_unit.as_deref().unwrap_or("app"))
+        }
+        Dispatch::Action { name, .. } => format!("action {name}"),
+        Dispatch::Raw(path) => path.clone(),
+    }
+}
+
+fn wait_for_file(path: &Path, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear; log:\n{}",
+            path.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
