@@ -209,3 +209,142 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
         table.finish();
     }
 }
+
+/// Which units answer `path` (https, via `address`) over `count` requests;
+/// a failed request is recorded as `failed: ...`.
+fn answering_units(client: &Client, address: &str, path: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let reply = via_site(client, address, 443, path, &[]);
+            match (reply.status, reply.unit()) {
+                (200, Some(unit)) => format!("{unit} w{}", reply.answer().unwrap()["worker"]),
+                _ => reply.summary(),
+            }
+        })
+        .collect()
+}
+
+fn summarize(seen: &[String]) -> String {
+    let set: std::collections::BTreeSet<&String> = seen.iter().collect();
+    set.into_iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+#[test]
+fn lab_operations_scale_leadership_outage_and_worker_counts() {
+    let _lab = lab_lock();
+    let mut model = three_unit_model();
+    let client = Client::of(&model);
+
+    // Scale 3 -> 4: every unit's HAProxy routes to the new unit.
+    let mut table = RouteTable::new("scale 3 -> 4");
+    model.add_unit();
+    model.wait_until_serving(Duration::from_secs(60));
+    check_spread(&model, &mut table);
+    table.finish();
+
+    // Scale 4 -> 2, the leader among the removed: leadership moves.
+    let mut table = RouteTable::new("scale 4 -> 2 (leader removed)");
+    let old_leader = model.leader().number;
+    model.remove_unit(3);
+    model.remove_unit(old_leader);
+    assert_eq!(model.units.len(), 2);
+    let removed: Vec<String> = model.removed.iter().map(|u| u.name()).collect();
+    model.revive_removed();
+    for u in &model.units {
+        let servers = probe::server_states(&u.master_socket()).unwrap();
+        let gone: Vec<&str> = model.removed.iter().map(|r| r.host.address.as_str()).collect();
+        let stale: Vec<String> = servers
+            .iter()
+            .filter(|s| gone.iter().any(|a| s.server.contains(&a.replace('.', "-"))))
+            .map(|s| format!("{}/{}", s.backend, s.server))
+            .collect();
+        table.check(&u.name(), "HAProxy servers", "none on removed units", &stale.join(", "), stale.is_empty());
+        for path in ["/", "/ping", "/api/v2/computers", "/message-system"] {
+            let seen = answering_units(&client, &u.host.address, path, 8);
+            let ok =
+                seen.iter().all(|s| s.starts_with("landscape-server/") && !removed.iter().any(|r| s.starts_with(r)));
+            table.check(&u.name(), &format!("https :443{path} x8"), "only live units", &summarize(&seen), ok);
+        }
+    }
+    for r in &model.removed {
+        let reply = client.curl(&format!("http://{}/ping", r.host.address), &[]);
+        table.check(&r.name(), "http :80/ping", "HAProxy stopped", &reply.summary(), reply.status == 0);
+    }
+    check_leader_routes(&model, &mut table);
+    table.finish();
+
+    // Leadership moved on purpose: the leader-only routes follow.
+    let mut table = RouteTable::new("leader moved");
+    let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
+    model.set_leader(next);
+    model.wait_until_serving(Duration::from_secs(40));
+    check_leader_routes(&model, &mut table);
+    table.finish();
+
+    // worker_counts 2 -> 3: a third worker of each service on every unit.
+    let mut table = RouteTable::new("worker_counts 2 -> 3");
+    model.set_config("worker_counts", json!(3));
+    model.wait_until_serving(Duration::from_secs(40));
+    for u in &model.units {
+        let servers = probe::server_states(&u.master_socket()).unwrap();
+        for other in &model.units {
+            let name = format!("landscape-appserver-{}-2", other.host.address.replace('.', "-"));
+            let state = servers
+                .iter()
+                .find(|s| s.backend == "landscape-https-appserver" && s.server == name)
+                .map(|s| s.status.clone());
+            let got = state.clone().unwrap_or_else(|| "absent".into());
+            table.check(&u.name(), &format!("server {name}"), "UP", &got, state.as_deref() == Some("UP"));
+        }
+        let seen = answering_units(&client, &u.host.address, "/", 18);
+        let third = seen.iter().any(|s| s.ends_with(" w2"));
+        table.check(&u.name(), "https :443/ x18", "some answers from worker 2", &summarize(&seen), third);
+    }
+    table.finish();
+
+    // A service down: HAProxy marks it down and the others serve.
+    let mut table = RouteTable::new("appserver worker down");
+    let victim = model.units[1].number;
+    let victim_address = model.unit(victim).host.address.replace('.', "-");
+    model.crash(victim, "appserver", 0);
+    let server = format!("landscape-appserver-{victim_address}-0");
+    for u in &model.units {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let servers = probe::server_states(&u.master_socket()).unwrap();
+            let status = servers
+                .iter()
+                .find(|s| s.backend == "landscape-https-appserver" && s.server == server)
+                .map(|s| s.status.clone())
+                .unwrap_or_default();
+            if status.starts_with("DOWN") || std::time::Instant::now() > deadline {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        table.check(&u.name(), &format!("server {server}"), "DOWN", &status, status.starts_with("DOWN"));
+        let seen = answering_units(&client, &u.host.address, "/", 12);
+        let victim_name = format!("{} w0", model.unit(victim).name());
+        let ok = seen.iter().all(|s| s.starts_with("landscape-server/") && *s != victim_name);
+        table.check(&u.name(), "https :443/ x12", &format!("all served, none by {victim_name}"), &summarize(&seen), ok);
+    }
+    table.finish();
+}
+
+/// Leader-only routes reach the current leader through every unit.
+fn check_leader_routes(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let leader = model.leader().name();
+    for u in &model.units {
+        for path in ["/upload/acct/foo_1.0_all.deb", "/hash-id-databases/ubuntu.db"] {
+            let service = if path.starts_with("/upload") { "package-upload" } else { "appserver" };
+            let reply = via_site(&client, &u.host.address, 443, path, &[]);
+            table.expect(
+                &u.name(),
+                &format!("https :443{path}"),
+                &Expect::Service(service, Some(leader.clone())),
+                &reply,
+            );
+        }
+    }
+}

@@ -202,20 +202,18 @@ impl Model {
         // The stand-in services run before HAProxy exists: a server whose
         // first health check fails stays down for rise x inter.
         let run_dir = shims::run_dir(&unit_dir);
-        let services = self
-            .net
-            .ns_spawn(
-                &host.namespace,
-                &[
-                    &lab_python(),
-                    &lab_fixture("lab_services.py"),
-                    &unit_name(number),
-                    &host.address,
-                    &run_dir.display().to_string(),
-                ],
-                &run_dir.join("services.log"),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let services = super::net::ns_spawn(
+            &host.namespace,
+            &[
+                &lab_python(),
+                &lab_fixture("lab_services.py"),
+                &unit_name(number),
+                &host.address,
+                &run_dir.display().to_string(),
+            ],
+            &run_dir.join("services.log"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         wait_for_file(&run_dir.join("services.ready"), &run_dir.join("services.log"));
 
         for (key, value) in &self.config {
@@ -499,6 +497,25 @@ impl Model {
                     ));
                 }
             }
+        }
+    }
+
+    /// Makes a stand-in service worker on `number` crash (its port closes).
+    pub fn crash(&self, number: u32, service: &str, worker: u32) {
+        use std::io::Write;
+        let u = self.units.iter().chain(&self.removed).find(|u| u.number == number).expect("a unit");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(u.run_dir().join("crashed")).unwrap();
+        writeln!(f, "{service} {worker}").unwrap();
+    }
+
+    /// Restarts the stand-in services of a removed unit's host, as if its
+    /// machine had stayed up: any traffic still sent there would be answered
+    /// (and seen).
+    pub fn revive_removed(&self) {
+        for u in &self.removed {
+            let defaults = u.unit.path("/etc/default/landscape-server");
+            std::fs::copy(defaults, u.run_dir().join("landscape.env")).unwrap();
+            std::fs::write(u.run_dir().join("package-upload.on"), "").unwrap();
         }
     }
 

@@ -149,30 +149,6 @@ impl Network {
         run("ip", &args)
     }
 
-    /// Runs a command inside `namespace`, whatever its exit status.
-    pub fn ns_output(&self, namespace: &str, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", namespace])
-            .args(argv)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("ip netns exec {namespace} {argv:?}: {e}"))
-    }
-
-    /// Starts a long-running command inside `namespace`, its output to `log`.
-    pub fn ns_spawn(&self, namespace: &str, argv: &[&str], log: &Path) -> Result<Child, String> {
-        let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = file.try_clone().map_err(|e| e.to_string())?;
-        Command::new("ip")
-            .args(["netns", "exec", namespace])
-            .args(argv)
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("ip netns exec {namespace} {argv:?}: {e}"))
-    }
-
     fn namespaces_file(&self) -> PathBuf {
         self.dir.path().join("namespaces")
     }
@@ -231,6 +207,30 @@ exit 0
             .map_err(|e| format!("setsid: {e}"))
             .and_then(|s| if s.success() { Ok(()) } else { Err("setsid failed".into()) })
     }
+}
+
+/// Runs a command inside `namespace`, whatever its exit status.
+pub fn ns_output(namespace: &str, argv: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", namespace])
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec {namespace} {argv:?}: {e}"))
+}
+
+/// Starts a long-running command inside `namespace`, its output to `log`.
+pub fn ns_spawn(namespace: &str, argv: &[&str], log: &Path) -> Result<Child, String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = file.try_clone().map_err(|e| e.to_string())?;
+    Command::new("ip")
+        .args(["netns", "exec", namespace])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("ip netns exec {namespace} {argv:?}: {e}"))
 }
 
 fn kill_namespace_processes(namespace: &str) {

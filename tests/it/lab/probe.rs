@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::model::{Model, lab_python};
-use super::net::Network;
+use super::net::{ns_output, ns_spawn};
 
 /// A server of a backend as the running HAProxy worker sees it.
 #[derive(Debug, Clone)]
@@ -135,15 +135,14 @@ impl Reply {
 }
 
 /// The client host: every request of the tests starts there.
-pub struct Client<'a> {
-    net: &'a Network,
+pub struct Client {
     namespace: String,
     ca: PathBuf,
 }
 
-impl<'a> Client<'a> {
-    pub fn of(model: &'a Model) -> Self {
-        Client { net: &model.net, namespace: model.client.namespace.clone(), ca: model.ca_file() }
+impl Client {
+    pub fn of(model: &Model) -> Self {
+        Client { namespace: model.client.namespace.clone(), ca: model.ca_file() }
     }
 
     /// `curl` from the client namespace, verifying TLS against the lab CA.
@@ -163,7 +162,7 @@ impl<'a> Client<'a> {
         ];
         argv.extend_from_slice(extra);
         argv.push(url);
-        let out = self.net.ns_output(&self.namespace, &argv);
+        let out = ns_output(&self.namespace, &argv);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, last) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
         let mut fields = last.split(' ');
@@ -187,7 +186,7 @@ impl<'a> Client<'a> {
         let script = format!("{}/tests/fixtures/lab_grpc_client.py", env!("CARGO_MANIFEST_DIR"));
         let ca = self.ca.display().to_string();
         let count = count.to_string();
-        let out = self.net.ns_output(&self.namespace, &[&lab_python(), &script, target, name, &ca, method, &count]);
+        let out = ns_output(&self.namespace, &[&lab_python(), &script, target, name, &ca, method, &count]);
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_string());
         }
@@ -199,11 +198,11 @@ impl<'a> Client<'a> {
 
     /// Runs a program in the client namespace (load generators).
     pub fn run(&self, argv: &[&str]) -> std::process::Output {
-        self.net.ns_output(&self.namespace, argv)
+        ns_output(&self.namespace, argv)
     }
 
     pub fn spawn(&self, argv: &[&str], log: &Path) -> std::process::Child {
-        self.net.ns_spawn(&self.namespace, argv, log).unwrap_or_else(|e| panic!("{e}"))
+        ns_spawn(&self.namespace, argv, log).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
