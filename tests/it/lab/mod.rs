@@ -348,3 +348,145 @@ fn check_leader_routes(model: &Model, table: &mut RouteTable) {
         }
     }
 }
+
+/// What one wrk run counted.
+#[derive(Debug)]
+struct LoadResult {
+    requests: u64,
+    /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers.
+    failures: u64,
+    report: String,
+}
+
+fn parse_wrk(report: &str) -> LoadResult {
+    let number_after = |line: &str, key: &str| -> u64 {
+        line.split(key).nth(1).and_then(|r| r.trim().split([',', ' ']).next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    let mut result = LoadResult { requests: 0, failures: 0, report: report.to_string() };
+    for line in report.lines().map(str::trim) {
+        if line.contains(" requests in ") {
+            result.requests = line.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        }
+        if line.starts_with("Socket errors:") {
+            for key in ["connect", "read", "write", "timeout"] {
+                result.failures += number_after(line, key);
+            }
+        }
+        if line.starts_with("Non-2xx or 3xx responses:") {
+            result.failures += number_after(line, "responses:");
+        }
+    }
+    result
+}
+
+/// Two bounded loads from the client host for `seconds`: keep-alive HTTP
+/// to one unit's port 80, and a new TLS connection per request to another
+/// unit's port 443. `during` runs while they do.
+fn under_load(model: &mut Model, seconds: u32, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult)> {
+    let client = Client::of(model);
+    let duration = format!("{seconds}s");
+    let targets = [
+        ("keep-alive http :80/ping", format!("http://{}/ping", model.units[0].host.address), false),
+        ("new TLS connection per request https :443/", format!("https://{}/", model.units[1].host.address), true),
+    ];
+    let mut runs = Vec::new();
+    for (i, (label, url, close)) in targets.iter().enumerate() {
+        let log = model.net.dir().join(format!("wrk-{i}.log"));
+        let mut argv = vec!["wrk", "-t1", "-c8", "-d", duration.as_str(), "--timeout", "5s"];
+        if *close {
+            argv.extend(["-H", "Connection: close"]);
+        }
+        argv.push(url);
+        runs.push((label.to_string(), log.clone(), client.spawn(&argv, &log)));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    during(model);
+    runs.into_iter()
+        .map(|(label, log, mut child)| {
+            let status = child.wait().expect("wrk ran");
+            let report = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(status.success(), "wrk failed:\n{report}");
+            (label, parse_wrk(&report))
+        })
+        .collect()
+}
+
+fn reloads(model: &Model) -> Vec<u32> {
+    model.units.iter().map(|u| probe::proc_state(&u.master_socket()).unwrap().reloads).collect()
+}
+
+#[test]
+fn lab_reloads_under_load_lose_no_request() {
+    let _lab = lab_lock();
+    let mut model = three_unit_model();
+    let client = Client::of(&model);
+
+    // Five config changes in ten seconds, each one a new config and a reload
+    // on every unit.
+    let mut table = RouteTable::new("reload under load");
+    let before = reloads(&model);
+    let results = under_load(&mut model, 10, |model| {
+        for redirect in ["none", "default", "all", "none", "default"] {
+            model.set_config("redirect_https", json!(redirect));
+            std::thread::sleep(Duration::from_millis(1200));
+        }
+    });
+    let after = reloads(&model);
+    for (u, (b, a)) in model.units.iter().zip(before.iter().zip(&after)) {
+        table.check(&u.name(), "HAProxy reloads", "5", &(a - b).to_string(), a - b == 5);
+    }
+    for (label, r) in &results {
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 100);
+        println!("{label}:\n{}", r.report);
+    }
+    table.finish();
+
+    // A config that fails validation, under load: no reload, the old
+    // config stays live, every request is served, by the old routes.
+    let mut table = RouteTable::new("rejected config under load");
+    let live: Vec<String> = model.units.iter().map(|u| u.unit.haproxy_config().unwrap()).collect();
+    for u in &model.units {
+        std::fs::write(shims::validation_fault(&u.dir()), "").unwrap();
+    }
+    let before = reloads(&model);
+    let results = under_load(&mut model, 10, |model| model.set_config("worker_counts", json!(3)));
+    let after = reloads(&model);
+    for (i, u) in model.units.iter().enumerate() {
+        table.check(&u.name(), "HAProxy reloads", "0", &(after[i] - before[i]).to_string(), after[i] == before[i]);
+        let unchanged = u.unit.haproxy_config().as_ref() == Some(&live[i]);
+        table.check(
+            &u.name(),
+            "live haproxy.cfg",
+            "unchanged",
+            if unchanged { "unchanged" } else { "changed" },
+            unchanged,
+        );
+        let (status, message) = u.unit.status();
+        let ok = status == "blocked" && message.contains("HAProxy rejected the new config");
+        table.check(
+            &u.name(),
+            "status",
+            "blocked: HAProxy rejected the new config",
+            &format!("{status}: {message}"),
+            ok,
+        );
+        let seen = answering_units(&client, &u.host.address, "/", 18);
+        let old_routes = seen.iter().all(|s| s.starts_with("landscape-server/") && !s.ends_with(" w2"));
+        table.check(&u.name(), "https :443/ x18", "served, never by worker 2", &summarize(&seen), old_routes);
+    }
+    for (label, r) in &results {
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 100);
+    }
+    // The fault cleared, the next hook applies the wanted config.
+    for u in &model.units {
+        std::fs::remove_file(shims::validation_fault(&u.dir())).unwrap();
+    }
+    model.set_config("worker_counts", json!(3));
+    for u in &model.units {
+        let (status, message) = u.unit.status();
+        table.check(&u.name(), "status after the fault", "active", &format!("{status}: {message}"), status == "active");
+    }
+    table.finish();
+}
