@@ -490,3 +490,90 @@ fn lab_reloads_under_load_lose_no_request() {
     }
     table.finish();
 }
+
+/// Not a test of its own: `lab_leaves_nothing_behind_after_a_failure_or_an_interrupt`
+/// runs it in a child process, where it deploys a one-unit lab and then
+/// fails (`LAB_CHILD=fail`) or waits to be interrupted (`LAB_CHILD=hold`).
+#[test]
+#[ignore = "run in a child process by lab_leaves_nothing_behind_after_a_failure_or_an_interrupt"]
+fn lab_child_process() {
+    let mode = std::env::var("LAB_CHILD").unwrap_or_default();
+    let mut model = Model::new().unwrap_or_else(|e| panic!("{e}"));
+    model.deploy(1);
+    println!("LAB READY {} {}", model.net.tag(), model.net.dir().display());
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    if mode == "hold" {
+        std::thread::sleep(Duration::from_secs(300));
+    }
+    panic!("deliberate failure with the lab up (LAB_CHILD={mode})");
+}
+
+/// Every process whose command line mentions `dir` (HAProxy's config, the
+/// stand-in services' run directory).
+fn processes_mentioning(dir: &str) -> Vec<String> {
+    let out = std::process::Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(dir) && !l.contains("ps -eo"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn lab_leaves_nothing_behind_after_a_failure_or_an_interrupt() {
+    use std::io::BufRead;
+    let _lab = lab_lock();
+    let mut table = RouteTable::new("lab teardown");
+    for mode in ["fail", "hold"] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "lab::lab_child_process", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("LAB_CHILD", mode)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        // libtest prints "test <name> ... " on the same line first.
+        let ready =
+            lines.by_ref().map_while(Result::ok).find_map(|l| l.split_once("LAB READY ").map(|(_, r)| r.to_string()));
+        let ready = ready.unwrap_or_else(|| panic!("the child lab did not come up ({mode})"));
+        let mut fields = ready.split_whitespace();
+        let (tag, dir) = (fields.next().unwrap().to_string(), fields.next().unwrap().to_string());
+        let what = if mode == "fail" { "after a failing test" } else { "after Ctrl-C (SIGINT)" };
+        // While it runs, the lab is really there: namespaces, route, HAProxy.
+        if mode == "hold" {
+            let up = net::leftovers(&tag);
+            table.check("child", "while up: namespaces and route", "present", &up.len().to_string(), up.len() >= 4);
+            let procs = processes_mentioning(&dir);
+            let haproxy = procs.iter().any(|p| p.contains("haproxy -W"));
+            table.check("child", "while up: HAProxy master", "running", &procs.len().to_string(), haproxy);
+            let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        }
+        let status = child.wait().unwrap();
+        table.check("child", &format!("{mode}: exit"), "failure", &format!("{status}"), !status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let (left, procs) = loop {
+            let left = net::leftovers(&tag);
+            let procs = processes_mentioning(&dir);
+            let gone = left.is_empty() && procs.is_empty() && !std::path::Path::new(&dir).exists();
+            if gone || std::time::Instant::now() > deadline {
+                break (left, procs);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let got = format!("{} namespaces/links/routes, {} processes", left.len(), procs.len());
+        let ok = left.is_empty() && procs.is_empty();
+        table.check("root ns", &format!("{what}: leftovers"), "none", &got, ok);
+        let exists = std::path::Path::new(&dir).exists();
+        table.check(
+            "root ns",
+            &format!("{what}: lab directory"),
+            "removed",
+            if exists { "exists" } else { "removed" },
+            !exists,
+        );
+    }
+    table.finish();
+}
