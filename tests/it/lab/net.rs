@@ -136,12 +136,6 @@ impl Network {
         Ok(Host { namespace, address })
     }
 
-    /// Removes a host and kills whatever still runs in it.
-    pub fn remove_host(&self, host: &Host) -> Result<(), String> {
-        kill_namespace_processes(&host.namespace);
-        run("ip", &["netns", "del", &host.namespace]).map(drop)
-    }
-
     /// Runs a command inside `namespace` and waits for it.
     pub fn ns_run(&self, namespace: &str, argv: &[&str]) -> Result<Output, String> {
         let mut args = vec!["netns", "exec", namespace];
@@ -231,14 +225,6 @@ pub fn ns_spawn(namespace: &str, argv: &[&str], log: &Path) -> Result<Child, Str
         .stderr(err)
         .spawn()
         .map_err(|e| format!("ip netns exec {namespace} {argv:?}: {e}"))
-}
-
-fn kill_namespace_processes(namespace: &str) {
-    if let Ok(out) = run("ip", &["netns", "pids", namespace]) {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = run("kill", &["-9", pid]);
-        }
-    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), String> {

@@ -196,11 +196,6 @@ impl Client {
             .collect()
     }
 
-    /// Runs a program in the client namespace (load generators).
-    pub fn run(&self, argv: &[&str]) -> std::process::Output {
-        ns_output(&self.namespace, argv)
-    }
-
     pub fn spawn(&self, argv: &[&str], log: &Path) -> std::process::Child {
         ns_spawn(&self.namespace, argv, log).unwrap_or_else(|e| panic!("{e}"))
     }
