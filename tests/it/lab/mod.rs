@@ -52,6 +52,22 @@ fn via_site(client: &Client, address: &str, port: u16, path: &str, extra: &[&str
     client.curl(&format!("https://{SITE}:{port}{path}"), &args)
 }
 
+/// The seed's "Key Info" table: a request path for each prefix, and the
+/// service that must answer it (on the leader for the leader-only ones).
+fn key_info_routes(leader: &Option<String>) -> Vec<(&'static str, Expect)> {
+    use Expect::Service;
+    vec![
+        ("/", Service("appserver", None)),
+        ("/repository/ubuntu/dists/noble/Release", Service("appserver", None)),
+        ("/ping", Service("pingserver", None)),
+        ("/api/v2/computers", Service("api", None)),
+        ("/message-system", Service("message-server", None)),
+        ("/attachment/42", Service("message-server", None)),
+        ("/upload/acct/foo_1.0_all.deb", Service("package-upload", leader.clone())),
+        ("/hash-id-databases/ubuntu.db", Service("appserver", leader.clone())),
+    ]
+}
+
 /// The seed's "Key Info" table for ports 80 and 443, checked through every
 /// unit's HAProxy, for one `redirect_https` value.
 fn check_http_routes(model: &Model, table: &mut RouteTable, redirect: &str) {
@@ -62,17 +78,7 @@ fn check_http_routes(model: &Model, table: &mut RouteTable, redirect: &str) {
         let via = u.name();
         let a = u.host.address.as_str();
         // Port 80: each prefix, for this redirect_https value.
-        let http: Vec<(&str, Expect)> = vec![
-            ("/ping", Service("pingserver", None)),
-            ("/repository/ubuntu/dists/noble/Release", Service("appserver", None)),
-            ("/api/v2/computers", Service("api", None)),
-            ("/message-system", Service("message-server", None)),
-            ("/attachment/42", Service("message-server", None)),
-            ("/upload/acct/foo_1.0_all.deb", Service("package-upload", leader.clone())),
-            ("/hash-id-databases/ubuntu.db", Service("appserver", leader.clone())),
-            ("/", Service("appserver", None)),
-        ];
-        for (path, served) in http {
+        for (path, served) in key_info_routes(&leader) {
             let redirected = match redirect {
                 "all" => true,
                 "default" => !(path.starts_with("/ping") || path.starts_with("/repository")),
@@ -93,18 +99,8 @@ fn check_http_routes(model: &Model, table: &mut RouteTable, redirect: &str) {
             continue;
         }
         // Port 443, TLS verified against the lab CA for the site name.
-        let https: Vec<(&str, Expect)> = vec![
-            ("/", Service("appserver", None)),
-            ("/repository/ubuntu/dists/noble/Release", Service("appserver", None)),
-            ("/ping", Service("pingserver", None)),
-            ("/api/v2/computers", Service("api", None)),
-            ("/message-system", Service("message-server", None)),
-            ("/attachment/42", Service("message-server", None)),
-            ("/upload/acct/foo_1.0_all.deb", Service("package-upload", leader.clone())),
-            ("/hash-id-databases/ubuntu.db", Service("appserver", leader.clone())),
-            ("/metrics", Status(403)),
-            ("/api/metrics", Status(403)),
-        ];
+        let mut https = key_info_routes(&leader);
+        https.extend([("/metrics", Status(403)), ("/api/metrics", Status(403))]);
         for (path, expect) in https {
             let reply = via_site(&client, a, 443, path, &[]);
             table.expect(&via, &format!("https :443{path}"), &expect, &reply);

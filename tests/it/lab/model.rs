@@ -465,14 +465,18 @@ impl Model {
         }
         let refs: Vec<(&str, &str)> = entries.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let bag = self.ca.provider_databag(&refs);
+        self.publish_remote_app_data("load-balancer-certificates", TLS_RELATION, TLS_APP, &bag);
+    }
+
+    /// A remote application writes its application bag on relation `id`:
+    /// every unit whose view changes gets `-relation-changed`.
+    fn publish_remote_app_data(&mut self, endpoint: &str, id: u32, remote_app: &str, bag: &Databag) {
         for u in &mut self.units {
-            let Some(rel) = u.unit.state.relation_mut(TLS_RELATION) else { continue };
-            if rel.remote_app_data != bag {
+            let Some(rel) = u.unit.state.relation_mut(id) else { continue };
+            if rel.remote_app_data != *bag {
                 rel.remote_app_data = bag.clone();
-                self.queue.push_back(Step::Hook(
-                    u.number,
-                    relation_hook("load-balancer-certificates", "changed", TLS_RELATION, Some(format!("{TLS_APP}/0"))),
-                ));
+                let remote = Some(format!("{remote_app}/0"));
+                self.queue.push_back(Step::Hook(u.number, relation_hook(endpoint, "changed", id, remote)));
             }
         }
     }
@@ -487,16 +491,7 @@ impl Model {
                 let name: String = serde_json::from_str(name).unwrap_or_default();
                 answer.insert("ingress".into(), format!(r#"{{"url": "https://ingress.lab.test/{name}-{endpoint}"}}"#));
             }
-            for u in &mut self.units {
-                let Some(rel) = u.unit.state.relation_mut(id) else { continue };
-                if rel.remote_app_data != answer {
-                    rel.remote_app_data = answer.clone();
-                    self.queue.push_back(Step::Hook(
-                        u.number,
-                        relation_hook(endpoint, "changed", id, Some(format!("{INGRESS_APP}/0"))),
-                    ));
-                }
-            }
+            self.publish_remote_app_data(endpoint, id, INGRESS_APP, &answer);
         }
     }
 
