@@ -25,7 +25,9 @@ use serde_json::{Map, Value};
 use super::net::{Host, Network};
 use super::shims;
 use crate::fixtures::{TestCa, published_csrs};
-use crate::harness::{APP, DB_RELATION, Databag, Dispatch, INBOUND_AMQP_RELATION, OUTBOUND_AMQP_RELATION, Unit};
+use crate::harness::{
+    APP, DB_RELATION, Databag, Dispatch, INBOUND_AMQP_RELATION, OUTBOUND_AMQP_RELATION, RunResult, Unit,
+};
 use crate::state::Secret;
 
 pub const PEERS: u32 = 0;
@@ -335,8 +337,15 @@ impl Model {
         for u in &mut self.units {
             u.unit.set_config(key, value.clone());
         }
+        self.run_hook_everywhere(Dispatch::Hook("config-changed".into()));
+        self.settle();
+    }
+
+    /// `juju refresh`: upgrade-charm then config-changed on every unit.
+    pub fn upgrade_charm(&mut self) {
         let numbers: Vec<u32> = self.units.iter().map(|u| u.number).collect();
         for n in numbers {
+            self.queue.push_back(Step::Hook(n, Dispatch::Hook("upgrade-charm".into())));
             self.queue.push_back(Step::Hook(n, Dispatch::Hook("config-changed".into())));
         }
         self.settle();
@@ -404,6 +413,35 @@ impl Model {
         let lab_unit = self.unit_mut(number);
         let before = published(&lab_unit.unit);
         let result = lab_unit.unit.run(dispatch);
+        self.spread(number, &label, before, result);
+    }
+
+    /// Runs one hook on every unit at once, as Juju's unit agents do, then
+    /// spreads what each wrote.
+    fn run_hook_everywhere(&mut self, dispatch: Dispatch) {
+        let label = describe(&dispatch);
+        let results: Vec<(u32, Published, RunResult)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .units
+                .iter_mut()
+                .map(|u| {
+                    let dispatch = dispatch.clone();
+                    scope.spawn(move || {
+                        let before = published(&u.unit);
+                        (u.number, before, u.unit.run(dispatch))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a hook thread")).collect()
+        });
+        for (number, before, result) in results {
+            self.spread(number, &label, before, result);
+        }
+    }
+
+    /// Checks that a hook succeeded and makes what it wrote seen.
+    fn spread(&mut self, number: u32, label: &str, before: Published, result: RunResult) {
+        let lab_unit = self.unit(number);
         let after = published(&lab_unit.unit);
         let is_leader = lab_unit.unit.state.leader;
         self.hook_log.push(format!("{}: {label}", unit_name(number)));
