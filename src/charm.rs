@@ -5,6 +5,8 @@
 //! idempotently. Errors are mapped to statuses in one place
 //! ([`crate::error::CharmError::disposition`]).
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::config::{CharmConfig, ConfigError};
@@ -14,13 +16,16 @@ use crate::fsutil::{self, Written};
 use crate::haproxy::apply::{self, HAPROXY_USER};
 use crate::haproxy::{self, ApplyOutcome, HaproxyConfig, Settings, Topology, model};
 use crate::ingress::{self, IngressRelation};
+use crate::juju::event::SecretKind;
 use crate::juju::metadata::PEER_ENDPOINT;
-use crate::juju::{Databag, Event, HookTools, JujuContext, LogLevel, RelationKind};
+use crate::juju::{Databag, Event, HookToolError, HookTools, JujuContext, LogLevel, RelationId, RelationKind};
+use crate::landscape::install;
 use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObservation};
 use crate::monitoring::{self, OwnSide};
 use crate::paths::Paths;
 use crate::peers::{ADDRESS_KEY, LEADER_IP_KEY, PeerView};
 use crate::status::{Status, StatusCollector};
+use crate::system::apt::InstalledPackages;
 use crate::system::{Cmd, CommandRunner};
 use crate::tls::{self, CertRequest, TlsError, TlsRelation};
 
@@ -30,9 +35,60 @@ pub struct Charm<'a> {
     pub juju: HookTools<'a>,
     pub cmds: &'a dyn CommandRunner,
     pub paths: Paths,
+    /// Peer app bag and unit state changes, sent once at the end of the hook.
+    pub staged: RefCell<StagedWrites>,
 }
 
-impl Charm<'_> {
+/// Writes to the two bags that several parts change in one hook (the peer
+/// application bag and unit state), gathered so that each goes out in one
+/// `relation-set --app` and one `state-set`. Both are transactional with the
+/// hook in Juju, so sending them at its end changes nothing but the count.
+#[derive(Debug, Default)]
+pub struct StagedWrites {
+    pub peer_app: Databag,
+    pub unit_state: Databag,
+    pub unit_state_deleted: BTreeSet<String>,
+}
+
+impl<'a> Charm<'a> {
+    pub fn new(ctx: JujuContext, juju: HookTools<'a>, cmds: &'a dyn CommandRunner, paths: Paths) -> Self {
+        Self { ctx, juju, cmds, paths, staged: RefCell::default() }
+    }
+
+    /// Sets (or, with an empty value, deletes) keys of the peer app bag at the end of the hook.
+    pub fn stage_peer_app(&self, changes: &Databag) {
+        self.staged.borrow_mut().peer_app.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// Sets a unit-state key at the end of the hook.
+    pub fn stage_state(&self, key: &str, value: impl Into<String>) {
+        let mut staged = self.staged.borrow_mut();
+        staged.unit_state_deleted.remove(key);
+        staged.unit_state.insert(key.to_string(), value.into());
+    }
+
+    /// Deletes a unit-state key at the end of the hook.
+    pub fn stage_state_delete(&self, key: &str) {
+        let mut staged = self.staged.borrow_mut();
+        staged.unit_state.remove(key);
+        staged.unit_state_deleted.insert(key.to_string());
+    }
+
+    /// Sends what was staged: one call per bag that changed.
+    pub fn flush_staged(&self, peer_relation: Option<&RelationId>) -> Result<(), HookToolError> {
+        let staged = std::mem::take(&mut *self.staged.borrow_mut());
+        if let (Some(relation), false) = (peer_relation, staged.peer_app.is_empty()) {
+            self.juju.relation_set(relation, &staged.peer_app, true)?;
+        }
+        if !staged.unit_state.is_empty() {
+            self.juju.state_set(&staged.unit_state)?;
+        }
+        for key in &staged.unit_state_deleted {
+            self.juju.state_delete(key)?;
+        }
+        Ok(())
+    }
+
     /// Logs through `juju-log`; if even that fails, to stderr (which Juju
     /// also keeps, at WARNING).
     pub fn log(&self, level: LogLevel, message: &str) {
@@ -62,6 +118,14 @@ pub struct World {
     pub unit_state: Databag,
 }
 
+/// Every package whose presence some part decides on, asked in one `dpkg-query`.
+const MANAGED_PACKAGES: &[&str] = &[
+    install::LANDSCAPE_PACKAGE,
+    apply::HAPROXY_PACKAGE,
+    install::INSTALLER_ATTACH_PACKAGE,
+    install::NEEDRESTART_PACKAGE,
+];
+
 impl World {
     pub fn observe(charm: &Charm<'_>, event: Event) -> Result<Self, CharmError> {
         let config = CharmConfig::parse(charm.juju.config_get()?);
@@ -80,7 +144,8 @@ impl World {
         let ingress = ingress::observe(&charm.juju, is_leader, unit, app, broken)?;
         let tls = tls::observe(&charm.juju, unit, broken)?;
         let overrides = config.as_ref().map(|c| c.landscape.db.clone()).unwrap_or_default();
-        let db = database::observe(&charm.juju, unit, is_leader, &overrides, broken)?;
+        let secret_changed = matches!(&event, Event::Secret { kind: SecretKind::Changed, .. });
+        let db = database::observe(&charm.juju, unit, is_leader, &overrides, broken, secret_changed)?;
         let amqp = [
             amqp::observe(&charm.juju, amqp::INBOUND, unit, broken)?,
             amqp::observe(&charm.juju, amqp::OUTBOUND, unit, broken)?,
@@ -123,6 +188,7 @@ fn handle_world(charm: &Charm<'_>, world: &World) -> Result<(), CharmError> {
         charm.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
         return Err(err);
     }
+    charm.flush_staged(world.peers.relation.as_ref())?;
     let resolved = status.resolve();
     charm.juju.status_set(resolved.name, &resolved.message, false)?;
     Ok(())
@@ -137,8 +203,12 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
     let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
-    landscape::ensure_installed(charm, world, config)?;
-    if apply::ensure_installed(charm.cmds)? {
+    // Asked once a valid config says there is work to do: a config that
+    // blocks the unit runs no command at all.
+    let mut packages = InstalledPackages::query(charm.cmds, MANAGED_PACKAGES)?;
+    landscape::ensure_installed(charm, world, config, &packages)?;
+    if apply::ensure_installed(charm.cmds, packages.has(apply::HAPROXY_PACKAGE))? {
+        packages.set(apply::HAPROXY_PACKAGE, true);
         charm.log(LogLevel::Info, "installed haproxy");
     }
     let bundle_changed = settle(charm, status, reconcile_tls(charm, world, config))?.unwrap_or(false);
@@ -149,7 +219,7 @@ pub fn reconcile(charm: &Charm<'_>, world: &World, status: &mut StatusCollector)
     let ingress = reconcile_ingress(charm, world, config, &model::listening_ports(&desired), status);
     haproxy.and(ingress)?;
     monitoring::reconcile(charm, world, config, landscape::root_url(world, config).as_deref())?;
-    landscape::reconcile(charm, world, config, status)
+    landscape::reconcile(charm, world, config, &packages, status)
 }
 
 /// This unit's address in its peer databag; the leader's in the app databag.
@@ -164,7 +234,7 @@ fn publish_peer_addresses(charm: &Charm<'_>, world: &World) -> Result<(), CharmE
     }
     if world.is_leader && peers.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
         charm.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));
-        charm.juju.relation_set(relation, &Databag::from([(LEADER_IP_KEY.to_string(), ip)]), true)?;
+        charm.stage_peer_app(&Databag::from([(LEADER_IP_KEY.to_string(), ip)]));
     }
     Ok(())
 }
@@ -314,7 +384,6 @@ fn reconcile_ingress(
         hostname: &hostname,
         is_leader: world.is_leader,
     };
-    let mut state_changes = Databag::new();
     let mut stale_keys: Vec<String> =
         world.unit_state.keys().filter(|k| k.starts_with("ingress-url.")).cloned().collect();
     for rel in &world.ingress {
@@ -353,7 +422,7 @@ fn reconcile_ingress(
                 if world.unit_state.get(&key) != Some(&url) {
                     let message = format!("{}: the ingress provider serves Landscape at {url}", endpoint.name);
                     charm.log(LogLevel::Info, &message);
-                    state_changes.insert(key, url);
+                    charm.stage_state(&key, url);
                 }
             }
             Ok(None) => {}
@@ -362,11 +431,8 @@ fn reconcile_ingress(
             }
         }
     }
-    if !state_changes.is_empty() {
-        charm.juju.state_set(&state_changes)?;
-    }
     for key in stale_keys {
-        charm.juju.state_delete(&key)?;
+        charm.stage_state_delete(&key);
     }
     Ok(())
 }

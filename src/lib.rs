@@ -38,7 +38,7 @@ pub fn run(
 ) -> Result<(), CharmError> {
     let ctx = JujuContext::from_env(env)?;
     let event = Event::from_context(&ctx);
-    let charm = Charm { ctx, juju: HookTools::new(tools), cmds, paths: Paths::from_env(env) };
+    let charm = Charm::new(ctx, HookTools::new(tools), cmds, Paths::from_env(env));
     match event {
         Event::Unknown(path) => {
             charm.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));

@@ -15,6 +15,7 @@ use crate::system::{Cmd, CmdError, CommandRunner};
 
 pub const HAPROXY_USER: &str = "haproxy";
 pub const HAPROXY_SERVICE: &str = "haproxy";
+pub const HAPROXY_PACKAGE: &str = "haproxy";
 /// HAProxy refuses error pages larger than its buffer; stay well below 16 KiB.
 const MAX_ERROR_PAGE_BYTES: usize = 15 * 1024;
 
@@ -38,17 +39,16 @@ pub enum ApplyOutcome {
     Applied,
 }
 
-/// Installs the haproxy package when it is missing (at install, and whenever
-/// it is found gone). Returns whether it installed anything.
-pub fn ensure_installed(cmds: &dyn CommandRunner) -> Result<bool, ApplyError> {
-    let query = Cmd::new("dpkg-query", &["-W", "-f=${Status}", "haproxy"]);
-    let installed = cmds.output(&query).map_err(ApplyError::Install)?;
-    if installed.success() && installed.stdout.contains("install ok installed") {
+/// Installs the haproxy package when dpkg says it is missing (at install, and
+/// whenever it is found gone). Returns whether it installed anything.
+pub fn ensure_installed(cmds: &dyn CommandRunner, installed: bool) -> Result<bool, ApplyError> {
+    if installed {
         return Ok(false);
     }
     let noninteractive = |cmd: Cmd| cmd.env("DEBIAN_FRONTEND", "noninteractive");
     cmds.run(&noninteractive(Cmd::new("apt-get", &["update", "-q"]))).map_err(ApplyError::Install)?;
-    cmds.run(&noninteractive(Cmd::new("apt-get", &["install", "-y", "-q", "haproxy"]))).map_err(ApplyError::Install)?;
+    cmds.run(&noninteractive(Cmd::new("apt-get", &["install", "-y", "-q", HAPROXY_PACKAGE])))
+        .map_err(ApplyError::Install)?;
     Ok(true)
 }
 
@@ -83,7 +83,8 @@ fn page_problem(page: &[u8]) -> Option<&'static str> {
 
 /// Copies Landscape's error pages into HAProxy's errors directory, replacing
 /// any missing or unusable one by a built-in page, so that `haproxy -c` never
-/// fails for want of a page. Returns notes for the log.
+/// fails for want of a page. Returns notes for the log, for the pages it
+/// wrote: a built-in page already in place is not logged again every hook.
 pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, ApplyError> {
     let mut notes = vec![];
     let mut done = BTreeSet::new();
@@ -92,20 +93,23 @@ pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, Appl
             continue;
         }
         let source = paths.landscape_offline_dir().join(file);
-        let page = match fsutil::read_optional(&source)? {
+        let (page, note) = match fsutil::read_optional(&source)? {
             Some(page) => match page_problem(&page) {
-                None => page,
-                Some(problem) => {
-                    notes.push(format!("{} is not usable ({problem}); serving a built-in page", source.display()));
-                    builtin_page(*status).into_bytes()
-                }
+                None => (page, None),
+                Some(problem) => (
+                    builtin_page(*status).into_bytes(),
+                    Some(format!("{} is not usable ({problem}); serving a built-in page", source.display())),
+                ),
             },
-            None => {
-                notes.push(format!("{} is missing; serving a built-in page", source.display()));
-                builtin_page(*status).into_bytes()
-            }
+            None => (
+                builtin_page(*status).into_bytes(),
+                Some(format!("{} is missing; serving a built-in page", source.display())),
+            ),
         };
-        fsutil::write_atomic(&paths.haproxy_errors_dir().join(file), &page, 0o644, owner)?;
+        let written = fsutil::write_atomic(&paths.haproxy_errors_dir().join(file), &page, 0o644, owner)?;
+        if written == fsutil::Written::Changed {
+            notes.extend(note);
+        }
     }
     Ok(notes)
 }

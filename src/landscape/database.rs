@@ -153,7 +153,13 @@ fn major_version(text: Option<&String>) -> Option<u32> {
 }
 
 /// Reads the `database` relation's provider data, following `secret-user`.
-fn read_database(juju: &HookTools<'_>, relation: &RelationId) -> Result<Result<DbConnection, DbState>, HookToolError> {
+/// `refresh` (only in `secret-changed`) moves to the credentials' latest
+/// revision; other hooks read the revision this unit tracks.
+fn read_database(
+    juju: &HookTools<'_>,
+    relation: &RelationId,
+    refresh: bool,
+) -> Result<Result<DbConnection, DbState>, HookToolError> {
     let remote_app = juju.relation_remote_app(relation)?;
     let provider = juju.relation_get_or_empty(relation, &remote_app, true)?;
     let Some(endpoints) = provider.get("endpoints") else {
@@ -162,7 +168,7 @@ fn read_database(juju: &HookTools<'_>, relation: &RelationId) -> Result<Result<D
     let credentials = match provider.get("secret-user") {
         Some(uri) => {
             let label = format!("{}.{}.user.secret", relation.endpoint, relation.id);
-            match juju.secret_get(Some(uri), Some(&label), true) {
+            match juju.secret_get(Some(uri), Some(&label), refresh) {
                 Ok(content) => content,
                 // Not granted to us yet, or already rotated away: wait for the next change.
                 Err(HookToolError::SecretNotFound { .. }) => {
@@ -285,14 +291,17 @@ fn apply_overrides(found: Result<DbConnection, DbState>, overrides: &DbOverrides
     DbState::Ready(conn)
 }
 
-/// Reads whichever database source is in use. `broken` is a relation being
-/// torn down in this hook, which no longer counts.
+/// Reads whichever database source is in use: `database`, and the legacy
+/// `db` only when `database` is not related. `broken` is a relation being
+/// torn down in this hook, which no longer counts; `refresh_secrets` is set
+/// in `secret-changed`.
 pub fn observe(
     juju: &HookTools<'_>,
     unit_name: &str,
     is_leader: bool,
     overrides: &DbOverrides,
     broken: Option<&RelationId>,
+    refresh_secrets: bool,
 ) -> Result<DbObservation, HookToolError> {
     let modern = juju.live_relation(DATABASE_ENDPOINT, broken)?;
     let database = match &modern {
@@ -303,10 +312,12 @@ pub fn observe(
         }
         _ => None,
     };
-    let found = match (&modern, juju.live_relation(LEGACY_DB_ENDPOINT, broken)?) {
-        (Some(relation), _) => read_database(juju, relation)?,
-        (None, Some(relation)) => read_legacy(juju, &relation, unit_name)?,
-        (None, None) => Err(DbState::Missing),
+    let found = match &modern {
+        Some(relation) => read_database(juju, relation, refresh_secrets)?,
+        None => match juju.live_relation(LEGACY_DB_ENDPOINT, broken)? {
+            Some(relation) => read_legacy(juju, &relation, unit_name)?,
+            None => Err(DbState::Missing),
+        },
     };
     Ok(DbObservation { database, state: apply_overrides(found, overrides) })
 }

@@ -1,6 +1,6 @@
 //! Installing Landscape from its PPA, and the optional packages.
 //!
-//! Checked on every hook (one `dpkg-query`), so a failed install is retried
+//! Checked on every hook (the hook's one `dpkg-query`), so a failed install is retried
 //! by the next hook as well as by Juju, and a changed `landscape_ppa` adds the
 //! new source (the `upgrade` action then moves to it).
 
@@ -36,12 +36,6 @@ fn step(step: &'static str) -> impl FnOnce(CmdError) -> InstallError {
 
 fn apt(args: &[&str]) -> Cmd {
     Cmd::new("apt-get", args).env("DEBIAN_FRONTEND", "noninteractive")
-}
-
-/// Whether dpkg has `package` fully installed.
-pub fn is_installed(cmds: &dyn CommandRunner, package: &str) -> Result<bool, CmdError> {
-    let out = cmds.output(&Cmd::new("dpkg-query", &["-W", "-f=${Status}", package]))?;
-    Ok(out.success() && out.stdout.contains("install ok installed"))
 }
 
 /// Proxy variables for downloads: the charm's options first, then the
@@ -104,8 +98,9 @@ pub fn install_landscape(
     paths: &Paths,
     config: &LandscapeConfig,
     env: &[(&'static str, String)],
+    needrestart_installed: bool,
 ) -> Result<(), InstallError> {
-    if is_installed(cmds, NEEDRESTART_PACKAGE).map_err(step("dpkg-query"))? {
+    if needrestart_installed {
         cmds.run(&apt(&["remove", "-y", "-q", NEEDRESTART_PACKAGE])).map_err(step("apt-get remove needrestart"))?;
     }
     add_source(cmds, paths, config, env)?;
@@ -129,9 +124,15 @@ pub fn install_landscape(
     Ok(())
 }
 
-/// Installs or removes one optional package. Returns whether it acted.
-pub fn ensure_package(cmds: &dyn CommandRunner, package: &str, wanted: bool) -> Result<bool, InstallError> {
-    if is_installed(cmds, package).map_err(step("dpkg-query"))? == wanted {
+/// Installs or removes one optional package, given whether dpkg has it.
+/// Returns whether it acted.
+pub fn ensure_package(
+    cmds: &dyn CommandRunner,
+    package: &str,
+    wanted: bool,
+    installed: bool,
+) -> Result<bool, InstallError> {
+    if installed == wanted {
         return Ok(false);
     }
     let cmd = if wanted { apt(&["install", "-y", "-q", package]) } else { apt(&["remove", "-y", "-q", package]) };

@@ -27,6 +27,7 @@ use crate::error::CharmError;
 use crate::fsutil::{self, FsError, Owner};
 use crate::juju::{Databag, LogLevel, StatusName};
 use crate::status::{Status, StatusCollector};
+use crate::system::apt::InstalledPackages;
 use crate::system::{Cmd, CmdError};
 use amqp::AmqpState;
 use database::{DbConnection, DbState};
@@ -113,16 +114,21 @@ impl LandscapeError {
 }
 
 /// Installs Landscape when it is missing and follows `landscape_ppa`.
-pub fn ensure_installed(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Result<(), CharmError> {
+pub fn ensure_installed(
+    charm: &Charm<'_>,
+    world: &World,
+    config: &CharmConfig,
+    packages: &InstalledPackages,
+) -> Result<(), CharmError> {
     let lc = &config.landscape;
     let env = install::proxy_env(&lc.proxies, &charm.ctx.proxies);
-    let installed = install::is_installed(charm.cmds, install::LANDSCAPE_PACKAGE)
-        .map_err(|e| LandscapeError::Install(InstallError::Command { step: "dpkg-query", source: e }))?;
+    let installed = packages.has(install::LANDSCAPE_PACKAGE);
     let recorded_ppa = world.unit_state.get(STATE_PPA);
     if !installed {
         // Not transactional, so the operator sees it while apt runs.
         charm.juju.status_set(StatusName::Maintenance, "Installing Landscape", false)?;
-        install::install_landscape(charm.cmds, &charm.paths, lc, &env).map_err(LandscapeError::Install)?;
+        let needrestart = packages.has(install::NEEDRESTART_PACKAGE);
+        install::install_landscape(charm.cmds, &charm.paths, lc, &env, needrestart).map_err(LandscapeError::Install)?;
         charm.log(LogLevel::Info, &format!("installed Landscape from {}", lc.ppa));
     } else if recorded_ppa.is_some_and(|p| *p != lc.ppa) {
         // The upgrade action moves to the new source; the old one goes now.
@@ -133,7 +139,7 @@ pub fn ensure_installed(charm: &Charm<'_>, world: &World, config: &CharmConfig) 
         charm.log(LogLevel::Info, &format!("landscape_ppa is now {}; run the upgrade action to move to it", lc.ppa));
     }
     if recorded_ppa != Some(&lc.ppa) {
-        charm.juju.state_set(&Databag::from([(STATE_PPA.to_string(), lc.ppa.clone())]))?;
+        charm.stage_state(STATE_PPA, lc.ppa.clone());
     }
     Ok(())
 }
@@ -174,12 +180,13 @@ pub fn reconcile(
     charm: &Charm<'_>,
     world: &World,
     config: &CharmConfig,
+    packages: &InstalledPackages,
     status: &mut StatusCollector,
 ) -> Result<(), CharmError> {
     let lc = &config.landscape;
     let attach = config.enable_ubuntu_installer_attach;
     let package = install::INSTALLER_ATTACH_PACKAGE;
-    let toggled = install::ensure_package(charm.cmds, package, attach).map_err(|source| {
+    let toggled = install::ensure_package(charm.cmds, package, attach, packages.has(package)).map_err(|source| {
         LandscapeError::OptionalPackage { action: if attach { "install" } else { "remove" }, package, source }
     });
     if settle(charm, status, toggled)?.unwrap_or(false) {
@@ -293,7 +300,7 @@ pub fn reconcile(
     };
     if let Some(role) = role.filter(|r| world.unit_state.get(STATE_LEADER_SERVICES).map(String::as_str) != Some(*r)) {
         services::set_leader_only_services(charm.cmds, role == "leader").map_err(LandscapeError::LeaderServices)?;
-        charm.juju.state_set(&Databag::from([(STATE_LEADER_SERVICES.to_string(), role.to_string())]))?;
+        charm.stage_state(STATE_LEADER_SERVICES, role);
         charm.log(LogLevel::Info, &format!("leader-only services set up for a {role}"));
     }
 
@@ -312,7 +319,7 @@ pub fn reconcile(
             return Ok(());
         }
         charm.log(LogLevel::Info, "restarted Landscape services for their new configuration");
-        charm.juju.state_set(&Databag::from([(STATE_SERVICES_DIGEST.to_string(), digest)]))?;
+        charm.stage_state(STATE_SERVICES_DIGEST, digest);
     }
     if world.is_leader {
         let root_url = inputs.root_url.clone().unwrap_or_default();
@@ -341,7 +348,9 @@ fn ensure_account(
     lc: &crate::config::LandscapeConfig,
     root_url: &str,
 ) -> Result<(), LandscapeError> {
-    let Some(peer_relation) = &world.peers.relation else { return Ok(()) };
+    if world.peers.relation.is_none() {
+        return Ok(());
+    }
     let app = &world.peers.app_data;
     let mut changes = Databag::new();
     if !app.contains_key(account::ACCOUNT_BOOTSTRAPPED_KEY) {
@@ -362,9 +371,7 @@ fn ensure_account(
         }
     }
     // A bootstrap that happened stays recorded even when autoregistration failed.
-    if !changes.is_empty() {
-        charm.juju.relation_set(peer_relation, &changes, true)?;
-    }
+    charm.stage_peer_app(&changes);
     result
 }
 
@@ -396,19 +403,17 @@ fn shared_secrets(
     if let (Some(token), Some(key)) = (&lc.secret_token, &lc.cookie_encryption_key) {
         return Ok(Some(SharedSecrets { secret_token: token.clone(), cookie_encryption_key: key.clone() }));
     }
-    let Some(peer_relation) = &world.peers.relation else {
+    if world.peers.relation.is_none() {
         waiting.push(format!("{} (not joined yet)", crate::juju::metadata::PEER_ENDPOINT));
         return Ok(None);
-    };
+    }
     let shared = if world.is_leader {
         let outcome =
             shared_secrets::leader_ensure(&charm.juju, &world.peers.app_data).map_err(LandscapeError::from)?;
         if outcome.created {
             charm.log(LogLevel::Info, "shared secret-token and cookie-encryption-key through a Juju secret");
         }
-        if !outcome.peer_app_changes.is_empty() {
-            charm.juju.relation_set(peer_relation, &outcome.peer_app_changes, true)?;
-        }
+        charm.stage_peer_app(&outcome.peer_app_changes);
         outcome.secrets
     } else {
         shared_secrets::follower_read(&charm.juju, &world.peers.app_data).map_err(LandscapeError::from)?
@@ -459,7 +464,9 @@ fn ensure_schema(
         waiting.push("database (the leader has not bootstrapped the schema yet)".into());
         return Ok(false);
     }
-    let Some(peer_relation) = &world.peers.relation else { return Ok(false) };
+    if world.peers.relation.is_none() {
+        return Ok(false);
+    }
     charm.juju.status_set(StatusName::Maintenance, "Bootstrapping the database schema", false)?;
     let mut bootstrap = Cmd::new("landscape-schema", &["--bootstrap", "--db-owner-role", conn.owner_role()]);
     let proxies = install::proxy_env(&lc.proxies, &charm.ctx.proxies);
@@ -481,7 +488,7 @@ fn ensure_schema(
         }
     }
     charm.log(LogLevel::Info, &format!("bootstrapped the Landscape schema on {}", conn.address()));
-    charm.juju.relation_set(peer_relation, &Databag::from([(SCHEMA_READY_KEY.to_string(), marker)]), true)?;
+    charm.stage_peer_app(&Databag::from([(SCHEMA_READY_KEY.to_string(), marker)]));
     Ok(true)
 }
 

@@ -76,13 +76,26 @@ pub struct Outcome {
 /// charm's plain values when present), and make sure its URI is published.
 pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome, SharedSecretError> {
     let mut outcome = Outcome::default();
-    let (id, secrets) = match juju.secret_info_get(SECRET_LABEL) {
-        Ok((xid, _)) => {
-            let content = juju.secret_get(Some(&xid), None, false)?;
-            (xid, from_content(&content))
-        }
-        Err(HookToolError::SecretNotFound { .. }) => (String::new(), None),
-        Err(e) => return Err(e.into()),
+    // The published id is read directly; the label is looked up only when
+    // there is none yet or it names a secret that is gone.
+    let published = match peer_app.get(PEER_SECRET_ID_KEY).filter(|id| !id.is_empty()) {
+        Some(id) => match juju.secret_get(Some(id), None, false) {
+            Ok(content) => Some((id.clone(), from_content(&content))),
+            Err(HookToolError::SecretNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let (id, secrets) = match published {
+        Some(found) => found,
+        None => match juju.secret_info_get(SECRET_LABEL) {
+            Ok((xid, _)) => {
+                let content = juju.secret_get(Some(&xid), None, false)?;
+                (xid, from_content(&content))
+            }
+            Err(HookToolError::SecretNotFound { .. }) => (String::new(), None),
+            Err(e) => return Err(e.into()),
+        },
     };
     let (id, secrets) = match secrets {
         Some(secrets) => (id, secrets),

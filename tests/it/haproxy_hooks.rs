@@ -46,13 +46,7 @@ fn scale_from_one_to_three_to_two_units() {
     );
 
     // The departing unit leaves the backends in the departed hook itself.
-    let run = unit.run(Dispatch::Relation {
-        endpoint: "replicas".into(),
-        kind: "departed",
-        id: 0,
-        remote_unit: Some("landscape-server/2".into()),
-        departing: Some("landscape-server/2".into()),
-    });
+    let run = unit.run(Dispatch::departed("replicas", 0, "landscape-server/2", "landscape-server/2"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config = unit.haproxy_config().unwrap();
     assert!(!config.contains("10.1.77.42"), "departed unit still routed:\n{config}");

@@ -116,16 +116,29 @@ pub enum Dispatch {
     Raw(String),
 }
 
-/// A `dpkg-query -W -f=${Status} <package>` answer for a missing package.
-pub fn not_installed(package: &str) -> (String, Behaviour) {
-    (
-        format!("dpkg-query -W -f=${{Status}} {package}"),
-        Behaviour {
-            code: 1,
-            stdout: String::new(),
-            stderr: format!("dpkg-query: no packages found matching {package}"),
-        },
-    )
+impl Dispatch {
+    /// `<endpoint>-relation-<kind>` on relation `id`, from `remote_unit`.
+    pub fn relation(endpoint: &str, kind: &'static str, id: u32, remote_unit: Option<&str>) -> Self {
+        Dispatch::Relation {
+            endpoint: endpoint.into(),
+            kind,
+            id,
+            remote_unit: remote_unit.map(str::to_string),
+            departing: None,
+        }
+    }
+
+    /// `<endpoint>-relation-departed`: `remote_unit` is seen to go, and
+    /// `departing` is the unit that leaves (it, or the one that runs the hook).
+    pub fn departed(endpoint: &str, id: u32, remote_unit: &str, departing: &str) -> Self {
+        Dispatch::Relation {
+            endpoint: endpoint.into(),
+            kind: "departed",
+            id,
+            remote_unit: Some(remote_unit.into()),
+            departing: Some(departing.into()),
+        }
+    }
 }
 
 pub const DB_RELATION: u32 = 20;
@@ -172,14 +185,7 @@ impl Unit {
             // Every binding in the same space: one address for all endpoints.
             networks: spec().endpoints.keys().map(|e| (e.clone(), address.to_string())).collect(),
             // Landscape and HAProxy are installed; the optional packages are not.
-            command_behaviours: BTreeMap::from([
-                (
-                    "dpkg-query".to_string(),
-                    Behaviour { code: 0, stdout: "install ok installed".into(), stderr: String::new() },
-                ),
-                not_installed("landscape-ubuntu-installer-attach"),
-                not_installed("needrestart"),
-            ]),
+            missing_packages: ["landscape-ubuntu-installer-attach", "needrestart"].map(str::to_string).into(),
             peer_data_readable: true,
             ..Default::default()
         };
@@ -287,13 +293,12 @@ impl Unit {
 
     /// Makes `dpkg-query` report `package` as missing.
     pub fn mark_not_installed(&mut self, package: &str) {
-        let (key, behaviour) = not_installed(package);
-        self.state.command_behaviours.insert(key, behaviour);
+        self.state.missing_packages.insert(package.to_string());
     }
 
     /// Makes `dpkg-query` report `package` as installed.
     pub fn mark_installed(&mut self, package: &str) {
-        self.state.command_behaviours.remove(&not_installed(package).0);
+        self.state.missing_packages.remove(package);
     }
 
     /// A `database` relation to postgresql as the current VM charm answers
@@ -359,13 +364,7 @@ impl Unit {
     }
 
     pub fn relation_changed(&mut self, endpoint: &str, id: u32, remote_unit: Option<&str>) -> RunResult {
-        self.run(Dispatch::Relation {
-            endpoint: endpoint.into(),
-            kind: "changed",
-            id,
-            remote_unit: remote_unit.map(str::to_string),
-            departing: None,
-        })
+        self.run(Dispatch::relation(endpoint, "changed", id, remote_unit))
     }
 
     pub fn action(&mut self, name: &str) -> RunResult {

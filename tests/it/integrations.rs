@@ -214,13 +214,7 @@ fn nrpe_checks_follow_the_services_this_unit_runs() {
     assert!(unit.read("/etc/nagios/nrpe.d/check_landscape-appserver.cfg").is_some());
     // Someone else's check is never touched; ours go with the relation.
     std::fs::write(unit.path("/etc/nagios/nrpe.d/check_disk.cfg"), "command[check_disk]=x\n").unwrap();
-    unit.run(Dispatch::Relation {
-        endpoint: "nrpe-external-master".into(),
-        kind: "broken",
-        id: 40,
-        remote_unit: None,
-        departing: None,
-    });
+    unit.run(Dispatch::relation("nrpe-external-master", "broken", 40, None));
     let left: Vec<String> = std::fs::read_dir(unit.path("/etc/nagios/nrpe.d"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

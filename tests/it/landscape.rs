@@ -26,13 +26,7 @@ fn service_conf(unit: &Unit) -> IniDocument {
 }
 
 fn relation_hook(unit: &mut Unit, endpoint: &str, kind: &'static str, id: u32, remote_unit: Option<&str>) -> RunResult {
-    let run = unit.run(Dispatch::Relation {
-        endpoint: endpoint.into(),
-        kind,
-        id,
-        remote_unit: remote_unit.map(str::to_string),
-        departing: None,
-    });
+    let run = unit.run(Dispatch::relation(endpoint, kind, id, remote_unit));
     assert_eq!(run.code, 0, "{endpoint}-relation-{kind}: {}", run.stderr);
     run
 }
@@ -121,7 +115,7 @@ fn leader_full_deployment_ends_ready_with_the_expected_files_and_commands() {
     // Install: needrestart checked, PPA added, Landscape and hashids installed and held.
     let install = runs[0].command_lines();
     for expected in [
-        "dpkg-query -W -f=${Status} needrestart",
+        "dpkg-query -W -f=${Package} ${Status}\\n landscape-server haproxy landscape-ubuntu-installer-attach needrestart",
         "add-apt-repository -y ppa:landscape/self-hosted-beta",
         "apt-get update -q",
         "apt-get install -y -q landscape-server landscape-hashids",
@@ -372,13 +366,7 @@ fn waiting_names_exactly_what_is_missing() {
 #[test]
 fn removing_the_database_waits_again_and_restarts_nothing() {
     let (mut unit, _) = deployed_leader();
-    let run = unit.run(Dispatch::Relation {
-        endpoint: "database".into(),
-        kind: "broken",
-        id: DB_RELATION,
-        remote_unit: None,
-        departing: None,
-    });
+    let run = unit.run(Dispatch::relation("database", "broken", DB_RELATION, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(status(&unit), ("waiting".into(), "Waiting on relations: database".into()));
     assert!(!run.command_lines().iter().any(|l| l.starts_with("lsctl")), "{:?}", run.command_lines());
@@ -617,7 +605,7 @@ fn install_honours_proxies_min_install_and_a_ppa_key() {
     unit.set_config("min_install", json!(true));
     let key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n-----END PGP PUBLIC KEY BLOCK-----";
     unit.set_config("landscape_ppa_key", json!(key));
-    unit.state.command_behaviours.remove("dpkg-query -W -f=${Status} needrestart");
+    unit.mark_installed("needrestart");
     let run = unit.hook("install");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let add = run.commands.iter().find(|c| c.program == "add-apt-repository").unwrap();
@@ -803,13 +791,7 @@ fn schema_bootstrap_passes_the_proxies_on() {
 #[test]
 fn removing_an_amqp_relation_waits_again_and_restarts_nothing() {
     let (mut unit, _) = deployed_leader();
-    let run = unit.run(Dispatch::Relation {
-        endpoint: "outbound-amqp".into(),
-        kind: "broken",
-        id: OUTBOUND_AMQP_RELATION,
-        remote_unit: None,
-        departing: None,
-    });
+    let run = unit.run(Dispatch::relation("outbound-amqp", "broken", OUTBOUND_AMQP_RELATION, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(status(&unit), ("waiting".into(), "Waiting on relations: outbound-amqp".into()));
     assert!(!run.command_lines().iter().any(|l| l.starts_with("lsctl")), "{:?}", run.command_lines());

@@ -96,13 +96,7 @@ fn python_charm_departed_unit_left_in_backends() {
     unit.add_peer(1, "10.1.77.229");
     unit.hook("config-changed");
     assert!(unit.haproxy_config().unwrap().contains("10.1.77.229"));
-    unit.run(crate::harness::Dispatch::Relation {
-        endpoint: "replicas".into(),
-        kind: "departed",
-        id: 0,
-        remote_unit: Some("landscape-server/1".into()),
-        departing: Some("landscape-server/1".into()),
-    });
+    unit.run(crate::harness::Dispatch::departed("replicas", 0, "landscape-server/1", "landscape-server/1"));
     assert!(!unit.haproxy_config().unwrap().contains("10.1.77.229"));
 }
 

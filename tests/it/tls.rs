@@ -16,13 +16,7 @@ fn tls_unit() -> Unit {
     unit.state.leader = true;
     unit.relate_landscape_backends();
     unit.add_relation("load-balancer-certificates", REL, "lb-certs");
-    let run = unit.run(Dispatch::Relation {
-        endpoint: "load-balancer-certificates".into(),
-        kind: "created",
-        id: REL,
-        remote_unit: None,
-        departing: None,
-    });
+    let run = unit.run(Dispatch::relation("load-balancer-certificates", "created", REL, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
     unit
 }
@@ -239,13 +233,7 @@ fn relation_removed_forgets_key_and_certificate() {
     issue(&mut unit, &ca, 0, 90);
     unit.relation_changed("load-balancer-certificates", REL, None);
     let first_key = private_key(&unit);
-    let run = unit.run(Dispatch::Relation {
-        endpoint: "load-balancer-certificates".into(),
-        kind: "broken",
-        id: REL,
-        remote_unit: None,
-        departing: None,
-    });
+    let run = unit.run(Dispatch::relation("load-balancer-certificates", "broken", REL, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(unit.read("/etc/haproxy/haproxy.pem").is_none());
     assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());

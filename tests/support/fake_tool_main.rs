@@ -80,9 +80,16 @@ fn main() -> ExitCode {
             .iter()
             .filter(|(key, _)| line == **key || line.starts_with(&format!("{key} ")))
             .max_by_key(|(key, _)| key.len())
-            .map(|(_, b)| b.clone())
-            .unwrap_or_default();
-        behave(&behaviour)
+            .map(|(_, b)| b.clone());
+        match (behaviour, program.as_str()) {
+            (Some(behaviour), _) => behave(&behaviour),
+            (None, "dpkg-query") => behave(&dpkg_query(&st, &args)),
+            (None, "apt-mark") => {
+                apt_mark(&mut st, &args);
+                Ok(String::new())
+            }
+            (None, _) => behave(&Behaviour::default()),
+        }
     };
     if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&st).expect("state serializes")) {
         eprintln!("ERROR fake-juju-tool: cannot save {path}: {e}");
@@ -97,6 +104,36 @@ fn main() -> ExitCode {
             eprintln!("{err}");
             ExitCode::from(code as u8)
         }
+    }
+}
+
+/// `dpkg-query -W -f=FORMAT package…` as dpkg answers it: `${Package}` and
+/// `${Status}` expanded, `\n` as a newline; exit 1 and a line on stderr for
+/// each package it does not know.
+fn dpkg_query(st: &FakeState, args: &[String]) -> Behaviour {
+    let format = args.iter().find_map(|a| a.strip_prefix("-f=")).unwrap_or("${Package}\t${Version}\n");
+    let mut out = Behaviour::default();
+    for package in args.iter().filter(|a| !a.starts_with('-')) {
+        if st.missing_packages.contains(package) {
+            out.code = 1;
+            out.stderr.push_str(&format!("dpkg-query: no packages found matching {package}\n"));
+            continue;
+        }
+        let status = if st.held_packages.contains(package) { "hold ok installed" } else { "install ok installed" };
+        out.stdout.push_str(&format.replace("${Package}", package).replace("${Status}", status).replace("\\n", "\n"));
+    }
+    out
+}
+
+/// `apt-mark hold|unhold package…`: what dpkg then reports.
+fn apt_mark(st: &mut FakeState, args: &[String]) {
+    let (verb, packages) = args.split_first().map(|(v, p)| (v.as_str(), p)).unwrap_or(("", &[]));
+    for package in packages {
+        match verb {
+            "hold" => st.held_packages.insert(package.clone()),
+            "unhold" => st.held_packages.remove(package),
+            _ => false,
+        };
     }
 }
 

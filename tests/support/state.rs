@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -180,6 +180,13 @@ pub struct FakeState {
     /// Faked system commands: the longest key that prefixes the command line
     /// (`program arg …`) decides; no match means exit 0 with no output.
     pub command_behaviours: BTreeMap<String, Behaviour>,
+    /// Packages `dpkg-query` does not know (every other one is installed),
+    /// unless a `command_behaviours` entry answers for dpkg-query instead.
+    #[serde(default)]
+    pub missing_packages: BTreeSet<String>,
+    /// Packages `apt-mark hold` held: dpkg reports them `hold ok installed`.
+    #[serde(default)]
+    pub held_packages: BTreeSet<String>,
     /// Hook tools forced to misbehave (tool name → what it does instead).
     pub tool_failures: BTreeMap<String, Behaviour>,
     pub action: Option<ActionState>,

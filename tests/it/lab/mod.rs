@@ -177,12 +177,14 @@ fn check_spread(model: &Model, table: &mut RouteTable) {
     let client = Client::of(model);
     let all: std::collections::BTreeSet<String> = model.units.iter().map(|u| u.name()).collect();
     for u in &model.units {
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..(4 * all.len()) {
-            if let Some(unit) = via_site(&client, &u.host.address, 443, "/", &[]).unit() {
-                seen.insert(unit);
-            }
-        }
+        let answers = answering_units(&client, &u.host.address, "/", 4 * all.len());
+        // "landscape-server/N wK" -> the unit; failed requests are not counted.
+        let seen: std::collections::BTreeSet<String> = answers
+            .iter()
+            .filter(|a| a.starts_with("landscape-server/"))
+            .filter_map(|a| a.split_once(" w"))
+            .map(|(unit, _)| unit.to_string())
+            .collect();
         let got = seen.iter().cloned().collect::<Vec<_>>().join(", ");
         let wanted = all.iter().cloned().collect::<Vec<_>>().join(", ");
         table.check(&u.name(), "https :443/ x12", &format!("served by {wanted}"), &got, seen == all);
@@ -204,6 +206,13 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
         check_http_routes(&model, &mut table, redirect);
         table.finish();
     }
+}
+
+const HTTPS_APPSERVER: &str = "landscape-https-appserver";
+
+/// The charm's name for appserver worker `worker` of the unit at `address`.
+fn appserver_server(address: &str, worker: u32) -> String {
+    format!("landscape-appserver-{}-{worker}", address.replace('.', "-"))
 }
 
 /// Which units answer `path` (https, via `address`) over `count` requests;
@@ -299,13 +308,9 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     model.set_config("worker_counts", json!(3));
     model.wait_until_serving(Duration::from_secs(40));
     for u in &model.units {
-        let servers = probe::server_states(&u.master_socket()).unwrap();
         for other in &model.units {
-            let name = format!("landscape-appserver-{}-2", other.host.address.replace('.', "-"));
-            let state = servers
-                .iter()
-                .find(|s| s.backend == "landscape-https-appserver" && s.server == name)
-                .map(|s| s.status.clone());
+            let name = appserver_server(&other.host.address, 2);
+            let state = probe::server_status(&u.master_socket(), HTTPS_APPSERVER, &name).unwrap();
             let got = state.clone().unwrap_or_else(|| "absent".into());
             table.check(&u.name(), &format!("server {name}"), "UP", &got, state.as_deref() == Some("UP"));
         }
@@ -318,18 +323,13 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     // A service down: HAProxy marks it down and the others serve.
     let mut table = RouteTable::new("appserver worker down");
     let victim = model.units[1].number;
-    let victim_address = model.unit(victim).host.address.replace('.', "-");
     model.crash(victim, "appserver", 0);
-    let server = format!("landscape-appserver-{victim_address}-0");
+    let server = appserver_server(&model.unit(victim).host.address, 0);
     for u in &model.units {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let status = loop {
-            let servers = probe::server_states(&u.master_socket()).unwrap();
-            let status = servers
-                .iter()
-                .find(|s| s.backend == "landscape-https-appserver" && s.server == server)
-                .map(|s| s.status.clone())
-                .unwrap_or_default();
+            let status =
+                probe::server_status(&u.master_socket(), HTTPS_APPSERVER, &server).unwrap().unwrap_or_default();
             if status.starts_with("DOWN") || std::time::Instant::now() > deadline {
                 break status;
             }

@@ -120,10 +120,6 @@ fn published(unit: &Unit) -> Published {
     }
 }
 
-fn relation_hook(endpoint: &str, kind: &'static str, id: u32, remote: Option<String>) -> Dispatch {
-    Dispatch::Relation { endpoint: endpoint.into(), kind, id, remote_unit: remote, departing: None }
-}
-
 pub struct Model {
     pub units: Vec<LabUnit>,
     /// Units that were removed; their hosts keep serving until the lab ends,
@@ -231,7 +227,7 @@ impl Model {
 
         let mut steps = vec![Step::Hook(number, Dispatch::Hook("install".into()))];
         for (endpoint, id) in &endpoints {
-            steps.push(Step::Hook(number, relation_hook(endpoint, "created", *id, None)));
+            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "created", *id, None)));
         }
         if leader {
             steps.push(Step::Hook(number, Dispatch::Hook("leader-elected".into())));
@@ -240,8 +236,8 @@ impl Model {
         steps.push(Step::Hook(number, Dispatch::Hook("start".into())));
         for (endpoint, id) in endpoints.iter().filter(|(_, id)| *id != PEERS) {
             let remote = self.unit(number).unit.relation(*id).remote_units.keys().next().cloned();
-            steps.push(Step::Hook(number, relation_hook(endpoint, "joined", *id, remote.clone())));
-            steps.push(Step::Hook(number, relation_hook(endpoint, "changed", *id, remote)));
+            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "joined", *id, remote.as_deref())));
+            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "changed", *id, remote.as_deref())));
         }
         for other in existing {
             steps.push(Step::PeerJoin { at: number, remote: other });
@@ -281,19 +277,10 @@ impl Model {
         let relations: Vec<(String, u32)> =
             self.unit(number).unit.state.relations.iter().map(|r| (r.endpoint.clone(), r.id)).collect();
         for other in &others {
-            self.run_hook(
-                number,
-                Dispatch::Relation {
-                    endpoint: "replicas".into(),
-                    kind: "departed",
-                    id: PEERS,
-                    remote_unit: Some(unit_name(*other)),
-                    departing: Some(name.clone()),
-                },
-            );
+            self.run_hook(number, Dispatch::departed("replicas", PEERS, &unit_name(*other), &name));
         }
         for (endpoint, id) in &relations {
-            self.run_hook(number, relation_hook(endpoint, "broken", *id, None));
+            self.run_hook(number, Dispatch::relation(endpoint, "broken", *id, None));
         }
         self.run_hook(number, Dispatch::Hook("stop".into()));
         let was_leader = self.unit(number).unit.state.leader;
@@ -301,16 +288,7 @@ impl Model {
         let gone = self.units.remove(index);
         self.removed.push(gone);
         for other in &others {
-            self.queue.push_back(Step::Hook(
-                *other,
-                Dispatch::Relation {
-                    endpoint: "replicas".into(),
-                    kind: "departed",
-                    id: PEERS,
-                    remote_unit: Some(name.clone()),
-                    departing: Some(name.clone()),
-                },
-            ));
+            self.queue.push_back(Step::Hook(*other, Dispatch::departed("replicas", PEERS, &name, &name)));
         }
         self.answer_tls();
         self.settle();
@@ -370,8 +348,14 @@ impl Model {
                     }
                     let bag = self.unit(remote).unit.state.relation(PEERS).unwrap().local_unit_data.clone();
                     self.unit_mut(at).unit.peer_relation().remote_units.insert(unit_name(remote), bag);
-                    self.run_hook(at, relation_hook("replicas", "joined", PEERS, Some(unit_name(remote))));
-                    self.run_hook(at, relation_hook("replicas", "changed", PEERS, Some(unit_name(remote))));
+                    self.run_hook(
+                        at,
+                        Dispatch::relation("replicas", "joined", PEERS, Some(unit_name(remote).as_str())),
+                    );
+                    self.run_hook(
+                        at,
+                        Dispatch::relation("replicas", "changed", PEERS, Some(unit_name(remote).as_str())),
+                    );
                 }
             }
         }
@@ -460,7 +444,7 @@ impl Model {
                     *bag = after.peer_unit.clone();
                     self.queue.push_back(Step::Hook(
                         other.number,
-                        relation_hook("replicas", "changed", PEERS, Some(unit_name(number))),
+                        Dispatch::relation("replicas", "changed", PEERS, Some(unit_name(number).as_str())),
                     ));
                 }
             }
@@ -468,7 +452,7 @@ impl Model {
         if is_leader && after.peer_app != before.peer_app {
             for other in self.units.iter_mut().filter(|u| u.number != number) {
                 other.unit.peer_relation().local_app_data = after.peer_app.clone();
-                self.queue.push_back(Step::Hook(other.number, relation_hook("replicas", "changed", PEERS, None)));
+                self.queue.push_back(Step::Hook(other.number, Dispatch::relation("replicas", "changed", PEERS, None)));
             }
         }
         if is_leader && after.app_secrets != before.app_secrets {
@@ -514,7 +498,8 @@ impl Model {
             if rel.remote_app_data != *bag {
                 rel.remote_app_data = bag.clone();
                 let remote = Some(format!("{remote_app}/0"));
-                self.queue.push_back(Step::Hook(u.number, relation_hook(endpoint, "changed", id, remote)));
+                self.queue
+                    .push_back(Step::Hook(u.number, Dispatch::relation(endpoint, "changed", id, remote.as_deref())));
             }
         }
     }

@@ -84,6 +84,11 @@ pub fn proc_state(socket: &Path) -> Result<ProcState, String> {
     Ok(state)
 }
 
+/// The status of one server of one backend (`UP`, `DOWN`, ...), if listed.
+pub fn server_status(socket: &Path, backend: &str, server: &str) -> Result<Option<String>, String> {
+    Ok(server_states(socket)?.into_iter().find(|s| s.backend == backend && s.server == server).map(|s| s.status))
+}
+
 /// What one HTTP exchange gave the client.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -92,12 +97,19 @@ pub struct Reply {
     pub http_version: String,
     pub location: String,
     pub body: String,
+    /// The stand-in service's JSON answer, if the body is one.
+    answer: Option<Value>,
 }
 
 impl Reply {
+    fn new(status: u16, http_version: String, location: String, body: String) -> Self {
+        let answer = serde_json::from_str::<Value>(&body).ok().filter(|v| v.get("service").is_some());
+        Reply { status, http_version, location, body, answer }
+    }
+
     /// The stand-in service's answer, if it was one.
-    pub fn answer(&self) -> Option<Value> {
-        serde_json::from_str::<Value>(&self.body).ok().filter(|v| v.get("service").is_some())
+    pub fn answer(&self) -> Option<&Value> {
+        self.answer.as_ref()
     }
 
     pub fn service(&self) -> Option<String> {
@@ -170,14 +182,10 @@ impl Client {
         let http_version = fields.next().unwrap_or_default().to_string();
         let location = fields.next().unwrap_or_default().to_string();
         if !out.status.success() {
-            return Reply {
-                status: 0,
-                http_version,
-                location,
-                body: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            };
+            let error = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Reply::new(0, http_version, location, error);
         }
-        Reply { status, http_version, location, body: body.to_string() }
+        Reply::new(status, http_version, location, body.to_string())
     }
 
     /// `count` unary gRPC calls of `method` through `address:port`, with TLS

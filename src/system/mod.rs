@@ -1,6 +1,8 @@
 //! System commands (`apt-get`, `systemctl`, `haproxy`, `lsctl`, ...), run by
 //! name through `PATH` behind one trait so tests can replace any of them.
 
+pub mod apt;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

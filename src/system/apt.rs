@@ -1,0 +1,80 @@
+//! What dpkg has installed, asked once per hook.
+//!
+//! `dpkg-query` reads the whole status file (about 10 ms on a real machine),
+//! so the charm asks it once, for every package it manages, and hands the
+//! answer to the parts that need it.
+
+use std::collections::BTreeSet;
+
+use super::{Cmd, CmdError, CommandRunner};
+
+/// The packages dpkg reported fully installed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstalledPackages {
+    installed: BTreeSet<String>,
+}
+
+impl InstalledPackages {
+    /// `dpkg-query -W -f='${Package} ${Status}\n' <packages…>`. dpkg exits 1
+    /// when it knows some package of the list not at all, and still prints the
+    /// others, so 0 and 1 are both answers.
+    pub fn query(cmds: &dyn CommandRunner, packages: &[&str]) -> Result<Self, CmdError> {
+        let mut query = Cmd::new("dpkg-query", &["-W", "-f=${Package} ${Status}\\n"]);
+        for package in packages {
+            query = query.arg(*package);
+        }
+        let out = cmds.output(&query)?;
+        if !matches!(out.code, Some(0 | 1)) {
+            return Err(CmdError::Failed { command: query.display(), code: out.code, output: out.combined() });
+        }
+        Ok(Self::parse(&out.stdout))
+    }
+
+    /// Lines of `<package> <want> <flag> <status>`. A package is installed
+    /// when its status is `installed` with the `ok` flag, whatever the
+    /// selection: `apt-mark hold` turns `install ok installed` into
+    /// `hold ok installed`, and a held package is still installed.
+    pub fn parse(text: &str) -> Self {
+        let installed = text
+            .lines()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    [package, _want, "ok", "installed"] => Some(package.to_string()),
+                    _ => None,
+                }
+            })
+            .collect();
+        Self { installed }
+    }
+
+    pub fn has(&self, package: &str) -> bool {
+        self.installed.contains(package)
+    }
+
+    /// Records what this hook installed or removed, for the parts after it.
+    pub fn set(&mut self, package: &str, installed: bool) {
+        if installed {
+            self.installed.insert(package.to_string());
+        } else {
+            self.installed.remove(package);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_and_installed_packages_count_and_others_do_not() {
+        let text = "haproxy install ok installed\nlandscape-server hold ok installed\n\
+                    needrestart deinstall ok config-files\nbroken install reinstreq half-installed\n";
+        let packages = InstalledPackages::parse(text);
+        assert!(packages.has("haproxy"));
+        assert!(packages.has("landscape-server"), "apt-mark hold keeps a package installed");
+        assert!(!packages.has("needrestart"));
+        assert!(!packages.has("broken"));
+        assert!(!packages.has("landscape-ubuntu-installer-attach"));
+    }
+}
