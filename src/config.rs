@@ -86,7 +86,7 @@ impl RootUrl {
             match host.parse::<std::net::Ipv4Addr>() {
                 Ok(ip) => UrlHost::Ip(ip.into()),
                 Err(_) if is_dns_name(host) => UrlHost::Name(host.to_ascii_lowercase()),
-                Err(_) => return Err(format!("has an invalid host {host:?}")),
+                Err(_) => return Err(format!("has an invalid host {}", crate::text::quoted(host))),
             }
         };
         Ok(Self { url: text.to_string(), host })
@@ -288,7 +288,10 @@ impl CharmConfig {
             Some("all") => RedirectHttps::All,
             Some("none") => RedirectHttps::None,
             Some(other) => {
-                r.problem("redirect_https", format!("must be all, default or none (got {other:?})"));
+                r.problem(
+                    "redirect_https",
+                    format!("must be all, default or none (got {})", crate::text::quoted(other)),
+                );
                 RedirectHttps::Default
             }
         };
@@ -389,7 +392,7 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
         port: one_line(r, "db_port", true).and_then(|p| match p.parse::<u16>() {
             Ok(port) if port > 0 => Some(port),
             _ => {
-                r.problem("db_port", format!("must be a port number (got {p:?})"));
+                r.problem("db_port", format!("must be a port number (got {})", crate::text::quoted(&p)));
                 None
             }
         }),
@@ -400,7 +403,10 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
     let deployment_mode = r.string("deployment_mode").unwrap_or_else(|| "standalone".into());
     // It names a directory under /opt/canonical/landscape/configs.
     if !deployment_mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        r.problem("deployment_mode", format!("must be a word of letters, digits, - and _ (got {deployment_mode:?})"));
+        r.problem(
+            "deployment_mode",
+            format!("must be a word of letters, digits, - and _ (got {})", crate::text::quoted(&deployment_mode)),
+        );
     }
     let additional_service_config = r.string("additional_service_config").and_then(|text| {
         IniDocument::parse(&text)
@@ -416,7 +422,7 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
     if !is_prometheus_duration(&prometheus_scrape_interval) {
         r.problem(
             "prometheus_scrape_interval",
-            format!("must be a duration like 30s or 1m (got {prometheus_scrape_interval:?})"),
+            format!("must be a duration like 30s or 1m (got {})", crate::text::quoted(&prometheus_scrape_interval)),
         );
     }
     LandscapeConfig {

@@ -119,7 +119,7 @@ pub fn mode_and_owner(path: &Path) -> Result<Option<(u32, Owner)>, FsError> {
     }
 }
 
-fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool {
+pub fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return false;
     };
@@ -146,6 +146,18 @@ fn chown(path: &Path, owner: Owner) -> Result<(), FsError> {
 
 fn sync_dir(dir: &Path) -> Result<(), FsError> {
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| FsError::new("fsync directory", dir, e))
+}
+
+/// SHA-256 of `parts`, each followed by a NUL (so that parts cannot run
+/// into each other), as lowercase hex.
+pub fn sha256_hex(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+        hash.update(b"\0");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

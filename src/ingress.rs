@@ -106,7 +106,11 @@ impl IngressRelation {
             && url.len() > "https://".len()
             && url.len() <= 2048
             && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid { Ok(Some(url.to_string())) } else { Err(format!("ingress url is not an http(s) URL: {url:?}")) }
+        if valid {
+            Ok(Some(url.to_string()))
+        } else {
+            Err(format!("ingress url is not an http(s) URL: {}", crate::text::quoted(url)))
+        }
     }
 }
 

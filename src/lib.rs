@@ -18,7 +18,9 @@ pub mod monitoring;
 pub mod paths;
 pub mod peers;
 pub mod status;
+pub mod steady;
 pub mod system;
+pub mod text;
 pub mod tls;
 
 use std::collections::HashMap;

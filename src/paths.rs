@@ -122,6 +122,14 @@ impl Paths {
         self.at("/var/lib/landscape-server-charm/lb-private-key.pem")
     }
 
+    /// Present from just before a new HAProxy config or certificate bundle is
+    /// renamed into place until HAProxy has reloaded it. A file, not unit
+    /// state: a hook killed in between is rolled back by Juju, and its record
+    /// with it, but the renamed file stays, and so must the reload it owes.
+    pub fn haproxy_reload_owed(&self) -> PathBuf {
+        self.at("/var/lib/landscape-server-charm/haproxy-reload-owed")
+    }
+
     /// The charm's own private files (TLS private key, ...), root only.
     pub fn charm_state_dir(&self) -> PathBuf {
         self.at("/var/lib/landscape-server-charm")

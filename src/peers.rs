@@ -26,10 +26,8 @@ pub struct RejectedAddress {
 
 impl std::fmt::Display for RejectedAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Debug-quote and cut the value: it is untrusted and may be huge.
-        let shown: String = self.value.chars().take(80).collect();
-        let more = if self.value.chars().count() > 80 { "…" } else { "" };
-        write!(f, "ignoring {} of {}: not an IP address: {:?}{more}", self.key, self.source, shown)
+        // The value is untrusted and may be huge.
+        write!(f, "ignoring {} of {}: not an IP address: {}", self.key, self.source, crate::text::quoted(&self.value))
     }
 }
 

@@ -261,10 +261,46 @@ pub fn find_issued(provider_app: &Databag, csr_pem: &str) -> Result<Option<Issue
     Ok(None)
 }
 
+/// How far ahead of this machine's clock a provider's may be: a certificate
+/// whose notBefore is later than that is not valid yet, and is refused.
+pub const ALLOWED_CLOCK_SKEW_SECS: i64 = 300;
+
+/// The certificates of one provider field, as DER. Every PEM block in it must
+/// be a CERTIFICATE that parses: a key, or any other block, is refused naming
+/// the field, since the bundle is built from these and nothing else.
+fn certificates_of(field: &str, text: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut ders = vec![];
+    for block in x509_parser::pem::Pem::iter_from_buffer(text.as_bytes()) {
+        let block = block.map_err(|_| format!("{field} holds a block that is not valid PEM"))?;
+        if block.label != "CERTIFICATE" {
+            return Err(format!("{field} holds a {} block, not only certificates", crate::text::quoted(&block.label)));
+        }
+        X509Certificate::from_der(&block.contents)
+            .map_err(|_| format!("{field} holds a certificate that does not parse"))?;
+        ders.push(block.contents);
+    }
+    if ders.is_empty() {
+        return Err(format!("{field} holds no PEM certificate"));
+    }
+    Ok(ders)
+}
+
+/// A certificate checked for this unit: its validity and the certificates of
+/// the bundle (leaf first, then the chain without repeats), as DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub validity: Validity,
+    pub certificates: Vec<Vec<u8>>,
+}
+
 /// Checks an issued certificate against our key and the clock.
-pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<Validity, String> {
+pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<Checked, String> {
     let (not_before, not_after, spki, is_ca) =
         cert_facts(&issued.certificate).ok_or("the certificate for this unit does not parse")?;
+    let leaf = certificates_of("certificate", &issued.certificate)?;
+    if leaf.len() != 1 {
+        return Err(format!("certificate holds {} certificates, not one", leaf.len()));
+    }
     if spki != key.subject_public_key_info() {
         return Err("the certificate for this unit does not match its private key".into());
     }
@@ -274,12 +310,21 @@ pub fn check_issued(issued: &Issued, key: &KeyPair, now: i64) -> Result<Validity
     if now >= not_after {
         return Err("the certificate for this unit has expired".into());
     }
+    if not_before > now + ALLOWED_CLOCK_SKEW_SECS {
+        return Err(format!(
+            "the certificate for this unit is not valid yet (notBefore is {} s ahead)",
+            not_before - now
+        ));
+    }
+    let mut certificates = leaf;
     for (i, pem) in issued.chain.iter().enumerate() {
-        if pem_der(pem).is_none() {
-            return Err(format!("chain[{i}] is not a PEM certificate"));
+        for der in certificates_of(&format!("chain[{i}]"), pem)? {
+            if !certificates.contains(&der) {
+                certificates.push(der);
+            }
         }
     }
-    Ok(Validity { not_before, not_after })
+    Ok(Checked { validity: Validity { not_before, not_after }, certificates })
 }
 
 /// A usable certificate for `csr_pem`: found in the provider's data and
@@ -289,11 +334,18 @@ pub fn valid_issued(
     csr_pem: &str,
     key: &KeyPair,
     now: i64,
-) -> Result<Option<(Issued, Validity)>, String> {
+) -> Result<Option<(Issued, Checked)>, String> {
     match find_issued(provider_app, csr_pem)? {
-        Some(issued) => check_issued(&issued, key, now).map(|validity| Some((issued, validity))),
+        Some(issued) => check_issued(&issued, key, now).map(|checked| Some((issued, checked))),
         None => Ok(None),
     }
+}
+
+/// The validity of the first certificate of an installed bundle, read from
+/// the file itself (update-status checks it without a hook tool).
+pub fn bundle_validity(bundle_pem: &str) -> Option<Validity> {
+    let (not_before, not_after, _, _) = cert_facts(bundle_pem)?;
+    Some(Validity { not_before, not_after })
 }
 
 /// Renew when less than a third of the validity is left.
@@ -302,20 +354,23 @@ pub fn needs_renewal(validity: Validity, now: i64) -> bool {
     (validity.not_after - now) * 3 < length
 }
 
-/// leaf + chain (without repeating the leaf) + key, each block ending in a newline.
-pub fn bundle(issued: &Issued, key: &KeyPair) -> String {
-    let leaf = pem_der(&issued.certificate);
-    let mut blocks = vec![issued.certificate.trim().to_string()];
-    let mut seen = vec![leaf];
-    for pem in &issued.chain {
-        let der = pem_der(pem);
-        if !seen.contains(&der) {
-            seen.push(der);
-            blocks.push(pem.trim().to_string());
+/// The HAProxy bundle: the checked certificates re-encoded from their DER
+/// (never the provider's text), then our key, each block ending in a newline.
+pub fn bundle(checked: &Checked, key: &KeyPair) -> String {
+    use base64::Engine;
+    let mut text = String::new();
+    for der in &checked.certificates {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+        text.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            text.push_str(&String::from_utf8_lossy(line));
+            text.push('\n');
         }
+        text.push_str("-----END CERTIFICATE-----\n");
     }
-    blocks.push(key.serialize_pem().trim().to_string());
-    blocks.iter().map(|b| format!("{b}\n")).collect()
+    text.push_str(key.serialize_pem().trim());
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ pub fn apply_config(
     fsutil::write_atomic(&candidate, text.as_bytes(), 0o644, owner)?;
     match validate(cmds, &candidate) {
         Ok(()) => {
+            owe_reload(paths)?;
             fsutil::rename_durable(&candidate, &live)?;
             fsutil::remove_optional(&paths.haproxy_rejected_config())?;
             fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
@@ -178,18 +179,34 @@ pub fn apply_config(
     }
 }
 
+/// Records, durably, that HAProxy must reload: called before a new config or
+/// bundle replaces the live one, so that a crash between the rename and the
+/// reload leaves the debt for the next hook.
+pub fn owe_reload(paths: &Paths) -> Result<(), ApplyError> {
+    let marker = paths.haproxy_reload_owed();
+    if !marker.exists() {
+        fsutil::write_atomic(&marker, b"owed\n", 0o600, Owner::default())?;
+    }
+    Ok(())
+}
+
 /// Makes sure HAProxy runs the live configuration: starts it when it is not
 /// running, reloads it (seamlessly: the Ubuntu unit runs master-worker) when
-/// `changed`, and otherwise leaves it alone.
-pub fn ensure_running(cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
+/// `changed` or when an earlier hook owes a reload, and otherwise leaves it
+/// alone. The debt is paid only once systemd says the reload or start worked.
+pub fn ensure_running(paths: &Paths, cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
+    let owed = paths.haproxy_reload_owed().exists();
     let active = cmds
         .output(&Cmd::new("systemctl", &["is-active", "--quiet", HAPROXY_SERVICE]))
         .map_err(ApplyError::Service)?
         .success();
     if !active {
         cmds.run(&Cmd::new("systemctl", &["enable", "--now", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
-    } else if changed {
+    } else if changed || owed {
         cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
+    }
+    if owed {
+        fsutil::remove_optional(&paths.haproxy_reload_owed())?;
     }
     Ok(())
 }

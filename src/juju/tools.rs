@@ -25,7 +25,7 @@ pub enum HookToolError {
     SecretNotFound { tool: String, stderr: String },
     #[error("{tool}: permission denied: {stderr}")]
     PermissionDenied { tool: String, stderr: String },
-    #[error("{tool} {args} failed (exit code {code:?}): {stderr}")]
+    #[error("{tool} {args} failed ({}): {stderr}", crate::system::exit_text(*code))]
     Failed { tool: String, args: String, code: Option<i32>, stderr: String },
     #[error("{tool} printed output that is not {expected}: {detail}")]
     BadOutput { tool: String, expected: &'static str, detail: String },
@@ -299,7 +299,8 @@ impl<'a> HookTools<'a> {
         if application {
             args.push("--application".to_string());
         }
-        args.extend(owned(&[status.as_str(), "--", message]));
+        // Bounded and on one line whatever a part put in it (see crate::text).
+        args.extend(owned(&[status.as_str(), "--", &crate::text::one_line(message)]));
         self.call("status-set", args, None).map(drop)
     }
 
@@ -308,7 +309,8 @@ impl<'a> HookTools<'a> {
     }
 
     pub fn juju_log(&self, level: LogLevel, message: &str) -> Result<(), HookToolError> {
-        self.call("juju-log", owned(&["--log-level", level.as_str(), "--", message]), None).map(drop)
+        let message = crate::text::one_line(message);
+        self.call("juju-log", owned(&["--log-level", level.as_str(), "--", &message]), None).map(drop)
     }
 
     // --- actions --------------------------------------------------------------
@@ -491,7 +493,7 @@ mod tests {
             HookToolError::PermissionDenied { .. }
         ));
         let other = HookToolError::classify("config-get", &args, Some(2), "ERROR boom");
-        assert_eq!(other.to_string(), "config-get -r db:3 failed (exit code Some(2)): boom");
+        assert_eq!(other.to_string(), "config-get -r db:3 failed (exit status 2): boom");
     }
 
     #[test]

@@ -41,11 +41,13 @@ pub fn license_bytes(cmds: &dyn CommandRunner, source: &LicenseSource) -> Result
         LicenseSource::Url(url) => {
             let fetch =
                 Cmd::new("curl", &["--fail", "--silent", "--show-error", "--location", "--max-time", "60", "--"])
-                    .arg(url.clone());
+                    .secret_arg(url.clone());
+            // The URL may carry credentials: shown only with them masked.
+            let shown = crate::text::mask_userinfo(url);
             match cmds.run(&fetch) {
                 Ok(out) if !out.stdout.trim().is_empty() => Ok(out.stdout.into_bytes()),
-                Ok(_) => Err(LandscapeError::License { url: url.clone(), reason: "it is empty".into() }),
-                Err(e) => Err(LandscapeError::License { url: url.clone(), reason: e.to_string() }),
+                Ok(_) => Err(LandscapeError::License { url: shown, reason: "it is empty".into() }),
+                Err(e) => Err(LandscapeError::License { url: shown, reason: e.to_string() }),
             }
         }
     }

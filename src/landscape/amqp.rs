@@ -78,7 +78,8 @@ impl AmqpRelation {
             for one in host.split(',').map(str::trim).filter(|h| !h.is_empty()) {
                 if !is_host(one) {
                     return AmqpState::Invalid(format!(
-                        "{name}: {unit} hostname {one:?} is not an IP address or a host name"
+                        "{name}: {unit} hostname {} is not an IP address or a host name",
+                        crate::text::quoted(one)
                     ));
                 }
                 hosts.push(one.to_string());
@@ -120,6 +121,10 @@ pub fn observe(
 pub fn broker(inbound: &AmqpState, outbound: &AmqpState) -> Result<Broker, Vec<String>> {
     match (inbound, outbound) {
         (AmqpState::Ready(a), AmqpState::Ready(b)) if a == b => Ok(a.clone()),
+        (AmqpState::Ready(a), AmqpState::Ready(b)) if a.host == b.host => Err(vec![format!(
+            "inbound-amqp and outbound-amqp give different passwords for the same broker ({})",
+            a.host
+        )]),
         (AmqpState::Ready(a), AmqpState::Ready(b)) => Err(vec![format!(
             "inbound-amqp and outbound-amqp reach different brokers ({} and {}); relate both to the same RabbitMQ",
             a.host, b.host

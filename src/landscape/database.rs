@@ -106,15 +106,20 @@ pub struct DbObservation {
 pub fn parse_endpoint(text: &str) -> Result<(String, u16), String> {
     let first = text.split(',').next().unwrap_or_default().trim();
     let (host, port) = if let Some(rest) = first.strip_prefix('[') {
-        let (host, port) = rest.split_once("]:").ok_or_else(|| format!("{first:?} is not [address]:port"))?;
+        let (host, port) =
+            rest.split_once("]:").ok_or_else(|| format!("{} is not [address]:port", crate::text::quoted(first)))?;
         (host, port)
     } else {
-        first.rsplit_once(':').ok_or_else(|| format!("{first:?} is not host:port"))?
+        first.rsplit_once(':').ok_or_else(|| format!("{} is not host:port", crate::text::quoted(first)))?
     };
     if !is_host(host) {
-        return Err(format!("{host:?} is not an IP address or a host name"));
+        return Err(format!("{} is not an IP address or a host name", crate::text::quoted(host)));
     }
-    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{port:?} is not a port"))?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{} is not a port", crate::text::quoted(port)))?;
     Ok((host.to_string(), port))
 }
 
@@ -218,14 +223,20 @@ fn read_legacy(
         let user = bag.get("user").or(master.get("user"));
         let Some(user) = user else { continue };
         let port = bag.get("port").or(master.get("port")).map_or(Ok(DEFAULT_PORT), |p| {
-            p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("db: port {p:?} is not a port"))
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("db: port {} is not a port", crate::text::quoted(p)))
         });
         let port = match port {
             Ok(port) => port,
             Err(e) => return Ok(Err(DbState::Invalid(e))),
         };
         if !is_host(host) {
-            return Ok(Err(DbState::Invalid(format!("db: master host {host:?} is not an IP address or a host name"))));
+            return Ok(Err(DbState::Invalid(format!(
+                "db: master host {} is not an IP address or a host name",
+                crate::text::quoted(host)
+            ))));
         }
         if !is_token(user) || !is_token(password) {
             return Ok(Err(DbState::Invalid("db: user or password holds spaces or control characters".into())));

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::CharmConfig;
+
 /// Set first in the file, so Landscape can tell how it was deployed.
 pub const DEPLOYED_FROM: (&str, &str) = ("DEPLOYED_FROM", "charm");
 
@@ -20,6 +22,11 @@ pub struct ServiceSelection {
 }
 
 impl ServiceSelection {
+    /// What a unit with `config` runs, as the leader or not.
+    pub fn of(config: &CharmConfig, is_leader: bool) -> Self {
+        Self { workers: config.worker_counts, is_leader, standalone: config.landscape.deployment_mode == "standalone" }
+    }
+
     /// The `RUN_*` values, as the Python charm sets them.
     pub fn run_keys(&self) -> BTreeMap<&'static str, String> {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -37,6 +44,28 @@ impl ServiceSelection {
             ("RUN_PACKAGEUPLOADSERVER", yes_no(self.is_leader && self.standalone)),
             ("RUN_PPPA_PROXY", "no".to_string()),
         ])
+    }
+}
+
+impl ServiceSelection {
+    /// The systemd units that run while Landscape is up, for this selection:
+    /// what update-status checks with one `systemctl is-active`.
+    pub fn systemd_units(&self) -> Vec<&'static str> {
+        let mut units = vec![
+            "landscape-api",
+            "landscape-appserver",
+            "landscape-msgserver",
+            "landscape-pingserver",
+            "landscape-async-frontend",
+            "landscape-job-handler",
+        ];
+        if self.is_leader {
+            units.push("landscape-package-search");
+        }
+        if self.is_leader && self.standalone {
+            units.push("landscape-package-upload");
+        }
+        units
     }
 }
 

@@ -70,7 +70,7 @@ impl IniDocument {
             if let Some(name) = trimmed.strip_prefix('[') {
                 let name = name.strip_suffix(']').filter(|n| !n.is_empty()).ok_or_else(|| IniError::Syntax {
                     line: number,
-                    reason: format!("bad section header {trimmed:?}"),
+                    reason: format!("bad section header {}", crate::text::quoted(trimmed)),
                 })?;
                 lines.push(Line::Section(name.to_string()));
                 in_section = true;
@@ -79,7 +79,7 @@ impl IniDocument {
             let Some(split) = trimmed.find(['=', ':']) else {
                 return Err(IniError::Syntax {
                     line: number,
-                    reason: format!("expected key = value, got {trimmed:?}"),
+                    reason: format!("expected key = value, got {}", crate::text::quoted(trimmed)),
                 });
             };
             if !in_section {

@@ -273,11 +273,7 @@ pub fn reconcile(
     };
     let Some(conf_text) = settle(charm, status, write_service_conf(charm, &inputs))? else { return Ok(()) };
 
-    let selection = defaults::ServiceSelection {
-        workers: config.worker_counts,
-        is_leader: world.is_leader,
-        standalone: lc.deployment_mode == "standalone",
-    };
+    let selection = defaults::ServiceSelection::of(config, world.is_leader);
     let defaults_path = charm.paths.landscape_defaults();
     let current = fsutil::read_optional(&defaults_path)?.unwrap_or_default();
     let defaults_text = defaults::apply(&String::from_utf8_lossy(&current), &selection.run_keys());
@@ -474,7 +470,8 @@ fn ensure_schema(
         [("http_proxy", "--with-http-proxy"), ("https_proxy", "--with-https-proxy"), ("no_proxy", "--with-no-proxy")]
     {
         if let Some((_, value)) = proxies.iter().find(|(k, _)| *k == name) {
-            bootstrap = bootstrap.arg(flag).arg(value.clone());
+            // A proxy URL may carry credentials: never in a log or an error.
+            bootstrap = bootstrap.arg(flag).secret_arg(value.clone());
         }
     }
     charm.cmds.run(&bootstrap).map_err(LandscapeError::Schema)?;

@@ -97,8 +97,16 @@ pub enum CmdError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{command} failed (exit code {code:?}): {output}")]
+    #[error("{command} failed ({}): {output}", exit_text(*code))]
     Failed { command: String, code: Option<i32>, output: String },
+}
+
+/// How a command ended, for people: `exit status 3`, or killed by a signal.
+pub fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(code) => format!("exit status {code}"),
+        None => "killed by a signal".to_string(),
+    }
 }
 
 pub trait CommandRunner {

@@ -159,7 +159,7 @@ fn failing_hook_tool_fails_the_hook_and_drops_queued_writes() {
     assert_ne!(run.code, 0);
     assert_no_panic(&run);
     assert!(
-        unit.log_text().contains("opened-ports --format=json failed (exit code Some(1)): connection to the agent lost"),
+        unit.log_text().contains("opened-ports --format=json failed (exit status 1): connection to the agent lost"),
         "{}",
         unit.log_text()
     );

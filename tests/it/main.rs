@@ -6,6 +6,7 @@ mod state;
 mod fixtures;
 mod harness;
 
+mod budget;
 mod foundation;
 mod haproxy_golden;
 mod haproxy_hooks;

@@ -113,3 +113,134 @@ fn python_charm_missing_error_page_broke_validation() {
     assert_ne!(unit.status().0, "blocked");
     assert!(unit.read("/etc/haproxy/errors/timeout-haproxy.html").unwrap().starts_with("HTTP/1.0 504"));
 }
+
+/// A hook that renamed a new haproxy.cfg into place and then died before
+/// `systemctl reload` (here: the reload fails, so the hook fails and Juju
+/// rolls back its unit state) was retried, found the live file equal to the
+/// rendered one and never reloaded: HAProxy kept serving the old config.
+#[test]
+fn reload_lost_when_the_hook_died_between_rename_and_reload() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    assert_eq!(unit.hook("config-changed").code, 0);
+    unit.set_config("worker_counts", json!(3));
+    unit.fail_command("systemctl reload haproxy", 1, "Job for haproxy.service canceled.");
+    let failed = unit.hook("config-changed");
+    assert_ne!(failed.code, 0, "a failed reload fails the hook");
+    assert!(unit.haproxy_config().unwrap().contains("10.1.77.18:8082 "), "the new config is live");
+
+    unit.state.command_behaviours.remove("systemctl reload haproxy");
+    let retried = unit.hook("update-status");
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert!(retried.ran("systemctl reload haproxy"), "the owed reload: {:?}", retried.command_lines());
+    let after = unit.hook("update-status");
+    assert!(!after.ran("systemctl reload haproxy"), "paid once: {:?}", after.command_lines());
+}
+
+/// A leader whose `load-balancer-certificates` provider (relation 7) has
+/// issued a good certificate, installed in its bundle.
+fn leader_with_a_certificate() -> (Unit, crate::fixtures::TestCa, String) {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_landscape_backends();
+    unit.add_relation("load-balancer-certificates", 7, "lb-certs");
+    assert_eq!(unit.run(crate::harness::Dispatch::relation("load-balancer-certificates", "created", 7, None)).code, 0);
+    let ca = crate::fixtures::TestCa::new("regression-ca");
+    crate::fixtures::issue_certificate(&mut unit, 7, &ca, 0, 90);
+    assert_eq!(unit.relation_changed("load-balancer-certificates", 7, None).code, 0);
+    let bundle = unit.read("/etc/haproxy/haproxy.pem").expect("a bundle");
+    (unit, ca, bundle)
+}
+
+/// Fault review 1: only the first PEM block of `certificate` (and of each
+/// chain entry) was parsed, but the provider's raw text was written into
+/// haproxy.pem: a certificate with another private key appended gave a
+/// bundle with two keys, which HAProxy refuses at its next start.
+#[test]
+fn certificate_with_an_appended_key_became_a_bundle_haproxy_cannot_load() {
+    let (mut unit, ca, before) = leader_with_a_certificate();
+    let csr = crate::fixtures::published_csrs(&unit, 7).pop().unwrap();
+    let cert = ca.sign(&csr, 0, 90);
+    let foreign_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    for (field, databag) in [
+        ("certificate", ca.provider_databag(&[(&csr, &format!("{cert}\n{foreign_key}"))])),
+        (
+            "chain[0]",
+            crate::harness::Databag::from([(
+                "certificates".to_string(),
+                json!([{"ca": ca.pem, "certificate_signing_request": csr, "certificate": cert,
+                        "chain": [format!("{}\n{foreign_key}", ca.pem)]}])
+                .to_string(),
+            )]),
+        ),
+    ] {
+        unit.state.relation_mut(7).unwrap().remote_app_data = databag;
+        let run = unit.relation_changed("load-balancer-certificates", 7, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let (status, message) = unit.status();
+        assert_eq!(status, "blocked", "{field}: {message}");
+        assert!(message.contains(&format!("{field} holds a \"PRIVATE KEY\" block")), "{field}: {message}");
+        assert_eq!(unit.read("/etc/haproxy/haproxy.pem").unwrap(), before, "{field}: the good bundle keeps serving");
+    }
+    // A clean issue is installed, and the bundle is built from the DER: one key, ours.
+    unit.state.relation_mut(7).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &format!("junk\n{cert}\n"))]);
+    assert_eq!(unit.relation_changed("load-balancer-certificates", 7, None).code, 0);
+    let bundle = unit.read("/etc/haproxy/haproxy.pem").unwrap();
+    assert_eq!(bundle.matches("PRIVATE KEY-----\n").count(), 2, "one key block (BEGIN and END):\n{bundle}");
+    assert!(!bundle.contains("junk"));
+    assert!(!bundle.contains(foreign_key.lines().nth(1).unwrap()));
+}
+
+/// Fault review 3: notBefore was never checked, so a certificate that is not
+/// valid yet (a provider with a skewed clock) replaced the good one.
+#[test]
+fn certificate_not_valid_yet_replaced_the_good_one() {
+    let (mut unit, ca, before) = leader_with_a_certificate();
+    crate::fixtures::issue_certificate(&mut unit, 7, &ca, -2, 90);
+    let run = unit.relation_changed("load-balancer-certificates", 7, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.contains("is not valid yet"), "{message}");
+    assert_eq!(unit.read("/etc/haproxy/haproxy.pem").unwrap(), before);
+}
+
+/// Fault review 4: error messages echoed relation values in full; past
+/// 128 KiB the spawn of `status-set`/`juju-log` failed (E2BIG) on every
+/// retry, wedging the unit in hook-error.
+#[test]
+fn oversized_relation_value_wedged_the_unit_in_hook_error() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    let huge = "h".repeat(200_000);
+    unit.state.relation_mut(crate::harness::DB_RELATION).unwrap().remote_app_data.insert("endpoints".into(), huge);
+    let bag = unit.state.relation_mut(crate::harness::INBOUND_AMQP_RELATION).unwrap();
+    bag.remote_units.get_mut("rabbitmq-server/0").unwrap().insert("hostname".into(), "x ".repeat(100_000));
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.contains("(200000 characters)"), "{message}");
+    assert!(message.chars().count() <= landscape_server::text::MAX_MESSAGE_CHARS + 1, "{}", message.len());
+    for call in run.tool_calls.iter().filter(|c| c.program == "juju-log" || c.program == "status-set") {
+        assert!(call.line().len() < 4096, "{} is {} bytes", call.program, call.line().len());
+    }
+}
+
+/// Fault review 7: credentials in URLs were shown in status and juju-log
+/// (`license_file=https://user:pw@…` when the fetch failed).
+#[test]
+fn credentials_in_a_license_url_were_shown_in_status_and_log() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    unit.set_config("license_file", json!("http://ops:hunter2-license@127.0.0.1:9/license.txt"));
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("license_file: cannot fetch http://<redacted>@127.0.0.1:9/license.txt"), "{message}");
+    assert!(!message.contains("hunter2") && !unit.log_text().contains("hunter2"), "{message}\n{}", unit.log_text());
+}

@@ -1,0 +1,78 @@
+//! Showing untrusted text to people: quoted, cut, one line.
+//!
+//! Relation data, provider certificates and command output reach status
+//! messages, `juju-log` and errors. Shown raw they can be megabytes (the
+//! spawn of `status-set` then fails with E2BIG, on every retry of the hook)
+//! or carry line breaks and escape codes that forge log lines. Every value
+//! echoed from outside goes through [`quoted`]; every message a hook tool
+//! carries goes through [`one_line`].
+
+/// How many characters of a value are shown.
+pub const SHOWN_CHARS: usize = 80;
+/// The longest message sent to `status-set` or `juju-log`, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `value` Rust-debug-quoted (control characters escaped), cut to
+/// [`SHOWN_CHARS`] characters with `…` when longer.
+pub fn quoted(value: &str) -> String {
+    let count = value.chars().count();
+    let shown: String = value.chars().take(SHOWN_CHARS).collect();
+    let more = if count > SHOWN_CHARS { format!("… ({count} characters)") } else { String::new() };
+    format!("{shown:?}{more}")
+}
+
+/// `message` with every control character escaped (a line break becomes
+/// `\n`), cut to [`MAX_MESSAGE_CHARS`] characters.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS));
+    for (i, c) in message.chars().enumerate() {
+        if i >= MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `url` with any `user:password@` before its host shown as `<redacted>@`.
+pub fn mask_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        assert_eq!(mask_userinfo("https://user:pw@example.com/l.txt"), "https://<redacted>@example.com/l.txt");
+        assert_eq!(mask_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(mask_userinfo("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(mask_userinfo("not a url"), "not a url");
+    }
+
+    #[test]
+    fn values_are_quoted_escaped_and_cut() {
+        assert_eq!(quoted("10.0.0.1"), "\"10.0.0.1\"");
+        assert_eq!(quoted("a\nb\u{1b}[31m"), "\"a\\nb\\u{1b}[31m\"");
+        let long = "x".repeat(200_000);
+        let shown = quoted(&long);
+        assert!(shown.len() < 120 && shown.ends_with("… (200000 characters)"), "{shown}");
+    }
+
+    #[test]
+    fn messages_are_one_bounded_line() {
+        assert_eq!(one_line("first\nforged: line"), "first\\nforged: line");
+        assert_eq!(one_line(&"é".repeat(5000)).chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+}

@@ -1,0 +1,232 @@
+//! Hook-tool calls and system commands per hook, held to a budget.
+//!
+//! On a unit every hook tool is a process and a round trip to the unit agent,
+//! and every system command a process: with thousands of units running
+//! update-status every five minutes, the calls are the load. Counts are
+//! deterministic, so they are asserted here; times are measured in
+//! `cargo bench`. Each budget is today's count: a change that adds a call
+//! fails here and shows the calls, and a budget is raised only on purpose.
+//! `python` is what the Python charm made in the same state, where measured.
+
+use serde_json::json;
+
+use crate::harness::{DB_RELATION, INBOUND_AMQP_RELATION, RunResult, TLS_RELATION, Unit};
+
+/// A leader with `peers` peers and every relation answered, settled: what
+/// thousands of units look like most of the time.
+fn steady_leader(peers: u32) -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    for n in 1..=peers {
+        unit.add_peer(n, &format!("10.1.78.{n}"));
+    }
+    for _ in 0..2 {
+        let run = unit.hook("config-changed");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    unit
+}
+
+fn lone_leader() -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.peer_relation();
+    for hook in ["install", "leader-elected", "config-changed"] {
+        assert_eq!(unit.hook(hook).code, 0);
+    }
+    unit
+}
+
+/// The most calls one hook may make; `python` is the Python charm's count of
+/// hook-tool calls in the same state, where it was measured.
+struct Budget {
+    scenario: Scenario,
+    hook: &'static str,
+    tools: usize,
+    commands: usize,
+    python: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    LoneLeader,
+    Peers(u32),
+}
+
+const BUDGETS: &[Budget] = &[
+    Budget { scenario: Scenario::LoneLeader, hook: "update-status", tools: 3, commands: 1, python: Some(9) },
+    Budget {
+        scenario: Scenario::LoneLeader,
+        hook: "config-changed (nothing changed)",
+        tools: 23,
+        commands: 2,
+        python: None,
+    },
+    Budget { scenario: Scenario::Peers(2), hook: "update-status", tools: 3, commands: 1, python: Some(9) },
+    Budget {
+        scenario: Scenario::Peers(2),
+        hook: "config-changed (nothing changed)",
+        tools: 37,
+        commands: 2,
+        python: Some(66),
+    },
+    Budget {
+        scenario: Scenario::Peers(2),
+        hook: "config-changed (worker_counts 2 -> 3)",
+        tools: 42,
+        commands: 4,
+        python: Some(66),
+    },
+    Budget { scenario: Scenario::Peers(2), hook: "replicas-relation-changed", tools: 37, commands: 2, python: None },
+    Budget { scenario: Scenario::Peers(2), hook: "database-relation-changed", tools: 37, commands: 2, python: None },
+    Budget {
+        scenario: Scenario::Peers(2),
+        hook: "inbound-amqp-relation-changed",
+        tools: 37,
+        commands: 2,
+        python: None,
+    },
+    Budget {
+        scenario: Scenario::Peers(2),
+        hook: "load-balancer-certificates-relation-changed",
+        tools: 37,
+        commands: 2,
+        python: None,
+    },
+    Budget { scenario: Scenario::Peers(2), hook: "get-haproxy-config", tools: 1, commands: 0, python: None },
+    Budget { scenario: Scenario::Peers(30), hook: "update-status", tools: 3, commands: 1, python: None },
+    Budget {
+        scenario: Scenario::Peers(30),
+        hook: "config-changed (nothing changed)",
+        tools: 65,
+        commands: 2,
+        python: None,
+    },
+];
+
+fn shown(run: &RunResult) -> String {
+    let tools = run.tool_calls.iter().map(|c| format!("  tool {}", c.line()));
+    let commands = run.commands.iter().map(|c| format!("  cmd  {}", c.line()));
+    tools.chain(commands).collect::<Vec<_>>().join("\n")
+}
+
+fn dispatch(unit: &mut Unit, hook: &str) -> RunResult {
+    let run = match hook {
+        "config-changed (worker_counts 2 -> 3)" => {
+            unit.set_config("worker_counts", json!(3));
+            unit.hook("config-changed")
+        }
+        "config-changed (nothing changed)" => unit.hook("config-changed"),
+        "replicas-relation-changed" => unit.relation_changed("replicas", 0, Some("landscape-server/1")),
+        "database-relation-changed" => unit.relation_changed("database", DB_RELATION, Some("postgresql/0")),
+        "inbound-amqp-relation-changed" => {
+            unit.relation_changed("inbound-amqp", INBOUND_AMQP_RELATION, Some("rabbitmq-server/0"))
+        }
+        "load-balancer-certificates-relation-changed" => {
+            unit.relation_changed("load-balancer-certificates", TLS_RELATION, Some("self-signed-certificates/0"))
+        }
+        "get-haproxy-config" => unit.action("get-haproxy-config"),
+        other => unit.hook(other),
+    };
+    assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+    run
+}
+
+#[test]
+fn every_hook_stays_within_its_call_budget_and_the_python_charms_count() {
+    let mut over = vec![];
+    for budget in BUDGETS {
+        let mut unit = match budget.scenario {
+            Scenario::LoneLeader => lone_leader(),
+            Scenario::Peers(n) => steady_leader(n),
+        };
+        let run = dispatch(&mut unit, budget.hook);
+        let (tools, commands) = (run.tool_calls.len(), run.commands.len());
+        let python_ok = budget.python.is_none_or(|p| tools <= p);
+        if tools > budget.tools || commands > budget.commands || !python_ok {
+            over.push(format!(
+                "{:?} {}: {tools} tool calls (budget {}, Python charm {:?}), {commands} commands (budget {}):\n{}",
+                budget.scenario,
+                budget.hook,
+                budget.tools,
+                budget.python,
+                budget.commands,
+                shown(&run)
+            ));
+        }
+    }
+    assert!(over.is_empty(), "over budget:\n{}", over.join("\n\n"));
+}
+
+#[test]
+fn steady_update_status_spawns_at_most_five_processes_whatever_the_number_of_peers() {
+    for peers in [2, 30] {
+        let mut unit = steady_leader(peers);
+        let run = unit.hook("update-status");
+        let spawns = run.tool_calls.len() + run.commands.len();
+        assert!(spawns <= 5, "{peers} peers: {spawns} spawns:\n{}", shown(&run));
+        assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    }
+}
+
+/// Whether `run` was the full reconcile (it reads config) or the steady check.
+fn reconciled(run: &RunResult) -> bool {
+    run.tool_calls.iter().any(|c| c.program == "config-get")
+}
+
+#[test]
+fn update_status_reconciles_when_leadership_moved() {
+    let mut unit = steady_leader(2);
+    unit.state.leader = false;
+    unit.set_published_leader_ip("10.1.78.1");
+    let run = unit.hook("update-status");
+    assert!(reconciled(&run), "{}", shown(&run));
+    // The leader-only services follow at once, not at the next hook.
+    assert!(run.ran("systemctl mask landscape-package-upload"), "{}", shown(&run));
+}
+
+#[test]
+fn update_status_reconciles_and_restarts_haproxy_when_it_is_down() {
+    let mut unit = steady_leader(2);
+    unit.fail_command("systemctl is-active", 3, "");
+    let run = unit.hook("update-status");
+    assert!(reconciled(&run), "{}", shown(&run));
+    assert!(run.ran("systemctl enable --now haproxy"), "{}", shown(&run));
+}
+
+#[test]
+fn update_status_reconciles_when_its_record_is_missing() {
+    let mut unit = steady_leader(2);
+    unit.state.unit_state.remove("last-reconcile");
+    let run = unit.hook("update-status");
+    assert!(reconciled(&run), "{}", shown(&run));
+    assert!(unit.state.unit_state.contains_key("last-reconcile"), "the full reconcile records itself again");
+    assert!(!reconciled(&unit.hook("update-status")));
+}
+
+#[test]
+fn update_status_reconciles_when_the_address_changed() {
+    let mut unit = steady_leader(2);
+    unit.set_address("10.1.77.99");
+    let run = unit.hook("update-status");
+    assert!(reconciled(&run), "{}", shown(&run));
+    assert!(unit.haproxy_config().unwrap().contains("10.1.77.99"));
+}
+
+#[test]
+fn update_status_reconciles_when_the_certificate_is_due_for_renewal() {
+    let mut unit = steady_leader(2);
+    // A bundle two thirds through its validity, as the clock would bring it.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["10.1.77.18".to_string()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(61);
+    params.not_after = now + time::Duration::days(29);
+    let cert = params.self_signed(&key).unwrap();
+    let bundle = format!("{}{}", cert.pem(), key.serialize_pem());
+    std::fs::write(unit.path("/etc/haproxy/haproxy.pem"), bundle).unwrap();
+    let run = unit.hook("update-status");
+    assert!(reconciled(&run), "{}", shown(&run));
+}
