@@ -76,6 +76,34 @@ impl<'a> Charm<'a> {
         staged.unit_state_deleted.insert(key.to_string());
     }
 
+    /// What a dispatch killed part-way can have left: temporary files of
+    /// atomic writes (keys, passwords), secret values for `secret-add`, and a
+    /// candidate path that is not a file. Best effort: a failure is logged,
+    /// and the write that needs the path fails the hook on its own.
+    pub fn clear_crash_leftovers(&self) {
+        let mut problems = vec![];
+        for dir in self.paths.written_dirs() {
+            match fsutil::remove_stale_temps(&dir) {
+                Ok(removed) => {
+                    for path in removed {
+                        self.log(LogLevel::Info, &format!("removed {}, left by an interrupted hook", path.display()));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        for dir in [self.paths.secret_content_dir(), self.paths.haproxy_candidate_config()] {
+            if dir.is_dir() {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    problems.push(format!("cannot remove {}: {e}", dir.display()));
+                }
+            }
+        }
+        for problem in problems {
+            self.log(LogLevel::Warning, &problem);
+        }
+    }
+
     /// Sends what was staged: one call per bag that changed.
     pub fn flush_staged(&self, peer_relation: Option<&RelationId>) -> Result<(), HookToolError> {
         let staged = std::mem::take(&mut *self.staged.borrow_mut());

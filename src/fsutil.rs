@@ -131,6 +131,31 @@ pub fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool
         && fs::read(path).is_ok_and(|existing| existing == contents)
 }
 
+/// Removes the temporary files [`write_atomic`] leaves when its process is
+/// killed (`.<name>.tmp-<pid>`, possibly a private key or a password) from
+/// `dir`. Juju runs one hook or action of a unit at a time, so any such file
+/// is a dead process's. Returns what it removed.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(FsError::new("list", dir, e)),
+    };
+    let mut removed = vec![];
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_temp = name.starts_with('.')
+            && name
+                .rsplit_once(".tmp-")
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if is_temp {
+            remove_optional(&entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))

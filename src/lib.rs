@@ -40,7 +40,10 @@ pub fn run(
 ) -> Result<(), CharmError> {
     let ctx = JujuContext::from_env(env)?;
     let event = Event::from_context(&ctx);
-    let charm = Charm::new(ctx, HookTools::new(tools), cmds, Paths::from_env(env));
+    let paths = Paths::from_env(env);
+    let juju = HookTools::new(tools).with_secret_dir(paths.secret_content_dir());
+    let charm = Charm::new(ctx, juju, cmds, paths);
+    charm.clear_crash_leftovers();
     match event {
         Event::Unknown(path) => {
             charm.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));

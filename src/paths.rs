@@ -130,6 +130,28 @@ impl Paths {
         self.at("/var/lib/landscape-server-charm/haproxy-reload-owed")
     }
 
+    /// Where secret values are written for `secret-add`/`secret-set`
+    /// (`key#file=`): root-only, and emptied at the start of every hook, so a
+    /// hook killed mid-call leaves no secret behind for long.
+    pub fn secret_content_dir(&self) -> PathBuf {
+        self.at("/var/lib/landscape-server-charm/secret-content")
+    }
+
+    /// Every directory the charm writes files into atomically: where a hook
+    /// killed mid-write can have left a temporary file.
+    pub fn written_dirs(&self) -> Vec<PathBuf> {
+        vec![
+            self.haproxy_dir(),
+            self.haproxy_errors_dir(),
+            self.charm_state_dir(),
+            self.at("/etc/landscape"),
+            self.at("/etc/default"),
+            self.nrpe_dir(),
+            self.at("/etc/postfix"),
+            self.at("/etc/apt/trusted.gpg.d"),
+        ]
+    }
+
     /// The charm's own private files (TLS private key, ...), root only.
     pub fn charm_state_dir(&self) -> PathBuf {
         self.at("/var/lib/landscape-server-charm")

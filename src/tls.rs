@@ -100,10 +100,14 @@ pub fn observe(
 
 // --- keys and CSRs -----------------------------------------------------------
 
-/// This unit's key, if it has one that parses.
+/// This unit's key, if it has one that parses. A key found readable by
+/// others (restored from a backup, copied by hand) is made 0600 root again.
 pub fn load_key(paths: &Paths) -> Result<Option<KeyPair>, TlsError> {
-    Ok(fsutil::read_optional(&paths.lb_private_key())?
-        .and_then(|pem| KeyPair::from_pem(&String::from_utf8_lossy(&pem)).ok()))
+    let path = paths.lb_private_key();
+    let Some(pem) = fsutil::read_optional(&path)? else { return Ok(None) };
+    // A no-op (no write) when the mode is already 0600.
+    fsutil::write_atomic(&path, &pem, 0o600, Owner::default())?;
+    Ok(KeyPair::from_pem(&String::from_utf8_lossy(&pem)).ok())
 }
 
 /// Loads this unit's key, or makes and stores one (0600, root).

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -154,6 +155,9 @@ pub enum SecretOwner {
 /// Typed access to the hook tools.
 pub struct HookTools<'a> {
     runner: &'a dyn HookToolRunner,
+    /// Where secret values are written for `key#file=` (the system's temp
+    /// directory unless the charm gives its own).
+    secret_dir: PathBuf,
 }
 
 fn owned(args: &[&str]) -> Vec<String> {
@@ -162,7 +166,13 @@ fn owned(args: &[&str]) -> Vec<String> {
 
 impl<'a> HookTools<'a> {
     pub fn new(runner: &'a dyn HookToolRunner) -> Self {
-        Self { runner }
+        Self { runner, secret_dir: std::env::temp_dir() }
+    }
+
+    /// Writes secret values for `secret-add`/`secret-set` under `dir`.
+    pub fn with_secret_dir(mut self, dir: PathBuf) -> Self {
+        self.secret_dir = dir;
+        self
     }
 
     fn call(&self, tool: &str, args: Vec<String>, stdin: Option<&[u8]>) -> Result<String, HookToolError> {
@@ -366,7 +376,7 @@ impl<'a> HookTools<'a> {
             SecretOwner::Application => "application",
             SecretOwner::Unit => "unit",
         };
-        with_secret_files("secret-add", content, |file_args| {
+        with_secret_files("secret-add", &self.secret_dir, content, |file_args| {
             let mut args = owned(&["--label", label, "--owner", owner]);
             args.extend(file_args);
             Ok(self.call("secret-add", args, None)?.trim().to_string())
@@ -375,7 +385,7 @@ impl<'a> HookTools<'a> {
 
     /// `secret-set <id>` with new content (one call per secret per hook).
     pub fn secret_set(&self, id: &str, content: &Databag) -> Result<(), HookToolError> {
-        with_secret_files("secret-set", content, |file_args| {
+        with_secret_files("secret-set", &self.secret_dir, content, |file_args| {
             let mut args = vec![id.to_string()];
             args.extend(file_args);
             self.call("secret-set", args, None).map(drop)
@@ -448,6 +458,7 @@ fn databag_from_json(tool: &str, value: Value) -> Result<Databag, HookToolError>
 /// hands `key#file=path` arguments to `f`; the directory goes away afterwards.
 fn with_secret_files<T>(
     tool: &str,
+    base: &Path,
     content: &Databag,
     f: impl FnOnce(Vec<String>) -> Result<T, HookToolError>,
 ) -> Result<T, HookToolError> {
@@ -456,8 +467,12 @@ fn with_secret_files<T>(
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(|e| spawn_error(std::io::Error::other(e.to_string())))?;
     let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("landscape-charm-secret-{}-{nonce}", std::process::id()));
-    std::fs::create_dir(&dir).map_err(spawn_error)?;
+    let dir = base.join(format!("landscape-charm-secret-{}-{nonce}", std::process::id()));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(spawn_error)?;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(spawn_error)?;
+    }
     let result = (|| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(spawn_error)?;

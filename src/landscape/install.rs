@@ -15,6 +15,9 @@ pub const HASHIDS_PACKAGE: &str = "landscape-hashids";
 pub const INSTALLER_ATTACH_PACKAGE: &str = "landscape-ubuntu-installer-attach";
 /// Hangs unattended installs by asking which services to restart.
 pub const NEEDRESTART_PACKAGE: &str = "needrestart";
+/// dpkg's answer to a changed conffile during an upgrade: the default where
+/// there is one, else the file on disk.
+const CONFFILE_POLICY: &[&str] = &["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"];
 /// Packages the `upgrade` action brings to their latest version.
 pub const UPGRADED_PACKAGES: &[&str] = &["landscape-server", "landscape-client", "landscape-common"];
 
@@ -135,6 +138,10 @@ pub fn ensure_package(
     if installed == wanted {
         return Ok(false);
     }
+    if wanted {
+        // A stale index can name a .deb the archive no longer serves.
+        cmds.run(&apt(&["update", "-q"])).map_err(step("apt-get update"))?;
+    }
     let cmd = if wanted { apt(&["install", "-y", "-q", package]) } else { apt(&["remove", "-y", "-q", package]) };
     cmds.run(&cmd).map_err(step(if wanted { "apt-get install" } else { "apt-get remove" }))?;
     Ok(true)
@@ -148,6 +155,11 @@ pub fn upgrade(cmds: &dyn CommandRunner) -> Result<(), InstallError> {
     let mut install = apt(&["install", "-y", "-q"]);
     for p in UPGRADED_PACKAGES {
         install = install.arg(*p);
+    }
+    // A changed conffile in the new package must not make dpkg ask (there is
+    // no terminal): keep the file on disk, as the Python charm did.
+    for option in CONFFILE_POLICY {
+        install = install.arg(*option);
     }
     let result = cmds.run(&install).map_err(step("apt-get install"));
     let hold = cmds.run(&Cmd::new("apt-mark", &["hold", LANDSCAPE_PACKAGE])).map_err(step("apt-mark hold"));

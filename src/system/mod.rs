@@ -3,8 +3,9 @@
 
 pub mod apt;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// Arguments that are secrets: shown as `<redacted>` in logs and errors.
     pub secrets: Vec<String>,
+    /// Killed when still running after this long ([`timeout_for`] its program).
+    pub timeout: Duration,
 }
 
 impl Cmd {
@@ -26,7 +29,13 @@ impl Cmd {
             env: vec![],
             stdin: None,
             secrets: vec![],
+            timeout: timeout_for(program),
         }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Adds an argument that must never appear in a log line or an error.
@@ -99,6 +108,8 @@ pub enum CmdError {
     },
     #[error("{command} failed ({}): {output}", exit_text(*code))]
     Failed { command: String, code: Option<i32>, output: String },
+    #[error("{command} did not finish within {} s and was killed", timeout.as_secs())]
+    TimedOut { command: String, timeout: Duration },
 }
 
 /// How a command ended, for people: `exit status 3`, or killed by a signal.
@@ -124,12 +135,26 @@ pub trait CommandRunner {
     }
 }
 
-/// Spawns real processes.
+/// How long a command may run before it is killed, so that a hung `lsctl`,
+/// `dpkg-query` or `landscape-schema` cannot hang the hook for ever (Juju
+/// would show the unit executing a hook, with no way out). Package and
+/// schema work can be long on a slow archive or database.
+pub fn timeout_for(program: &str) -> Duration {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    match name {
+        "apt-get" | "add-apt-repository" | "landscape-schema" | "snap" => Duration::from_secs(30 * 60),
+        _ => Duration::from_secs(5 * 60),
+    }
+}
+
+/// Spawns real processes, each in its own process group, killed (group and
+/// all) at its [`timeout_for`].
 #[derive(Debug, Default)]
 pub struct ProcessRunner;
 
 impl CommandRunner for ProcessRunner {
     fn output(&self, cmd: &Cmd) -> Result<CmdOutput, CmdError> {
+        use std::os::unix::process::CommandExt;
         let spawn_error = |source| CmdError::Spawn { command: cmd.display(), source };
         let mut child = Command::new(&cmd.program)
             .args(&cmd.args)
@@ -137,16 +162,85 @@ impl CommandRunner for ProcessRunner {
             .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .map_err(spawn_error)?;
-        if let (Some(input), Some(mut pipe)) = (&cmd.stdin, child.stdin.take()) {
-            pipe.write_all(input).map_err(spawn_error)?;
+        // Pipes are drained by threads, so a chatty command never blocks on a
+        // full pipe while we wait for it.
+        let input = cmd.stdin.clone();
+        let stdin = child.stdin.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(input.as_deref().unwrap_or_default());
+            })
+        });
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = vec![];
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+        let timeout = cmd.timeout;
+        let status = wait_until(&mut child, Instant::now() + timeout).map_err(spawn_error)?;
+        let Some(status) = status else {
+            // The whole group: a shell's children too.
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL);
+            let _ = child.wait();
+            return Err(CmdError::TimedOut { command: cmd.display(), timeout });
+        };
+        if let Some(writer) = stdin {
+            let _ = writer.join();
         }
-        let out = child.wait_with_output().map_err(spawn_error)?;
-        Ok(CmdOutput {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        let text = |handle: std::thread::JoinHandle<Vec<u8>>| {
+            String::from_utf8_lossy(&handle.join().unwrap_or_default()).into_owned()
+        };
+        Ok(CmdOutput { code: status.code(), stdout: text(stdout), stderr: text(stderr) })
+    }
+}
+
+/// Waits for `child` until `deadline`; `None` when it is still running then.
+/// Polls with a growing interval: most commands end within milliseconds.
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let mut interval = Duration::from_micros(200);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(interval.min(deadline - now));
+        interval = (interval * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_past_its_timeout_is_killed_with_its_children() {
+        // A shell whose child would outlive it: the whole group goes.
+        let cmd = Cmd::new("sh", &["-c", "sleep 30 & sleep 30"]).with_timeout(Duration::from_millis(100));
+        match ProcessRunner.output(&cmd) {
+            Err(CmdError::TimedOut { command, .. }) => assert_eq!(command, "sh -c sleep 30 & sleep 30"),
+            other => panic!("{other:?}"),
+        }
+        let err = ProcessRunner.output(&cmd).unwrap_err().to_string();
+        assert!(err.ends_with("did not finish within 0 s and was killed"), "{err}");
+    }
+
+    #[test]
+    fn output_and_exit_status_come_back() {
+        let out = ProcessRunner.output(&Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (Some(3), "out\n", "err\n"));
+        let mut cat = Cmd::new("cat", &[]);
+        cat.stdin = Some(b"piped".to_vec());
+        assert_eq!(ProcessRunner.output(&cat).unwrap().stdout, "piped");
     }
 }

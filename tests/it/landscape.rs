@@ -671,7 +671,10 @@ fn pause_resume_and_the_actions_that_need_a_paused_unit() {
     let unhold = lines.iter().position(|l| l == "apt-mark unhold landscape-server").unwrap();
     let install = lines
         .iter()
-        .position(|l| l == "apt-get install -y -q landscape-server landscape-client landscape-common")
+        .position(|l| {
+            l == "apt-get install -y -q landscape-server landscape-client landscape-common \
+                  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+        })
         .unwrap();
     let hold = lines.iter().position(|l| l == "apt-mark hold landscape-server").unwrap();
     assert!(unhold < install && install < hold, "{lines:?}");

@@ -244,3 +244,77 @@ fn credentials_in_a_license_url_were_shown_in_status_and_log() {
     assert!(message.starts_with("license_file: cannot fetch http://<redacted>@127.0.0.1:9/license.txt"), "{message}");
     assert!(!message.contains("hunter2") && !unit.log_text().contains("hunter2"), "{message}\n{}", unit.log_text());
 }
+
+/// Fault review 6: temporary files survived a crash: `.haproxy.pem.tmp-PID`
+/// and `.lb-private-key.pem.tmp-PID` (private keys), `.service.conf.tmp-PID`
+/// (passwords), and secret values written for `secret-add`.
+#[test]
+fn temporary_files_of_a_killed_hook_survived_it() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    assert_eq!(unit.hook("config-changed").code, 0);
+    let leftovers = [
+        "/etc/haproxy/.haproxy.pem.tmp-4242",
+        "/var/lib/landscape-server-charm/.lb-private-key.pem.tmp-4243",
+        "/etc/landscape/.service.conf.tmp-4244",
+        "/var/lib/landscape-server-charm/secret-content/landscape-charm-secret-4245-00/secret-token",
+    ];
+    for path in leftovers {
+        std::fs::create_dir_all(unit.path(path).parent().unwrap()).unwrap();
+        std::fs::write(unit.path(path), "-----BEGIN PRIVATE KEY-----\nsecret\n").unwrap();
+    }
+    // Someone else's dot file is not ours to remove.
+    std::fs::write(unit.path("/etc/haproxy/.keep.tmp-notapid"), "x").unwrap();
+    let run = unit.hook("update-status");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for path in leftovers {
+        assert!(!unit.path(path).exists(), "{path} is still there");
+    }
+    assert!(unit.path("/etc/haproxy/.keep.tmp-notapid").exists());
+}
+
+/// Fault review 8: a leftover `haproxy.cfg.candidate` that is a directory
+/// failed every hook.
+#[test]
+fn candidate_config_left_as_a_directory_failed_every_hook() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    assert_eq!(unit.hook("install").code, 0);
+    std::fs::create_dir_all(unit.path("/etc/haproxy/haproxy.cfg.candidate/x")).unwrap();
+    unit.set_config("worker_counts", json!(3));
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(unit.haproxy_config().unwrap().contains("10.1.77.18:8082 "));
+}
+
+/// Fault review 8: a private key found at 0644 was never tightened.
+#[test]
+fn private_key_found_world_readable_was_left_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut unit, _, _) = leader_with_a_certificate();
+    let key = unit.path("/var/lib/landscape-server-charm/lb-private-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(unit.relation_changed("load-balancer-certificates", 7, None).code, 0);
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// Fault review 9: turning `enable_ubuntu_installer_attach` on installed the
+/// package without `apt-get update` first, and the `upgrade` action ran
+/// `apt-get install` with no conffile policy (dpkg would prompt, with no terminal).
+#[test]
+fn optional_package_installed_from_a_stale_index_and_upgrade_without_conffile_policy() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    unit.set_config("enable_ubuntu_installer_attach", json!(true));
+    let run = unit.hook("config-changed");
+    let lines = run.command_lines();
+    let update = lines.iter().position(|l| l == "apt-get update -q").expect("apt-get update");
+    let install = lines.iter().position(|l| l == "apt-get install -y -q landscape-ubuntu-installer-attach").unwrap();
+    assert!(update < install, "{lines:#?}");
+
+    unit.state.unit_state.insert("paused".into(), "true".into());
+    let run = unit.action("upgrade");
+    let install = run.commands.iter().find(|c| c.line().starts_with("apt-get install")).unwrap();
+    assert!(install.args.windows(2).any(|w| w == ["-o", "Dpkg::Options::=--force-confold"]), "{}", install.line());
+}
