@@ -176,57 +176,58 @@ fn reconciled(run: &RunResult) -> bool {
     run.tool_calls.iter().any(|c| c.program == "config-get")
 }
 
-#[test]
-fn update_status_reconciles_when_leadership_moved() {
+/// A steady leader, `change`d as the world can change between hooks, then
+/// update-status, which must have run the full reconcile.
+fn update_status_after(change: impl FnOnce(&mut Unit)) -> (Unit, RunResult) {
     let mut unit = steady_leader(2);
-    unit.state.leader = false;
-    unit.set_published_leader_ip("10.1.78.1");
+    change(&mut unit);
     let run = unit.hook("update-status");
     assert!(reconciled(&run), "{}", shown(&run));
+    (unit, run)
+}
+
+#[test]
+fn update_status_reconciles_when_leadership_moved() {
+    let (_, run) = update_status_after(|unit| {
+        unit.state.leader = false;
+        unit.set_published_leader_ip("10.1.78.1");
+    });
     // The leader-only services follow at once, not at the next hook.
     assert!(run.ran("systemctl mask landscape-package-upload"), "{}", shown(&run));
 }
 
 #[test]
 fn update_status_reconciles_and_restarts_haproxy_when_it_is_down() {
-    let mut unit = steady_leader(2);
-    unit.fail_command("systemctl is-active", 3, "");
-    let run = unit.hook("update-status");
-    assert!(reconciled(&run), "{}", shown(&run));
+    let (_, run) = update_status_after(|unit| unit.fail_command("systemctl is-active", 3, ""));
     assert!(run.ran("systemctl enable --now haproxy"), "{}", shown(&run));
 }
 
 #[test]
 fn update_status_reconciles_when_its_record_is_missing() {
-    let mut unit = steady_leader(2);
-    unit.state.unit_state.remove("last-reconcile");
-    let run = unit.hook("update-status");
-    assert!(reconciled(&run), "{}", shown(&run));
+    let (mut unit, _) = update_status_after(|unit| {
+        unit.state.unit_state.remove("last-reconcile");
+    });
     assert!(unit.state.unit_state.contains_key("last-reconcile"), "the full reconcile records itself again");
     assert!(!reconciled(&unit.hook("update-status")));
 }
 
 #[test]
 fn update_status_reconciles_when_the_address_changed() {
-    let mut unit = steady_leader(2);
-    unit.set_address("10.1.77.99");
-    let run = unit.hook("update-status");
-    assert!(reconciled(&run), "{}", shown(&run));
+    let (unit, _) = update_status_after(|unit| unit.set_address("10.1.77.99"));
     assert!(unit.haproxy_config().unwrap().contains("10.1.77.99"));
 }
 
 #[test]
 fn update_status_reconciles_when_the_certificate_is_due_for_renewal() {
-    let mut unit = steady_leader(2);
-    // A bundle two thirds through its validity, as the clock would bring it.
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["10.1.77.18".to_string()]).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(61);
-    params.not_after = now + time::Duration::days(29);
-    let cert = params.self_signed(&key).unwrap();
-    let bundle = format!("{}{}", cert.pem(), key.serialize_pem());
-    std::fs::write(unit.path("/etc/haproxy/haproxy.pem"), bundle).unwrap();
-    let run = unit.hook("update-status");
-    assert!(reconciled(&run), "{}", shown(&run));
+    update_status_after(|unit| {
+        // A bundle two thirds through its validity, as the clock would bring it.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["10.1.77.18".to_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(61);
+        params.not_after = now + time::Duration::days(29);
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(unit.path("/etc/haproxy/haproxy.pem"), format!("{}{}", cert.pem(), key.serialize_pem()))
+            .unwrap();
+    });
 }
