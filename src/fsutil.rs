@@ -133,8 +133,8 @@ pub fn is_current(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> bool
 
 /// Removes the temporary files [`write_atomic`] leaves when its process is
 /// killed (`.<name>.tmp-<pid>`, possibly a private key or a password) from
-/// `dir`. Juju runs one hook or action of a unit at a time, so any such file
-/// is a dead process's. Returns what it removed.
+/// `dir`. Only a dead process's: the directories are shared with the system,
+/// and a live process's file is its own business. Returns what it removed.
 pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -144,11 +144,11 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
     let mut removed = vec![];
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_temp = name.starts_with('.')
-            && name
-                .rsplit_once(".tmp-")
-                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-        if is_temp {
+        let pid = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")).map(|(_, pid)| pid);
+        let dead = pid.is_some_and(|pid| {
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !Path::new("/proc").join(pid).exists()
+        });
+        if dead {
             remove_optional(&entry.path())?;
             removed.push(entry.path());
         }

@@ -255,23 +255,26 @@ fn temporary_files_of_a_killed_hook_survived_it() {
     unit.relate_workload();
     assert_eq!(unit.hook("config-changed").code, 0);
     let leftovers = [
-        "/etc/haproxy/.haproxy.pem.tmp-4242",
-        "/var/lib/landscape-server-charm/.lb-private-key.pem.tmp-4243",
-        "/etc/landscape/.service.conf.tmp-4244",
+        "/etc/haproxy/.haproxy.pem.tmp-999999991",
+        "/var/lib/landscape-server-charm/.lb-private-key.pem.tmp-999999992",
+        "/etc/landscape/.service.conf.tmp-999999993",
         "/var/lib/landscape-server-charm/secret-content/landscape-charm-secret-4245-00/secret-token",
     ];
     for path in leftovers {
         std::fs::create_dir_all(unit.path(path).parent().unwrap()).unwrap();
         std::fs::write(unit.path(path), "-----BEGIN PRIVATE KEY-----\nsecret\n").unwrap();
     }
-    // Someone else's dot file is not ours to remove.
+    // Someone else's dot file is not ours to remove, nor a live process's.
     std::fs::write(unit.path("/etc/haproxy/.keep.tmp-notapid"), "x").unwrap();
+    let live = format!("/etc/haproxy/.haproxy.cfg.tmp-{}", std::process::id());
+    std::fs::write(unit.path(&live), "x").unwrap();
     let run = unit.hook("update-status");
     assert_eq!(run.code, 0, "{}", run.stderr);
     for path in leftovers {
         assert!(!unit.path(path).exists(), "{path} is still there");
     }
     assert!(unit.path("/etc/haproxy/.keep.tmp-notapid").exists());
+    assert!(unit.path(&live).exists());
 }
 
 /// Fault review 8: a leftover `haproxy.cfg.candidate` that is a directory
