@@ -8,7 +8,7 @@ use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::ingress;
-use crate::juju::LogLevel;
+use crate::juju::{Databag, LogLevel};
 use crate::landscape::{STATE_PAUSED, install, services};
 use crate::system::Cmd;
 use crate::tls;
@@ -56,7 +56,10 @@ fn pause(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
         charm.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
     }
-    charm.stage_state(STATE_PAUSED, "true");
+    // Written at once, not staged: the reconcile below sees the world as
+    // `adjust` makes it, and staged writes are sent only when they differ
+    // from that world.
+    charm.juju.state_set(&Databag::from([(STATE_PAUSED.to_string(), "true".to_string())]))?;
     charm::reconcile_after_action(charm, |world| {
         world.unit_state.insert(STATE_PAUSED.to_string(), "true".to_string());
     })?;
@@ -72,7 +75,7 @@ fn resume(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
     }
-    charm.stage_state_delete(STATE_PAUSED);
+    charm.juju.state_delete(STATE_PAUSED)?;
     charm::reconcile_after_action(charm, |world| {
         world.unit_state.remove(STATE_PAUSED);
     })?;

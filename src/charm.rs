@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::{CharmError, Disposition};
+use crate::fsutil;
 use crate::fsutil::Owner;
-use crate::fsutil::{self, Written};
 use crate::haproxy::apply::{self, HAPROXY_USER};
 use crate::haproxy::{self, ApplyOutcome, HaproxyConfig, Settings, Topology, model};
 use crate::ingress::{self, IngressRelation};
@@ -104,16 +104,31 @@ impl<'a> Charm<'a> {
         }
     }
 
-    /// Sends what was staged: one call per bag that changed.
-    pub fn flush_staged(&self, peer_relation: Option<&RelationId>) -> Result<(), HookToolError> {
+    /// Sends what was staged and differs from the bags as the hook found them
+    /// (`peer_app`, `unit_state`): one call per bag that changed, none for a
+    /// value staged again unchanged or a key deleted that was never there.
+    pub fn flush_staged(
+        &self,
+        peer_relation: Option<&RelationId>,
+        peer_app: &Databag,
+        unit_state: &Databag,
+    ) -> Result<(), HookToolError> {
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
-        if let (Some(relation), false) = (peer_relation, staged.peer_app.is_empty()) {
-            self.juju.relation_set(relation, &staged.peer_app, true)?;
+        // An empty value deletes a relation key: a change only if the key is there.
+        let peer_changes: Databag = staged
+            .peer_app
+            .into_iter()
+            .filter(|(k, v)| peer_app.get(k).map_or(!v.is_empty(), |current| current != v))
+            .collect();
+        if let (Some(relation), false) = (peer_relation, peer_changes.is_empty()) {
+            self.juju.relation_set(relation, &peer_changes, true)?;
         }
-        if !staged.unit_state.is_empty() {
-            self.juju.state_set(&staged.unit_state)?;
+        let state_changes: Databag =
+            staged.unit_state.into_iter().filter(|(k, v)| unit_state.get(k) != Some(v)).collect();
+        if !state_changes.is_empty() {
+            self.juju.state_set(&state_changes)?;
         }
-        for key in &staged.unit_state_deleted {
+        for key in staged.unit_state_deleted.iter().filter(|k| unit_state.contains_key(*k)) {
             self.juju.state_delete(key)?;
         }
         Ok(())
@@ -227,11 +242,8 @@ fn handle_world(charm: &Charm<'_>, world: &World) -> Result<(), CharmError> {
         return Err(err);
     }
     let resolved = status.resolve();
-    let record = record_of(charm, world, &resolved).to_json();
-    if world.unit_state.get(steady::RECORD_KEY) != Some(&record) {
-        charm.stage_state(steady::RECORD_KEY, record);
-    }
-    charm.flush_staged(world.peers.relation.as_ref())?;
+    charm.stage_state(steady::RECORD_KEY, record_of(charm, world, &resolved).to_json());
+    charm.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.unit_state)?;
     charm.juju.status_set(resolved.name, &resolved.message, false)?;
     Ok(())
 }
@@ -370,9 +382,9 @@ fn reconcile_tls(charm: &Charm<'_>, world: &World, config: &CharmConfig) -> Resu
                 let bundle = tls::bundle(&checked, &key);
                 let pem = charm.paths.haproxy_pem();
                 if !fsutil::is_current(&pem, bundle.as_bytes(), 0o600, owner) {
+                    // Owed before the rename, paid by the reload below or a later hook's.
                     apply::owe_reload(&charm.paths)?;
-                }
-                if fsutil::write_atomic(&pem, bundle.as_bytes(), 0o600, owner)? == Written::Changed {
+                    fsutil::write_atomic(&pem, bundle.as_bytes(), 0o600, owner)?;
                     charm.log(
                         LogLevel::Info,
                         &format!("installed the load balancer certificate for {}", request.common_name),
@@ -426,14 +438,12 @@ fn reconcile_haproxy(
     let unchanged =
         live.as_deref().is_some_and(|text| world.unit_state.get(HAPROXY_APPLIED_KEY) == Some(&applied(text)));
     let outcome = if unchanged {
+        apply::clear_rejected(&charm.paths)?;
         ApplyOutcome::Unchanged
     } else {
         let text = haproxy::render(desired)?;
         let outcome = apply::apply_config(&charm.paths, charm.cmds, &text, owner)?;
-        let record = applied(text.as_bytes());
-        if world.unit_state.get(HAPROXY_APPLIED_KEY) != Some(&record) {
-            charm.stage_state(HAPROXY_APPLIED_KEY, record);
-        }
+        charm.stage_state(HAPROXY_APPLIED_KEY, applied(text.as_bytes()));
         outcome
     };
     if outcome == ApplyOutcome::Applied {

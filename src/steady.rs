@@ -62,7 +62,7 @@ impl Record {
             units.extend(landscape_units.iter().map(|u| u.to_string()));
         }
         Record {
-            charm: charm_build(),
+            charm: charm_build().to_string(),
             leader,
             address,
             status: status.name.as_str().to_string(),
@@ -83,12 +83,16 @@ impl Record {
 
 /// This build of the charm: its version and its binary's size and mtime, so
 /// that `juju refresh` (a new `dispatch`) never trusts an older record.
-pub fn charm_build() -> String {
-    let binary = std::env::current_exe().and_then(std::fs::metadata);
-    match binary {
-        Ok(meta) => format!("{} {} {}", env!("CARGO_PKG_VERSION"), meta.len(), meta.mtime()),
-        Err(_) => env!("CARGO_PKG_VERSION").to_string(),
-    }
+/// Asked of the filesystem once per dispatch.
+pub fn charm_build() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let binary = std::env::current_exe().and_then(std::fs::metadata);
+        match binary {
+            Ok(meta) => format!("{} {} {}", env!("CARGO_PKG_VERSION"), meta.len(), meta.mtime()),
+            Err(_) => env!("CARGO_PKG_VERSION").to_string(),
+        }
+    })
 }
 
 /// Why update-status must run the full reconcile, or `None` when the last

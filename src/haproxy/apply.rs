@@ -141,6 +141,14 @@ pub fn validate(cmds: &dyn CommandRunner, file: &Path) -> Result<(), ApplyError>
     }
 }
 
+/// Forgets a candidate an earlier hook rejected: once the live config is the
+/// one wanted, that candidate is no longer what we want.
+pub fn clear_rejected(paths: &Paths) -> Result<(), ApplyError> {
+    fsutil::remove_optional(&paths.haproxy_rejected_config())?;
+    fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
+    Ok(())
+}
+
 /// Validates `text` and makes it the live configuration if it differs from it.
 pub fn apply_config(
     paths: &Paths,
@@ -150,9 +158,7 @@ pub fn apply_config(
 ) -> Result<ApplyOutcome, ApplyError> {
     let live = paths.haproxy_config();
     if fsutil::read_optional(&live)?.is_some_and(|current| current == text.as_bytes()) {
-        // What a previous hook rejected is no longer what we want.
-        fsutil::remove_optional(&paths.haproxy_rejected_config())?;
-        fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
+        clear_rejected(paths)?;
         return Ok(ApplyOutcome::Unchanged);
     }
     let candidate = paths.haproxy_candidate_config();
@@ -161,8 +167,7 @@ pub fn apply_config(
         Ok(()) => {
             owe_reload(paths)?;
             fsutil::rename_durable(&candidate, &live)?;
-            fsutil::remove_optional(&paths.haproxy_rejected_config())?;
-            fsutil::remove_optional(&paths.haproxy_rejected_reason())?;
+            clear_rejected(paths)?;
             Ok(ApplyOutcome::Applied)
         }
         Err(rejected @ ApplyError::Rejected { .. }) => {

@@ -10,24 +10,7 @@
 
 use serde_json::json;
 
-use crate::harness::{DB_RELATION, INBOUND_AMQP_RELATION, RunResult, TLS_RELATION, Unit};
-
-/// A leader with `peers` peers and every relation answered, settled: what
-/// thousands of units look like most of the time.
-fn steady_leader(peers: u32) -> Unit {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    for n in 1..=peers {
-        unit.add_peer(n, &format!("10.1.78.{n}"));
-    }
-    for _ in 0..2 {
-        let run = unit.hook("config-changed");
-        assert_eq!(run.code, 0, "{}", run.stderr);
-    }
-    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
-    unit
-}
+use crate::harness::{DB_RELATION, INBOUND_AMQP_RELATION, RunResult, TLS_RELATION, Unit, ready_leader};
 
 fn lone_leader() -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
@@ -140,7 +123,7 @@ fn every_hook_stays_within_its_call_budget_and_the_python_charms_count() {
     for budget in BUDGETS {
         let mut unit = match budget.scenario {
             Scenario::LoneLeader => lone_leader(),
-            Scenario::Peers(n) => steady_leader(n),
+            Scenario::Peers(n) => ready_leader(n),
         };
         let run = dispatch(&mut unit, budget.hook);
         let (tools, commands) = (run.tool_calls.len(), run.commands.len());
@@ -163,7 +146,7 @@ fn every_hook_stays_within_its_call_budget_and_the_python_charms_count() {
 #[test]
 fn steady_update_status_spawns_at_most_five_processes_whatever_the_number_of_peers() {
     for peers in [2, 30] {
-        let mut unit = steady_leader(peers);
+        let mut unit = ready_leader(peers);
         let run = unit.hook("update-status");
         let spawns = run.tool_calls.len() + run.commands.len();
         assert!(spawns <= 5, "{peers} peers: {spawns} spawns:\n{}", shown(&run));
@@ -179,7 +162,7 @@ fn reconciled(run: &RunResult) -> bool {
 /// A steady leader, `change`d as the world can change between hooks, then
 /// update-status, which must have run the full reconcile.
 fn update_status_after(change: impl FnOnce(&mut Unit)) -> (Unit, RunResult) {
-    let mut unit = steady_leader(2);
+    let mut unit = ready_leader(2);
     change(&mut unit);
     let run = unit.hook("update-status");
     assert!(reconciled(&run), "{}", shown(&run));

@@ -296,3 +296,27 @@ fn stop_takes_haproxy_down() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.ran("systemctl disable --now haproxy"));
 }
+
+/// The render is skipped when the inputs are those of the live config; a
+/// rejection left by a candidate in between must still be forgotten then,
+/// or get-haproxy-config keeps reporting it.
+#[test]
+fn going_back_to_the_live_config_forgets_the_rejected_candidate() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_landscape_backends();
+    unit.add_relation("load-balancer-certificates", crate::harness::TLS_RELATION, "self-signed-certificates");
+    unit.hook("config-changed");
+    let pem = unit.path("/etc/haproxy/haproxy.pem");
+    std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n").unwrap();
+    unit.hook("config-changed");
+    assert!(unit.read("/etc/haproxy/haproxy.cfg.rejected").is_some());
+    // The bad bundle goes: the inputs are again those of the live config.
+    std::fs::remove_file(&pem).unwrap();
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(unit.read("/etc/haproxy/haproxy.cfg.rejected").is_none());
+    assert!(unit.read("/etc/haproxy/haproxy.cfg.rejected.reason").is_none());
+    unit.action("get-haproxy-config");
+    assert_eq!(unit.state.action.clone().unwrap().results["rejected"], "false");
+}

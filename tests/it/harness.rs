@@ -561,6 +561,24 @@ impl Unit {
     }
 }
 
+/// A leader with `peers` peers (at 10.1.78.N) and every relation answered,
+/// settled by two config-changed hooks: Active "Unit is ready", what most
+/// units look like most of the time.
+pub fn ready_leader(peers: u32) -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    for n in 1..=peers {
+        unit.add_peer(n, &format!("10.1.78.{n}"));
+    }
+    for _ in 0..2 {
+        let run = unit.hook("config-changed");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    unit
+}
+
 /// The servers of one backend in a rendered config: (name, address:port).
 pub fn backend_servers(config: &str, backend: &str) -> Vec<(String, String)> {
     crate::fixtures::parse_sections(config)

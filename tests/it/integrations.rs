@@ -7,21 +7,10 @@ use std::os::unix::fs::MetadataExt;
 use landscape_server::landscape::ini::IniDocument;
 use serde_json::{Value, json};
 
-use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Dispatch, Unit, backend_servers};
+use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Dispatch, Unit, backend_servers, ready_leader};
 
 const ADMIN_PASSWORD: &str = "Adm1n-pa55word-7e2";
 const REGISTRATION_KEY: &str = "reg-key-51c0";
-
-/// A leader with everything related, after one config-changed.
-fn ready_leader() -> Unit {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    let run = unit.hook("config-changed");
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
-    unit
-}
 
 fn set_admin(unit: &mut Unit) {
     unit.set_config("admin_email", json!("admin@example.com"));
@@ -36,7 +25,7 @@ fn service_conf(unit: &Unit) -> IniDocument {
 
 #[test]
 fn license_from_base64_is_written_for_landscape_and_restarts_once() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.set_config("license_file", json!("TElDRU5TRS1URVhU")); // "LICENSE-TEXT"
     let run = unit.hook("config-changed");
     assert_eq!(unit.read("/etc/landscape/license.txt").as_deref(), Some("LICENSE-TEXT"));
@@ -49,7 +38,7 @@ fn license_from_base64_is_written_for_landscape_and_restarts_once() {
 
 #[test]
 fn license_from_a_url_is_fetched_and_an_unreachable_one_blocks_naming_it() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "FROM-A-FILE-URL\n").unwrap();
     unit.set_config("license_file", json!(format!("file://{}", file.path().display())));
@@ -74,7 +63,7 @@ fn license_from_a_url_is_fetched_and_an_unreachable_one_blocks_naming_it() {
 
 #[test]
 fn first_account_is_bootstrapped_once_on_the_leader_without_leaking_secrets() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.install_landscape_program("bootstrap-account");
     set_admin(&mut unit);
     unit.set_config("autoregistration", json!(true));
@@ -116,7 +105,7 @@ fn first_account_is_bootstrapped_once_on_the_leader_without_leaking_secrets() {
 
 #[test]
 fn an_existing_account_counts_as_bootstrapped_and_a_failure_blocks_redacted() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.install_landscape_program("bootstrap-account");
     set_admin(&mut unit);
     // A failure whose output echoes the password: masked in status and log.
@@ -139,7 +128,7 @@ fn an_existing_account_counts_as_bootstrapped_and_a_failure_blocks_redacted() {
 
 #[test]
 fn followers_never_bootstrap() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.install_landscape_program("bootstrap-account");
     set_admin(&mut unit);
     unit.state.leader = false;
@@ -150,7 +139,7 @@ fn followers_never_bootstrap() {
 
 #[test]
 fn smtp_relay_host_rewrites_postfix_and_reloads_only_on_change() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.set_config("smtp_relay_host", json!("[smtp.example.com]:587"));
     unit.hook("config-changed");
     assert_eq!(
@@ -178,7 +167,7 @@ fn smtp_relay_host_rewrites_postfix_and_reloads_only_on_change() {
 
 #[test]
 fn deployment_mode_links_its_configs_and_stops_package_upload() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.set_config("deployment_mode", json!("saas"));
     unit.hook("config-changed");
     let link = unit.path("/opt/canonical/landscape/configs/saas");
@@ -189,7 +178,7 @@ fn deployment_mode_links_its_configs_and_stops_package_upload() {
 
 #[test]
 fn nrpe_checks_follow_the_services_this_unit_runs() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.add_relation("nrpe-external-master", 40, "nrpe");
     let run = unit.relation_changed("nrpe-external-master", 40, Some("nrpe/0"));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -238,7 +227,7 @@ fn scrape_targets(config: &Value, service: &str) -> Vec<String> {
 
 #[test]
 fn cos_agent_scrapes_every_worker_and_alerts_on_package_search() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.set_config("worker_counts", json!(3));
     unit.add_relation("cos-agent", 41, "grafana-agent");
     unit.relation_changed("cos-agent", 41, Some("grafana-agent/0"));
@@ -258,7 +247,7 @@ fn cos_agent_scrapes_every_worker_and_alerts_on_package_search() {
 
 #[test]
 fn application_dashboard_entry_comes_from_the_leader_only() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.set_config("site_name", json!("acme"));
     unit.add_relation("application-dashboard", 42, "homer");
     unit.relation_changed("application-dashboard", 42, Some("homer/0"));
@@ -278,7 +267,7 @@ fn application_dashboard_entry_comes_from_the_leader_only() {
 /// targets together, and the real haproxy accepts the result.
 #[test]
 fn a_base_port_change_moves_haproxy_service_conf_and_scrape_jobs_in_one_hook() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.add_relation("cos-agent", 41, "grafana-agent");
     unit.hook("config-changed");
     unit.set_config("appserver_base_port", json!(18080));
@@ -300,7 +289,7 @@ fn a_base_port_change_moves_haproxy_service_conf_and_scrape_jobs_in_one_hook() {
 /// run: none appears in a juju-log line, stderr or an action's output.
 #[test]
 fn secrets_never_reach_a_log_line_or_an_action_result() {
-    let mut unit = ready_leader();
+    let mut unit = ready_leader(0);
     unit.install_landscape_program("bootstrap-account");
     set_admin(&mut unit);
     for (k, v) in [

@@ -10,7 +10,7 @@ use landscape_server::paths::Paths;
 use serde_json::json;
 
 use crate::fixtures::shared_inputs;
-use crate::harness::Unit;
+use crate::harness::{Unit, ready_leader};
 
 /// Seed: `http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1` only matches a
 /// path with a literal space, which HAProxy rejects before any rule runs. We
@@ -120,10 +120,7 @@ fn python_charm_missing_error_page_broke_validation() {
 /// rendered one and never reloaded: HAProxy kept serving the old config.
 #[test]
 fn reload_lost_when_the_hook_died_between_rename_and_reload() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    assert_eq!(unit.hook("config-changed").code, 0);
+    let mut unit = ready_leader(0);
     unit.set_config("worker_counts", json!(3));
     unit.fail_command("systemctl reload haproxy", 1, "Job for haproxy.service canceled.");
     let failed = unit.hook("config-changed");
@@ -211,9 +208,7 @@ fn certificate_not_valid_yet_replaced_the_good_one() {
 /// retry, wedging the unit in hook-error.
 #[test]
 fn oversized_relation_value_wedged_the_unit_in_hook_error() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
+    let mut unit = ready_leader(0);
     let huge = "h".repeat(200_000);
     unit.state.relation_mut(crate::harness::DB_RELATION).unwrap().remote_app_data.insert("endpoints".into(), huge);
     let bag = unit.state.relation_mut(crate::harness::INBOUND_AMQP_RELATION).unwrap();
@@ -233,9 +228,7 @@ fn oversized_relation_value_wedged_the_unit_in_hook_error() {
 /// (`license_file=https://user:pw@…` when the fetch failed).
 #[test]
 fn credentials_in_a_license_url_were_shown_in_status_and_log() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
+    let mut unit = ready_leader(0);
     unit.set_config("license_file", json!("http://ops:hunter2-license@127.0.0.1:9/license.txt"));
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -250,10 +243,7 @@ fn credentials_in_a_license_url_were_shown_in_status_and_log() {
 /// (passwords), and secret values written for `secret-add`.
 #[test]
 fn temporary_files_of_a_killed_hook_survived_it() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    assert_eq!(unit.hook("config-changed").code, 0);
+    let mut unit = ready_leader(0);
     let leftovers = [
         "/etc/haproxy/.haproxy.pem.tmp-999999991",
         "/var/lib/landscape-server-charm/.lb-private-key.pem.tmp-999999992",
@@ -306,9 +296,7 @@ fn private_key_found_world_readable_was_left_so() {
 /// `apt-get install` with no conffile policy (dpkg would prompt, with no terminal).
 #[test]
 fn optional_package_installed_from_a_stale_index_and_upgrade_without_conffile_policy() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
+    let mut unit = ready_leader(0);
     unit.set_config("enable_ubuntu_installer_attach", json!(true));
     let run = unit.hook("config-changed");
     let lines = run.command_lines();
