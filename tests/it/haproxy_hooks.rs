@@ -130,13 +130,20 @@ fn invalid_config_blocks_and_leaves_haproxy_alone() {
     }
 }
 
-#[test]
-fn rejected_config_keeps_the_live_one_and_explains_why() {
+/// A leader with its backends and a TLS relation whose provider has not
+/// answered yet, after config-changed.
+fn leader_awaiting_a_certificate() -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = true;
     unit.relate_landscape_backends();
     unit.add_relation("load-balancer-certificates", crate::harness::TLS_RELATION, "self-signed-certificates");
     unit.hook("config-changed");
+    unit
+}
+
+#[test]
+fn rejected_config_keeps_the_live_one_and_explains_why() {
+    let mut unit = leader_awaiting_a_certificate();
     let before = unit.haproxy_config().unwrap();
     // A certificate bundle HAProxy cannot load: the TLS frontends appear, and
     // the real haproxy -c refuses them.
@@ -302,11 +309,7 @@ fn stop_takes_haproxy_down() {
 /// or get-haproxy-config keeps reporting it.
 #[test]
 fn going_back_to_the_live_config_forgets_the_rejected_candidate() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_landscape_backends();
-    unit.add_relation("load-balancer-certificates", crate::harness::TLS_RELATION, "self-signed-certificates");
-    unit.hook("config-changed");
+    let mut unit = leader_awaiting_a_certificate();
     let pem = unit.path("/etc/haproxy/haproxy.pem");
     std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n").unwrap();
     unit.hook("config-changed");
