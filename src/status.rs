@@ -24,7 +24,19 @@ impl Status {
     pub fn blocked(message: impl Into<String>) -> Self {
         Self { name: StatusName::Blocked, message: message.into() }
     }
+    /// Blocked: the operator must add these relations (Juju's convention for
+    /// an absent required relation).
+    pub fn missing_relations(endpoints: &[&str]) -> Self {
+        Self::blocked(format!("{MISSING_RELATIONS}{}", endpoints.join(", ")))
+    }
+    /// Whether this Blocked status only asks for relations: nothing but a
+    /// relation hook can change it.
+    pub fn only_missing_relations(name: &str, message: &str) -> bool {
+        name == StatusName::Blocked.as_str() && message.starts_with(MISSING_RELATIONS)
+    }
 }
+
+const MISSING_RELATIONS: &str = "Missing relations: ";
 
 pub const READY_MESSAGE: &str = "Unit is ready";
 

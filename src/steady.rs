@@ -108,8 +108,11 @@ pub fn what_changed(
         return Ok(Some("the charm was refreshed".into()));
     }
     // Blocked may have a cause outside Juju (a URL, an archive, a service
-    // that would not start) that has recovered since: look again.
-    if record.status == StatusName::Blocked.as_str() {
+    // that would not start) that has recovered since: look again. Not when
+    // it only asks for relations: those come with their own hooks.
+    if record.status == StatusName::Blocked.as_str()
+        && !crate::status::Status::only_missing_relations(&record.status, &record.message)
+    {
         return Ok(Some(format!("the unit is blocked ({})", record.message)));
     }
     if charm.paths.haproxy_reload_owed().exists() {

@@ -194,6 +194,11 @@ const ACL_HASHIDS: Acl = Acl { name: "hashids", criterion: "path_beg -i /hash-id
 const ACL_PACKAGE_UPLOAD: Acl = Acl { name: "package-upload", criterion: "path_beg -i /upload" };
 const ACL_METRICS: Acl = Acl { name: "metrics", criterion: "path_end /metrics" };
 const ACL_PROMETHEUS_METRICS: Acl = Acl { name: "prometheus_metrics", criterion: "path_beg -i /metrics" };
+/// A proxy in front (an ingress HAProxy) ended TLS and says so. Redirecting
+/// such a request would send the client back to the same proxy, which sends
+/// it here again: a loop. A client that sets the header itself on plain HTTP
+/// only skips its own redirect.
+const ACL_FORWARDED_HTTPS: Acl = Acl { name: "forwarded_https", criterion: "req.hdr(X-Forwarded-Proto) -i https" };
 
 /// The HTTP (80) or HTTPS (443) service: one definition for both.
 ///
@@ -209,8 +214,10 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
     let (tls, redirect) = match scheme {
         WebScheme::Http => {
             let redirect = match settings.redirect_https {
-                RedirectHttps::All => Some("redirect scheme https".to_string()),
-                RedirectHttps::Default => Some("redirect scheme https unless ping OR repository".to_string()),
+                RedirectHttps::All => Some("redirect scheme https unless forwarded_https".to_string()),
+                RedirectHttps::Default => {
+                    Some("redirect scheme https unless ping OR repository OR forwarded_https".to_string())
+                }
                 RedirectHttps::None => None,
             };
             (None, redirect)
@@ -221,22 +228,26 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
             (Some(Tls { cert, alpn_h2: false }), None)
         }
     };
+    let mut acls = vec![
+        ACL_PING,
+        ACL_REPOSITORY,
+        ACL_MESSAGE,
+        ACL_ATTACHMENT,
+        ACL_API,
+        ACL_HASHIDS,
+        ACL_PACKAGE_UPLOAD,
+        ACL_METRICS,
+        ACL_PROMETHEUS_METRICS,
+    ];
+    if redirect.is_some() {
+        acls.push(ACL_FORWARDED_HTTPS);
+    }
     let frontend = Frontend {
         name: prefix,
         port: if scheme == WebScheme::Http { HTTP_PORT } else { HTTPS_PORT },
         tls,
         timeout_client: Some(CLIENT_TIMEOUT_MS),
-        acls: vec![
-            ACL_PING,
-            ACL_REPOSITORY,
-            ACL_MESSAGE,
-            ACL_ATTACHMENT,
-            ACL_API,
-            ACL_HASHIDS,
-            ACL_PACKAGE_UPLOAD,
-            ACL_METRICS,
-            ACL_PROMETHEUS_METRICS,
-        ],
+        acls,
         http_request,
         redirect,
         routes: vec![

@@ -19,6 +19,8 @@ pub struct Endpoint {
 }
 
 pub const PEER_ENDPOINT: &str = "replicas";
+/// The PostgreSQL endpoint an operator relates (the legacy `db` also serves).
+pub const DATABASE_ENDPOINT: &str = "database";
 pub const TLS_ENDPOINT: &str = "load-balancer-certificates";
 
 pub const ENDPOINTS: &[Endpoint] = &[

@@ -251,7 +251,7 @@ fn read_legacy(
             source: DbSource::LegacyDb(relation.clone()),
         }));
     }
-    Ok(Err(DbState::Incomplete(format!("db (waiting for {unit_name} in allowed-units)"))))
+    Ok(Err(DbState::Incomplete(format!("db ({unit_name} is not in allowed-units yet)"))))
 }
 
 /// Applies the `db_*` options over a relation's connection (or stands in

@@ -194,13 +194,17 @@ pub fn reconcile(
     }
 
     publish_requests(charm, world)?;
+    // Juju's convention: a required relation that is absent needs the
+    // operator (Blocked); one that is related but not ready yet needs time
+    // (Waiting).
+    let mut missing: Vec<&'static str> = vec![];
     let mut waiting: Vec<String> = vec![];
     let secrets = shared_secrets(charm, world, config, &mut waiting)?;
 
     let db = match &world.db.state {
         DbState::Ready(conn) => Some(conn),
         DbState::Missing => {
-            waiting.push("database".into());
+            missing.push(crate::juju::metadata::DATABASE_ENDPOINT);
             None
         }
         DbState::Incomplete(what) => {
@@ -225,14 +229,19 @@ pub fn reconcile(
             }
             if states.iter().all(|s| matches!(s, AmqpState::Ready(_))) {
                 status.add(Status::blocked(problems.join("; ")));
-            } else {
-                waiting.extend(problems);
+            }
+            for (endpoint, state) in [amqp::INBOUND, amqp::OUTBOUND].iter().zip(&states) {
+                match state {
+                    AmqpState::Missing => missing.push(endpoint.name),
+                    AmqpState::Incomplete(why) | AmqpState::Invalid(why) => waiting.push(why.clone()),
+                    AmqpState::Ready(_) => {}
+                }
             }
             None
         }
     };
     match &world.tls {
-        None => waiting.push(crate::juju::metadata::TLS_ENDPOINT.into()),
+        None => missing.push(crate::juju::metadata::TLS_ENDPOINT),
         Some(_) if !charm.paths.haproxy_pem().exists() => {
             waiting.push(format!("{} (no certificate yet)", crate::juju::metadata::TLS_ENDPOINT))
         }
@@ -284,9 +293,15 @@ pub fn reconcile(
         Some(conn) => settle(charm, status, ensure_schema(charm, world, conn, lc, &mut waiting))?.unwrap_or(false),
         None => false,
     };
-    let ready = waiting.is_empty() && schema_ready && status.statuses().iter().all(|s| s.name != StatusName::Blocked);
+    let ready = missing.is_empty()
+        && waiting.is_empty()
+        && schema_ready
+        && status.statuses().iter().all(|s| s.name != StatusName::Blocked);
+    if !missing.is_empty() {
+        status.add(Status::missing_relations(&missing));
+    }
     if !waiting.is_empty() {
-        status.add(Status::waiting(format!("Waiting on relations: {}", waiting.join(", "))));
+        status.add(Status::waiting(waiting_message(&waiting)));
     }
 
     let role = match (world.is_leader, ready) {
@@ -532,5 +547,36 @@ fn services_digest(parts: &[&str], license: Option<&[u8]>) -> String {
 pub fn stop(charm: &Charm<'_>) {
     if let Err(e) = services::stop(charm.cmds) {
         charm.log(LogLevel::Warning, &format!("could not stop Landscape services: {e}"));
+    }
+}
+
+/// "Waiting for inbound-amqp: no password yet; database: ..." from entries
+/// written as `endpoint (what it lacks)` or a bare `endpoint`.
+fn waiting_message(entries: &[String]) -> String {
+    let parts: Vec<String> = entries
+        .iter()
+        .map(|entry| match entry.split_once(" (").and_then(|(name, rest)| Some((name, rest.strip_suffix(')')?))) {
+            Some((name, why)) => format!("{name}: {why}"),
+            None => entry.clone(),
+        })
+        .collect();
+    format!("Waiting for {}", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waiting_message;
+
+    #[test]
+    fn waiting_names_each_relation_and_what_it_lacks() {
+        let entries = [
+            "inbound-amqp (no password yet)".to_string(),
+            "database (the leader has not bootstrapped the schema yet)".to_string(),
+        ];
+        assert_eq!(
+            waiting_message(&entries),
+            "Waiting for inbound-amqp: no password yet; database: the leader has not bootstrapped the schema yet"
+        );
+        assert_eq!(waiting_message(&["replicas".to_string()]), "Waiting for replicas");
     }
 }

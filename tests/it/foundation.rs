@@ -25,8 +25,8 @@ fn install_renders_haproxy_for_this_unit_and_opens_port_80() {
         ]
     );
     assert_eq!(unit.state.opened_ports, ["80/tcp"]);
-    // No certificate yet, and install cannot read peer data: Waiting.
-    assert_eq!(unit.status().0, "waiting");
+    // Nothing related yet: Blocked, naming the relations to add.
+    assert_eq!(unit.status().0, "blocked");
     // HAProxy was started because it was not reported running.
     assert!(run.ran("systemctl is-active --quiet haproxy"));
     assert!(!run.ran("systemctl enable --now haproxy"), "is-active said running (exit 0)");
@@ -69,8 +69,8 @@ fn config_changed_sets_status_from_the_current_state() {
     assert_eq!(
         unit.status(),
         (
-            "waiting".into(),
-            "Waiting on relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates".into()
+            "blocked".into(),
+            "Missing relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates".into()
         )
     );
     unit.relate_workload();
@@ -235,7 +235,7 @@ fn hook_tool_argv_uses_the_json_forms() {
         "relation-get --format=json -r replicas:0 --app - landscape-server",
         "relation-get --format=json -r replicas:0 - landscape-server/1",
         "relation-set -r replicas:0 --app --file -",
-        "status-set waiting -- Waiting on relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates",
+        "status-set blocked -- Missing relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
     }

@@ -84,6 +84,17 @@ fn servers(section: &Section) -> BTreeSet<(String, String, bool)> {
 
 const DEAD_REPLACE_PATH: &str = r"http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1";
 
+/// Our one addition to the seed's port-80 rules (see
+/// `regression::ingress_redirect_loop_a_request_forwarded_from_https_is_served`):
+/// a request that a TLS-ending proxy forwarded is not redirected again.
+fn without_forwarded_https(lines: BTreeSet<String>) -> BTreeSet<String> {
+    lines
+        .into_iter()
+        .filter(|l| !l.starts_with("acl forwarded_https "))
+        .map(|l| l.replace(" OR forwarded_https", "").replace(" unless forwarded_https", ""))
+        .collect()
+}
+
 #[test]
 fn seed_example_frontends_routes_and_servers_are_reproduced() {
     let (ours, _) = render_both(&seed_topology(), |_| {});
@@ -104,7 +115,7 @@ fn seed_example_frontends_routes_and_servers_are_reproduced() {
             "{name}: bind"
         );
         for prefix in ["acl ", "use_backend ", "redirect ", "default_backend ", "timeout client "] {
-            assert_eq!(lines_with(o, prefix), lines_with(s, prefix), "{name}: {prefix}lines");
+            assert_eq!(without_forwarded_https(lines_with(o, prefix)), lines_with(s, prefix), "{name}: {prefix}lines");
         }
         let mut seed_rules = lines_with(s, "http-request ");
         seed_rules.remove(DEAD_REPLACE_PATH);

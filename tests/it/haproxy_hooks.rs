@@ -247,6 +247,7 @@ fn hostile_peer_data_never_reaches_the_config() {
 #[test]
 fn hostile_leader_ip_is_refused() {
     let mut unit = Unit::new(1, "10.1.77.229");
+    unit.relate_workload();
     unit.add_peer(0, "10.1.77.18");
     unit.set_published_leader_ip("10.1.77.18 backup\n");
     let run = unit.hook("config-changed");
@@ -282,8 +283,8 @@ fn error_pages_come_from_landscape_or_a_builtin_with_a_status_line() {
 #[test]
 fn redirect_https_values_reach_the_http_frontend() {
     for (value, expected) in [
-        ("all", Some("redirect scheme https")),
-        ("default", Some("redirect scheme https unless ping OR repository")),
+        ("all", Some("redirect scheme https unless forwarded_https")),
+        ("default", Some("redirect scheme https unless ping OR repository OR forwarded_https")),
         ("none", None),
     ] {
         let mut unit = leader_unit();

@@ -46,8 +46,8 @@ pub fn spec() -> &'static CharmSpec {
     static SPEC: OnceLock<CharmSpec> = OnceLock::new();
     SPEC.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let read = |name: &str| -> serde_yaml::Value {
-            serde_yaml::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
+        let read = |name: &str| -> serde_yaml_ng::Value {
+            serde_yaml_ng::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
         };
         let metadata = read("metadata.yaml");
         let mut endpoints = BTreeMap::new();

@@ -191,7 +191,7 @@ fn nrpe_checks_follow_the_services_this_unit_runs() {
     );
     assert!(unit.read("/etc/nagios/nrpe.d/check_landscape-appserver.cfg").is_some());
     let monitors = unit.relation(40).local_unit_data["monitors"].clone();
-    let parsed: serde_yaml::Value = serde_yaml::from_str(&monitors).unwrap();
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&monitors).unwrap();
     assert_eq!(parsed["monitors"]["remote"]["nrpe"]["landscape-api"]["command"], "check_landscape-api");
     assert_eq!(parsed["monitors"]["remote"]["nrpe"].as_mapping().unwrap().len(), 10);
 

@@ -289,7 +289,7 @@ fn non_leader_waits_for_the_leaders_schema_and_secrets() {
         status(&unit),
         (
             "waiting".into(),
-            "Waiting on relations: replicas (the leader has not shared secret-token yet), database (the leader has not bootstrapped the schema yet)".into()
+            "Waiting for replicas: the leader has not shared secret-token yet; database: the leader has not bootstrapped the schema yet".into()
         )
     );
     assert!(!unit.state.commands.iter().any(|c| c.line() == "lsctl restart"));
@@ -344,22 +344,34 @@ fn relations_arriving_in_any_order_end_in_the_same_state_with_one_restart() {
 }
 
 #[test]
-fn waiting_names_exactly_what_is_missing() {
+fn absent_relations_block_and_related_ones_that_are_not_ready_wait() {
     let mut unit = new_unit(0, "10.1.77.18", true);
     boot(&mut unit);
     assert_eq!(
         status(&unit),
         (
-            "waiting".into(),
-            "Waiting on relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates".into()
+            "blocked".into(),
+            "Missing relations: database, inbound-amqp, outbound-amqp, load-balancer-certificates".into()
         )
     );
-    // Related, but RabbitMQ has not answered yet.
+    // Related, but RabbitMQ has not answered yet: no longer missing.
     unit.add_relation("inbound-amqp", INBOUND_AMQP_RELATION, "rabbitmq-server");
     relation_hook(&mut unit, "inbound-amqp", "joined", INBOUND_AMQP_RELATION, Some("rabbitmq-server/0"));
     assert_eq!(
-        status(&unit).1,
-        "Waiting on relations: database, inbound-amqp (no password yet), outbound-amqp, load-balancer-certificates"
+        status(&unit),
+        ("blocked".into(), "Missing relations: database, outbound-amqp, load-balancer-certificates".into())
+    );
+    // Everything related; two of them not ready: Waiting, naming what each lacks.
+    unit.add_database(DB_RELATION);
+    unit.add_amqp("outbound-amqp", OUTBOUND_AMQP_RELATION);
+    unit.add_relation("load-balancer-certificates", TLS_RELATION, "self-signed-certificates");
+    relation_hook(&mut unit, "load-balancer-certificates", "created", TLS_RELATION, None);
+    assert_eq!(
+        status(&unit),
+        (
+            "waiting".into(),
+            "Waiting for inbound-amqp: no password yet; load-balancer-certificates: no certificate yet".into()
+        )
     );
 }
 
@@ -368,7 +380,7 @@ fn removing_the_database_waits_again_and_restarts_nothing() {
     let (mut unit, _) = deployed_leader();
     let run = unit.run(Dispatch::relation("database", "broken", DB_RELATION, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(status(&unit), ("waiting".into(), "Waiting on relations: database".into()));
+    assert_eq!(status(&unit), ("blocked".into(), "Missing relations: database".into()));
     assert!(!run.command_lines().iter().any(|l| l.starts_with("lsctl")), "{:?}", run.command_lines());
     // Re-adding a database (a new one) bootstraps its schema and restarts once.
     unit.add_database(DB_RELATION + 10);
@@ -385,6 +397,9 @@ fn removing_the_database_waits_again_and_restarts_nothing() {
 fn legacy_pgsql_relation_is_read_from_master_once_we_are_allowed() {
     let mut unit = new_unit(0, "10.1.77.18", true);
     boot(&mut unit);
+    unit.add_amqp("inbound-amqp", INBOUND_AMQP_RELATION);
+    unit.add_amqp("outbound-amqp", OUTBOUND_AMQP_RELATION);
+    unit.add_relation("load-balancer-certificates", TLS_RELATION, "self-signed-certificates");
     let rel = unit.add_relation("db", 30, "postgresql");
     let bag = rel.remote_units.get_mut("postgresql/0").unwrap();
     // A standby's host in `host`: the master string must win.
@@ -401,7 +416,7 @@ fn legacy_pgsql_relation_is_read_from_master_once_we_are_allowed() {
         ("allowed-units".into(), "some-other/0".into()),
     ]));
     relation_hook(&mut unit, "db", "changed", 30, Some("postgresql/0"));
-    assert!(status(&unit).1.contains("db (waiting for landscape-server/0 in allowed-units)"), "{:?}", status(&unit));
+    assert!(status(&unit).1.contains("db: landscape-server/0 is not in allowed-units yet"), "{:?}", status(&unit));
     unit.state
         .relation_mut(30)
         .unwrap()
@@ -796,6 +811,6 @@ fn removing_an_amqp_relation_waits_again_and_restarts_nothing() {
     let (mut unit, _) = deployed_leader();
     let run = unit.run(Dispatch::relation("outbound-amqp", "broken", OUTBOUND_AMQP_RELATION, None));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(status(&unit), ("waiting".into(), "Waiting on relations: outbound-amqp".into()));
+    assert_eq!(status(&unit), ("blocked".into(), "Missing relations: outbound-amqp".into()));
     assert!(!run.command_lines().iter().any(|l| l.starts_with("lsctl")), "{:?}", run.command_lines());
 }

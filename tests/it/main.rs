@@ -7,6 +7,8 @@ mod fixtures;
 mod harness;
 
 mod budget;
+mod bundles;
+mod docs;
 mod foundation;
 mod haproxy_golden;
 mod haproxy_hooks;

@@ -12,64 +12,104 @@ use serde_json::json;
 use crate::fixtures::shared_inputs;
 use crate::harness::{Unit, ready_leader};
 
-/// Seed: `http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1` only matches a
-/// path with a literal space, which HAProxy rejects before any rule runs. We
-/// dropped it; this proves that what users see is unchanged: `/upload/...`
-/// reaches the package-upload server with its path intact, over HTTP and
-/// HTTPS, through the real HAProxy, in a private network namespace.
-#[test]
-fn seed_dead_upload_rewrite_dropped_and_uploads_still_reach_package_upload_unchanged() {
+/// Settings for one loopback unit with one worker per service.
+fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
     let paths = Paths::under(shared_inputs());
-    let settings = Settings {
+    Settings {
         worker_counts: 1,
-        redirect_https: RedirectHttps::None,
+        redirect_https,
         enable_hostagent_messenger: false,
         enable_ubuntu_installer_attach: false,
         global_maxconn: 256,
         ports: ServicePorts::default(),
         tls_pem: Some(paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
-    };
+    }
+}
+
+/// Renders the unit's config for `settings` and runs the real HAProxy with
+/// it in `unshare -n` (a new network namespace with only loopback, gone when
+/// the shell exits), with an echo server for each of `services` (name,
+/// port); returns what each `curl` argument list printed, one line each
+/// (`-w` given by the caller where the status is wanted).
+fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls: &[&str]) -> Vec<String> {
     let loopback = "127.0.0.1".parse().unwrap();
-    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), &settings)).unwrap();
-    assert!(!config.contains("replace-path"));
+    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), settings)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg, &config).unwrap();
     let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo_server.py");
-    // Everything runs inside `unshare -n`: a new network namespace with only
-    // loopback, gone when the shell exits; nothing is reachable from outside.
-    let script = format!(
+    let mut script = String::from(
         r#"set -e
 ip link set lo up
-# Background processes must not hold our stdout open, and must die with us.
-python3 {echo} package-upload 127.0.0.1 9100 >/dev/null 2>&1 & pids="$!"
-python3 {echo} appserver 127.0.0.1 8080 >/dev/null 2>&1 & pids="$pids $!"
+pids=""
 trap 'kill $pids 2>/dev/null || true' EXIT
-wait_for() {{ for i in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }}
-# Backends first: a server whose first health check fails stays down for
-# rise x inter (10 s).
-wait_for http://127.0.0.1:9100/ && wait_for http://127.0.0.1:8080/
-haproxy -f {cfg} -db >/dev/null 2>&1 & pids="$pids $!"
-wait_for http://127.0.0.1/
-curl -s http://127.0.0.1/upload/acct/foo_1.0_all.deb
-curl -sk https://127.0.0.1/upload/acct/foo_1.0_all.deb
-curl -s http://127.0.0.1/somewhere-else
+wait_for() { for i in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
 "#,
-        cfg = cfg.display()
     );
+    // Backends first: a server whose first health check fails stays down
+    // for rise x inter (10 s). Background processes must not hold our
+    // stdout open, and must die with us.
+    for (name, port) in services {
+        script += &format!("python3 {echo} {name} 127.0.0.1 {port} >/dev/null 2>&1 & pids=\"$pids $!\"\n");
+        script += &format!("wait_for http://127.0.0.1:{port}/\n");
+    }
+    script += &format!("haproxy -f {} -db >/dev/null 2>&1 & pids=\"$pids $!\"\n", cfg.display());
+    script += "for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.05; done\n";
+    for args in curls {
+        script += &format!("curl -s {args}; echo\n");
+    }
     let out = Command::new("unshare").args(["-n", "sh", "-c", &script]).output().expect("unshare runs (needs root)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<&str> = stdout.lines().collect();
+    stdout.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// Seed: `http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1` only matches a
+/// path with a literal space, which HAProxy rejects before any rule runs. We
+/// dropped it; this proves that what users see is unchanged: `/upload/...`
+/// reaches the package-upload server with its path intact, over HTTP and
+/// HTTPS, through the real HAProxy.
+#[test]
+fn seed_dead_upload_rewrite_dropped_and_uploads_still_reach_package_upload_unchanged() {
+    let settings = loopback_settings(RedirectHttps::None);
+    let answers = through_real_haproxy(
+        &settings,
+        &[("package-upload", 9100), ("appserver", 8080)],
+        &[
+            "http://127.0.0.1/upload/acct/foo_1.0_all.deb",
+            "-k https://127.0.0.1/upload/acct/foo_1.0_all.deb",
+            "http://127.0.0.1/somewhere-else",
+        ],
+    );
     assert_eq!(
-        lines,
+        answers,
         [
             "package-upload GET /upload/acct/foo_1.0_all.deb HTTP/1.1",
             "package-upload GET /upload/acct/foo_1.0_all.deb HTTP/1.1",
             "appserver GET /somewhere-else HTTP/1.1",
         ]
     );
+}
+
+/// Issue 13: behind an ingress HAProxy that ends TLS and sends both schemes
+/// to the units' port 80, `redirect_https` redirected the HTTPS requests too,
+/// back to the same ingress: a loop. A request whose proxy says it came over
+/// HTTPS (`X-Forwarded-Proto: https`) is now served; plain HTTP is still
+/// redirected as configured.
+#[test]
+fn ingress_redirect_loop_a_request_forwarded_from_https_is_served() {
+    for redirect in [RedirectHttps::Default, RedirectHttps::All] {
+        let answers = through_real_haproxy(
+            &loopback_settings(redirect),
+            &[("appserver", 8080)],
+            &[
+                "-o /dev/null -w 'plain %{http_code} %{redirect_url}' http://127.0.0.1/",
+                "-H 'X-Forwarded-Proto: https' http://127.0.0.1/",
+            ],
+        );
+        assert_eq!(answers, ["plain 302 https://127.0.0.1/", "appserver GET / HTTP/1.1"], "{redirect:?}");
+    }
 }
 
 /// Python charm: `_update_ready_status` returned early on Blocked or
@@ -110,7 +150,7 @@ fn python_charm_missing_error_page_broke_validation() {
     unit.set_config("worker_counts", json!(3));
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_ne!(unit.status().0, "blocked");
+    assert!(!unit.status().1.contains("HAProxy"), "{:?}", unit.status());
     assert!(unit.read("/etc/haproxy/errors/timeout-haproxy.html").unwrap().starts_with("HTTP/1.0 504"));
 }
 

@@ -62,7 +62,7 @@ fn without_the_relation_there_is_no_key_and_no_csr() {
     unit.relate_landscape_backends();
     unit.hook("config-changed");
     assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting on relations: load-balancer-certificates".into()));
+    assert_eq!(unit.status(), ("blocked".into(), "Missing relations: load-balancer-certificates".into()));
 }
 
 #[test]
@@ -78,10 +78,7 @@ fn relation_without_certificate_publishes_a_csr_and_waits() {
     let meta = std::fs::metadata(unit.path("/var/lib/landscape-server-charm/lb-private-key.pem")).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 0));
     assert_eq!(frontends(&unit), ["landscape-http"]);
-    assert_eq!(
-        unit.status(),
-        ("waiting".into(), "Waiting on relations: load-balancer-certificates (no certificate yet)".into())
-    );
+    assert_eq!(unit.status(), ("waiting".into(), "Waiting for load-balancer-certificates: no certificate yet".into()));
 }
 
 #[test]
@@ -238,7 +235,7 @@ fn relation_removed_forgets_key_and_certificate() {
     assert!(unit.read("/etc/haproxy/haproxy.pem").is_none());
     assert!(unit.read("/var/lib/landscape-server-charm/lb-private-key.pem").is_none());
     assert_eq!(frontends(&unit), ["landscape-http"]);
-    assert_eq!(unit.status(), ("waiting".into(), "Waiting on relations: load-balancer-certificates".into()));
+    assert_eq!(unit.status(), ("blocked".into(), "Missing relations: load-balancer-certificates".into()));
     // Re-added: a new key.
     unit.add_relation("load-balancer-certificates", REL + 1, "lb-certs");
     unit.hook("config-changed");

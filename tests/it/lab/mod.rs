@@ -3,6 +3,7 @@
 //! namespace, with stand-in Landscape services behind it and a client host
 //! in front. See README "The namespace lab".
 
+mod edge;
 mod model;
 mod net;
 mod probe;
@@ -18,6 +19,9 @@ use probe::{Client, Expect, RouteTable};
 
 /// The name in every unit's certificate (from `root_url`).
 const SITE: &str = "landscape.lab.test";
+
+/// The external HAProxy's host (units are 10 + N, the client 100).
+const EDGE_OCTET: u8 = 200;
 
 /// One lab at a time: they share the address range and its safety route.
 static LAB: Mutex<()> = Mutex::new(());
@@ -172,6 +176,53 @@ fn check_grpc_routes(model: &Model, table: &mut RouteTable) {
     }
 }
 
+/// The Key Info table from the client through the external HAProxy of the
+/// scalable-ingress bundle (TLS ends there for 80/443; the units redirect
+/// only what came over plain HTTP), and gRPC on 6554 and 50051 end to end.
+fn check_routes_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let leader = Some(model.leader().name());
+    let (site, address) = (edge.hostname.as_str(), edge.host.address.as_str());
+    let via = "edge";
+    let curl = |scheme: &str, port: u16, path: &str, extra: &[&str]| {
+        let resolve = format!("{site}:{port}:{address}");
+        let mut args = vec!["--resolve", resolve.as_str()];
+        args.extend_from_slice(extra);
+        client.curl(&format!("{scheme}://{site}{path}"), &args)
+    };
+    use Expect::{Redirect, Service, Status};
+    for (path, served) in key_info_routes(&leader) {
+        let plain_ok = path.starts_with("/ping") || path.starts_with("/repository");
+        let expect = if plain_ok { served.clone() } else { Redirect(format!("https://{site}{path}")) };
+        table.expect(via, &format!("http :80{path}"), &expect, &curl("http", 80, path, &[]));
+        table.expect(via, &format!("https :443{path}"), &served, &curl("https", 443, path, &[]));
+    }
+    for path in ["/metrics", "/api/metrics"] {
+        table.expect(via, &format!("https :443{path}"), &Status(403), &curl("https", 443, path, &[]));
+    }
+    // A browser's first request: one redirect at most, then the appserver.
+    let resolve443 = format!("{site}:443:{address}");
+    let followed = curl("http", 80, "/", &["-L", "--max-redirs", "2", "--resolve", &resolve443]);
+    table.expect(via, "http :80/ followed", &Service("appserver", None), &followed);
+    for (port, service) in [(6554, "hostagent-messenger"), (50051, "ubuntu-installer-attach")] {
+        let method = "/landscape.lab.Echo/Call";
+        let got = match client.grpc(&format!("{address}:{port}"), site, method, 2) {
+            Ok(answers) => answers
+                .iter()
+                .map(|a| {
+                    let fqdn = a["headers"]["x-fqdn"].as_str().unwrap_or("-");
+                    format!("{} x-fqdn={fqdn}", a["service"].as_str().unwrap_or("?"))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("failed: {e}"),
+        };
+        let one = if port == 50051 { format!("{service} x-fqdn={site}") } else { format!("{service} x-fqdn=-") };
+        let wanted = format!("{one}, {one}");
+        table.check(via, &format!("gRPC :{port}{method}"), &wanted, &got, got == wanted);
+    }
+}
+
 /// Every unit's HAProxy spreads the appserver routes over every unit.
 fn check_spread(model: &Model, table: &mut RouteTable) {
     let client = Client::of(model);
@@ -200,6 +251,11 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     check_grpc_routes(&model, &mut table);
     check_spread(&model, &mut table);
     table.finish();
+    let edge = edge::Edge::start(&mut model, EDGE_OCTET);
+    let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
+    check_routes_through_the_edge(&model, &edge, &mut table);
+    table.finish();
+    drop(edge);
     for redirect in ["all", "none", "default"] {
         model.set_config("redirect_https", json!(redirect));
         let mut table = RouteTable::new(&format!("port 80, redirect_https={redirect}"));
@@ -246,6 +302,11 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     model.wait_until_serving(Duration::from_secs(60));
     check_spread(&model, &mut table);
     table.finish();
+    let edge = edge::Edge::start(&mut model, EDGE_OCTET);
+    let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
+    check_routes_through_the_edge(&model, &edge, &mut table);
+    table.finish();
+    drop(edge);
 
     // Scale 4 -> 2, the leader among the removed: leadership moves.
     let mut table = RouteTable::new("scale 4 -> 2 (leader removed)");

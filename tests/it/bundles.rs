@@ -1,0 +1,235 @@
+//! The bundles in `bundles/` deploy: every `landscape-server` option exists
+//! in config.yaml with the right type, every endpoint in metadata.yaml, and
+//! the ingress-configurator and haproxy-operator parts obey those charms'
+//! rules (their options, one owner per host and path on haproxy's single
+//! 80/443 frontend, a CA for every https backend, stable channels).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+use crate::harness::spec;
+
+/// ingress-configurator's HTTP-route options (its charmcraft.yaml; the
+/// `tcp-*` ones are for haproxy-route-tcp, which Landscape does not use).
+const INGRESS_CONFIGURATOR_OPTIONS: &[&str] = &[
+    "hostname",
+    "additional-hostnames",
+    "paths",
+    "deny-paths",
+    "backend-protocol",
+    "backend-addresses",
+    "backend-ports",
+    "allow-http",
+    "external-grpc-port",
+    "header-rewrite-expressions",
+    "path-rewrite-expressions",
+    "health-check-interval",
+    "health-check-rise",
+    "health-check-fall",
+    "health-check-path",
+    "health-check-port",
+    "timeout-server",
+    "timeout-connect",
+    "timeout-queue",
+    "retry-count",
+    "retry-redispatch",
+    "load-balancing-algorithm",
+    "load-balancing-cookie",
+    "load-balancing-consistent-hashing",
+    "http-server-close",
+];
+
+pub fn bundle_paths() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+pub fn read_bundle(path: &Path) -> Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn yaml_type_ok(kind: &str, value: &Value) -> bool {
+    match kind {
+        "string" => value.is_string(),
+        "int" => value.as_i64().is_some(),
+        "float" => value.as_f64().is_some(),
+        "boolean" => value.is_bool(),
+        _ => false,
+    }
+}
+
+/// Each relation as (app, endpoint) pairs.
+fn relations(bundle: &Value) -> Vec<[(String, String); 2]> {
+    let split = |end: &Value| {
+        let text = end.as_str().unwrap_or_default();
+        let (app, endpoint) = text.split_once(':').unwrap_or((text, ""));
+        (app.to_string(), endpoint.to_string())
+    };
+    bundle["relations"]
+        .as_sequence()
+        .map(|all| all.iter().map(|pair| [split(&pair[0]), split(&pair[1])]).collect())
+        .unwrap_or_default()
+}
+
+fn option_str(options: &Value, key: &str) -> Option<String> {
+    match &options[key] {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Everything wrong with `bundle`, one line each.
+pub fn problems(bundle: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let apps = bundle["applications"].as_mapping().cloned().unwrap_or_default();
+    let charm_of = |app: &str| apps.get(app).and_then(|a| a["charm"].as_str()).unwrap_or_default().to_string();
+    for (name, app) in &apps {
+        let name = name.as_str().unwrap_or_default();
+        let charm = app["charm"].as_str().unwrap_or_default();
+        let local = charm.starts_with("./") || charm.starts_with('/');
+        let channel = app["channel"].as_str().unwrap_or_default();
+        if !local && app.get("revision").is_none() && !channel.ends_with("/stable") {
+            found.push(format!("{name}: channel {channel:?} is neither stable nor pinned by revision"));
+        }
+        let options = app["options"].as_mapping().cloned().unwrap_or_default();
+        for (key, value) in &options {
+            let key = key.as_str().unwrap_or_default();
+            if charm.contains("landscape-server") {
+                match spec().options.get(key) {
+                    None => found.push(format!("{name}: unknown option {key:?} (not in config.yaml)")),
+                    Some((kind, _)) if !yaml_type_ok(kind, value) => {
+                        found.push(format!("{name}: option {key:?} is not a {kind}"))
+                    }
+                    Some(_) => {}
+                }
+            } else if charm == "ingress-configurator" && !INGRESS_CONFIGURATOR_OPTIONS.contains(&key) {
+                found.push(format!("{name}: unknown ingress-configurator option {key:?}"));
+            }
+        }
+    }
+    let rels = relations(bundle);
+    for [a, b] in &rels {
+        for (app, endpoint) in [a, b] {
+            if charm_of(app).contains("landscape-server") && !spec().endpoints.contains_key(endpoint) {
+                found.push(format!("relation {app}:{endpoint}: no such endpoint in metadata.yaml"));
+            }
+            if !apps.contains_key(app.as_str()) {
+                found.push(format!("relation {app}:{endpoint}: no such application"));
+            }
+        }
+    }
+    found.extend(ingress_problems(bundle, &rels));
+    found
+}
+
+/// haproxy-operator's rules for the routes ingress-configurators give it.
+fn ingress_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<String> {
+    let mut found = Vec::new();
+    let apps = bundle["applications"].as_mapping().cloned().unwrap_or_default();
+    let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut grpc_ports: BTreeMap<String, String> = BTreeMap::new();
+    let mut https_routes = Vec::new();
+    for (name, app) in &apps {
+        let name = name.as_str().unwrap_or_default().to_string();
+        if app["charm"].as_str() != Some("ingress-configurator") {
+            continue;
+        }
+        let options = &app["options"];
+        let protocol = option_str(options, "backend-protocol").unwrap_or_else(|| "http".into());
+        let grpc = option_str(options, "external-grpc-port");
+        let allow_http = options["allow-http"].as_bool().unwrap_or(false);
+        let Some(hostname) = option_str(options, "hostname") else {
+            found.push(format!("{name}: no hostname: haproxy drops the route"));
+            continue;
+        };
+        if let Some(port) = &grpc {
+            if protocol != "https" {
+                found.push(format!("{name}: external-grpc-port needs backend-protocol https"));
+            }
+            if allow_http {
+                found.push(format!("{name}: allow-http cannot be true with external-grpc-port"));
+            }
+            if let Some(other) = grpc_ports.insert(port.clone(), name.clone()) {
+                found.push(format!("{name} and {other}: both claim external gRPC port {port}"));
+            }
+        } else {
+            // Routes without a gRPC port share haproxy's one 80/443 frontend.
+            let paths = option_str(options, "paths").unwrap_or_else(|| "/".into());
+            for path in paths.split(',') {
+                if let Some(other) = owners.insert((hostname.clone(), path.to_string()), name.clone()) {
+                    found.push(format!("{name} and {other}: both claim {hostname}{path} on haproxy's 80/443 frontend"));
+                }
+            }
+        }
+        if protocol == "https" {
+            https_routes.push(name);
+        }
+    }
+    let has_ca = rels.iter().any(|pair| pair.iter().any(|(_, endpoint)| endpoint == "receive-ca-certs"));
+    if !has_ca {
+        for name in https_routes {
+            found.push(format!("{name}: backend-protocol https needs a CA on haproxy:receive-ca-certs"));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_bundle_uses_only_real_options_endpoints_and_valid_routes() {
+    let paths = bundle_paths();
+    assert!(paths.len() >= 2, "bundles/ holds {paths:?}");
+    for path in paths {
+        let found = problems(&read_bundle(&path));
+        assert!(found.is_empty(), "{}:\n{}", path.display(), found.join("\n"));
+    }
+}
+
+#[test]
+fn the_bundle_check_fails_on_each_kind_of_mistake() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/landscape-scalable-ingress.yaml");
+    let good = read_bundle(&path);
+    let mutate = |change: &dyn Fn(&mut Value)| {
+        let mut bundle = good.clone();
+        change(&mut bundle);
+        problems(&bundle).join("\n")
+    };
+    let unknown = mutate(&|b| {
+        b["applications"]["landscape-server"]["options"]["ssl_cert"] = Value::String("x".into());
+    });
+    assert!(unknown.contains(r#"landscape-server: unknown option "ssl_cert""#), "{unknown}");
+    let wrong_type = mutate(&|b| {
+        b["applications"]["landscape-server"]["options"]["worker_counts"] = Value::String("2".into());
+    });
+    assert!(wrong_type.contains(r#"option "worker_counts" is not a int"#), "{wrong_type}");
+    let no_ca = mutate(&|b| {
+        let rels = b["relations"].as_sequence_mut().unwrap();
+        rels.retain(|pair| !format!("{pair:?}").contains("receive-ca-certs"));
+    });
+    assert!(no_ca.contains("hostagent-messenger-ingress: backend-protocol https needs a CA"), "{no_ca}");
+    let second_owner = mutate(&|b| {
+        let copy = b["applications"]["http-ingress"].clone();
+        b["applications"]["https-ingress"] = copy;
+    });
+    assert!(second_owner.contains("both claim landscape.local/ on haproxy's 80/443 frontend"), "{second_owner}");
+    let edge = mutate(&|b| b["applications"]["haproxy"]["channel"] = Value::String("2.8/edge".into()));
+    assert!(edge.contains(r#"haproxy: channel "2.8/edge" is neither stable"#), "{edge}");
+    let endpoint = mutate(&|b| {
+        let rels = b["relations"].as_sequence_mut().unwrap();
+        rels.push(serde_yaml_ng::from_str("[landscape-server:website, haproxy:reverseproxy]").unwrap());
+    });
+    assert!(endpoint.contains("landscape-server:website: no such endpoint"), "{endpoint}");
+    let ic_option = mutate(&|b| {
+        b["applications"]["http-ingress"]["options"]["redirect-https"] = Value::Bool(true);
+    });
+    assert!(ic_option.contains(r#"unknown ingress-configurator option "redirect-https""#), "{ic_option}");
+}
