@@ -17,7 +17,7 @@ mod harness;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use landscape_server::config::{RedirectHttps, ServicePorts};
+use landscape_server::config::{LandscapeService, RedirectHttps, ServicePorts};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
@@ -91,13 +91,11 @@ fn main() {
             let ips: Vec<IpAddr> = (0..units).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i))).collect();
             let topology = Topology::new(ips.clone(), Some(ips[0]));
             // 16 workers do not fit Landscape's default port layout; spread the bases.
-            let ports = ServicePorts {
-                appserver: 8000,
-                pingserver: 8100,
-                message_server: 8200,
-                api: 8300,
-                ..ServicePorts::default()
-            };
+            let ports = ServicePorts::default()
+                .with(LandscapeService::Appserver, 8000)
+                .with(LandscapeService::Pingserver, 8100)
+                .with(LandscapeService::MessageServer, 8200)
+                .with(LandscapeService::Api, 8300);
             let settings = Settings {
                 worker_counts: workers,
                 redirect_https: RedirectHttps::Default,

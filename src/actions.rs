@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::charm::{self, Charm};
+use crate::charm;
 use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
+use crate::host::Host;
 use crate::ingress;
 use crate::juju::{Databag, LogLevel};
 use crate::landscape::{STATE_PAUSED, install, services};
@@ -22,28 +23,28 @@ enum Outcome {
     Failed(String),
 }
 
-pub fn run(charm: &Charm<'_>, name: &str) -> Result<(), CharmError> {
+pub fn run(host: &Host<'_>, name: &str) -> Result<(), CharmError> {
     let outcome = match name {
-        "get-haproxy-config" => get_haproxy_config(charm)?,
-        "get-ingress-urls" => get_ingress_urls(charm)?,
-        "get-certificates" => get_certificates(charm)?,
-        "pause" => pause(charm)?,
-        "resume" => resume(charm)?,
-        "upgrade" => upgrade(charm)?,
-        "migrate-schema" => migrate_schema(charm)?,
-        "hash-id-databases" => hash_id_databases(charm)?,
-        "migrate-service-conf" => migrate_service_conf(charm)?,
+        "get-haproxy-config" => get_haproxy_config(host)?,
+        "get-ingress-urls" => get_ingress_urls(host)?,
+        "get-certificates" => get_certificates(host)?,
+        "pause" => pause(host)?,
+        "resume" => resume(host)?,
+        "upgrade" => upgrade(host)?,
+        "migrate-schema" => migrate_schema(host)?,
+        "hash-id-databases" => hash_id_databases(host)?,
+        "migrate-service-conf" => migrate_service_conf(host)?,
         other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
     };
     match outcome {
-        Outcome::Results(results) => charm.juju.action_set(&results)?,
-        Outcome::Failed(message) => charm.juju.action_fail(&message)?,
+        Outcome::Results(results) => host.juju.action_set(&results)?,
+        Outcome::Failed(message) => host.juju.action_fail(&message)?,
     }
     Ok(())
 }
 
-fn is_paused(charm: &Charm<'_>) -> Result<bool, CharmError> {
-    Ok(charm.juju.state_get()?.contains_key(STATE_PAUSED))
+fn is_paused(host: &Host<'_>) -> Result<bool, CharmError> {
+    Ok(host.juju.state_get()?.contains_key(STATE_PAUSED))
 }
 
 fn done(message: &str) -> Outcome {
@@ -51,32 +52,32 @@ fn done(message: &str) -> Outcome {
 }
 
 /// Stops every Landscape service and keeps them stopped across hooks.
-fn pause(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    if let Err(e) = services::stop(charm.cmds) {
-        charm.log(LogLevel::Error, &format!("pause: {e}"));
+fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    if let Err(e) = services::stop(host.cmds) {
+        host.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
     }
     // Written at once, not staged: the reconcile below sees the world as
     // `adjust` makes it, and staged writes are sent only when they differ
     // from that world.
-    charm.juju.state_set(&Databag::from([(STATE_PAUSED.to_string(), "true".to_string())]))?;
-    charm::reconcile_after_action(charm, |world| {
+    host.juju.state_set(&Databag::from([(STATE_PAUSED.to_string(), "true".to_string())]))?;
+    charm::reconcile_after_action(host, |world| {
         world.unit_state.insert(STATE_PAUSED.to_string(), "true".to_string());
     })?;
     Ok(done("Landscape services stopped"))
 }
 
 /// Starts the services again; if they do not all come up, stops them and stays paused.
-fn resume(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    if let Err(e) = services::start(charm.cmds) {
-        charm.log(LogLevel::Error, &format!("resume: {e}"));
-        if let Err(stop) = services::stop(charm.cmds) {
-            charm.log(LogLevel::Warning, &format!("resume: stopping again failed too: {stop}"));
+fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    if let Err(e) = services::start(host.cmds) {
+        host.log(LogLevel::Error, &format!("resume: {e}"));
+        if let Err(stop) = services::stop(host.cmds) {
+            host.log(LogLevel::Warning, &format!("resume: stopping again failed too: {stop}"));
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
     }
-    charm.juju.state_delete(STATE_PAUSED)?;
-    charm::reconcile_after_action(charm, |world| {
+    host.juju.state_delete(STATE_PAUSED)?;
+    charm::reconcile_after_action(host, |world| {
         world.unit_state.remove(STATE_PAUSED);
     })?;
     Ok(done("Landscape services started"))
@@ -84,38 +85,38 @@ fn resume(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
 
 const NOT_PAUSED: &str = "is refused while Landscape is running: run the pause action first";
 
-fn upgrade(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    if !is_paused(charm)? {
+fn upgrade(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    if !is_paused(host)? {
         return Ok(Outcome::Failed(format!("upgrade {NOT_PAUSED}")));
     }
-    match install::upgrade(charm.cmds) {
+    match install::upgrade(host.cmds) {
         Ok(()) => Ok(done(&format!("upgraded {}", install::UPGRADED_PACKAGES.join(", ")))),
         Err(e) => {
-            charm.log(LogLevel::Error, &format!("upgrade: {e}"));
+            host.log(LogLevel::Error, &format!("upgrade: {e}"));
             Ok(Outcome::Failed(format!("Failed to upgrade packages: {e}")))
         }
     }
 }
 
-fn migrate_schema(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    if !is_paused(charm)? {
+fn migrate_schema(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    if !is_paused(host)? {
         return Ok(Outcome::Failed(format!("migrate-schema {NOT_PAUSED}")));
     }
-    match charm.cmds.run(&Cmd::new("landscape-schema", &[])) {
+    match host.cmds.run(&Cmd::new("landscape-schema", &[])) {
         Ok(out) => {
-            charm.juju.action_log(&first_error_line(&out.combined()))?;
+            host.juju.action_log(&first_error_line(&out.combined()))?;
             Ok(done("schema migrated"))
         }
         Err(e) => {
-            charm.log(LogLevel::Error, &format!("migrate-schema: {e}"));
+            host.log(LogLevel::Error, &format!("migrate-schema: {e}"));
             Ok(Outcome::Failed(format!("Failed schema migration: {e}")))
         }
     }
 }
 
 /// A program the landscape-server package ships, if this unit has it.
-fn landscape_program(charm: &Charm<'_>, name: &str) -> Result<String, Outcome> {
-    let path = charm.paths.landscape_program(name);
+fn landscape_program(host: &Host<'_>, name: &str) -> Result<String, Outcome> {
+    let path = host.paths.landscape_program(name);
     if path.exists() {
         Ok(path.display().to_string())
     } else {
@@ -123,31 +124,31 @@ fn landscape_program(charm: &Charm<'_>, name: &str) -> Result<String, Outcome> {
     }
 }
 
-fn hash_id_databases(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    let program = match landscape_program(charm, "hash-id-databases-ignore-maintenance") {
+fn hash_id_databases(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let program = match landscape_program(host, "hash-id-databases-ignore-maintenance") {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
     // It must run as the landscape user, which owns the hash-id files.
-    match charm.cmds.run(&Cmd::new("sudo", &["-u", "landscape", &program])) {
+    match host.cmds.run(&Cmd::new("sudo", &["-u", "landscape", &program])) {
         Ok(_) => Ok(done("hash-id databases generated")),
         Err(e) => {
-            charm.log(LogLevel::Error, &format!("hash-id-databases: {e}"));
+            host.log(LogLevel::Error, &format!("hash-id-databases: {e}"));
             Ok(Outcome::Failed(format!("hash-id-databases failed: {e}")))
         }
     }
 }
 
 /// Converts service.conf to the section and key names of Landscape 25.10.
-fn migrate_service_conf(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    let program = match landscape_program(charm, "migrate-service-conf") {
+fn migrate_service_conf(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let program = match landscape_program(host, "migrate-service-conf") {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
-    match charm.cmds.run(&Cmd::new(&program, &[])) {
+    match host.cmds.run(&Cmd::new(&program, &[])) {
         Ok(_) => Ok(done("service.conf migrated")),
         Err(e) => {
-            charm.log(LogLevel::Error, &format!("migrate-service-conf: {e}"));
+            host.log(LogLevel::Error, &format!("migrate-service-conf: {e}"));
             Ok(Outcome::Failed(format!("migrate-service-conf failed: {e}")))
         }
     }
@@ -174,9 +175,9 @@ fn insert_chunked(results: &mut BTreeMap<String, String>, key: &str, text: &str)
     results.insert(format!("{key}-parts"), parts.to_string());
 }
 
-fn get_haproxy_config(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    let live = fsutil::read_optional(&charm.paths.haproxy_config())?;
-    let rejected = fsutil::read_optional(&charm.paths.haproxy_rejected_config())?;
+fn get_haproxy_config(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let live = fsutil::read_optional(&host.paths.haproxy_config())?;
+    let rejected = fsutil::read_optional(&host.paths.haproxy_rejected_config())?;
     if live.is_none() && rejected.is_none() {
         return Ok(Outcome::Failed("no HAProxy config has been rendered on this unit yet".into()));
     }
@@ -184,21 +185,21 @@ fn get_haproxy_config(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
     insert_chunked(&mut results, "config", &String::from_utf8_lossy(&live.unwrap_or_default()));
     results.insert("rejected".into(), rejected.is_some().to_string());
     if rejected.is_some() {
-        let reason = fsutil::read_optional(&charm.paths.haproxy_rejected_reason())?.unwrap_or_default();
+        let reason = fsutil::read_optional(&host.paths.haproxy_rejected_reason())?.unwrap_or_default();
         let reason = String::from_utf8_lossy(&reason);
         results.insert("rejected-error".into(), first_error_line(&reason));
-        results.insert("rejected-path".into(), charm.paths.haproxy_rejected_config().display().to_string());
+        results.insert("rejected-path".into(), host.paths.haproxy_rejected_config().display().to_string());
     }
     Ok(Outcome::Results(results))
 }
 
 /// This unit's certificate, its CA and its chain (joined by blank lines).
 /// Never the private key.
-fn get_certificates(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    let Some(rel) = tls::observe(&charm.juju, &charm.ctx.unit_name, None)? else {
+fn get_certificates(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let Some(rel) = tls::observe(&host.juju, &host.ctx.unit_name, None)? else {
         return Ok(Outcome::Failed("TLS certificate not available: load-balancer-certificates is not related".into()));
     };
-    let Some(key) = tls::load_key(&charm.paths)? else {
+    let Some(key) = tls::load_key(&host.paths)? else {
         return Ok(Outcome::Failed("TLS certificate not available: this unit has not requested one yet".into()));
     };
     let now = tls::now();
@@ -217,8 +218,8 @@ fn get_certificates(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
 
 /// The URL each ingress provider returned; `<endpoint>-error` for data that
 /// does not hold a valid one.
-fn get_ingress_urls(charm: &Charm<'_>) -> Result<Outcome, CharmError> {
-    let relations = ingress::observe(&charm.juju, false, &charm.ctx.unit_name, &charm.ctx.app_name, None)?;
+fn get_ingress_urls(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let relations = ingress::observe(&host.juju, false, &host.ctx.unit_name, &host.ctx.app_name, None)?;
     let mut results = BTreeMap::new();
     for rel in &relations {
         match rel.url() {

@@ -1,16 +1,18 @@
-//! The one place where failures become statuses.
+//! The top-level failure of a hook: the sum of every part's error.
 //!
-//! A failure either explains itself to the operator (Blocked or Waiting, exit
-//! 0: retrying would not help until something changes) or is a fault Juju
-//! should retry (exit non-zero: a hook tool, apt or the filesystem failed).
+//! What each failure means for the unit is said beside its type (its
+//! [`Explain`] impl); this sum only delegates. The test table below lists
+//! every variant and the status it gives, so this file is where a reader
+//! learns the whole policy.
 
 use crate::config::ConfigError;
 use crate::fsutil::FsError;
-use crate::haproxy::{ApplyError, RenderError};
+use crate::haproxy::{ApplyError, HaproxyError};
 use crate::juju::HookToolError;
 use crate::juju::context::ContextError;
 use crate::landscape::LandscapeError;
-use crate::status::Status;
+use crate::monitoring::MonitoringError;
+use crate::status::{Explain, Status};
 use crate::system::CmdError;
 use crate::tls::TlsError;
 
@@ -23,54 +25,37 @@ pub enum CharmError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Render(#[from] RenderError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error(transparent)]
     Fs(#[from] FsError),
     #[error(transparent)]
     Command(#[from] CmdError),
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
+    Haproxy(#[from] HaproxyError),
+    #[error(transparent)]
+    Monitoring(#[from] MonitoringError),
+    #[error(transparent)]
     Landscape(#[from] LandscapeError),
 }
 
-/// What a failure means for the unit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// Show this status and finish the hook normally.
-    Status(Status),
-    /// Fail the hook so that Juju retries it.
-    Retry,
+impl From<ApplyError> for CharmError {
+    fn from(e: ApplyError) -> Self {
+        CharmError::Haproxy(HaproxyError::Apply(e))
+    }
 }
 
-impl CharmError {
-    pub fn disposition(&self) -> Disposition {
+impl Explain for CharmError {
+    fn status(&self) -> Option<Status> {
         match self {
-            CharmError::Config(e) => {
-                let problems: Vec<String> = e.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
-                Disposition::Status(Status::blocked(format!("Invalid config: {}", problems.join("; "))))
-            }
-            CharmError::Apply(ApplyError::Rejected { first_error, .. }) => {
-                Disposition::Status(Status::blocked(format!("HAProxy rejected the new config: {first_error}")))
-            }
-            // A render failure is a bug or a hostile path; retrying won't fix it.
-            CharmError::Render(e) => {
-                Disposition::Status(Status::blocked(format!("Cannot render the HAProxy config: {e}")))
-            }
-            // The provider's certificate is unusable: the last good one keeps serving.
-            CharmError::Tls(e @ TlsError::BadProviderData(_)) => Disposition::Status(Status::blocked(e.to_string())),
-            CharmError::Landscape(e) => match e.status() {
-                Some(status) => Disposition::Status(status),
-                None => Disposition::Retry,
-            },
-            CharmError::Tls(_)
-            | CharmError::Context(_)
-            | CharmError::HookTool(_)
-            | CharmError::Apply(_)
-            | CharmError::Fs(_)
-            | CharmError::Command(_) => Disposition::Retry,
+            CharmError::Context(e) => e.status(),
+            CharmError::HookTool(e) => e.status(),
+            CharmError::Config(e) => e.status(),
+            CharmError::Fs(e) => e.status(),
+            CharmError::Command(e) => e.status(),
+            CharmError::Tls(e) => e.status(),
+            CharmError::Haproxy(e) => e.status(),
+            CharmError::Monitoring(e) => e.status(),
+            CharmError::Landscape(e) => e.status(),
         }
     }
 }
@@ -79,29 +64,74 @@ impl CharmError {
 mod tests {
     use super::*;
     use crate::config::ConfigProblem;
+    use crate::haproxy::RenderError;
+    use crate::landscape::install::InstallError;
 
-    #[test]
-    fn config_errors_block_and_name_the_option() {
-        let err = CharmError::Config(ConfigError {
-            problems: vec![ConfigProblem {
-                option: "worker_counts".into(),
-                reason: "must be between 1 and 64 (got 0)".into(),
-            }],
-        });
-        assert_eq!(
-            err.disposition(),
-            Disposition::Status(Status::blocked("Invalid config: worker_counts must be between 1 and 64 (got 0)"))
-        );
+    fn failed() -> CmdError {
+        CmdError::Failed { command: "x".into(), code: Some(1), output: "boom".into() }
     }
 
+    fn tool_failed() -> HookToolError {
+        HookToolError::Failed { tool: "x".into(), args: String::new(), code: Some(1), stderr: String::new() }
+    }
+
+    fn fs_failed() -> FsError {
+        FsError::new("write", std::path::Path::new("/x"), std::io::Error::other("full"))
+    }
+
+    /// Every kind of failure, and what the unit shows for it (None: the hook
+    /// fails and Juju retries it).
     #[test]
-    fn tool_failures_are_retried() {
-        let err = CharmError::HookTool(HookToolError::Failed {
-            tool: "x".into(),
-            args: String::new(),
-            code: Some(1),
-            stderr: String::new(),
-        });
-        assert_eq!(err.disposition(), Disposition::Retry);
+    fn every_failure_and_its_status() {
+        let config = ConfigError {
+            problems: vec![ConfigProblem { option: "worker_counts".into(), reason: "must be between 1 and 64".into() }],
+        };
+        let rejected = ApplyError::Rejected { first_error: "[ALERT] bad".into(), output: String::new() };
+        let table: Vec<(CharmError, Option<Status>)> = vec![
+            (config.into(), Some(Status::blocked("Invalid config: worker_counts must be between 1 and 64"))),
+            (rejected.into(), Some(Status::blocked("HAProxy rejected the new config: [ALERT] bad"))),
+            (
+                HaproxyError::Render(RenderError::NotAToken { what: "server", value: "a b".into() }).into(),
+                Some(Status::blocked(
+                    "Cannot render the HAProxy config: refusing to render server \"a b\": it is not a single HAProxy token",
+                )),
+            ),
+            (
+                TlsError::BadProviderData("the certificate has expired".into()).into(),
+                Some(Status::blocked("load-balancer-certificates: the certificate has expired")),
+            ),
+            (
+                LandscapeError::UnusableDatabase("host \"a b\" is not a host".into()).into(),
+                Some(Status::blocked("Unusable database settings: host \"a b\" is not a host")),
+            ),
+            (LandscapeError::Brokers("different brokers".into()).into(), Some(Status::blocked("different brokers"))),
+            (
+                LandscapeError::Start(failed()).into(),
+                Some(Status::blocked("Failed to start services: x failed (exit status 1): boom")),
+            ),
+            (
+                LandscapeError::Schema(failed()).into(),
+                Some(Status::blocked("Failed to bootstrap the database schema: x failed (exit status 1): boom")),
+            ),
+            (
+                LandscapeError::Postfix("no main.cf".into()).into(),
+                Some(Status::blocked("postfix configuration failed: no main.cf")),
+            ),
+            (
+                LandscapeError::License { url: "https://x/".into(), reason: "404".into() }.into(),
+                Some(Status::blocked("license_file: cannot fetch https://x/: 404")),
+            ),
+            (LandscapeError::Install(InstallError::Command { step: "apt-get install", source: failed() }).into(), None),
+            (LandscapeError::LeaderServices(failed()).into(), None),
+            (HaproxyError::Apply(ApplyError::Service(failed())).into(), None),
+            (TlsError::Crypto("no rng".into()).into(), None),
+            (MonitoringError::HookTool(tool_failed()).into(), None),
+            (tool_failed().into(), None),
+            (fs_failed().into(), None),
+            (failed().into(), None),
+        ];
+        for (err, expected) in table {
+            assert_eq!(err.status(), expected, "{err}");
+        }
     }
 }

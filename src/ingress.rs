@@ -15,8 +15,10 @@ use serde_json::{Value, json};
 
 use crate::config::CharmConfig;
 use crate::haproxy::model;
+use crate::host::Host;
 use crate::juju::pyjson::dumps;
-use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::juju::{Databag, HookToolError, HookTools, LogLevel, RelationId};
+use crate::status::{Status, StatusCollector};
 
 /// The config flag that turns a gRPC service (and its ingress) on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +221,114 @@ pub fn hostname() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// What the ingress part needs from the rest of the hook.
+pub struct Inputs<'a> {
+    pub config: &'a CharmConfig,
+    pub is_leader: bool,
+    /// The `replicas` bind address, for an endpoint whose own is unknown.
+    pub unit_ip: Option<IpAddr>,
+    /// The frontend ports this unit's HAProxy serves.
+    pub open_ports: &'a [u16],
+    /// Unit state, for the URLs last seen (logged once when they change).
+    pub unit_state: &'a Databag,
+}
+
+/// State key under which the last URL seen on an ingress endpoint is kept,
+/// so that a change is logged once rather than every hook.
+fn url_key(endpoint: &str) -> String {
+    format!("{URL_KEY_PREFIX}{endpoint}")
+}
+const URL_KEY_PREFIX: &str = "ingress-url.";
+
+/// The ingress part: publishes this side of every ingress relation and
+/// reads back the URLs.
+pub fn reconcile(
+    host: &Host<'_>,
+    relations: &[IngressRelation],
+    inputs: &Inputs<'_>,
+    status: &mut StatusCollector,
+) -> Result<(), HookToolError> {
+    let hostname = hostname();
+    let requirer = Requirer {
+        model: &host.ctx.model_name,
+        app: &host.ctx.app_name,
+        hostname: &hostname,
+        is_leader: inputs.is_leader,
+    };
+    let mut stale_keys: Vec<String> =
+        inputs.unit_state.keys().filter(|k| k.starts_with(URL_KEY_PREFIX)).cloned().collect();
+    for rel in relations {
+        let unused = rel.endpoint.unused_reason(inputs.config);
+        publish(host, rel, &requirer, inputs, unused.is_none())?;
+        match unused {
+            Some(reason) => status.add(Status::active(reason)),
+            None => {
+                if let Some(key) = note_url(host, rel, inputs.unit_state) {
+                    stale_keys.retain(|k| *k != key);
+                }
+            }
+        }
+    }
+    for key in stale_keys {
+        host.stage_state_delete(&key);
+    }
+    Ok(())
+}
+
+/// This side's bags on one ingress relation, as they should be.
+fn publish(
+    host: &Host<'_>,
+    rel: &IngressRelation,
+    requirer: &Requirer<'_>,
+    inputs: &Inputs<'_>,
+    used: bool,
+) -> Result<(), HookToolError> {
+    let endpoint = rel.endpoint;
+    let unit_ip = match rel.unit_address.as_deref() {
+        Some(raw) => crate::peers::parse_ip(raw).or_else(|| {
+            let message = format!("{}: network-get gave no IP address: {}", endpoint.name, crate::text::quoted(raw));
+            host.log(LogLevel::Warning, &message);
+            inputs.unit_ip
+        }),
+        None => inputs.unit_ip,
+    };
+    let wanted = desired(endpoint, used, requirer, unit_ip, inputs.open_ports.contains(&endpoint.port));
+    if let (Some(current), Some(app)) = (&rel.own_app, &wanted.app) {
+        let changes = app_changes(current, app);
+        if !changes.is_empty() {
+            host.juju.relation_set(&rel.relation, &changes, true)?;
+        }
+    }
+    let changes = unit_changes(&rel.own_unit, &wanted.unit);
+    if !changes.is_empty() {
+        host.juju.relation_set(&rel.relation, &changes, false)?;
+    }
+    Ok(())
+}
+
+/// Logs a new URL from the provider once (remembered in unit state) and
+/// returns its state key. The URL is for operators only: bad provider data
+/// is logged, naming the endpoint and the field, and ignored, since it does
+/// not stop this unit from serving.
+fn note_url(host: &Host<'_>, rel: &IngressRelation, unit_state: &Databag) -> Option<String> {
+    let name = rel.endpoint.name;
+    match rel.url() {
+        Ok(Some(url)) => {
+            let key = url_key(name);
+            if unit_state.get(&key) != Some(&url) {
+                host.log(LogLevel::Info, &format!("{name}: the ingress provider serves Landscape at {url}"));
+                host.stage_state(&key, url);
+            }
+            Some(key)
+        }
+        Ok(None) => None,
+        Err(problem) => {
+            host.log(LogLevel::Warning, &format!("{name}: ignoring the provider's data: {problem}"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod haproxy;
+pub mod host;
 pub mod ingress;
+pub mod ini;
 pub mod juju;
 pub mod landscape;
 pub mod monitoring;
@@ -25,8 +27,8 @@ pub mod tls;
 
 use std::collections::HashMap;
 
-use charm::Charm;
 use error::CharmError;
+use host::Host;
 use juju::{Event, HookToolRunner, HookTools, JujuContext, LogLevel};
 use paths::Paths;
 use system::CommandRunner;
@@ -42,14 +44,14 @@ pub fn run(
     let event = Event::from_context(&ctx);
     let paths = Paths::from_env(env);
     let juju = HookTools::new(tools).with_secret_dir(paths.secret_content_dir());
-    let charm = Charm::new(ctx, juju, cmds, paths);
-    charm.clear_crash_leftovers();
+    let host = Host::new(ctx, juju, cmds, paths);
+    host.clear_crash_leftovers();
     match event {
         Event::Unknown(path) => {
-            charm.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));
+            host.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));
             Ok(())
         }
-        Event::Action(name) => actions::run(&charm, &name),
-        event => charm::handle_hook(&charm, event),
+        Event::Action(name) => actions::run(&host, &name),
+        event => charm::handle_hook(&host, event),
     }
 }

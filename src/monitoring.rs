@@ -8,10 +8,10 @@
 
 use serde_json::{Value, json};
 
-use crate::charm::{Charm, World};
-use crate::config::{CharmConfig, ServicePorts};
-use crate::error::CharmError;
+use crate::config::CharmConfig;
+use crate::config::ports::{self, Placement, ServiceSpec};
 use crate::fsutil::{self, FsError, Owner};
+use crate::host::Host;
 use crate::juju::{Databag, HookToolError, HookTools, RelationId, pyjson};
 use crate::paths::Paths;
 
@@ -96,20 +96,18 @@ pub fn monitors_yaml(services: &[&str]) -> String {
 
 /// One scrape job per service, with a target for every worker's port.
 pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
-    let ServicePorts { appserver, pingserver, message_server, api, package_upload, .. } = config.ports;
-    let workers = config.worker_counts;
-    let mut services: Vec<(&str, Vec<u16>)> = vec![
-        ("appserver", (0..workers).map(|i| appserver + i).collect()),
-        ("pingserver", (0..workers).map(|i| pingserver + i).collect()),
-        ("message-server", (0..workers).map(|i| message_server + i).collect()),
-        ("api", (0..workers).map(|i| api + i).collect()),
-    ];
-    // The leader-only services run on the leader only: elsewhere they would be
-    // scraped as down for ever.
+    // The leader-only services run on the leader only (package upload in the
+    // standalone mode only): elsewhere they would be scraped as down for ever.
+    let runs_here = |spec: &ServiceSpec| match spec.placement {
+        Placement::EveryUnit => true,
+        Placement::Leader => is_leader && config.landscape.deployment_mode == "standalone",
+    };
+    let mut services: Vec<(&str, Vec<u16>)> = ports::SERVICES
+        .iter()
+        .filter(|spec| runs_here(spec))
+        .filter_map(|spec| Some((spec.scrape_job?, config.ports.ports_of(spec.service, config.worker_counts))))
+        .collect();
     if is_leader {
-        if config.landscape.deployment_mode == "standalone" {
-            services.push(("package-upload", vec![package_upload]));
-        }
         services.push(("package-search", vec![PACKAGE_SEARCH_METRICS_PORT]));
     }
     services
@@ -162,41 +160,82 @@ pub fn dashboard_entry(config: &CharmConfig, url: &str) -> Databag {
     ])
 }
 
-/// Publishes and writes all three, as `world` asks.
+/// This side of the three monitoring relations, as the hook read them.
+#[derive(Debug, Default)]
+pub struct MonitoringRelations {
+    pub nrpe: Vec<OwnSide>,
+    pub cos_agent: Vec<OwnSide>,
+    /// Read only by the leader (the application's own bag).
+    pub dashboard: Vec<OwnSide>,
+}
+
+impl MonitoringRelations {
+    /// Reads all three; the dashboard only on the leader.
+    pub fn observe(
+        juju: &HookTools<'_>,
+        unit: &str,
+        is_leader: bool,
+        broken: Option<&RelationId>,
+    ) -> Result<Self, HookToolError> {
+        Ok(Self {
+            nrpe: observe(juju, NRPE_ENDPOINT, unit, false, broken)?,
+            cos_agent: observe(juju, COS_AGENT_ENDPOINT, unit, false, broken)?,
+            dashboard: if is_leader { observe(juju, DASHBOARD_ENDPOINT, unit, true, broken)? } else { vec![] },
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitoringError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    HookTool(#[from] HookToolError),
+}
+
+/// Files and hook tools: faults for Juju to retry.
+impl crate::status::Explain for MonitoringError {
+    fn status(&self) -> Option<crate::status::Status> {
+        None
+    }
+}
+
+/// The monitoring part: publishes and writes all three.
 pub fn reconcile(
-    charm: &Charm<'_>,
-    world: &World,
+    host: &Host<'_>,
+    relations: &MonitoringRelations,
     config: &CharmConfig,
+    is_leader: bool,
     root_url: Option<&str>,
-) -> Result<(), CharmError> {
-    let services = checked_services(world.is_leader, config.enable_ubuntu_installer_attach);
-    sync_check_files(&charm.paths, if world.nrpe.is_empty() { &[] } else { &services })?;
+) -> Result<(), MonitoringError> {
+    let services = checked_services(is_leader, config.enable_ubuntu_installer_attach);
+    sync_check_files(&host.paths, if relations.nrpe.is_empty() { &[] } else { &services })?;
     let monitors = monitors_yaml(&services);
-    for side in &world.nrpe {
+    for side in &relations.nrpe {
         if side.own.get("monitors") != Some(&monitors) {
-            charm.juju.relation_set(
+            host.juju.relation_set(
                 &side.relation,
                 &Databag::from([("monitors".to_string(), monitors.clone())]),
                 false,
             )?;
         }
     }
-    let cos = cos_agent_config(config, world.is_leader);
-    for side in &world.cos_agent {
+    let cos = cos_agent_config(config, is_leader);
+    for side in &relations.cos_agent {
         if side.own.get("config") != Some(&cos) {
-            charm.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), false)?;
+            host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), false)?;
         }
     }
-    if let (true, Some(url)) = (world.is_leader, root_url) {
+    if let (true, Some(url)) = (is_leader, root_url) {
         let entry = dashboard_entry(config, url);
-        for side in &world.dashboard {
+        for side in &relations.dashboard {
             let changes: Databag = entry
                 .iter()
                 .filter(|(k, v)| side.own.get(*k) != Some(v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if !changes.is_empty() {
-                charm.juju.relation_set(&side.relation, &changes, true)?;
+                host.juju.relation_set(&side.relation, &changes, true)?;
             }
         }
     }

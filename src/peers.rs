@@ -10,8 +10,9 @@
 
 use std::net::IpAddr;
 
+use crate::host::Host;
 use crate::juju::metadata::PEER_ENDPOINT;
-use crate::juju::{HookToolError, HookTools, RelationId};
+use crate::juju::{Databag, HookToolError, HookTools, LogLevel, RelationId};
 
 pub const ADDRESS_KEY: &str = "address";
 pub const LEADER_IP_KEY: &str = "leader-ip";
@@ -116,6 +117,49 @@ impl PeerView {
     /// Every unit's address, this unit's first.
     pub fn all_ips(&self) -> Vec<IpAddr> {
         self.unit_ip.into_iter().chain(self.peers.iter().map(|(_, ip)| *ip)).collect()
+    }
+
+    /// The leader's address: this unit's own on the leader, the published one elsewhere.
+    pub fn leader_ip(&self, is_leader: bool) -> Option<IpAddr> {
+        if is_leader { self.unit_ip } else { self.published_leader_ip }
+    }
+
+    /// The peers part: this unit's address in its own bag (written at once),
+    /// the leader's in the application bag (staged, sent with the other
+    /// parts' changes at the end of the hook).
+    pub fn publish(&self, host: &Host<'_>, is_leader: bool) -> Result<(), HookToolError> {
+        for rejected in &self.rejected {
+            host.log(LogLevel::Warning, &rejected.to_string());
+        }
+        let (Some(relation), Some(ip)) = (&self.relation, self.unit_ip) else {
+            return Ok(());
+        };
+        let ip = ip.to_string();
+        if self.published_own_address.as_deref() != Some(ip.as_str()) {
+            host.juju.relation_set(relation, &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]), false)?;
+        }
+        if is_leader && self.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
+            host.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));
+            host.stage_peer_app(&Databag::from([(LEADER_IP_KEY.to_string(), ip)]));
+        }
+        Ok(())
+    }
+}
+
+/// `root_url`, or `https://<leader-ip>/` when it is unset; None until the
+/// leader's address is known.
+pub fn root_url(configured: Option<&crate::config::RootUrl>, leader_ip: Option<IpAddr>) -> Option<String> {
+    match configured {
+        Some(url) => Some(url.url.clone()),
+        None => leader_ip.map(default_root_url),
+    }
+}
+
+/// `https://<leader-ip>/` (IPv6 bracketed), the root URL when `root_url` is unset.
+pub fn default_root_url(leader_ip: IpAddr) -> String {
+    match leader_ip {
+        IpAddr::V4(ip) => format!("https://{ip}/"),
+        IpAddr::V6(ip) => format!("https://[{ip}]/"),
     }
 }
 

@@ -1,9 +1,32 @@
-//! Unit status: handlers add statuses, the highest priority wins
-//! (blocked > maintenance > waiting > active, first added wins a tie), and it
-//! is set once at the end of the hook. Nothing is remembered between hooks, so
-//! a status can never stick after its cause is gone.
+//! Unit status: parts add statuses, the highest priority wins (blocked >
+//! maintenance > waiting > active, first added wins a tie), and it is set
+//! once at the end of the hook. Nothing is remembered between hooks, so a
+//! status can never stick after its cause is gone.
+//!
+//! Failures map to statuses through one rule: every error type says what it
+//! means for the unit ([`Explain`], implemented beside the type), and
+//! [`StatusCollector::absorb`] turns the ones that explain themselves into a
+//! status while the hook goes on; the rest fail the hook so that Juju
+//! retries it.
 
-use crate::juju::StatusName;
+use crate::host::Host;
+use crate::juju::{LogLevel, StatusName};
+
+/// What a failure means for the unit.
+pub trait Explain: std::fmt::Display {
+    /// The status that tells the operator (the hook then finishes normally:
+    /// retrying would not help until something changes), or `None` for a
+    /// fault Juju should retry (a hook tool, a command or the filesystem
+    /// failed).
+    fn status(&self) -> Option<Status>;
+}
+
+/// The first line of `text`, at most 200 characters: what a status shows of
+/// a longer message (the log keeps all of it).
+pub fn first_line(text: &dyn std::fmt::Display) -> String {
+    let text = text.to_string();
+    text.lines().next().unwrap_or_default().chars().take(200).collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -52,6 +75,22 @@ impl StatusCollector {
 
     pub fn add(&mut self, status: Status) {
         self.statuses.push(status);
+    }
+
+    /// A failure that explains itself is logged and becomes a status (the
+    /// hook goes on, `Ok(None)`); any other stays an error.
+    pub fn absorb<T, E: Explain>(&mut self, host: &Host<'_>, result: Result<T, E>) -> Result<Option<T>, E> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(err) => match err.status() {
+                Some(status) => {
+                    host.log(LogLevel::Error, &err.to_string());
+                    self.add(status);
+                    Ok(None)
+                }
+                None => Err(err),
+            },
+        }
     }
 
     pub fn statuses(&self) -> &[Status] {

@@ -18,9 +18,9 @@ use std::os::unix::fs::MetadataExt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::charm::Charm;
 use crate::fsutil;
 use crate::haproxy::apply::HAPROXY_SERVICE;
+use crate::host::Host;
 use crate::juju::metadata::PEER_ENDPOINT;
 use crate::juju::{Databag, HookToolError, StatusName};
 use crate::status::Status;
@@ -50,7 +50,7 @@ impl Record {
     /// The record of a reconcile that ended with `status`; `landscape_units`
     /// are the Landscape services this unit runs when it is ready.
     pub fn new(
-        charm: &Charm<'_>,
+        host: &Host<'_>,
         leader: bool,
         address: Option<String>,
         status: &Status,
@@ -68,7 +68,7 @@ impl Record {
             status: status.name.as_str().to_string(),
             message: status.message.clone(),
             units,
-            certificate: charm.paths.haproxy_pem().exists(),
+            certificate: host.paths.haproxy_pem().exists(),
         }
     }
 
@@ -99,7 +99,7 @@ pub fn charm_build() -> &'static str {
 /// record still holds. `is_leader` is read by the caller (the full reconcile
 /// needs it too).
 pub fn what_changed(
-    charm: &Charm<'_>,
+    host: &Host<'_>,
     record: Option<&Record>,
     is_leader: bool,
 ) -> Result<Option<String>, HookToolError> {
@@ -115,19 +115,19 @@ pub fn what_changed(
     {
         return Ok(Some(format!("the unit is blocked ({})", record.message)));
     }
-    if charm.paths.haproxy_reload_owed().exists() {
+    if host.paths.haproxy_reload_owed().exists() {
         return Ok(Some("an HAProxy reload is owed".into()));
     }
     if record.leader != is_leader {
         return Ok(Some("leadership moved".into()));
     }
-    let network = charm.juju.network_get(PEER_ENDPOINT, None)?;
+    let network = host.juju.network_get(PEER_ENDPOINT, None)?;
     let address = network.bind_addresses.first().and_then(|a| crate::peers::parse_ip(a)).map(|ip| ip.to_string());
     if address != record.address {
         return Ok(Some("the unit's address changed".into()));
     }
     if record.certificate {
-        let bundle = fsutil::read_optional(&charm.paths.haproxy_pem()).ok().flatten().unwrap_or_default();
+        let bundle = fsutil::read_optional(&host.paths.haproxy_pem()).ok().flatten().unwrap_or_default();
         match tls::bundle_validity(&String::from_utf8_lossy(&bundle)) {
             None => return Ok(Some("the certificate bundle is gone or unreadable".into())),
             Some(validity) if tls::needs_renewal(validity, tls::now()) => {
@@ -139,7 +139,7 @@ pub fn what_changed(
     let units: Vec<&str> = record.units.iter().map(String::as_str).collect();
     let active = Cmd::new("systemctl", &["is-active", "--quiet"]);
     let active = units.iter().fold(active, |cmd, unit| cmd.arg(*unit));
-    match charm.cmds.output(&active) {
+    match host.cmds.output(&active) {
         Ok(out) if out.success() => Ok(None),
         Ok(_) => Ok(Some(format!("a service is not running ({})", units.join(", ")))),
         Err(e) => Ok(Some(format!("cannot ask systemd: {e}"))),

@@ -1,4 +1,5 @@
-//! Showing untrusted text to people: quoted, cut, one line.
+//! Untrusted text: what it may be (a DNS name, a host, one token), and how
+//! it is shown to people (quoted, cut, one line).
 //!
 //! Relation data, provider certificates and command output reach status
 //! messages, `juju-log` and errors. Shown raw they can be megabytes (the
@@ -47,6 +48,29 @@ pub fn mask_userinfo(url: &str) -> String {
         Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
         None => url.to_string(),
     }
+}
+
+/// A DNS name: dot-separated labels of letters, digits and inner hyphens,
+/// each at most 63 characters, 253 in all.
+pub fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A host from relation data: an IP address or a DNS name, nothing around it.
+pub fn is_host(value: &str) -> bool {
+    value.parse::<std::net::IpAddr>().is_ok() || is_dns_name(value)
+}
+
+/// A credential from relation data, fit for service.conf and argv: one word.
+pub fn is_token(value: &str) -> bool {
+    !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]

@@ -33,6 +33,19 @@ pub enum ApplyError {
     Service(#[source] CmdError),
 }
 
+/// A refused config blocks the unit with HAProxy's first error; the live one
+/// keeps serving. Everything else is a fault to retry.
+impl crate::status::Explain for ApplyError {
+    fn status(&self) -> Option<crate::status::Status> {
+        match self {
+            ApplyError::Rejected { first_error, .. } => {
+                Some(crate::status::Status::blocked(format!("HAProxy rejected the new config: {first_error}")))
+            }
+            ApplyError::Fs(_) | ApplyError::Install(_) | ApplyError::Validate(_) | ApplyError::Service(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyOutcome {
     Unchanged,
@@ -187,7 +200,7 @@ pub fn apply_config(
 /// Records, durably, that HAProxy must reload: called before a new config or
 /// bundle replaces the live one, so that a crash between the rename and the
 /// reload leaves the debt for the next hook.
-pub fn owe_reload(paths: &Paths) -> Result<(), ApplyError> {
+pub fn owe_reload(paths: &Paths) -> Result<(), FsError> {
     let marker = paths.haproxy_reload_owed();
     if !marker.exists() {
         fsutil::write_atomic(&marker, b"owed\n", 0o600, Owner::default())?;

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{CharmConfig, RedirectHttps, ServicePorts};
+use crate::config::ports::{self, Placement, Ports, ServiceSpec};
+use crate::config::{CharmConfig, LandscapeService, RedirectHttps, ServicePorts};
 
 /// Per-server options (`maxconn` is per server, not HAProxy's global one).
 pub const SERVER_CHECK: &str = "check inter 5000 rise 2 fall 5 maxconn 50";
@@ -20,8 +21,10 @@ pub const SERVER_TIMEOUT_MS: u32 = 300_000;
 
 pub const HTTP_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
-pub const HOSTAGENT_MESSENGER_PORT: u16 = 6554;
-pub const UBUNTU_INSTALLER_ATTACH_PORT: u16 = 50051;
+pub const HOSTAGENT_MESSENGER_PORT: u16 = ports::HOSTAGENT_MESSENGER_FRONTEND;
+pub const UBUNTU_INSTALLER_ATTACH_PORT: u16 = ports::UBUNTU_INSTALLER_ATTACH_FRONTEND;
+/// Every frontend port a unit may serve (the ports it opens and closes).
+pub const FRONTEND_PORTS: [u16; 4] = [HTTP_PORT, HTTPS_PORT, HOSTAGENT_MESSENGER_PORT, UBUNTU_INSTALLER_ATTACH_PORT];
 
 /// Error pages: status, file name under the errors directory.
 pub const ERROR_PAGES: &[(u16, &str)] = &[
@@ -165,6 +168,17 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Whether this unit's HAProxy serves `service` (the gRPC ones have a flag each).
+    pub fn serves(&self, service: LandscapeService) -> bool {
+        match service {
+            LandscapeService::HostagentMessenger => self.enable_hostagent_messenger,
+            LandscapeService::UbuntuInstallerAttach => self.enable_ubuntu_installer_attach,
+            _ => true,
+        }
+    }
+}
+
 /// `10.1.77.18` → `10-1-77-18`; `fd00::1` → `fd00--1`.
 fn ip_slug(ip: &IpAddr) -> String {
     ip.to_string().replace(['.', ':'], "-")
@@ -208,6 +222,12 @@ const ACL_FORWARDED_HTTPS: Acl = Acl { name: "forwarded_https", criterion: "req.
 /// the rule never fired. `/upload/...` reaches the package-upload server
 /// unchanged, exactly as it does today (a test proves it).
 fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> Service {
+    Service { frontend: web_frontend(scheme, settings), backends: web_backends(scheme, topology, settings) }
+}
+
+/// The frontend on 80 or 443: metrics refused, the redirect on 80, a route
+/// per path prefix, the appserver by default.
+fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
     let prefix = scheme.prefix();
     let backend = |suffix: &str| format!("{prefix}-{suffix}");
     let mut http_request = vec!["deny if metrics".to_string(), "deny if prometheus_metrics".to_string()];
@@ -242,7 +262,7 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
     if redirect.is_some() {
         acls.push(ACL_FORWARDED_HTTPS);
     }
-    let frontend = Frontend {
+    Frontend {
         name: prefix,
         port: if scheme == WebScheme::Http { HTTP_PORT } else { HTTPS_PORT },
         tls,
@@ -255,53 +275,72 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
             Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
             Route { backend: backend("api"), acl: ACL_API.name },
             Route { backend: backend("ping"), acl: ACL_PING.name },
-            Route { backend: backend("hashid-databases"), acl: ACL_HASHIDS.name },
+            Route { backend: backend(HASHIDS_BACKEND), acl: ACL_HASHIDS.name },
             Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
         ],
         default_backend: backend("appserver"),
-    };
+    }
+}
 
-    let ports = &settings.ports;
-    let workers = settings.worker_counts;
-    let per_worker = |service: &str, base: u16| -> Vec<Server> {
-        topology
-            .unit_ips
-            .iter()
-            .flat_map(|ip| {
-                (0..workers)
-                    .map(move |i| Server::new(format!("landscape-{service}-{}-{i}", ip_slug(ip)), *ip, base + i, false))
-            })
-            .collect()
-    };
-    let leader = topology.leader_ip;
-    let package_upload: Vec<Server> = leader
-        .map(|ip| Server::new("landscape-leader-package-upload".into(), ip, ports.package_upload, false))
-        .into_iter()
-        .collect();
-    let leader_appservers: Vec<Server> = leader
-        .map(|ip| {
-            (0..workers)
-                .map(|i| Server::new(format!("landscape-leader-appserver-{i}"), ip, ports.appserver + i, false))
-                .collect()
-        })
-        .unwrap_or_default();
+/// The hash-id databases are the leader's appservers.
+const HASHIDS_BACKEND: &str = "hashid-databases";
+
+/// A backend per web service of the table, in its order, then the hash-id
+/// databases: every unit's workers, or the leader's for a leader-only one.
+fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Settings) -> Vec<Backend> {
     let http_backend = |suffix: &str, servers| Backend {
-        name: backend(suffix),
+        name: format!("{}-{suffix}", scheme.prefix()),
         http_checks: true,
         timeout_server: SERVER_TIMEOUT_MS,
         servers,
     };
-    Service {
-        frontend,
-        backends: vec![
-            http_backend("appserver", per_worker("appserver", ports.appserver)),
-            http_backend("ping", per_worker("pingserver", ports.pingserver)),
-            http_backend("message", per_worker("message-server", ports.message_server)),
-            http_backend("api", per_worker("api", ports.api)),
-            http_backend("package-upload", package_upload),
-            http_backend("hashid-databases", leader_appservers),
-        ],
+    let mut backends: Vec<Backend> = ports::SERVICES
+        .iter()
+        .filter_map(|spec| match spec.route {
+            ports::Route::Web { backend } => Some(http_backend(backend, servers_of(spec, topology, settings))),
+            ports::Route::Grpc { .. } => None,
+        })
+        .collect();
+    let appserver = ports::spec(LandscapeService::Appserver);
+    backends.push(http_backend(HASHIDS_BACKEND, leader_servers(appserver, topology.leader_ip, settings)));
+    backends
+}
+
+/// The servers of one service: on every unit, or on the leader.
+fn servers_of(spec: &ServiceSpec, topology: &Topology, settings: &Settings) -> Vec<Server> {
+    if spec.placement == Placement::Leader {
+        return leader_servers(spec, topology.leader_ip, settings);
     }
+    let ports = settings.ports.ports_of(spec.service, settings.worker_counts);
+    topology
+        .unit_ips
+        .iter()
+        .flat_map(|ip| {
+            ports.iter().enumerate().map(move |(i, port)| {
+                Server::new(format!("landscape-{}-{}-{i}", spec.server, ip_slug(ip)), *ip, *port, false)
+            })
+        })
+        .collect()
+}
+
+/// The servers of one service on the leader, once its address is known:
+/// `landscape-leader-<server>`, with `-<i>` per worker.
+fn leader_servers(spec: &ServiceSpec, leader: Option<IpAddr>, settings: &Settings) -> Vec<Server> {
+    let Some(ip) = leader else { return vec![] };
+    let ports = settings.ports.ports_of(spec.service, settings.worker_counts);
+    let one = ports.len() == 1 && spec.ports == Ports::One;
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let name = if one {
+                format!("landscape-leader-{}", spec.server)
+            } else {
+                format!("landscape-leader-{}-{i}", spec.server)
+            };
+            Server::new(name, ip, *port, false)
+        })
+        .collect()
 }
 
 /// A gRPC service: TLS with ALPN h2 in front, one h2c server per unit behind.
@@ -352,23 +391,11 @@ pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
     let mut services = vec![web_service(WebScheme::Http, topology, settings)];
     if settings.tls_pem.is_some() {
         services.push(web_service(WebScheme::Https, topology, settings));
-        if settings.enable_hostagent_messenger {
-            services.push(grpc_service(
-                "landscape-hostagent-messenger",
-                HOSTAGENT_MESSENGER_PORT,
-                settings.ports.hostagent_messenger,
-                topology,
-                settings,
-            ));
-        }
-        if settings.enable_ubuntu_installer_attach {
-            services.push(grpc_service(
-                "landscape-ubuntu-installer-attach",
-                UBUNTU_INSTALLER_ATTACH_PORT,
-                settings.ports.ubuntu_installer_attach,
-                topology,
-                settings,
-            ));
+        for spec in &ports::SERVICES {
+            if let (ports::Route::Grpc { name, port }, true) = (spec.route, settings.serves(spec.service)) {
+                let backend_port = settings.ports.base(spec.service);
+                services.push(grpc_service(name, port, backend_port, topology, settings));
+            }
         }
     }
     HaproxyConfig {

@@ -18,6 +18,13 @@ pub enum RenderError {
     NotAToken { what: &'static str, value: String },
 }
 
+/// A render failure is a bug or a hostile value: retrying won't fix it.
+impl crate::status::Explain for RenderError {
+    fn status(&self) -> Option<crate::status::Status> {
+        Some(crate::status::Status::blocked(format!("Cannot render the HAProxy config: {self}")))
+    }
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);

@@ -6,8 +6,8 @@
 //! (and the other rabbit units copy it). Landscape has a single `[broker]`
 //! section, so both relations must reach the same broker with one password.
 
-use super::{is_host, is_token};
 use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::text::{is_host, is_token};
 
 pub const AMQP_USER: &str = "landscape";
 

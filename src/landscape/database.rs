@@ -7,9 +7,9 @@
 
 use std::net::IpAddr;
 
-use super::{is_host, is_token};
 use crate::config::DbOverrides;
 use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::text::{is_host, is_token};
 
 pub const DATABASE_ENDPOINT: &str = "database";
 pub const LEGACY_DB_ENDPOINT: &str = "db";

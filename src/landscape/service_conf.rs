@@ -7,9 +7,10 @@
 
 use super::amqp::Broker;
 use super::database::DbConnection;
-use super::ini::{IniDocument, IniError};
 use super::shared_secrets::SharedSecrets;
+use crate::config::ports::{Ports, SERVICES};
 use crate::config::{Identity, ServicePorts};
+use crate::ini::{IniDocument, IniError};
 
 /// Everything service.conf is computed from in one hook.
 #[derive(Debug, Clone)]
@@ -42,23 +43,14 @@ pub fn render(current: &str, inputs: &ServiceConfInputs<'_>) -> Result<String, I
 pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
     let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| doc.set(section, key, value).map(drop);
     let workers = inputs.workers.to_string();
-    for section in ["landscape", "api", "message-server", "pingserver"] {
-        set(doc, section, "workers", &workers)?;
+    for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
+        set(doc, spec.section, "workers", &workers)?;
     }
     set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
     // Landscape 26.04 reads each service's first port from here; older
     // releases ignore the keys. HAProxy and the scrape jobs use the same values.
-    let p = &inputs.ports;
-    for (section, port) in [
-        ("landscape", p.appserver),
-        ("pingserver", p.pingserver),
-        ("message-server", p.message_server),
-        ("api", p.api),
-        ("package-upload", p.package_upload),
-        ("hostagent-message-server", p.hostagent_messenger),
-        ("ubuntu-installer-attach", p.ubuntu_installer_attach),
-    ] {
-        set(doc, section, "base_port", &port.to_string())?;
+    for spec in &SERVICES {
+        set(doc, spec.section, "base_port", &inputs.ports.base(spec.service).to_string())?;
     }
     if let Some(url) = &inputs.root_url {
         for section in ["global", "api", "package-upload"] {

@@ -7,7 +7,10 @@
 //! them there (after `juju refresh` from it), it moves them into the secret and
 //! deletes them from the databag, so no session or cookie is invalidated.
 
-use crate::juju::{Databag, HookToolError, HookTools};
+use super::readiness::Readiness;
+use super::{Inputs, LandscapeError};
+use crate::host::Host;
+use crate::juju::{Databag, HookToolError, HookTools, LogLevel};
 
 pub const SECRET_LABEL: &str = "landscape-shared-secrets";
 pub const PEER_SECRET_ID_KEY: &str = "shared-secret-id";
@@ -146,6 +149,41 @@ pub fn follower_read(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Option<
         Err(HookToolError::SecretNotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Config values first; otherwise the ones the leader shares.
+pub fn resolve(
+    host: &Host<'_>,
+    inputs: &Inputs<'_>,
+    readiness: &mut Readiness,
+) -> Result<Option<SharedSecrets>, LandscapeError> {
+    let lc = &inputs.config.landscape;
+    if let (Some(token), Some(key)) = (&lc.secret_token, &lc.cookie_encryption_key) {
+        return Ok(Some(SharedSecrets { secret_token: token.clone(), cookie_encryption_key: key.clone() }));
+    }
+    if inputs.peers.relation.is_none() {
+        readiness.wait(format!("{} (not joined yet)", crate::juju::metadata::PEER_ENDPOINT));
+        return Ok(None);
+    }
+    let shared = if inputs.is_leader {
+        let outcome = leader_ensure(&host.juju, &inputs.peers.app_data)?;
+        if outcome.created {
+            host.log(LogLevel::Info, "shared secret-token and cookie-encryption-key through a Juju secret");
+        }
+        host.stage_peer_app(&outcome.peer_app_changes);
+        outcome.secrets
+    } else {
+        follower_read(&host.juju, &inputs.peers.app_data)?
+    };
+    let Some(shared) = shared else {
+        readiness
+            .wait(format!("{} (the leader has not shared secret-token yet)", crate::juju::metadata::PEER_ENDPOINT));
+        return Ok(None);
+    };
+    Ok(Some(SharedSecrets {
+        secret_token: lc.secret_token.clone().unwrap_or(shared.secret_token),
+        cookie_encryption_key: lc.cookie_encryption_key.clone().unwrap_or(shared.cookie_encryption_key),
+    }))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use landscape_server::landscape::ini::IniDocument;
+use landscape_server::ini::IniDocument;
 use serde_json::{Value, json};
 
 use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Dispatch, Unit, backend_servers, ready_leader};

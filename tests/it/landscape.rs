@@ -2,7 +2,7 @@
 //! Juju's hook order (leader and non-leader, relations in every order),
 //! service.conf and /etc/default, relation removal, actions and bad config.
 
-use landscape_server::landscape::ini::IniDocument;
+use landscape_server::ini::IniDocument;
 use serde_json::json;
 
 use crate::fixtures::{TestCa, issue_certificate};

@@ -18,4 +18,5 @@ mod lab;
 mod landscape;
 mod metadata;
 mod regression;
+mod service_table;
 mod tls;

@@ -2,11 +2,15 @@
 //! typed values. Every problem names its option; all problems are reported at
 //! once so an operator fixes them in one go.
 
+pub mod ports;
+
+pub use ports::{LandscapeService, ServicePorts};
+
 use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::landscape::ini::IniDocument;
+use crate::ini::IniDocument;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,32 +18,6 @@ pub enum RedirectHttps {
     All,
     Default,
     None,
-}
-
-/// The first port of each Landscape service (worker `i` listens on base + i).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServicePorts {
-    pub appserver: u16,
-    pub pingserver: u16,
-    pub message_server: u16,
-    pub api: u16,
-    pub package_upload: u16,
-    pub hostagent_messenger: u16,
-    pub ubuntu_installer_attach: u16,
-}
-
-impl Default for ServicePorts {
-    fn default() -> Self {
-        Self {
-            appserver: 8080,
-            pingserver: 8070,
-            message_server: 8090,
-            api: 9080,
-            package_upload: 9100,
-            hostagent_messenger: 50052,
-            ubuntu_installer_attach: 53354,
-        }
-    }
 }
 
 /// A parsed `root_url`: scheme, host (a DNS name or an IP) and the rest.
@@ -85,7 +63,7 @@ impl RootUrl {
             }
             match host.parse::<std::net::Ipv4Addr>() {
                 Ok(ip) => UrlHost::Ip(ip.into()),
-                Err(_) if is_dns_name(host) => UrlHost::Name(host.to_ascii_lowercase()),
+                Err(_) if crate::text::is_dns_name(host) => UrlHost::Name(host.to_ascii_lowercase()),
                 Err(_) => return Err(format!("has an invalid host {}", crate::text::quoted(host))),
             }
         };
@@ -107,17 +85,6 @@ fn check_port(suffix: &str) -> Result<(), String> {
         Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
         _ => Err("has an invalid port".into()),
     }
-}
-
-pub(crate) fn is_dns_name(host: &str) -> bool {
-    host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +196,14 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Invalid config blocks the unit naming every bad option; nothing else changes.
+impl crate::status::Explain for ConfigError {
+    fn status(&self) -> Option<crate::status::Status> {
+        let problems: Vec<String> = self.problems.iter().map(|p| format!("{} {}", p.option, p.reason)).collect();
+        Some(crate::status::Status::blocked(format!("Invalid config: {}", problems.join("; "))))
+    }
+}
+
 struct Reader<'a> {
     raw: &'a Map<String, Value>,
     problems: Vec<ConfigProblem>,
@@ -309,16 +284,9 @@ impl CharmConfig {
                 }
             },
         };
-        let defaults = ServicePorts::default();
-        let ports = ServicePorts {
-            appserver: r.port("appserver_base_port", defaults.appserver),
-            pingserver: r.port("pingserver_base_port", defaults.pingserver),
-            message_server: r.port("message_server_base_port", defaults.message_server),
-            api: r.port("api_base_port", defaults.api),
-            package_upload: r.port("package_upload_base_port", defaults.package_upload),
-            hostagent_messenger: r.port("hostagent_messenger_base_port", defaults.hostagent_messenger),
-            ubuntu_installer_attach: r.port("ubuntu_installer_attach_base_port", defaults.ubuntu_installer_attach),
-        };
+        let ports = ports::SERVICES.iter().fold(ServicePorts::default(), |ports, spec| {
+            ports.with(spec.service, r.port(spec.option, spec.default_base))
+        });
         check_port_ranges(&mut r, &ports, worker_counts);
         let landscape = parse_landscape(&mut r);
         let problems = r.problems;
@@ -550,25 +518,19 @@ fn parse_identity(r: &mut Reader<'_>) -> Identity {
 /// Each multi-worker service takes `worker_counts` consecutive ports; no two
 /// services may share one, and no range may run past 65535.
 fn check_port_ranges(r: &mut Reader<'_>, ports: &ServicePorts, workers: u16) {
-    let ranges = [
-        ("appserver_base_port", ports.appserver, workers),
-        ("pingserver_base_port", ports.pingserver, workers),
-        ("message_server_base_port", ports.message_server, workers),
-        ("api_base_port", ports.api, workers),
-        ("package_upload_base_port", ports.package_upload, 1),
-        ("hostagent_messenger_base_port", ports.hostagent_messenger, 1),
-        ("ubuntu_installer_attach_base_port", ports.ubuntu_installer_attach, 1),
-    ];
-    for (option, base, count) in ranges {
-        if u32::from(base) + u32::from(count) - 1 > 65535 {
-            r.problem(option, format!("leaves no room for {count} workers below port 65536"));
+    let ranges = ports.ranges(workers);
+    for (spec, base, count) in &ranges {
+        if u32::from(*base) + u32::from(*count) - 1 > 65535 {
+            r.problem(spec.option, format!("leaves no room for {count} workers below port 65536"));
         }
     }
     for (i, (a, a_base, a_count)) in ranges.iter().enumerate() {
         for (b, b_base, b_count) in &ranges[i + 1..] {
             let (a_end, b_end) = (u32::from(*a_base) + u32::from(*a_count), u32::from(*b_base) + u32::from(*b_count));
             if u32::from(*a_base) < b_end && u32::from(*b_base) < a_end {
-                r.problem(a, format!("overlaps {b} (ports {a_base}..{} and {b_base}..{})", a_end - 1, b_end - 1));
+                let message =
+                    format!("overlaps {} (ports {a_base}..{} and {b_base}..{})", b.option, a_end - 1, b_end - 1);
+                r.problem(a.option, message);
             }
         }
     }

@@ -1,10 +1,10 @@
-//! This unit's TLS certificate for HAProxy, through `load-balancer-certificates`
-//! (tls-certificates v4, one certificate per unit), byte-compatible with the
+//! The pure side of the TLS part: keys, CSRs, the provider's certificates
+//! and the bundle HAProxy loads, byte-compatible with the
 //! `charmlibs-interfaces-tls-certificates` requirer.
 //!
 //! The private key is ECDSA P-256: ring (through rcgen) generates it without
 //! a C RSA implementation, every TLS client Landscape serves speaks it, HAProxy
-//! and the Python provider accept it (feasibility §6), and its handshakes are
+//! and the Python provider accept it, and its handshakes are
 //! cheaper than RSA 2048's. It is generated once per unit, kept root-only
 //! (0600) under `/var/lib/landscape-server-charm/`, and thrown away only when
 //! the relation goes, so a re-added relation starts with a new key.
@@ -41,6 +41,17 @@ pub enum TlsError {
     /// The provider's data or certificate is unusable: the operator must look.
     #[error("{TLS_ENDPOINT}: {0}")]
     BadProviderData(String),
+}
+
+/// The provider's certificate is unusable: blocked, and the last good one
+/// keeps serving. Files, hook tools and crypto are faults to retry.
+impl crate::status::Explain for TlsError {
+    fn status(&self) -> Option<crate::status::Status> {
+        match self {
+            TlsError::BadProviderData(_) => Some(crate::status::Status::blocked(self.to_string())),
+            TlsError::Fs(_) | TlsError::HookTool(_) | TlsError::Crypto(_) => None,
+        }
+    }
 }
 
 /// What this unit asks for.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::CharmConfig;
+use crate::config::ports::{Placement, Ports, SERVICES};
 
 /// Set first in the file, so Landscape can tell how it was deployed.
 pub const DEPLOYED_FROM: (&str, &str) = ("DEPLOYED_FROM", "charm");
@@ -30,20 +31,28 @@ impl ServiceSelection {
     /// The `RUN_*` values, as the Python charm sets them.
     pub fn run_keys(&self) -> BTreeMap<&'static str, String> {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-        let workers = self.workers.to_string();
-        BTreeMap::from([
+        // The services of the port table: a worker count, or yes/no.
+        let mut keys: BTreeMap<&'static str, String> = SERVICES
+            .iter()
+            .filter_map(|spec| {
+                let value = match (spec.ports, spec.placement) {
+                    (Ports::PerWorker, _) => self.workers.to_string(),
+                    (Ports::One, Placement::EveryUnit) => "yes".to_string(),
+                    (Ports::One, Placement::Leader) => yes_no(self.is_leader && self.standalone),
+                };
+                Some((spec.run_key?, value))
+            })
+            .collect();
+        // The services without a port of their own.
+        keys.extend([
             ("RUN_ALL", "no".to_string()),
-            ("RUN_APISERVER", workers.clone()),
-            ("RUN_APPSERVER", workers.clone()),
-            ("RUN_MSGSERVER", workers.clone()),
-            ("RUN_PINGSERVER", workers),
             ("RUN_ASYNC_FRONTEND", "yes".to_string()),
             ("RUN_JOBHANDLER", "yes".to_string()),
             ("RUN_CRON", yes_no(self.is_leader)),
             ("RUN_PACKAGESEARCH", yes_no(self.is_leader)),
-            ("RUN_PACKAGEUPLOADSERVER", yes_no(self.is_leader && self.standalone)),
             ("RUN_PPPA_PROXY", "no".to_string()),
-        ])
+        ]);
+        keys
     }
 }
 

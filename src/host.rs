@@ -1,0 +1,124 @@
+//! The per-dispatch handle every part works through: the Juju context, the
+//! hook tools, the command runner, the system paths, the log, and the writes
+//! to the two shared bags (the peer application bag and unit state) staged
+//! for the end of the hook. It sits below every part and imports none.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use crate::fsutil;
+use crate::juju::{Databag, HookToolError, HookTools, JujuContext, LogLevel, RelationId};
+use crate::paths::Paths;
+use crate::system::CommandRunner;
+
+/// What a dispatch works with: one per hook or action.
+pub struct Host<'a> {
+    pub ctx: JujuContext,
+    pub juju: HookTools<'a>,
+    pub cmds: &'a dyn CommandRunner,
+    pub paths: Paths,
+    /// Peer app bag and unit state changes, sent once at the end of the hook.
+    pub staged: RefCell<StagedWrites>,
+}
+
+/// Writes to the two bags that several parts change in one hook (the peer
+/// application bag and unit state), gathered so that each goes out in one
+/// `relation-set --app` and one `state-set`. Both are transactional with the
+/// hook in Juju, so sending them at its end changes nothing but the count.
+#[derive(Debug, Default)]
+pub struct StagedWrites {
+    pub peer_app: Databag,
+    pub unit_state: Databag,
+    pub unit_state_deleted: BTreeSet<String>,
+}
+
+impl<'a> Host<'a> {
+    pub fn new(ctx: JujuContext, juju: HookTools<'a>, cmds: &'a dyn CommandRunner, paths: Paths) -> Self {
+        Self { ctx, juju, cmds, paths, staged: RefCell::default() }
+    }
+
+    /// Sets (or, with an empty value, deletes) keys of the peer app bag at the end of the hook.
+    pub fn stage_peer_app(&self, changes: &Databag) {
+        self.staged.borrow_mut().peer_app.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// Sets a unit-state key at the end of the hook.
+    pub fn stage_state(&self, key: &str, value: impl Into<String>) {
+        let mut staged = self.staged.borrow_mut();
+        staged.unit_state_deleted.remove(key);
+        staged.unit_state.insert(key.to_string(), value.into());
+    }
+
+    /// Deletes a unit-state key at the end of the hook.
+    pub fn stage_state_delete(&self, key: &str) {
+        let mut staged = self.staged.borrow_mut();
+        staged.unit_state.remove(key);
+        staged.unit_state_deleted.insert(key.to_string());
+    }
+
+    /// What a dispatch killed part-way can have left: temporary files of
+    /// atomic writes (keys, passwords), secret values for `secret-add`, and a
+    /// candidate path that is not a file. Best effort: a failure is logged,
+    /// and the write that needs the path fails the hook on its own.
+    pub fn clear_crash_leftovers(&self) {
+        let mut problems = vec![];
+        for dir in self.paths.written_dirs() {
+            match fsutil::remove_stale_temps(&dir) {
+                Ok(removed) => {
+                    for path in removed {
+                        self.log(LogLevel::Info, &format!("removed {}, left by an interrupted hook", path.display()));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        for dir in [self.paths.secret_content_dir(), self.paths.haproxy_candidate_config()] {
+            if dir.is_dir() {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    problems.push(format!("cannot remove {}: {e}", dir.display()));
+                }
+            }
+        }
+        for problem in problems {
+            self.log(LogLevel::Warning, &problem);
+        }
+    }
+
+    /// Sends what was staged and differs from the bags as the hook found them
+    /// (`peer_app`, `unit_state`): one call per bag that changed, none for a
+    /// value staged again unchanged or a key deleted that was never there.
+    pub fn flush_staged(
+        &self,
+        peer_relation: Option<&RelationId>,
+        peer_app: &Databag,
+        unit_state: &Databag,
+    ) -> Result<(), HookToolError> {
+        let staged = std::mem::take(&mut *self.staged.borrow_mut());
+        // An empty value deletes a relation key: a change only if the key is there.
+        let peer_changes: Databag = staged
+            .peer_app
+            .into_iter()
+            .filter(|(k, v)| peer_app.get(k).map_or(!v.is_empty(), |current| current != v))
+            .collect();
+        if let (Some(relation), false) = (peer_relation, peer_changes.is_empty()) {
+            self.juju.relation_set(relation, &peer_changes, true)?;
+        }
+        let state_changes: Databag =
+            staged.unit_state.into_iter().filter(|(k, v)| unit_state.get(k) != Some(v)).collect();
+        if !state_changes.is_empty() {
+            self.juju.state_set(&state_changes)?;
+        }
+        for key in staged.unit_state_deleted.iter().filter(|k| unit_state.contains_key(*k)) {
+            self.juju.state_delete(key)?;
+        }
+        Ok(())
+    }
+
+    /// Logs through `juju-log`; if even that fails, to stderr (which Juju
+    /// also keeps, at WARNING).
+    pub fn log(&self, level: LogLevel, message: &str) {
+        if let Err(e) = self.juju.juju_log(level, message) {
+            eprintln!("{} (juju-log failed: {e})", crate::text::one_line(message));
+        }
+    }
+}
