@@ -5,8 +5,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../tests/support/state.rs"]
-mod state;
+use fake_juju::state;
 
 #[path = "../tests/it/fixtures.rs"]
 mod fixtures;

@@ -19,7 +19,40 @@ pub use crate::state::{Behaviour, Call, Databag, FakeState, HOOK_TOOLS, Relation
 
 pub const APP: &str = "landscape-server";
 const DISPATCH: &str = env!("CARGO_BIN_EXE_landscape-server");
-const FAKE_TOOL: &str = env!("CARGO_BIN_EXE_fake-juju-tool");
+
+/// `fake-juju-tool`, built once per test run. It lives in the `fake-juju`
+/// crate (so that building the charm never compiles it), and Cargo builds
+/// only this package's binaries for its tests: the harness asks Cargo for it,
+/// with the same profile and target directory, and takes the path Cargo
+/// reports.
+fn fake_tool() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--locked",
+                "--quiet",
+                "--message-format=json",
+                "-p",
+                "fake-juju",
+                "--bin",
+                "fake-juju-tool",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "building fake-juju-tool failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find_map(|message| {
+                let is_tool = message["target"]["name"] == "fake-juju-tool";
+                message["executable"].as_str().filter(|_| is_tool).map(str::to_string)
+            })
+            .expect("cargo reports the fake-juju-tool executable")
+    })
+}
 
 /// System commands that are faked (recorded, scripted); the rest are real.
 pub const FAKED_COMMANDS: &[&str] = &[
@@ -171,7 +204,7 @@ impl Unit {
         std::fs::create_dir_all(dir.path().join("root")).unwrap();
         std::fs::create_dir_all(dir.path().join("charm")).unwrap();
         for tool in HOOK_TOOLS.iter().chain(FAKED_COMMANDS) {
-            std::os::unix::fs::symlink(FAKE_TOOL, bin.join(tool)).unwrap();
+            std::os::unix::fs::symlink(fake_tool(), bin.join(tool)).unwrap();
         }
         let config: Map<String, Value> = spec()
             .options
@@ -281,7 +314,7 @@ impl Unit {
     pub fn install_landscape_program(&self, name: &str) {
         let path = self.path(&format!("/opt/canonical/landscape/{name}"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(FAKE_TOOL, &path).unwrap();
+        std::os::unix::fs::symlink(fake_tool(), &path).unwrap();
     }
 
     /// Makes every command line that starts with `prefix` exit `code` with

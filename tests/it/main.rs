@@ -1,7 +1,6 @@
 //! The one integration-test binary: shared fixtures, one module per concern.
 
-#[path = "../support/state.rs"]
-mod state;
+use fake_juju::state;
 
 mod fixtures;
 mod harness;

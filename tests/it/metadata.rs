@@ -40,3 +40,14 @@ fn dead_surface_of_the_python_charm_is_gone() {
         assert!(!spec.actions.iter().any(|a| a == action), "{action} is still declared");
     }
 }
+
+/// The fake's `network-get` knows exactly the charm's endpoints (plus
+/// `juju-info`, which Juju gives every charm).
+#[test]
+fn the_fake_knows_the_endpoints_of_metadata_yaml() {
+    let mut known: Vec<&str> = fake_juju::ENDPOINT_NAMES.to_vec();
+    known.sort();
+    let mut declared: Vec<&str> = spec().endpoints.keys().map(String::as_str).chain(["juju-info"]).collect();
+    declared.sort();
+    assert_eq!(known, declared);
+}

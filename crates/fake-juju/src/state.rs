@@ -3,8 +3,6 @@
 //! fake hook tools read and change it while the real `dispatch` runs, and the
 //! harness reads it back.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,125 @@
+//! The fake Juju of the black-box tests, as its own crate (a
+//! dev-dependency only: the charm's build never compiles it).
+//!
+//! - [`state`]: the state file shared by the test harness and the fake
+//!   tools: a unit's view of its model, like ops.testing's `State`.
+//! - [`run`]: `fake-juju-tool`, a multi-call binary that stands in for the
+//!   Juju hook tools and for system commands. The harness links it under each
+//!   tool's name (`relation-get`, `systemctl`, ...) into a directory put first
+//!   on `PATH`; it dispatches on argv[0], one module per family of hook tools
+//!   (as ops' `hookcmds/`).
+//!
+//! It follows Juju's hook-tool contract: JSON output (and it insists on
+//! `--format=json` where the charm must use it), `ERROR …` on stderr with
+//! exit 1 (run-time) or 2 (usage), `-r endpoint:id` (the id after the last
+//! colon), pending writes applied only when the hook exits 0, and pending
+//! writes of this unit visible to its own reads.
+
+mod args;
+mod commands;
+pub mod state;
+mod tools;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use args::{Failure, Outcome};
+use state::{Behaviour, Call, FakeState, HOOK_TOOLS};
+
+pub use tools::unit::ENDPOINT_NAMES;
+
+const STATE_ENV: &str = "FAKE_JUJU_STATE";
+
+/// The tool named by `argv[0]`, as a hook of the unit in `$FAKE_JUJU_STATE`
+/// would see it: reads the state, answers, records the call, saves the state.
+pub fn run(argv: impl IntoIterator<Item = String>) -> ExitCode {
+    let mut argv = argv.into_iter();
+    let program = argv
+        .next()
+        .and_then(|p| std::path::Path::new(&p).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let args: Vec<String> = argv.collect();
+    let Ok(path) = std::env::var(STATE_ENV) else {
+        eprintln!("ERROR fake-juju-tool: {STATE_ENV} is not set");
+        return ExitCode::from(1);
+    };
+    let mut st: FakeState = match std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(st) => st,
+        Err(e) => {
+            eprintln!("ERROR fake-juju-tool: cannot load {path}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdin = None;
+    if args.iter().any(|a| a == "-") && matches!(program.as_str(), "relation-set" | "state-set") {
+        let mut buf = String::new();
+        let _ = std::io::stdin().read_to_string(&mut buf);
+        stdin = Some(buf);
+    }
+    let is_hook_tool = HOOK_TOOLS.contains(&program.as_str());
+    let env = ["DEBIAN_FRONTEND", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    let call = Call { program: program.clone(), args: args.clone(), stdin: stdin.clone(), env };
+    let outcome = if is_hook_tool {
+        st.tool_calls.push(call);
+        match st.tool_failures.get(&program).cloned() {
+            Some(b) => commands::behave(&b),
+            None => hook_tool(&mut st, &program, &args, stdin.as_deref()),
+        }
+    } else {
+        let line = call.line();
+        st.commands.push(call);
+        let behaviour = st
+            .command_behaviours
+            .iter()
+            .filter(|(key, _)| line == **key || line.starts_with(&format!("{key} ")))
+            .max_by_key(|(key, _)| key.len())
+            .map(|(_, b)| b.clone());
+        match (behaviour, program.as_str()) {
+            (Some(behaviour), _) => commands::behave(&behaviour),
+            (None, "dpkg-query") => commands::behave(&commands::dpkg_query(&st, &args)),
+            (None, "apt-mark") => {
+                commands::apt_mark(&mut st, &args);
+                Ok(String::new())
+            }
+            (None, _) => commands::behave(&Behaviour::default()),
+        }
+    };
+    if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&st).expect("state serializes")) {
+        eprintln!("ERROR fake-juju-tool: cannot save {path}: {e}");
+        return ExitCode::from(1);
+    }
+    match outcome {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure(code, err)) => {
+            eprintln!("{err}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// One hook tool, by family.
+fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str>) -> Outcome {
+    match tool {
+        "relation-ids" | "relation-list" | "relation-get" | "relation-set" => {
+            tools::relation::run(st, tool, args, stdin)
+        }
+        "config-get" | "is-leader" | "network-get" => tools::unit::run(st, tool, args, stdin),
+        "status-set" | "application-version-set" | "juju-log" => tools::status::run(st, tool, args, stdin),
+        "action-get" | "action-set" | "action-fail" | "action-log" => tools::action::run(st, tool, args, stdin),
+        "open-port" | "close-port" | "opened-ports" => tools::port::run(st, tool, args, stdin),
+        "state-get" | "state-set" | "state-delete" => tools::unit_state::run(st, tool, args, stdin),
+        "secret-add" | "secret-set" | "secret-get" | "secret-ids" | "secret-info-get" => {
+            tools::secret::run(st, tool, args)
+        }
+        other => Err(args::usage(format!("fake-juju-tool does not implement {other}"))),
+    }
+}
