@@ -145,14 +145,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     // Invalid config: say which option is wrong and change nothing else, so
     // the live HAProxy config stays as it was.
     let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
-    // Asked once a valid config says there is work to do: a config that
-    // blocks the unit runs no command at all.
-    let mut packages = InstalledPackages::query(host.cmds, MANAGED_PACKAGES)?;
-    landscape::ensure_installed(host, &world.unit_state, config, &packages)?;
-    if apply::ensure_installed(host.cmds, packages.has(apply::HAPROXY_PACKAGE))? {
-        packages.set(apply::HAPROXY_PACKAGE, true);
-        host.log(LogLevel::Info, "installed haproxy");
-    }
+    let packages = ensure_packages(host, world, config)?;
     let hostname = config.root_url.as_ref().and_then(|u| u.hostname());
     let cert = tls::reconcile(host, world.tls.as_ref(), world.tls_removed(), peers.unit_ip, hostname);
     // Unusable provider data blocks the unit; the bundle in place keeps serving.
@@ -198,8 +191,20 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         root_url,
         leader_ip,
     };
-    landscape::reconcile(host, &landscape_inputs, status)?;
-    Ok(())
+    Ok(landscape::reconcile(host, &landscape_inputs, status)?)
+}
+
+/// Landscape and HAProxy installed (what dpkg says is asked once, when a
+/// valid config says there is work to do: a config that blocks the unit
+/// runs no command at all).
+fn ensure_packages(host: &Host<'_>, world: &World, config: &CharmConfig) -> Result<InstalledPackages, CharmError> {
+    let mut packages = InstalledPackages::query(host.cmds, MANAGED_PACKAGES)?;
+    landscape::ensure_installed(host, &world.unit_state, config, &packages)?;
+    if apply::ensure_installed(host.cmds, packages.has(apply::HAPROXY_PACKAGE))? {
+        packages.set(apply::HAPROXY_PACKAGE, true);
+        host.log(LogLevel::Info, "installed haproxy");
+    }
+    Ok(packages)
 }
 
 /// `stop`/`remove`: Landscape and HAProxy go down with the unit.

@@ -47,15 +47,14 @@ impl From<ApplyError> for CharmError {
 impl Explain for CharmError {
     fn status(&self) -> Option<Status> {
         match self {
-            CharmError::Context(e) => e.status(),
-            CharmError::HookTool(e) => e.status(),
             CharmError::Config(e) => e.status(),
-            CharmError::Fs(e) => e.status(),
-            CharmError::Command(e) => e.status(),
             CharmError::Tls(e) => e.status(),
             CharmError::Haproxy(e) => e.status(),
             CharmError::Monitoring(e) => e.status(),
             CharmError::Landscape(e) => e.status(),
+            // The ground floor's failures (the environment, hook tools,
+            // files, commands) are faults for Juju to retry.
+            CharmError::Context(_) | CharmError::HookTool(_) | CharmError::Fs(_) | CharmError::Command(_) => None,
         }
     }
 }

@@ -19,13 +19,6 @@ pub struct FsError {
     pub source: std::io::Error,
 }
 
-/// Always a fault for Juju to retry.
-impl crate::status::Explain for FsError {
-    fn status(&self) -> Option<crate::status::Status> {
-        None
-    }
-}
-
 impl FsError {
     pub fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         Self { action, path: path.to_path_buf(), source }

@@ -331,23 +331,7 @@ fn url(r: &mut Reader<'_>, option: &str) -> Option<String> {
 }
 
 fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
-    let ppa = match r.raw.get("landscape_ppa") {
-        None | Some(Value::Null) => DEFAULT_LANDSCAPE_PPA.to_string(),
-        Some(_) => one_line(r, "landscape_ppa", false).unwrap_or_else(|| {
-            if !r.problems.iter().any(|p| p.option == "landscape_ppa") {
-                r.problem("landscape_ppa", "must name a PPA (ppa:owner/name) or an APT source line");
-            }
-            String::new()
-        }),
-    };
-    let ppa_key = r.string("landscape_ppa_key");
-    if let Some(key) = &ppa_key {
-        if !(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
-            && key.ends_with("-----END PGP PUBLIC KEY BLOCK-----"))
-        {
-            r.problem("landscape_ppa_key", "must be an ASCII-armoured PGP public key block");
-        }
-    }
+    let (ppa, ppa_key) = parse_ppa(r);
     let min_install = r.bool("min_install");
     let proxies = ProxyConfig {
         http: one_line(r, "http_proxy", true),
@@ -355,27 +339,8 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
         no_proxy: one_line(r, "no_proxy", true),
     };
     let identity = parse_identity(r);
-    let db = DbOverrides {
-        host: one_line(r, "db_host", true),
-        port: one_line(r, "db_port", true).and_then(|p| match p.parse::<u16>() {
-            Ok(port) if port > 0 => Some(port),
-            _ => {
-                r.problem("db_port", format!("must be a port number (got {})", crate::text::quoted(&p)));
-                None
-            }
-        }),
-        landscape_password: one_line(r, "db_landscape_password", true),
-        schema_user: one_line(r, "db_schema_user", true),
-        schema_password: one_line(r, "db_schema_password", true),
-    };
-    let deployment_mode = r.string("deployment_mode").unwrap_or_else(|| "standalone".into());
-    // It names a directory under /opt/canonical/landscape/configs.
-    if !deployment_mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        r.problem(
-            "deployment_mode",
-            format!("must be a word of letters, digits, - and _ (got {})", crate::text::quoted(&deployment_mode)),
-        );
-    }
+    let db = parse_db_overrides(r);
+    let deployment_mode = parse_deployment_mode(r);
     let additional_service_config = r.string("additional_service_config").and_then(|text| {
         IniDocument::parse(&text)
             .map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}")))
@@ -386,13 +351,7 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
     let autoregistration = r.bool("autoregistration");
     let smtp_relay_host = one_line(r, "smtp_relay_host", true);
     let site_name = one_line(r, "site_name", false).unwrap_or_else(|| "juju".into());
-    let prometheus_scrape_interval = r.string("prometheus_scrape_interval").unwrap_or_else(|| "1m".into());
-    if !is_prometheus_duration(&prometheus_scrape_interval) {
-        r.problem(
-            "prometheus_scrape_interval",
-            format!("must be a duration like 30s or 1m (got {})", crate::text::quoted(&prometheus_scrape_interval)),
-        );
-    }
+    let prometheus_scrape_interval = parse_scrape_interval(r);
     LandscapeConfig {
         license,
         admin,
@@ -411,6 +370,65 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
         secret_token: one_line(r, "secret_token", true),
         cookie_encryption_key: one_line(r, "cookie_encryption_key", true),
     }
+}
+
+/// `landscape_ppa` (the default when unset) and its optional key.
+fn parse_ppa(r: &mut Reader<'_>) -> (String, Option<String>) {
+    let ppa = match r.raw.get("landscape_ppa") {
+        None | Some(Value::Null) => DEFAULT_LANDSCAPE_PPA.to_string(),
+        Some(_) => one_line(r, "landscape_ppa", false).unwrap_or_else(|| {
+            if !r.problems.iter().any(|p| p.option == "landscape_ppa") {
+                r.problem("landscape_ppa", "must name a PPA (ppa:owner/name) or an APT source line");
+            }
+            String::new()
+        }),
+    };
+    let ppa_key = r.string("landscape_ppa_key");
+    if let Some(key) = &ppa_key {
+        if !(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+            && key.ends_with("-----END PGP PUBLIC KEY BLOCK-----"))
+        {
+            r.problem("landscape_ppa_key", "must be an ASCII-armoured PGP public key block");
+        }
+    }
+    (ppa, ppa_key)
+}
+
+/// The `db_*` options, which take priority over the relation's values.
+fn parse_db_overrides(r: &mut Reader<'_>) -> DbOverrides {
+    DbOverrides {
+        host: one_line(r, "db_host", true),
+        port: one_line(r, "db_port", true).and_then(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                r.problem("db_port", format!("must be a port number (got {})", crate::text::quoted(&p)));
+                None
+            }
+        }),
+        landscape_password: one_line(r, "db_landscape_password", true),
+        schema_user: one_line(r, "db_schema_user", true),
+        schema_password: one_line(r, "db_schema_password", true),
+    }
+}
+
+/// `deployment_mode`: it names a directory under /opt/canonical/landscape/configs.
+fn parse_deployment_mode(r: &mut Reader<'_>) -> String {
+    let mode = r.string("deployment_mode").unwrap_or_else(|| "standalone".into());
+    if !mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        let reason = format!("must be a word of letters, digits, - and _ (got {})", crate::text::quoted(&mode));
+        r.problem("deployment_mode", reason);
+    }
+    mode
+}
+
+/// `prometheus_scrape_interval`, a Prometheus duration.
+fn parse_scrape_interval(r: &mut Reader<'_>) -> String {
+    let interval = r.string("prometheus_scrape_interval").unwrap_or_else(|| "1m".into());
+    if !is_prometheus_duration(&interval) {
+        let reason = format!("must be a duration like 30s or 1m (got {})", crate::text::quoted(&interval));
+        r.problem("prometheus_scrape_interval", reason);
+    }
+    interval
 }
 
 fn is_prometheus_duration(text: &str) -> bool {

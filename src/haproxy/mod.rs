@@ -40,8 +40,8 @@ impl Explain for HaproxyError {
         match self {
             HaproxyError::Apply(e) => e.status(),
             HaproxyError::Render(e) => e.status(),
-            HaproxyError::Fs(e) => e.status(),
-            HaproxyError::HookTool(e) => e.status(),
+            // Files and hook tools: faults for Juju to retry.
+            HaproxyError::Fs(_) | HaproxyError::HookTool(_) => None,
         }
     }
 }

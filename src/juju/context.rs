@@ -14,13 +14,6 @@ pub enum ContextError {
     Invalid { var: &'static str, value: String, reason: &'static str },
 }
 
-/// Always a fault for Juju to retry.
-impl crate::status::Explain for ContextError {
-    fn status(&self) -> Option<crate::status::Status> {
-        None
-    }
-}
-
 /// A relation as Juju names it: `endpoint:id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelationId {

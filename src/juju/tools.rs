@@ -32,13 +32,6 @@ pub enum HookToolError {
     BadOutput { tool: String, expected: &'static str, detail: String },
 }
 
-/// Always a fault for Juju to retry.
-impl crate::status::Explain for HookToolError {
-    fn status(&self) -> Option<crate::status::Status> {
-        None
-    }
-}
-
 impl HookToolError {
     /// Classifies a failed call from its stderr (ops `_wrap_hookcmd`).
     pub fn classify(tool: &str, args: &[String], code: Option<i32>, stderr: &str) -> Self {

@@ -39,25 +39,10 @@ pub fn render(current: &str, inputs: &ServiceConfInputs<'_>) -> Result<String, I
     Ok(doc.to_string())
 }
 
-/// Sets every charm-owned key on `doc`.
-pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
-    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| doc.set(section, key, value).map(drop);
-    let workers = inputs.workers.to_string();
-    for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
-        set(doc, spec.section, "workers", &workers)?;
-    }
-    set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
-    // Landscape 26.04 reads each service's first port from here; older
-    // releases ignore the keys. HAProxy and the scrape jobs use the same values.
-    for spec in &SERVICES {
-        set(doc, spec.section, "base_port", &inputs.ports.base(spec.service).to_string())?;
-    }
-    if let Some(url) = &inputs.root_url {
-        for section in ["global", "api", "package-upload"] {
-            set(doc, section, "root-url", url)?;
-        }
-    }
-    let (wanted, unwanted): (Vec<(&str, &str)>, Vec<&str>) = match inputs.identity {
+/// The `[landscape]` keys of the identity provider: those to set, and those
+/// of the other kinds to remove (switching one off removes its keys).
+fn identity_keys(identity: &Identity) -> (Vec<(&'static str, &str)>, Vec<&'static str>) {
+    match identity {
         Identity::Builtin => (vec![], OPENID_KEYS.iter().chain(OIDC_KEYS).copied().collect()),
         Identity::OpenId { provider_url, logout_url } => (
             vec![("openid-provider-url", provider_url.as_str()), ("openid-logout-url", logout_url.as_str())],
@@ -76,7 +61,28 @@ pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<()
             }
             (keys, unwanted)
         }
-    };
+    }
+}
+
+/// Sets every charm-owned key on `doc`.
+pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
+    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| doc.set(section, key, value).map(drop);
+    let workers = inputs.workers.to_string();
+    for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
+        set(doc, spec.section, "workers", &workers)?;
+    }
+    set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
+    // Landscape 26.04 reads each service's first port from here; older
+    // releases ignore the keys. HAProxy and the scrape jobs use the same values.
+    for spec in &SERVICES {
+        set(doc, spec.section, "base_port", &inputs.ports.base(spec.service).to_string())?;
+    }
+    if let Some(url) = &inputs.root_url {
+        for section in ["global", "api", "package-upload"] {
+            set(doc, section, "root-url", url)?;
+        }
+    }
+    let (wanted, unwanted) = identity_keys(inputs.identity);
     for key in unwanted {
         doc.remove("landscape", key);
     }

@@ -79,52 +79,12 @@ pub struct Outcome {
 /// charm's plain values when present), and make sure its URI is published.
 pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome, SharedSecretError> {
     let mut outcome = Outcome::default();
-    // The published id is read directly; the label is looked up only when
-    // there is none yet or it names a secret that is gone.
-    let published = match peer_app.get(PEER_SECRET_ID_KEY).filter(|id| !id.is_empty()) {
-        Some(id) => match juju.secret_get(Some(id), None, false) {
-            Ok(content) => Some((id.clone(), from_content(&content))),
-            Err(HookToolError::SecretNotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let (id, secrets) = match published {
-        Some(found) => found,
-        None => match juju.secret_info_get(SECRET_LABEL) {
-            Ok((xid, _)) => {
-                let content = juju.secret_get(Some(&xid), None, false)?;
-                (xid, from_content(&content))
-            }
-            Err(HookToolError::SecretNotFound { .. }) => (String::new(), None),
-            Err(e) => return Err(e.into()),
-        },
-    };
+    let (id, secrets) = find_existing(juju, peer_app)?;
     let (id, secrets) = match secrets {
         Some(secrets) => (id, secrets),
         None => {
-            let secrets = SharedSecrets {
-                secret_token: match peer_app.get(SECRET_TOKEN_KEY) {
-                    Some(v) if !v.is_empty() => v.clone(),
-                    _ => generate_token()?,
-                },
-                cookie_encryption_key: match peer_app.get(COOKIE_KEY_KEY) {
-                    Some(v) if !v.is_empty() => v.clone(),
-                    _ => generate_cookie_key()?,
-                },
-            };
-            let content = Databag::from([
-                (SECRET_TOKEN_KEY.to_string(), secrets.secret_token.clone()),
-                (COOKIE_KEY_KEY.to_string(), secrets.cookie_encryption_key.clone()),
-            ]);
-            let id = if id.is_empty() {
-                juju.secret_add(&content, SECRET_LABEL, crate::juju::tools::SecretOwner::Application)?
-            } else {
-                juju.secret_set(&id, &content)?;
-                id
-            };
             outcome.created = true;
-            (id, secrets)
+            create(juju, peer_app, id)?
         }
     };
     let xid = |s: &str| s.rsplit(['/', ':']).next().unwrap_or(s).to_string();
@@ -139,6 +99,60 @@ pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome
     }
     outcome.secrets = Some(secrets);
     Ok(outcome)
+}
+
+/// The secret's id (empty when there is none) and its values, when they are
+/// complete. The published id is read directly; the label is looked up only
+/// when there is none yet or it names a secret that is gone.
+fn find_existing(
+    juju: &HookTools<'_>,
+    peer_app: &Databag,
+) -> Result<(String, Option<SharedSecrets>), SharedSecretError> {
+    let published = match peer_app.get(PEER_SECRET_ID_KEY).filter(|id| !id.is_empty()) {
+        Some(id) => match juju.secret_get(Some(id), None, false) {
+            Ok(content) => Some((id.clone(), from_content(&content))),
+            Err(HookToolError::SecretNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    if let Some(found) = published {
+        return Ok(found);
+    }
+    match juju.secret_info_get(SECRET_LABEL) {
+        Ok((xid, _)) => {
+            let content = juju.secret_get(Some(&xid), None, false)?;
+            Ok((xid, from_content(&content)))
+        }
+        Err(HookToolError::SecretNotFound { .. }) => Ok((String::new(), None)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// New values (the Python charm's plain ones when it left any) into the
+/// secret `id`, or into a new one when `id` is empty.
+fn create(juju: &HookTools<'_>, peer_app: &Databag, id: String) -> Result<(String, SharedSecrets), SharedSecretError> {
+    let secrets = SharedSecrets {
+        secret_token: match peer_app.get(SECRET_TOKEN_KEY) {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => generate_token()?,
+        },
+        cookie_encryption_key: match peer_app.get(COOKIE_KEY_KEY) {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => generate_cookie_key()?,
+        },
+    };
+    let content = Databag::from([
+        (SECRET_TOKEN_KEY.to_string(), secrets.secret_token.clone()),
+        (COOKIE_KEY_KEY.to_string(), secrets.cookie_encryption_key.clone()),
+    ]);
+    let id = if id.is_empty() {
+        juju.secret_add(&content, SECRET_LABEL, crate::juju::tools::SecretOwner::Application)?
+    } else {
+        juju.secret_set(&id, &content)?;
+        id
+    };
+    Ok((id, secrets))
 }
 
 /// A follower's side: read the secret the leader published, if any yet.

@@ -112,13 +112,6 @@ pub enum CmdError {
     TimedOut { command: String, timeout: Duration },
 }
 
-/// Always a fault for Juju to retry.
-impl crate::status::Explain for CmdError {
-    fn status(&self) -> Option<crate::status::Status> {
-        None
-    }
-}
-
 /// How a command ended, for people: `exit status 3`, or killed by a signal.
 pub fn exit_text(code: Option<i32>) -> String {
     match code {

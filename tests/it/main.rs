@@ -15,6 +15,7 @@ mod ingress;
 mod integrations;
 mod lab;
 mod landscape;
+mod layering;
 mod metadata;
 mod regression;
 mod service_table;
