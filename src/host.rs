@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use crate::fsutil;
-use crate::juju::{Databag, HookToolError, HookTools, JujuContext, LogLevel, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, JujuContext, LogLevel, RelationId};
 use crate::paths::Paths;
 use crate::system::CommandRunner;
 
@@ -101,7 +101,7 @@ impl<'a> Host<'a> {
             .filter(|(k, v)| peer_app.get(k).map_or(!v.is_empty(), |current| current != v))
             .collect();
         if let (Some(relation), false) = (peer_relation, peer_changes.is_empty()) {
-            self.juju.relation_set(relation, &peer_changes, true)?;
+            self.juju.relation_set(relation, &peer_changes, Bag::App)?;
         }
         let state_changes: Databag =
             staged.unit_state.into_iter().filter(|(k, v)| unit_state.get(k) != Some(v)).collect();

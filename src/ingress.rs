@@ -17,7 +17,7 @@ use crate::config::CharmConfig;
 use crate::haproxy::model;
 use crate::host::Host;
 use crate::juju::pyjson::dumps;
-use crate::juju::{Databag, HookToolError, HookTools, LogLevel, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Status, StatusCollector};
 
 /// The config flag that turns a gRPC service (and its ingress) on.
@@ -127,11 +127,11 @@ pub fn observe(
     let mut found = vec![];
     for endpoint in ENDPOINTS {
         let Some(relation) = juju.live_relation(endpoint.name, broken)? else { continue };
-        let read = |member: &str, app_bag: bool| juju.relation_get_or_empty(&relation, member, app_bag);
+        let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
         let remote_app = juju.relation_remote_app(&relation)?;
-        let provider_app = read(&remote_app, true)?;
-        let own_unit = read(unit, false)?;
-        let own_app = if is_leader { Some(read(app, true)?) } else { None };
+        let provider_app = read(&remote_app, Bag::App)?;
+        let own_unit = read(unit, Bag::Unit)?;
+        let own_app = if is_leader { Some(read(app, Bag::App)?) } else { None };
         let unit_address = juju.network_get(endpoint.name, Some(&relation))?.bind_addresses.into_iter().next();
         found.push(IngressRelation { endpoint, relation, provider_app, own_unit, own_app, unit_address });
     }
@@ -298,12 +298,12 @@ fn publish(
     if let (Some(current), Some(app)) = (&rel.own_app, &wanted.app) {
         let changes = app_changes(current, app);
         if !changes.is_empty() {
-            host.juju.relation_set(&rel.relation, &changes, true)?;
+            host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
         }
     }
     let changes = unit_changes(&rel.own_unit, &wanted.unit);
     if !changes.is_empty() {
-        host.juju.relation_set(&rel.relation, &changes, false)?;
+        host.juju.relation_set(&rel.relation, &changes, Bag::Unit)?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::config::CharmConfig;
 use crate::config::ports::{self, Placement, ServiceSpec};
 use crate::fsutil::{self, FsError, Owner};
 use crate::host::Host;
-use crate::juju::{Databag, HookToolError, HookTools, RelationId, pyjson};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, RelationId, pyjson};
 use crate::paths::Paths;
 
 pub const NRPE_ENDPOINT: &str = "nrpe-external-master";
@@ -43,13 +43,13 @@ pub struct OwnSide {
     pub own: Databag,
 }
 
-/// Reads this side of every relation on `endpoint` (the application's bag
-/// when `app`, which only the leader may read).
+/// Reads this side of every relation on `endpoint` (the application's bag,
+/// which only the leader may read, or this unit's).
 pub fn observe(
     juju: &HookTools<'_>,
     endpoint: &str,
     member: &str,
-    app: bool,
+    bag: Bag,
     broken: Option<&RelationId>,
 ) -> Result<Vec<OwnSide>, HookToolError> {
     let mut sides = vec![];
@@ -57,7 +57,7 @@ pub fn observe(
         if Some(&relation) == broken {
             continue;
         }
-        let own = juju.relation_get_or_empty(&relation, member, app)?;
+        let own = juju.relation_get_or_empty(&relation, member, bag)?;
         sides.push(OwnSide { relation, own });
     }
     Ok(sides)
@@ -178,9 +178,9 @@ impl MonitoringRelations {
         broken: Option<&RelationId>,
     ) -> Result<Self, HookToolError> {
         Ok(Self {
-            nrpe: observe(juju, NRPE_ENDPOINT, unit, false, broken)?,
-            cos_agent: observe(juju, COS_AGENT_ENDPOINT, unit, false, broken)?,
-            dashboard: if is_leader { observe(juju, DASHBOARD_ENDPOINT, unit, true, broken)? } else { vec![] },
+            nrpe: observe(juju, NRPE_ENDPOINT, unit, Bag::Unit, broken)?,
+            cos_agent: observe(juju, COS_AGENT_ENDPOINT, unit, Bag::Unit, broken)?,
+            dashboard: if is_leader { observe(juju, DASHBOARD_ENDPOINT, unit, Bag::App, broken)? } else { vec![] },
         })
     }
 }
@@ -216,14 +216,14 @@ pub fn reconcile(
             host.juju.relation_set(
                 &side.relation,
                 &Databag::from([("monitors".to_string(), monitors.clone())]),
-                false,
+                Bag::Unit,
             )?;
         }
     }
     let cos = cos_agent_config(config, is_leader);
     for side in &relations.cos_agent {
         if side.own.get("config") != Some(&cos) {
-            host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), false)?;
+            host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), Bag::Unit)?;
         }
     }
     if let (true, Some(url)) = (is_leader, root_url) {
@@ -235,7 +235,7 @@ pub fn reconcile(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if !changes.is_empty() {
-                host.juju.relation_set(&side.relation, &changes, true)?;
+                host.juju.relation_set(&side.relation, &changes, Bag::App)?;
             }
         }
     }

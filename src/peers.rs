@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use crate::host::Host;
 use crate::juju::metadata::PEER_ENDPOINT;
-use crate::juju::{Databag, HookToolError, HookTools, LogLevel, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 
 pub const ADDRESS_KEY: &str = "address";
 pub const LEADER_IP_KEY: &str = "leader-ip";
@@ -81,8 +81,8 @@ impl PeerView {
             return Ok(view);
         }
         let Some(relation) = juju.live_relation(PEER_ENDPOINT, broken)? else { return Ok(view) };
-        let read = |member: &str, app: bool| juju.relation_get_or_empty(&relation, member, app);
-        let app_bag = read(app_name, true)?;
+        let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
+        let app_bag = read(app_name, Bag::App)?;
         if let Some(value) = app_bag.get(LEADER_IP_KEY) {
             match parse_ip(value) {
                 Some(ip) => view.published_leader_ip = Some(ip),
@@ -93,14 +93,14 @@ impl PeerView {
                 }),
             }
         }
-        view.published_own_address = read(unit_name, false)?.get(ADDRESS_KEY).cloned();
+        view.published_own_address = read(unit_name, Bag::Unit)?.get(ADDRESS_KEY).cloned();
         view.app_data = app_bag;
         let units = match juju.relation_list(&relation) {
             Err(HookToolError::RelationNotFound { .. }) => vec![],
             other => other?,
         };
         for unit in units {
-            let bag = read(&unit, false)?;
+            let bag = read(&unit, Bag::Unit)?;
             let found = [ADDRESS_KEY, "ingress-address", "private-address"]
                 .iter()
                 .find_map(|key| bag.get(*key).map(|value| (*key, value)));
@@ -136,7 +136,7 @@ impl PeerView {
         };
         let ip = ip.to_string();
         if self.published_own_address.as_deref() != Some(ip.as_str()) {
-            host.juju.relation_set(relation, &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]), false)?;
+            host.juju.relation_set(relation, &Databag::from([(ADDRESS_KEY.to_string(), ip.clone())]), Bag::Unit)?;
         }
         if is_leader && self.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
             host.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));

@@ -9,4 +9,4 @@ pub mod tools;
 
 pub use context::{JujuContext, RelationId};
 pub use event::{Event, RelationEvent, RelationKind};
-pub use tools::{Databag, HookToolError, HookToolRunner, HookTools, LogLevel, StatusName};
+pub use tools::{Bag, Databag, HookToolError, HookToolRunner, HookTools, LogLevel, StatusName};

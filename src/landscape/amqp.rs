@@ -6,7 +6,7 @@
 //! (and the other rabbit units copy it). Landscape has a single `[broker]`
 //! section, so both relations must reach the same broker with one password.
 
-use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, RelationId};
 use crate::text::{is_host, is_token};
 
 pub const AMQP_USER: &str = "landscape";
@@ -106,12 +106,12 @@ pub fn observe(
     broken: Option<&RelationId>,
 ) -> Result<Option<AmqpRelation>, HookToolError> {
     let Some(relation) = juju.live_relation(endpoint.name, broken)? else { return Ok(None) };
-    let own_unit = juju.relation_get_or_empty(&relation, unit_name, false)?;
+    let own_unit = juju.relation_get_or_empty(&relation, unit_name, Bag::Unit)?;
     let mut remote_units = vec![];
     let mut units = juju.relation_list(&relation)?;
     units.sort();
     for unit in units {
-        let bag = juju.relation_get_or_empty(&relation, &unit, false)?;
+        let bag = juju.relation_get_or_empty(&relation, &unit, Bag::Unit)?;
         remote_units.push((unit, bag));
     }
     Ok(Some(AmqpRelation { endpoint, relation, own_unit, remote_units }))

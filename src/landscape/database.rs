@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use crate::config::DbOverrides;
-use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, RelationId};
 use crate::text::{is_host, is_token};
 
 pub const DATABASE_ENDPOINT: &str = "database";
@@ -166,7 +166,7 @@ fn read_database(
     refresh: bool,
 ) -> Result<Result<DbConnection, DbState>, HookToolError> {
     let remote_app = juju.relation_remote_app(relation)?;
-    let provider = juju.relation_get_or_empty(relation, &remote_app, true)?;
+    let provider = juju.relation_get_or_empty(relation, &remote_app, Bag::App)?;
     let Some(endpoints) = provider.get("endpoints") else {
         return Ok(Err(DbState::Incomplete("database (no endpoints yet)".into())));
     };
@@ -215,7 +215,7 @@ fn read_legacy(
     let mut units = juju.relation_list(relation)?;
     units.sort();
     for unit in units {
-        let bag = juju.relation_get_or_empty(relation, &unit, false)?;
+        let bag = juju.relation_get_or_empty(relation, &unit, Bag::Unit)?;
         let allowed = bag.get("allowed-units").is_some_and(|a| a.split_whitespace().any(|u| u == unit_name));
         let Some(master) = bag.get("master").filter(|_| allowed) else { continue };
         let master = parse_libpq(master);
@@ -318,7 +318,7 @@ pub fn observe(
     let database = match &modern {
         // Only the leader may read (and write) its application's bag.
         Some(relation) if is_leader => {
-            let own_app = juju.relation_get_or_empty(relation, unit_name, true)?;
+            let own_app = juju.relation_get_or_empty(relation, unit_name, Bag::App)?;
             Some(DatabaseRelation { relation: relation.clone(), own_app })
         }
         _ => None,

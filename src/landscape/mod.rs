@@ -28,7 +28,7 @@ pub use error::LandscapeError;
 use crate::config::CharmConfig;
 use crate::fsutil::{self, Owner};
 use crate::host::Host;
-use crate::juju::{Databag, LogLevel, StatusName};
+use crate::juju::{Bag, Databag, LogLevel, StatusName};
 use crate::peers::PeerView;
 use crate::status::{Status, StatusCollector};
 use crate::system::apt::InstalledPackages;
@@ -258,13 +258,13 @@ fn publish_requests(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<(), Landscap
     if let (Some(db), true) = (&inputs.db.database, inputs.is_leader) {
         let changes = db.request_changes();
         if !changes.is_empty() {
-            host.juju.relation_set(&db.relation, &changes, true)?;
+            host.juju.relation_set(&db.relation, &changes, Bag::App)?;
         }
     }
     for rel in inputs.amqp.iter().flatten() {
         let changes = rel.request_changes();
         if !changes.is_empty() {
-            host.juju.relation_set(&rel.relation, &changes, false)?;
+            host.juju.relation_set(&rel.relation, &changes, Bag::Unit)?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ pub use x509::*;
 use crate::fsutil::{self, Owner};
 use crate::haproxy::apply::{self, HAPROXY_USER};
 use crate::host::Host;
-use crate::juju::{Databag, LogLevel};
+use crate::juju::{Bag, Databag, LogLevel};
 
 /// What the TLS part leaves for the HAProxy part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ fn keep_current(host: &Host<'_>, rel: &TlsRelation, request: CertRequest) -> Res
         // The old certificate, if any, keeps serving until the new one arrives.
         let csr = make_csr(&request, &key)?;
         let data = Databag::from([(CSRS_KEY.to_string(), csrs_value(&csr))]);
-        host.juju.relation_set(&rel.relation, &data, false)?;
+        host.juju.relation_set(&rel.relation, &data, Bag::Unit)?;
         let message = format!("requested a load balancer certificate for {} ({})", request.common_name, request.ip);
         host.log(LogLevel::Info, &message);
     }

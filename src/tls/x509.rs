@@ -22,7 +22,7 @@ use x509_parser::prelude::FromDer;
 use crate::fsutil::{self, FsError, Owner};
 use crate::juju::metadata::TLS_ENDPOINT;
 use crate::juju::pyjson::dumps;
-use crate::juju::{Databag, HookToolError, HookTools, RelationId};
+use crate::juju::{Bag, Databag, HookToolError, HookTools, RelationId};
 use crate::paths::Paths;
 
 pub const CSRS_KEY: &str = "certificate_signing_requests";
@@ -104,8 +104,8 @@ pub fn observe(
 ) -> Result<Option<TlsRelation>, HookToolError> {
     let Some(relation) = juju.live_relation(TLS_ENDPOINT, broken)? else { return Ok(None) };
     let remote_app = juju.relation_remote_app(&relation)?;
-    let provider_app = juju.relation_get_or_empty(&relation, &remote_app, true)?;
-    let own_unit = juju.relation_get_or_empty(&relation, unit, false)?;
+    let provider_app = juju.relation_get_or_empty(&relation, &remote_app, Bag::App)?;
+    let own_unit = juju.relation_get_or_empty(&relation, unit, Bag::Unit)?;
     Ok(Some(TlsRelation { relation, own_unit, provider_app }))
 }
 

@@ -1,0 +1,51 @@
+//! The seam between the charm and Juju: run one tool, get what it printed
+//! and how it exited. Classifying a failure is [`super::HookTools`]' job,
+//! so that every runner (the process one, a fake) is classified alike.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::HookToolError;
+
+/// What one hook tool call gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    /// The exit code; None when a signal ended the tool.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs one hook tool. The seam between the charm and Juju.
+pub trait HookToolRunner {
+    /// Runs `tool args…` with `stdin`. Fails only when the tool could not be
+    /// run at all; a tool that ran and failed is a [`ToolOutput`] too.
+    fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> Result<ToolOutput, HookToolError>;
+}
+
+/// Runs the tools Juju puts on `PATH`, with the whole environment passed
+/// through (the tools authenticate through `JUJU_CONTEXT_ID` and friends).
+#[derive(Debug, Default)]
+pub struct ProcessHookTools;
+
+impl HookToolRunner for ProcessHookTools {
+    fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> Result<ToolOutput, HookToolError> {
+        let spawn_error = |source| HookToolError::Spawn { tool: tool.to_string(), source };
+        let mut child = Command::new(tool)
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input).map_err(spawn_error)?;
+        }
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        Ok(ToolOutput {
+            code: output.status.code(),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
