@@ -10,9 +10,10 @@ use crate::haproxy::apply::first_error_line;
 use crate::host::Host;
 use crate::ingress;
 use crate::juju::{Databag, LogLevel};
-use crate::landscape::{STATE_PAUSED, install, services};
+use crate::landscape::{install, services};
 use crate::system::Cmd;
 use crate::tls;
+use crate::unit_state::StateKey;
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
 const MAX_RESULT_CHUNK: usize = 100 * 1024;
@@ -44,7 +45,7 @@ pub fn run(host: &Host<'_>, name: &str) -> Result<(), CharmError> {
 }
 
 fn is_paused(host: &Host<'_>) -> Result<bool, CharmError> {
-    Ok(host.juju.state_get()?.contains_key(STATE_PAUSED))
+    Ok(host.juju.state_get()?.contains_key(&StateKey::Paused.name()))
 }
 
 fn done(message: &str) -> Outcome {
@@ -60,9 +61,9 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
     // Written at once, not staged: the reconcile below sees the world as
     // `adjust` makes it, and staged writes are sent only when they differ
     // from that world.
-    host.juju.state_set(&Databag::from([(STATE_PAUSED.to_string(), "true".to_string())]))?;
+    host.juju.state_set(&Databag::from([(StateKey::Paused.name(), "true".to_string())]))?;
     charm::reconcile_after_action(host, |world| {
-        world.unit_state.insert(STATE_PAUSED.to_string(), "true".to_string());
+        world.unit_state.adjust(&StateKey::Paused, Some("true"));
     })?;
     Ok(done("Landscape services stopped"))
 }
@@ -76,9 +77,9 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
     }
-    host.juju.state_delete(STATE_PAUSED)?;
+    host.juju.state_delete(&StateKey::Paused.name())?;
     charm::reconcile_after_action(host, |world| {
-        world.unit_state.remove(STATE_PAUSED);
+        world.unit_state.adjust(&StateKey::Paused, None);
     })?;
     Ok(done("Landscape services started"))
 }

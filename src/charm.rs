@@ -15,7 +15,7 @@ use crate::host::Host;
 use crate::ingress::{self, IngressRelation};
 use crate::juju::event::SecretKind;
 use crate::juju::metadata::{PEER_ENDPOINT, TLS_ENDPOINT};
-use crate::juju::{Databag, Event, LogLevel, RelationKind};
+use crate::juju::{Event, LogLevel, RelationKind};
 use crate::landscape::etc_default::ServiceSelection;
 use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObservation, install};
 use crate::monitoring::{self, MonitoringRelations};
@@ -25,6 +25,7 @@ use crate::steady::{self, Record};
 use crate::system::Cmd;
 use crate::system::apt::InstalledPackages;
 use crate::tls::{self, TlsRelation};
+use crate::unit_state::{StateKey, UnitState};
 
 /// One typed snapshot of everything a reconcile looks at.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ pub struct World {
     pub amqp: [Option<AmqpRelation>; 2],
     pub monitoring: MonitoringRelations,
     /// The charm's own bookkeeping (`state-get`).
-    pub unit_state: Databag,
+    pub unit_state: UnitState,
 }
 
 /// Every package whose presence some part decides on, asked in one `dpkg-query`.
@@ -54,7 +55,7 @@ const MANAGED_PACKAGES: &[&str] = &[
 impl World {
     /// Reads everything else; `unit_state` and `is_leader` were read first,
     /// to decide whether update-status needs this at all.
-    pub fn observe(host: &Host<'_>, event: Event, unit_state: Databag, is_leader: bool) -> Result<Self, CharmError> {
+    pub fn observe(host: &Host<'_>, event: Event, unit_state: UnitState, is_leader: bool) -> Result<Self, CharmError> {
         let config = CharmConfig::parse(host.juju.config_get()?);
         // Peer data cannot be read during install; a broken relation no
         // longer counts.
@@ -93,7 +94,7 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
     if matches!(event, Event::Stop | Event::Remove) {
         return stop(host);
     }
-    let (unit_state, is_leader) = (host.juju.state_get()?, host.juju.is_leader()?);
+    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
     if event == Event::UpdateStatus {
         match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
             None => return Ok(()),
@@ -108,7 +109,7 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
 /// reconciles and recomputes the status as a hook would; `adjust` applies the
 /// action's own state writes, which Juju commits only when the action ends.
 pub fn reconcile_after_action(host: &Host<'_>, adjust: impl FnOnce(&mut World)) -> Result<(), CharmError> {
-    let (unit_state, is_leader) = (host.juju.state_get()?, host.juju.is_leader()?);
+    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
     let mut world = World::observe(host, Event::UpdateStatus, unit_state, is_leader)?;
     adjust(&mut world);
     handle_world(host, &world)
@@ -122,7 +123,7 @@ fn handle_world(host: &Host<'_>, world: &World) -> Result<(), CharmError> {
         return Err(err);
     }
     let resolved = status.resolve();
-    host.stage_state(steady::RECORD_KEY, record_of(host, world, &resolved).to_json());
+    host.stage_state(StateKey::LastReconcile, record_of(host, world, &resolved).to_json());
     host.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.unit_state)?;
     host.juju.status_set(resolved.name, &resolved.message, false)?;
     Ok(())
@@ -162,7 +163,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         errors_dir: host.paths.haproxy_errors_dir(),
     };
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
-    let applied = world.unit_state.get(haproxy::APPLIED_KEY);
+    let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     // Ingress is published even when HAProxy refuses its new config: the
     // databags depend on the config and addresses, not on HAProxy's verdict.
     let served = haproxy::reconcile(host, &desired, &digest, applied, cert.changed);

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use crate::fsutil;
 use crate::juju::{Bag, Databag, HookToolError, HookTools, JujuContext, LogLevel, RelationId};
 use crate::paths::Paths;
+use crate::peer_app::{PeerApp, PeerKey};
 use crate::system::CommandRunner;
+use crate::unit_state::{StateKey, UnitState};
 
 /// What a dispatch works with: one per hook or action.
 pub struct Host<'a> {
@@ -37,23 +39,26 @@ impl<'a> Host<'a> {
         Self { ctx, juju, cmds, paths, staged: RefCell::default() }
     }
 
-    /// Sets (or, with an empty value, deletes) keys of the peer app bag at the end of the hook.
-    pub fn stage_peer_app(&self, changes: &Databag) {
-        self.staged.borrow_mut().peer_app.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    /// Sets (or, with an empty value, deletes) a key of the peer app bag at
+    /// the end of the hook.
+    pub fn stage_peer_app(&self, key: PeerKey, value: impl Into<String>) {
+        self.staged.borrow_mut().peer_app.insert(key.name().to_string(), value.into());
     }
 
     /// Sets a unit-state key at the end of the hook.
-    pub fn stage_state(&self, key: &str, value: impl Into<String>) {
+    pub fn stage_state(&self, key: StateKey, value: impl Into<String>) {
         let mut staged = self.staged.borrow_mut();
-        staged.unit_state_deleted.remove(key);
-        staged.unit_state.insert(key.to_string(), value.into());
+        let name = key.name();
+        staged.unit_state_deleted.remove(&name);
+        staged.unit_state.insert(name, value.into());
     }
 
     /// Deletes a unit-state key at the end of the hook.
-    pub fn stage_state_delete(&self, key: &str) {
+    pub fn stage_state_delete(&self, key: StateKey) {
         let mut staged = self.staged.borrow_mut();
-        staged.unit_state.remove(key);
-        staged.unit_state_deleted.insert(key.to_string());
+        let name = key.name();
+        staged.unit_state.remove(&name);
+        staged.unit_state_deleted.insert(name);
     }
 
     /// What a dispatch killed part-way can have left: temporary files of
@@ -90,9 +95,10 @@ impl<'a> Host<'a> {
     pub fn flush_staged(
         &self,
         peer_relation: Option<&RelationId>,
-        peer_app: &Databag,
-        unit_state: &Databag,
+        peer_app: &PeerApp,
+        unit_state: &UnitState,
     ) -> Result<(), HookToolError> {
+        let (peer_app, unit_state) = (peer_app.raw(), unit_state.raw());
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
         // An empty value deletes a relation key: a change only if the key is there.
         let peer_changes: Databag = staged

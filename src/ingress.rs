@@ -19,6 +19,7 @@ use crate::host::Host;
 use crate::juju::pyjson::dumps;
 use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Status, StatusCollector};
+use crate::unit_state::{StateKey, UnitState};
 
 /// The config flag that turns a gRPC service (and its ingress) on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,15 +233,8 @@ pub struct Inputs<'a> {
     /// The frontend ports this unit's HAProxy serves.
     pub open_ports: &'a [u16],
     /// Unit state, for the URLs last seen (logged once when they change).
-    pub unit_state: &'a Databag,
+    pub unit_state: &'a UnitState,
 }
-
-/// State key under which the last URL seen on an ingress endpoint is kept,
-/// so that a change is logged once rather than every hook.
-fn url_key(endpoint: &str) -> String {
-    format!("{URL_KEY_PREFIX}{endpoint}")
-}
-const URL_KEY_PREFIX: &str = "ingress-url.";
 
 /// The ingress part: publishes this side of every ingress relation and
 /// reads back the URLs.
@@ -257,22 +251,21 @@ pub fn reconcile(
         hostname: &hostname,
         is_leader: inputs.is_leader,
     };
-    let mut stale_keys: Vec<String> =
-        inputs.unit_state.keys().filter(|k| k.starts_with(URL_KEY_PREFIX)).cloned().collect();
+    let mut stale: Vec<String> = inputs.unit_state.ingress_url_endpoints();
     for rel in relations {
         let unused = rel.endpoint.unused_reason(inputs.config);
         publish(host, rel, &requirer, inputs, unused.is_none())?;
         match unused {
             Some(reason) => status.add(Status::active(reason)),
             None => {
-                if let Some(key) = note_url(host, rel, inputs.unit_state) {
-                    stale_keys.retain(|k| *k != key);
+                if note_url(host, rel, inputs.unit_state) {
+                    stale.retain(|endpoint| endpoint != rel.endpoint.name);
                 }
             }
         }
     }
-    for key in stale_keys {
-        host.stage_state_delete(&key);
+    for endpoint in stale {
+        host.stage_state_delete(StateKey::IngressUrl(endpoint));
     }
     Ok(())
 }
@@ -308,25 +301,25 @@ fn publish(
     Ok(())
 }
 
-/// Logs a new URL from the provider once (remembered in unit state) and
-/// returns its state key. The URL is for operators only: bad provider data
-/// is logged, naming the endpoint and the field, and ignored, since it does
-/// not stop this unit from serving.
-fn note_url(host: &Host<'_>, rel: &IngressRelation, unit_state: &Databag) -> Option<String> {
+/// Logs a new URL from the provider once (remembered in unit state);
+/// returns whether there is one. The URL is for operators only: bad provider
+/// data is logged, naming the endpoint and the field, and ignored, since it
+/// does not stop this unit from serving.
+fn note_url(host: &Host<'_>, rel: &IngressRelation, unit_state: &UnitState) -> bool {
     let name = rel.endpoint.name;
     match rel.url() {
         Ok(Some(url)) => {
-            let key = url_key(name);
+            let key = StateKey::IngressUrl(name.to_string());
             if unit_state.get(&key) != Some(&url) {
                 host.log(LogLevel::Info, &format!("{name}: the ingress provider serves Landscape at {url}"));
-                host.stage_state(&key, url);
+                host.stage_state(key, url);
             }
-            Some(key)
+            true
         }
-        Ok(None) => None,
+        Ok(None) => false,
         Err(problem) => {
             host.log(LogLevel::Warning, &format!("{name}: ignoring the provider's data: {problem}"));
-            None
+            false
         }
     }
 }

@@ -18,12 +18,14 @@ pub mod juju;
 pub mod landscape;
 pub mod monitoring;
 pub mod paths;
+pub mod peer_app;
 pub mod peers;
 pub mod status;
 pub mod steady;
 pub mod system;
 pub mod text;
 pub mod tls;
+pub mod unit_state;
 
 use std::collections::HashMap;
 

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use crate::host::Host;
 use crate::juju::metadata::PEER_ENDPOINT;
 use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
+use crate::peer_app::{PeerApp, PeerKey};
 
 pub const ADDRESS_KEY: &str = "address";
-pub const LEADER_IP_KEY: &str = "leader-ip";
 
 /// A peer value that was not an IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct PeerView {
     /// What this unit has published under `address`.
     pub published_own_address: Option<String>,
     /// The whole application databag (leader-written, every unit reads it).
-    pub app_data: crate::juju::Databag,
+    pub app_data: PeerApp,
     pub rejected: Vec<RejectedAddress>,
 }
 
@@ -83,18 +83,18 @@ impl PeerView {
         let Some(relation) = juju.live_relation(PEER_ENDPOINT, broken)? else { return Ok(view) };
         let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
         let app_bag = read(app_name, Bag::App)?;
-        if let Some(value) = app_bag.get(LEADER_IP_KEY) {
+        if let Some(value) = app_bag.get(PeerKey::LeaderIp.name()) {
             match parse_ip(value) {
                 Some(ip) => view.published_leader_ip = Some(ip),
                 None => view.rejected.push(RejectedAddress {
                     source: format!("the {app_name} application"),
-                    key: LEADER_IP_KEY.into(),
+                    key: PeerKey::LeaderIp.name().into(),
                     value: value.clone(),
                 }),
             }
         }
         view.published_own_address = read(unit_name, Bag::Unit)?.get(ADDRESS_KEY).cloned();
-        view.app_data = app_bag;
+        view.app_data = PeerApp::new(app_bag);
         let units = match juju.relation_list(&relation) {
             Err(HookToolError::RelationNotFound { .. }) => vec![],
             other => other?,
@@ -140,7 +140,7 @@ impl PeerView {
         }
         if is_leader && self.published_leader_ip.map(|l| l.to_string()).as_deref() != Some(ip.as_str()) {
             host.log(LogLevel::Info, &format!("publishing leader-ip {ip}"));
-            host.stage_peer_app(&Databag::from([(LEADER_IP_KEY.to_string(), ip)]));
+            host.stage_peer_app(PeerKey::LeaderIp, ip);
         }
         Ok(())
     }

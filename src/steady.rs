@@ -22,13 +22,13 @@ use crate::fsutil;
 use crate::haproxy::apply::HAPROXY_SERVICE;
 use crate::host::Host;
 use crate::juju::metadata::PEER_ENDPOINT;
-use crate::juju::{Databag, HookToolError, StatusName};
+use crate::juju::{HookToolError, StatusName};
 use crate::status::Status;
 use crate::system::Cmd;
 use crate::tls;
+use crate::unit_state::{StateKey, UnitState};
 
 /// Unit state: the last full reconcile's [`Record`], as JSON.
-pub const RECORD_KEY: &str = "last-reconcile";
 
 /// What the last full reconcile saw and set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +72,8 @@ impl Record {
         }
     }
 
-    pub fn parse(unit_state: &Databag) -> Option<Self> {
-        serde_json::from_str(unit_state.get(RECORD_KEY)?).ok()
+    pub fn parse(unit_state: &UnitState) -> Option<Self> {
+        serde_json::from_str(unit_state.get(&StateKey::LastReconcile)?).ok()
     }
 
     pub fn to_json(&self) -> String {

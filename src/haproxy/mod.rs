@@ -19,9 +19,7 @@ use crate::fsutil::{self, FsError, Owner};
 use crate::host::Host;
 use crate::juju::{HookToolError, LogLevel};
 use crate::status::{Explain, Status, StatusCollector};
-
-/// Unit state: `<inputs digest> <live config digest>` of the last config applied.
-pub const APPLIED_KEY: &str = "haproxy-applied";
+use crate::unit_state::StateKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HaproxyError {
@@ -100,7 +98,7 @@ pub fn reconcile(
     } else {
         let text = render(desired)?;
         let outcome = apply::apply_config(&host.paths, host.cmds, &text, owner)?;
-        host.stage_state(APPLIED_KEY, record(text.as_bytes()));
+        host.stage_state(StateKey::HaproxyApplied, record(text.as_bytes()));
         outcome
     };
     if outcome == ApplyOutcome::Applied {

@@ -7,14 +7,10 @@
 use super::{Inputs, LandscapeError};
 use crate::config::AdminAccount;
 use crate::host::Host;
-use crate::juju::{Databag, LogLevel};
+use crate::juju::LogLevel;
 use crate::paths::Paths;
+use crate::peer_app::PeerKey;
 use crate::system::{Cmd, CmdError, CommandRunner};
-
-/// Peer app data: set by the leader once the first account exists.
-pub const ACCOUNT_BOOTSTRAPPED_KEY: &str = "account-bootstrapped";
-/// Peer app data: the autoregistration setting last applied (`on`/`off`).
-pub const AUTOREGISTRATION_KEY: &str = "autoregistration";
 
 /// Sets `auto_register_new_computers` on the standalone account through
 /// Landscape's own model (run with Landscape's Python, on its path).
@@ -79,25 +75,20 @@ pub fn ensure(host: &Host<'_>, inputs: &Inputs<'_>, root_url: &str) -> Result<()
     }
     let lc = &inputs.config.landscape;
     let app = &inputs.peers.app_data;
-    let mut changes = Databag::new();
-    if !app.contains_key(ACCOUNT_BOOTSTRAPPED_KEY) {
+    if !app.contains(PeerKey::AccountBootstrapped) {
         let Some(admin) = &lc.admin else { return Ok(()) };
         bootstrap_account(host.cmds, &host.paths, admin, root_url)?;
         host.log(LogLevel::Info, &format!("bootstrapped the first account for {}", admin.email));
-        changes.insert(ACCOUNT_BOOTSTRAPPED_KEY.to_string(), "true".to_string());
+        // Recorded at once: it stays so even when autoregistration fails.
+        host.stage_peer_app(PeerKey::AccountBootstrapped, "true");
     }
     let wanted = if lc.autoregistration { "on" } else { "off" };
     // Off is Landscape's default: nothing to do until it was turned on once.
-    let applied = app.get(AUTOREGISTRATION_KEY).map_or("off", String::as_str);
-    let mut result = Ok(());
+    let applied = app.get(PeerKey::Autoregistration).map_or("off", String::as_str);
     if applied != wanted {
-        result = set_autoregistration(host.cmds, &host.paths, lc.autoregistration);
-        if result.is_ok() {
-            host.log(LogLevel::Info, &format!("autoregistration is {wanted}"));
-            changes.insert(AUTOREGISTRATION_KEY.to_string(), wanted.to_string());
-        }
+        set_autoregistration(host.cmds, &host.paths, lc.autoregistration)?;
+        host.log(LogLevel::Info, &format!("autoregistration is {wanted}"));
+        host.stage_peer_app(PeerKey::Autoregistration, wanted);
     }
-    // A bootstrap that happened stays recorded even when autoregistration failed.
-    host.stage_peer_app(&changes);
-    result
+    Ok(())
 }

@@ -28,23 +28,16 @@ pub use error::LandscapeError;
 use crate::config::CharmConfig;
 use crate::fsutil::{self, Owner};
 use crate::host::Host;
-use crate::juju::{Bag, Databag, LogLevel, StatusName};
+use crate::juju::{Bag, LogLevel, StatusName};
 use crate::peers::PeerView;
 use crate::status::{Status, StatusCollector};
 use crate::system::apt::InstalledPackages;
+use crate::unit_state::{StateKey, UnitState};
 use amqp::{AmqpRelation, Broker};
 use database::{DbConnection, DbObservation};
 use readiness::Readiness;
 use shared_secrets::SharedSecrets;
 
-/// Unit state: set by `pause`, cleared by `resume`.
-pub const STATE_PAUSED: &str = "paused";
-/// Unit state: digest of the files Landscape's services read, at their last restart.
-pub const STATE_SERVICES_DIGEST: &str = "services-digest";
-/// Unit state: the APT source this unit added.
-pub const STATE_PPA: &str = "landscape-ppa";
-/// Unit state: `leader` or `follower`, how the leader-only services were last set.
-pub const STATE_LEADER_SERVICES: &str = "leader-only-services";
 pub const PAUSED_MESSAGE: &str = "Paused: Landscape services are stopped (run the resume action)";
 
 /// What the Landscape part needs from the rest of the hook.
@@ -53,7 +46,7 @@ pub struct Inputs<'a> {
     pub config: &'a CharmConfig,
     pub is_leader: bool,
     pub peers: &'a PeerView,
-    pub unit_state: &'a Databag,
+    pub unit_state: &'a UnitState,
     pub db: &'a DbObservation,
     /// `inbound-amqp` and `outbound-amqp`, in that order.
     pub amqp: &'a [Option<AmqpRelation>; 2],
@@ -77,14 +70,14 @@ struct Written {
 /// Installs Landscape when it is missing and follows `landscape_ppa`.
 pub fn ensure_installed(
     host: &Host<'_>,
-    unit_state: &Databag,
+    unit_state: &UnitState,
     config: &CharmConfig,
     packages: &InstalledPackages,
 ) -> Result<(), LandscapeError> {
     let lc = &config.landscape;
     let env = install::proxy_env(&lc.proxies, &host.ctx.proxies);
     let installed = packages.has(install::LANDSCAPE_PACKAGE);
-    let recorded_ppa = unit_state.get(STATE_PPA);
+    let recorded_ppa = unit_state.get(&StateKey::LandscapePpa);
     if !installed {
         // Not transactional, so the operator sees it while apt runs.
         host.juju.status_set(StatusName::Maintenance, "Installing Landscape", false)?;
@@ -100,7 +93,7 @@ pub fn ensure_installed(
         host.log(LogLevel::Info, &format!("landscape_ppa is now {}; run the upgrade action to move to it", lc.ppa));
     }
     if recorded_ppa != Some(&lc.ppa) {
-        host.stage_state(STATE_PPA, lc.ppa.clone());
+        host.stage_state(StateKey::LandscapePpa, lc.ppa.clone());
     }
     Ok(())
 }
@@ -125,7 +118,7 @@ pub fn reconcile(host: &Host<'_>, inputs: &Inputs<'_>, status: &mut StatusCollec
     let nothing_pending = readiness.report(status);
     let ready = nothing_pending && schema_ready && status.statuses().iter().all(|s| s.name != StatusName::Blocked);
     set_leader_only_services(host, inputs, ready)?;
-    if inputs.unit_state.contains_key(STATE_PAUSED) {
+    if inputs.unit_state.contains(&StateKey::Paused) {
         status.add(Status::maintenance(PAUSED_MESSAGE));
         return Ok(());
     }
@@ -222,11 +215,11 @@ fn set_leader_only_services(host: &Host<'_>, inputs: &Inputs<'_>, ready: bool) -
         (false, _) => "follower",
         (true, false) => return Ok(()),
     };
-    if inputs.unit_state.get(STATE_LEADER_SERVICES).map(String::as_str) == Some(role) {
+    if inputs.unit_state.get(&StateKey::LeaderOnlyServices).map(String::as_str) == Some(role) {
         return Ok(());
     }
     services::set_leader_only_services(host.cmds, role == "leader").map_err(LandscapeError::LeaderServices)?;
-    host.stage_state(STATE_LEADER_SERVICES, role);
+    host.stage_state(StateKey::LeaderOnlyServices, role);
     host.log(LogLevel::Info, &format!("leader-only services set up for a {role}"));
     Ok(())
 }
@@ -241,7 +234,7 @@ fn restart_if_changed(
 ) -> Result<bool, LandscapeError> {
     let attach = if inputs.config.enable_ubuntu_installer_attach { "attach" } else { "" };
     let digest = services_digest(&[&written.service_conf, &written.etc_default, attach], written.license.as_deref());
-    if inputs.unit_state.get(STATE_SERVICES_DIGEST) == Some(&digest) {
+    if inputs.unit_state.get(&StateKey::ServicesDigest) == Some(&digest) {
         return Ok(true);
     }
     host.juju.status_set(StatusName::Maintenance, "Restarting Landscape services", false)?;
@@ -249,7 +242,7 @@ fn restart_if_changed(
         return Ok(false);
     }
     host.log(LogLevel::Info, "restarted Landscape services for their new configuration");
-    host.stage_state(STATE_SERVICES_DIGEST, digest);
+    host.stage_state(StateKey::ServicesDigest, digest);
     Ok(true)
 }
 

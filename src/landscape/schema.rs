@@ -7,11 +7,9 @@ use super::readiness::Readiness;
 use super::{Inputs, LandscapeError, install};
 use crate::host::Host;
 use crate::ini::IniDocument;
-use crate::juju::{Databag, LogLevel, StatusName};
+use crate::juju::{LogLevel, StatusName};
+use crate::peer_app::PeerKey;
 use crate::system::Cmd;
-
-/// Peer app data: the database (`user@host:port`) whose schema the leader bootstrapped.
-pub const SCHEMA_READY_KEY: &str = "schema-bootstrapped";
 
 /// Leader: bootstrap the schema once per database and say so in peer data.
 /// Others: wait until the leader has. Returns whether the schema is ready.
@@ -23,7 +21,7 @@ pub fn ensure(
     readiness: &mut Readiness,
 ) -> Result<bool, LandscapeError> {
     let marker = format!("{}@{}", conn.user, conn.address());
-    if inputs.peers.app_data.get(SCHEMA_READY_KEY) == Some(&marker) {
+    if inputs.peers.app_data.get(PeerKey::SchemaBootstrapped) == Some(&marker) {
         return Ok(true);
     }
     if !inputs.is_leader {
@@ -56,7 +54,7 @@ pub fn ensure(
         }
     }
     host.log(LogLevel::Info, &format!("bootstrapped the Landscape schema on {}", conn.address()));
-    host.stage_peer_app(&Databag::from([(SCHEMA_READY_KEY.to_string(), marker)]));
+    host.stage_peer_app(PeerKey::SchemaBootstrapped, marker);
     Ok(true)
 }
 

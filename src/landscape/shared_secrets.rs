@@ -11,9 +11,9 @@ use super::readiness::Readiness;
 use super::{Inputs, LandscapeError};
 use crate::host::Host;
 use crate::juju::{Databag, HookToolError, HookTools, LogLevel};
+use crate::peer_app::{PeerApp, PeerKey};
 
 pub const SECRET_LABEL: &str = "landscape-shared-secrets";
-pub const PEER_SECRET_ID_KEY: &str = "shared-secret-id";
 pub const SECRET_TOKEN_KEY: &str = "secret-token";
 pub const COOKIE_KEY_KEY: &str = "cookie-encryption-key";
 const TOKEN_LENGTH: usize = 172;
@@ -71,13 +71,13 @@ fn from_content(content: &Databag) -> Option<SharedSecrets> {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub secrets: Option<SharedSecrets>,
-    pub peer_app_changes: Databag,
+    pub peer_app_changes: Vec<(PeerKey, String)>,
     pub created: bool,
 }
 
 /// The leader's side: find the secret, or create it (adopting the Python
 /// charm's plain values when present), and make sure its URI is published.
-pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome, SharedSecretError> {
+pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &PeerApp) -> Result<Outcome, SharedSecretError> {
     let mut outcome = Outcome::default();
     let (id, secrets) = find_existing(juju, peer_app)?;
     let (id, secrets) = match secrets {
@@ -88,13 +88,13 @@ pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome
         }
     };
     let xid = |s: &str| s.rsplit(['/', ':']).next().unwrap_or(s).to_string();
-    if peer_app.get(PEER_SECRET_ID_KEY).map(|p| xid(p)) != Some(xid(&id)) {
-        outcome.peer_app_changes.insert(PEER_SECRET_ID_KEY.to_string(), id);
+    if peer_app.get(PeerKey::SharedSecretId).map(|p| xid(p)) != Some(xid(&id)) {
+        outcome.peer_app_changes.push((PeerKey::SharedSecretId, id));
     }
     // The Python charm's plain copies go once they are in the secret.
-    for key in [SECRET_TOKEN_KEY, COOKIE_KEY_KEY] {
-        if peer_app.contains_key(key) {
-            outcome.peer_app_changes.insert(key.to_string(), String::new());
+    for key in [PeerKey::LegacySecretToken, PeerKey::LegacyCookieEncryptionKey] {
+        if peer_app.contains(key) {
+            outcome.peer_app_changes.push((key, String::new()));
         }
     }
     outcome.secrets = Some(secrets);
@@ -106,9 +106,9 @@ pub fn leader_ensure(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Outcome
 /// when there is none yet or it names a secret that is gone.
 fn find_existing(
     juju: &HookTools<'_>,
-    peer_app: &Databag,
+    peer_app: &PeerApp,
 ) -> Result<(String, Option<SharedSecrets>), SharedSecretError> {
-    let published = match peer_app.get(PEER_SECRET_ID_KEY).filter(|id| !id.is_empty()) {
+    let published = match peer_app.get(PeerKey::SharedSecretId).filter(|id| !id.is_empty()) {
         Some(id) => match juju.secret_get(Some(id), None, false) {
             Ok(content) => Some((id.clone(), from_content(&content))),
             Err(HookToolError::SecretNotFound { .. }) => None,
@@ -131,13 +131,13 @@ fn find_existing(
 
 /// New values (the Python charm's plain ones when it left any) into the
 /// secret `id`, or into a new one when `id` is empty.
-fn create(juju: &HookTools<'_>, peer_app: &Databag, id: String) -> Result<(String, SharedSecrets), SharedSecretError> {
+fn create(juju: &HookTools<'_>, peer_app: &PeerApp, id: String) -> Result<(String, SharedSecrets), SharedSecretError> {
     let secrets = SharedSecrets {
-        secret_token: match peer_app.get(SECRET_TOKEN_KEY) {
+        secret_token: match peer_app.get(PeerKey::LegacySecretToken) {
             Some(v) if !v.is_empty() => v.clone(),
             _ => generate_token()?,
         },
-        cookie_encryption_key: match peer_app.get(COOKIE_KEY_KEY) {
+        cookie_encryption_key: match peer_app.get(PeerKey::LegacyCookieEncryptionKey) {
             Some(v) if !v.is_empty() => v.clone(),
             _ => generate_cookie_key()?,
         },
@@ -156,8 +156,8 @@ fn create(juju: &HookTools<'_>, peer_app: &Databag, id: String) -> Result<(Strin
 }
 
 /// A follower's side: read the secret the leader published, if any yet.
-pub fn follower_read(juju: &HookTools<'_>, peer_app: &Databag) -> Result<Option<SharedSecrets>, SharedSecretError> {
-    let Some(id) = peer_app.get(PEER_SECRET_ID_KEY) else { return Ok(None) };
+pub fn follower_read(juju: &HookTools<'_>, peer_app: &PeerApp) -> Result<Option<SharedSecrets>, SharedSecretError> {
+    let Some(id) = peer_app.get(PeerKey::SharedSecretId) else { return Ok(None) };
     match juju.secret_get(Some(id), None, false) {
         Ok(content) => Ok(from_content(&content)),
         Err(HookToolError::SecretNotFound { .. }) => Ok(None),
@@ -184,7 +184,9 @@ pub fn resolve(
         if outcome.created {
             host.log(LogLevel::Info, "shared secret-token and cookie-encryption-key through a Juju secret");
         }
-        host.stage_peer_app(&outcome.peer_app_changes);
+        for (key, value) in outcome.peer_app_changes {
+            host.stage_peer_app(key, value);
+        }
         outcome.secrets
     } else {
         follower_read(&host.juju, &inputs.peers.app_data)?

@@ -1,0 +1,114 @@
+//! Unit state (`state-get`): the charm's own bookkeeping between hooks, one
+//! typed view of the one bag. Every key is named here and nowhere else; the
+//! parts read through [`UnitState`] and write through
+//! [`crate::host::Host::stage_state`], which sends only the changes, in one
+//! `state-set` at the end of the hook.
+
+use crate::juju::Databag;
+
+/// A unit-state key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateKey {
+    /// Set by the `pause` action, removed by `resume`.
+    Paused,
+    /// Digest of the files Landscape's services read, at their last restart.
+    ServicesDigest,
+    /// The APT source this unit added.
+    LandscapePpa,
+    /// `leader` or `follower`: how the leader-only services were last set.
+    LeaderOnlyServices,
+    /// `<inputs digest> <live config digest>` of the last HAProxy config applied.
+    HaproxyApplied,
+    /// What the last full reconcile found (see `steady`).
+    LastReconcile,
+    /// The last URL an ingress provider gave on this endpoint (logged once).
+    IngressUrl(String),
+}
+
+const INGRESS_URL_PREFIX: &str = "ingress-url.";
+
+impl StateKey {
+    pub fn name(&self) -> String {
+        match self {
+            StateKey::Paused => "paused".into(),
+            StateKey::ServicesDigest => "services-digest".into(),
+            StateKey::LandscapePpa => "landscape-ppa".into(),
+            StateKey::LeaderOnlyServices => "leader-only-services".into(),
+            StateKey::HaproxyApplied => "haproxy-applied".into(),
+            StateKey::LastReconcile => "last-reconcile".into(),
+            StateKey::IngressUrl(endpoint) => format!("{INGRESS_URL_PREFIX}{endpoint}"),
+        }
+    }
+}
+
+/// The bag as the hook read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitState(Databag);
+
+impl UnitState {
+    pub fn new(raw: Databag) -> Self {
+        Self(raw)
+    }
+
+    pub fn get(&self, key: &StateKey) -> Option<&String> {
+        self.0.get(&key.name())
+    }
+
+    pub fn contains(&self, key: &StateKey) -> bool {
+        self.0.contains_key(&key.name())
+    }
+
+    /// The endpoints with an ingress URL on record.
+    pub fn ingress_url_endpoints(&self) -> Vec<String> {
+        self.0.keys().filter_map(|k| k.strip_prefix(INGRESS_URL_PREFIX)).map(str::to_string).collect()
+    }
+
+    /// What an action changed before its reconcile (Juju commits its own
+    /// writes only when the action ends).
+    pub fn adjust(&mut self, key: &StateKey, value: Option<&str>) {
+        match value {
+            Some(value) => self.0.insert(key.name(), value.to_string()),
+            None => self.0.remove(&key.name()),
+        };
+    }
+
+    pub fn raw(&self) -> &Databag {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_the_names_earlier_releases_wrote() {
+        // Renaming one would make a refreshed charm forget what it knew.
+        let names: Vec<String> = [
+            StateKey::Paused,
+            StateKey::ServicesDigest,
+            StateKey::LandscapePpa,
+            StateKey::LeaderOnlyServices,
+            StateKey::HaproxyApplied,
+            StateKey::LastReconcile,
+            StateKey::IngressUrl("http-ingress".into()),
+        ]
+        .iter()
+        .map(StateKey::name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "paused",
+                "services-digest",
+                "landscape-ppa",
+                "leader-only-services",
+                "haproxy-applied",
+                "last-reconcile",
+                "ingress-url.http-ingress"
+            ]
+        );
+        let state = UnitState::new(Databag::from([("ingress-url.https-ingress".into(), "u".into())]));
+        assert_eq!(state.ingress_url_endpoints(), ["https-ingress"]);
+    }
+}
