@@ -1,9 +1,13 @@
 //! The Landscape Server machine charm: one binary that Juju runs as
 //! `dispatch` for every hook and action.
 //!
-//! Layers, each talking only to the one below: [`juju`] (environment, events,
-//! hook tools) → [`charm`] (snapshot and reconcile) → [`haproxy`] and friends
-//! (pure models, rendering, and the files and commands that apply them).
+//! Floors, each importing only those below it (a test checks there is no
+//! cycle): the entry points ([`run`], [`actions`]) → [`charm`] (the snapshot
+//! and the ordered part calls) → the parts ([`peers`], [`tls`], [`haproxy`],
+//! [`ingress`], [`monitoring`], [`landscape`]) → [`status`] and [`host`] (the
+//! status rule and the per-dispatch handle) → the ground floor ([`juju`],
+//! [`config`], [`system`], [`fsutil`], [`paths`], [`text`], [`ini`],
+//! [`unit_state`], [`peer_app`]).
 
 pub mod actions;
 pub mod charm;

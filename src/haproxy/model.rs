@@ -42,7 +42,7 @@ pub struct Server {
     pub address: String,
     pub port: u16,
     /// `proto h2` for the gRPC backends (their checks stay TCP: an HTTP check
-    /// over h2 fails against these servers, see feasibility §4).
+    /// over h2 fails against these h2c servers).
     pub h2: bool,
 }
 

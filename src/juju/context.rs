@@ -71,7 +71,7 @@ pub struct JujuContext {
 }
 
 impl JujuContext {
-    /// Decodes the variables a unit agent sets (see `juju-hook-tools.md` §1.2).
+    /// Decodes the variables a unit agent sets for a hook or an action.
     /// Requires what ops requires; empty optional values count as absent.
     pub fn from_env(env: &HashMap<String, String>) -> Result<Self, ContextError> {
         let required = |var: &'static str| env.get(var).cloned().ok_or(ContextError::Missing(var));

@@ -4,7 +4,7 @@
 //!
 //! Juju's convention: a required relation that is absent needs the operator
 //! (Blocked, "Missing relations: …"); one that is related but not ready yet
-//! needs time (Waiting, "Waiting for <endpoint>: <what it lacks>").
+//! needs time (Waiting, `Waiting for <endpoint>: <what it lacks>`).
 
 use super::LandscapeError;
 use super::amqp::{self, AmqpRelation, AmqpState, Broker};

@@ -127,6 +127,8 @@ fn every_hook_stays_within_its_call_budget_and_the_python_charms_count() {
         };
         let run = dispatch(&mut unit, budget.hook);
         let (tools, commands) = (run.tool_calls.len(), run.commands.len());
+        // Shown with --nocapture: the counts README's table gives.
+        println!("{:?} {}: {tools} tool calls + {commands} commands", budget.scenario, budget.hook);
         let python_ok = budget.python.is_none_or(|p| tools <= p);
         if tools > budget.tools || commands > budget.commands || !python_ok {
             over.push(format!(

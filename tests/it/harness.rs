@@ -335,7 +335,7 @@ impl Unit {
     }
 
     /// A `database` relation to postgresql as the current VM charm answers
-    /// (relation-interfaces.md §4.3.2, secrets variant): endpoints and
+    /// (the postgresql_client interface, secrets variant): endpoints and
     /// version in the app bag, credentials in a secret granted to us.
     pub fn add_database(&mut self, id: u32) {
         let uri = format!("secret:pgcreds{id:012}");

@@ -141,7 +141,7 @@ pub struct ActionState {
     pub logs: Vec<String>,
 }
 
-/// Writes Juju holds back until the hook exits 0 (juju-hook-tools.md §2.1).
+/// Writes Juju holds back until the hook exits 0 (relation, port, secret and state writes).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum PendingOp {
     RelationSet { relation: u32, app: bool, data: Databag },

@@ -3,9 +3,10 @@
 //! and HAProxy) plus stand-in remote applications, driven the way Juju
 //! drives them.
 //!
-//! - Hook order for a new unit: install, `<endpoint>-relation-created` for
-//!   each relation, leader-elected (leader only), config-changed, start,
-//!   then `-relation-joined` and `-relation-changed` per remote unit.
+//! - Hook order for a new unit: `scenario::first_hooks`, the one copy
+//!   (install, `-relation-created` per relation, leader-elected or
+//!   leader-settings-changed, config-changed, start, then `-relation-joined`
+//!   and `-changed` per remote unit).
 //! - What a hook writes is seen by the others: a peer unit bag change gives
 //!   every other unit `replicas-relation-changed`, a leader's application
 //!   bag or application secret reaches every unit, and the stand-in
@@ -225,20 +226,15 @@ impl Model {
         let leader = unit.state.leader;
         self.units.push(LabUnit { number, unit, host, services });
 
-        let mut steps = vec![Step::Hook(number, Dispatch::Hook("install".into()))];
-        for (endpoint, id) in &endpoints {
-            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "created", *id, None)));
-        }
-        if leader {
-            steps.push(Step::Hook(number, Dispatch::Hook("leader-elected".into())));
-        }
-        steps.push(Step::Hook(number, Dispatch::Hook("config-changed".into())));
-        steps.push(Step::Hook(number, Dispatch::Hook("start".into())));
-        for (endpoint, id) in endpoints.iter().filter(|(_, id)| *id != PEERS) {
-            let remote = self.unit(number).unit.relation(*id).remote_units.keys().next().cloned();
-            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "joined", *id, remote.as_deref())));
-            steps.push(Step::Hook(number, Dispatch::relation(endpoint, "changed", *id, remote.as_deref())));
-        }
+        let relations: Vec<(String, u32, Option<String>)> = endpoints
+            .iter()
+            .map(|(endpoint, id)| {
+                let remote = self.unit(number).unit.relation(*id).remote_units.keys().next().cloned();
+                (endpoint.clone(), *id, remote.filter(|_| *id != PEERS))
+            })
+            .collect();
+        let mut steps: Vec<Step> =
+            crate::scenario::first_hooks(leader, &relations).into_iter().map(|hook| Step::Hook(number, hook)).collect();
         for other in existing {
             steps.push(Step::PeerJoin { at: number, remote: other });
             steps.push(Step::PeerJoin { at: other, remote: number });

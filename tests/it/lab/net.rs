@@ -1,6 +1,6 @@
 //! The lab's network: one namespace per host, all on one bridge that lives in
 //! a namespace of its own, on a private range that exists only inside our
-//! namespaces (feasibility.md §3). The root namespace gets no lab address and
+//! namespaces. The root namespace gets no lab address and
 //! no lab link, only a blackhole route for the range, so that nothing sent
 //! to a lab address from outside can leave the machine.
 //!

@@ -1,13 +1,12 @@
-//! The rest of the Python charm's surface: license, first account and
-//! autoregistration, SMTP, deployment mode, NRPE, cos-agent, the application
-//! dashboard and per-service base ports.
+//! What the leader sets up once or rarely: the license, the first account and
+//! autoregistration, the SMTP relay and the deployment mode.
 
 use std::os::unix::fs::MetadataExt;
 
-use landscape_server::ini::IniDocument;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Dispatch, Unit, backend_servers, ready_leader};
+use crate::harness::{AMQP_PASSWORD, DB_PASSWORD, Unit, ready_leader};
+use crate::scenario::service_conf;
 
 const ADMIN_PASSWORD: &str = "Adm1n-pa55word-7e2";
 const REGISTRATION_KEY: &str = "reg-key-51c0";
@@ -17,10 +16,6 @@ fn set_admin(unit: &mut Unit) {
     unit.set_config("admin_name", json!("Ada Admin"));
     unit.set_config("admin_password", json!(ADMIN_PASSWORD));
     unit.set_config("registration_key", json!(REGISTRATION_KEY));
-}
-
-fn service_conf(unit: &Unit) -> IniDocument {
-    IniDocument::parse(&unit.read("/etc/landscape/service.conf").unwrap()).unwrap()
 }
 
 #[test]
@@ -174,115 +169,6 @@ fn deployment_mode_links_its_configs_and_stops_package_upload() {
     assert_eq!(std::fs::read_link(link).unwrap(), std::path::Path::new("standalone"));
     assert_eq!(service_conf(&unit).get("global", "deployment-mode").as_deref(), Some("saas"));
     assert!(unit.read("/etc/default/landscape-server").unwrap().contains("RUN_PACKAGEUPLOADSERVER=\"no\""));
-}
-
-#[test]
-fn nrpe_checks_follow_the_services_this_unit_runs() {
-    let mut unit = ready_leader(0);
-    unit.add_relation("nrpe-external-master", 40, "nrpe");
-    let run = unit.relation_changed("nrpe-external-master", 40, Some("nrpe/0"));
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let check = unit
-        .read("/etc/nagios/nrpe.d/check_landscape-package-search.cfg")
-        .expect("leader checks its leader-only services");
-    assert_eq!(
-        check,
-        "command[check_landscape-package-search]=/usr/local/lib/nagios/plugins/check_systemd.py landscape-package-search\n"
-    );
-    assert!(unit.read("/etc/nagios/nrpe.d/check_landscape-appserver.cfg").is_some());
-    let monitors = unit.relation(40).local_unit_data["monitors"].clone();
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&monitors).unwrap();
-    assert_eq!(parsed["monitors"]["remote"]["nrpe"]["landscape-api"]["command"], "check_landscape-api");
-    assert_eq!(parsed["monitors"]["remote"]["nrpe"].as_mapping().unwrap().len(), 10);
-
-    // Leadership moves away: the leader-only checks go.
-    unit.state.leader = false;
-    unit.set_published_leader_ip("10.1.77.229");
-    unit.hook("leader-settings-changed");
-    assert!(unit.read("/etc/nagios/nrpe.d/check_landscape-package-search.cfg").is_none());
-    assert!(unit.read("/etc/nagios/nrpe.d/check_landscape-appserver.cfg").is_some());
-    // Someone else's check is never touched; ours go with the relation.
-    std::fs::write(unit.path("/etc/nagios/nrpe.d/check_disk.cfg"), "command[check_disk]=x\n").unwrap();
-    unit.run(Dispatch::relation("nrpe-external-master", "broken", 40, None));
-    let left: Vec<String> = std::fs::read_dir(unit.path("/etc/nagios/nrpe.d"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["check_disk.cfg"]);
-}
-
-fn cos_config(unit: &Unit, id: u32) -> Value {
-    serde_json::from_str(&unit.relation(id).local_unit_data["config"]).unwrap()
-}
-
-fn scrape_targets(config: &Value, service: &str) -> Vec<String> {
-    let job = config["metrics_scrape_jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["static_configs"][0]["labels"]["landscape_service"] == service)
-        .unwrap_or_else(|| panic!("no {service} job"));
-    job["static_configs"][0]["targets"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
-}
-
-#[test]
-fn cos_agent_scrapes_every_worker_and_alerts_on_package_search() {
-    let mut unit = ready_leader(0);
-    unit.set_config("worker_counts", json!(3));
-    unit.add_relation("cos-agent", 41, "grafana-agent");
-    unit.relation_changed("cos-agent", 41, Some("grafana-agent/0"));
-    let config = cos_config(&unit, 41);
-    assert_eq!(scrape_targets(&config, "appserver"), ["localhost:8080", "localhost:8081", "localhost:8082"]);
-    assert_eq!(scrape_targets(&config, "api"), ["localhost:9080", "localhost:9081", "localhost:9082"]);
-    assert_eq!(scrape_targets(&config, "package-search"), ["localhost:9099"]);
-    let job = &config["metrics_scrape_jobs"][0];
-    assert_eq!((job["metrics_path"].as_str(), job["scrape_interval"].as_str()), (Some("/metrics"), Some("1m")));
-    let rule = &config["metrics_alert_rules"]["groups"][0]["rules"][0];
-    assert_eq!(rule["alert"], "PackageSearchDown");
-    assert_eq!(rule["expr"], "absent(up{landscape_service=\"package-search\"}==1)");
-    for key in ["log_alert_rules", "dashboards", "log_slots"] {
-        assert!(config.get(key).is_some(), "the cos_agent model requires {key}");
-    }
-}
-
-#[test]
-fn application_dashboard_entry_comes_from_the_leader_only() {
-    let mut unit = ready_leader(0);
-    unit.set_config("site_name", json!("acme"));
-    unit.add_relation("application-dashboard", 42, "homer");
-    unit.relation_changed("application-dashboard", 42, Some("homer/0"));
-    let app = unit.relation(42).local_app_data.clone();
-    assert_eq!(app["name"], "Landscape");
-    assert_eq!(app["url"], "https://10.1.77.18/");
-    assert_eq!(app["group"], "acme");
-    assert!(app["subtitle"].contains("acme") && app.contains_key("icon"));
-    let mut follower = Unit::new(1, "10.1.77.229");
-    follower.add_relation("application-dashboard", 42, "homer");
-    let run = follower.relation_changed("application-dashboard", 42, Some("homer/0"));
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(follower.relation(42).local_app_data.is_empty());
-}
-
-/// One hook moves HAProxy's servers, Landscape's own ports and the scrape
-/// targets together, and the real haproxy accepts the result.
-#[test]
-fn a_base_port_change_moves_haproxy_service_conf_and_scrape_jobs_in_one_hook() {
-    let mut unit = ready_leader(0);
-    unit.add_relation("cos-agent", 41, "grafana-agent");
-    unit.hook("config-changed");
-    unit.set_config("appserver_base_port", json!(18080));
-    unit.set_config("api_base_port", json!(19080));
-    let run = unit.hook("config-changed");
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let haproxy = unit.haproxy_config().unwrap();
-    let servers: Vec<String> =
-        backend_servers(&haproxy, "landscape-https-appserver").into_iter().map(|(_, a)| a).collect();
-    assert_eq!(servers, ["10.1.77.18:18080", "10.1.77.18:18081"]);
-    assert_eq!(service_conf(&unit).get("landscape", "base_port").as_deref(), Some("18080"));
-    assert_eq!(service_conf(&unit).get("api", "base_port").as_deref(), Some("19080"));
-    assert_eq!(scrape_targets(&cos_config(&unit, 41), "api"), ["localhost:19080", "localhost:19081"]);
-    crate::fixtures::haproxy_check_strict(&haproxy).unwrap();
-    assert!(run.ran("lsctl restart") && run.ran("systemctl reload haproxy"));
 }
 
 /// Every secret the charm handles, with every feature on and every action

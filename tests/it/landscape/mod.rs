@@ -1,0 +1,6 @@
+//! The Landscape workload through whole hooks, by concern.
+
+mod actions;
+mod config;
+mod deploy;
+mod relations;
