@@ -105,7 +105,8 @@ fn migrate_schema(host: &Host<'_>) -> Result<Outcome, CharmError> {
     }
     match host.cmds.run(&Cmd::new("landscape-schema", &[])) {
         Ok(out) => {
-            host.juju.action_log(&first_error_line(&out.combined()))?;
+            // landscape-schema's own report, bounded to one line.
+            host.juju.action_log(&crate::text::one_line(out.combined().trim()))?;
             Ok(done("schema migrated"))
         }
         Err(e) => {

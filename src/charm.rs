@@ -10,7 +10,7 @@
 
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
-use crate::haproxy::{self, apply, model};
+use crate::haproxy::{self, ApplyError, apply, model};
 use crate::host::Host;
 use crate::ingress::{self, IngressRelation};
 use crate::juju::event::SecretKind;
@@ -23,7 +23,7 @@ use crate::peers::{self, PeerView};
 use crate::status::{Status, StatusCollector};
 use crate::steady::{self, Record};
 use crate::system::Cmd;
-use crate::system::apt::InstalledPackages;
+use crate::system::apt::{self, InstalledPackages};
 use crate::tls::{self, TlsRelation};
 use crate::unit_state::{StateKey, UnitState};
 
@@ -201,7 +201,9 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
 fn ensure_packages(host: &Host<'_>, world: &World, config: &CharmConfig) -> Result<InstalledPackages, CharmError> {
     let mut packages = InstalledPackages::query(host.cmds, MANAGED_PACKAGES)?;
     landscape::ensure_installed(host, &world.unit_state, config, &packages)?;
-    if apply::ensure_installed(host.cmds, packages.has(apply::HAPROXY_PACKAGE))? {
+    let haproxy = apply::HAPROXY_PACKAGE;
+    let installed = apt::install_if_missing(host.cmds, haproxy, packages.has(haproxy)).map_err(ApplyError::Install)?;
+    if installed {
         packages.set(apply::HAPROXY_PACKAGE, true);
         host.log(LogLevel::Info, "installed haproxy");
     }

@@ -52,19 +52,6 @@ pub enum ApplyOutcome {
     Applied,
 }
 
-/// Installs the haproxy package when dpkg says it is missing (at install, and
-/// whenever it is found gone). Returns whether it installed anything.
-pub fn ensure_installed(cmds: &dyn CommandRunner, installed: bool) -> Result<bool, ApplyError> {
-    if installed {
-        return Ok(false);
-    }
-    let noninteractive = |cmd: Cmd| cmd.env("DEBIAN_FRONTEND", "noninteractive");
-    cmds.run(&noninteractive(Cmd::new("apt-get", &["update", "-q"]))).map_err(ApplyError::Install)?;
-    cmds.run(&noninteractive(Cmd::new("apt-get", &["install", "-y", "-q", HAPROXY_PACKAGE])))
-        .map_err(ApplyError::Install)?;
-    Ok(true)
-}
-
 /// A built-in page with a valid status line, for when Landscape's is missing.
 fn builtin_page(status: u16) -> String {
     let reason = match status {

@@ -8,6 +8,7 @@ use crate::config::{LandscapeConfig, ProxyConfig};
 use crate::fsutil::{self, FsError, Owner};
 use crate::juju::context::ModelProxies;
 use crate::paths::Paths;
+use crate::system::apt::apt_get as apt;
 use crate::system::{Cmd, CmdError, CommandRunner};
 
 pub const LANDSCAPE_PACKAGE: &str = "landscape-server";
@@ -35,10 +36,6 @@ pub enum InstallError {
 
 fn step(step: &'static str) -> impl FnOnce(CmdError) -> InstallError {
     move |source| InstallError::Command { step, source }
-}
-
-fn apt(args: &[&str]) -> Cmd {
-    Cmd::new("apt-get", args).env("DEBIAN_FRONTEND", "noninteractive")
 }
 
 /// Proxy variables for downloads: the charm's options first, then the

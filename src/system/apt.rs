@@ -1,4 +1,5 @@
-//! What dpkg has installed, asked once per hook.
+//! APT and dpkg: what dpkg has installed, asked once per hook, and the one
+//! way the charm runs apt-get (never asking a question).
 //!
 //! `dpkg-query` reads the whole status file (about 10 ms on a real machine),
 //! so the charm asks it once, for every package it manages, and hands the
@@ -7,6 +8,23 @@
 use std::collections::BTreeSet;
 
 use super::{Cmd, CmdError, CommandRunner};
+
+/// `apt-get <args>` that never asks (there is no terminal in a hook).
+pub fn apt_get(args: &[&str]) -> Cmd {
+    Cmd::new("apt-get", args).env("DEBIAN_FRONTEND", "noninteractive")
+}
+
+/// Installs `package` when dpkg says it is missing, from a fresh index (a
+/// stale one can name a .deb the archive no longer serves). Returns whether
+/// it installed anything.
+pub fn install_if_missing(cmds: &dyn CommandRunner, package: &str, installed: bool) -> Result<bool, CmdError> {
+    if installed {
+        return Ok(false);
+    }
+    cmds.run(&apt_get(&["update", "-q"]))?;
+    cmds.run(&apt_get(&["install", "-y", "-q", package]))?;
+    Ok(true)
+}
 
 /// The packages dpkg reported fully installed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
