@@ -164,57 +164,56 @@ fn frontend_rules_come_in_the_order_haproxy_runs_them() {
     }
 }
 
-fn snapshot_case(name: &str, topology: Topology, adjust: impl Fn(&mut Settings)) {
-    let (checked, snapshot) = render_both(&topology, adjust);
-    haproxy_check_strict(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
-    insta::assert_snapshot!(name, snapshot);
+/// One snapshot case: the units and the options that differ from
+/// [`settings`], as an input file (minijinja's file-driven style: a new case
+/// is a new file in `haproxy_inputs/`, and its snapshot appears beside the
+/// others).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    units: Vec<IpAddr>,
+    leader: Option<IpAddr>,
+    #[serde(default)]
+    redirect_https: Option<String>,
+    #[serde(default = "yes")]
+    enable_hostagent_messenger: bool,
+    #[serde(default = "yes")]
+    enable_ubuntu_installer_attach: bool,
+    #[serde(default = "yes")]
+    certificate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[test]
-fn snapshot_one_unit() {
-    snapshot_case("one_unit", Topology::new(ips(&["10.1.77.18"]), Some("10.1.77.18".parse().unwrap())), |_| {});
-}
-
-#[test]
-fn snapshot_three_units() {
-    snapshot_case("three_units", seed_topology(), |_| {});
-}
-
-#[test]
-fn snapshot_ipv6_peers() {
-    snapshot_case(
-        "ipv6_peers",
-        Topology::new(ips(&["fd00:200::11", "fd00:200::12", "10.200.0.13"]), Some("fd00:200::11".parse().unwrap())),
-        |_| {},
-    );
-}
-
-#[test]
-fn snapshot_redirect_all() {
-    snapshot_case("redirect_all", seed_topology(), |s| s.redirect_https = RedirectHttps::All);
-}
-
-#[test]
-fn snapshot_redirect_none() {
-    snapshot_case("redirect_none", seed_topology(), |s| s.redirect_https = RedirectHttps::None);
-}
-
-#[test]
-fn snapshot_flags_off() {
-    snapshot_case("flags_off", seed_topology(), |s| {
-        s.enable_hostagent_messenger = false;
-        s.enable_ubuntu_installer_attach = false;
-    });
-}
-
-#[test]
-fn snapshot_no_certificate_yet() {
-    snapshot_case("no_certificate_yet", seed_topology(), |s| s.tls_pem = None);
-}
-
-#[test]
-fn snapshot_leader_unknown() {
-    snapshot_case("leader_unknown", Topology::new(ips(&["10.1.77.229"]), None), |_| {});
+fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/haproxy_inputs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let case: Case = serde_json::from_str(&std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let redirect = match case.redirect_https.as_deref() {
+            None | Some("default") => RedirectHttps::Default,
+            Some("all") => RedirectHttps::All,
+            Some("none") => RedirectHttps::None,
+            Some(other) => panic!("{name}: redirect_https {other:?}"),
+        };
+        let (checked, snapshot) = render_both(&Topology::new(case.units, case.leader), |s| {
+            s.redirect_https = redirect;
+            s.enable_hostagent_messenger = case.enable_hostagent_messenger;
+            s.enable_ubuntu_installer_attach = case.enable_ubuntu_installer_attach;
+            if !case.certificate {
+                s.tls_pem = None;
+            }
+        });
+        haproxy_check_strict(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
+        insta::assert_snapshot!(name, snapshot);
+    }
 }
 
 fn arb_ip() -> impl Strategy<Value = IpAddr> {
