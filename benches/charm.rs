@@ -13,6 +13,9 @@ mod fixtures;
 #[path = "../tests/it/harness.rs"]
 mod harness;
 
+#[path = "../tests/it/in_process.rs"]
+mod in_process;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -65,6 +68,13 @@ fn main() {
                 time.as_secs_f64() * 1e3
             );
         }
+        // The charm's own time: the same hook with the fake in-process.
+        let hook = harness::Dispatch::Hook("config-changed".into());
+        let time = measure(20, || assert_eq!(unit.run_in_process(hook.clone()).code, 0));
+        println!(
+            "| config-changed hook, {units} units, nothing changed (fake Juju in-process: the charm's own time) | {:.2} ms |",
+            time.as_secs_f64() * 1e3
+        );
     }
 
     let mut unit = harness::Unit::new(0, "10.1.77.18");

@@ -510,6 +510,17 @@ impl Unit {
     }
 
     pub fn try_run(&mut self, dispatch: Dispatch) -> Result<RunResult, String> {
+        self.try_run_as(dispatch, Execution::Binary)
+    }
+
+    /// Runs the charm's library in this process, with the fake's answers
+    /// behind its runner traits (no process per tool call): the same state
+    /// in and out as [`Self::run`].
+    pub fn run_in_process(&mut self, dispatch: Dispatch) -> RunResult {
+        self.try_run_as(dispatch, Execution::InProcess).unwrap_or_else(|e| panic!("inconsistent test state: {e}"))
+    }
+
+    fn try_run_as(&mut self, dispatch: Dispatch, execution: Execution) -> Result<RunResult, String> {
         self.check_consistency(&dispatch)?;
         self.runs += 1;
         let mut state = self.state.clone();
@@ -533,16 +544,27 @@ impl Unit {
             }
             _ => None,
         };
-        let state_path = self.dir.path().join("state.json");
-        std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
-        let out = Command::new(DISPATCH)
-            .env_clear()
-            .envs(self.env(&dispatch))
-            .current_dir(self.dir.path().join("charm"))
-            .output()
-            .expect("dispatch runs");
-        let mut state: FakeState = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
-        let code = out.status.code().unwrap_or(-1);
+        let (code, stderr, mut state) = match execution {
+            Execution::Binary => {
+                let state_path = self.dir.path().join("state.json");
+                std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+                let out = Command::new(DISPATCH)
+                    .env_clear()
+                    .envs(self.env(&dispatch))
+                    .current_dir(self.dir.path().join("charm"))
+                    .output()
+                    .expect("dispatch runs");
+                let state: FakeState = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+                (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned(), state)
+            }
+            Execution::InProcess => {
+                let env: std::collections::HashMap<String, String> = self.env(&dispatch).into_iter().collect();
+                let runner = crate::in_process::InProcess::new(state);
+                let result = landscape_server::run(&env, &runner, &runner);
+                let stderr = result.as_ref().err().map(|e| format!("landscape-server: {e}\n")).unwrap_or_default();
+                (if result.is_ok() { 0 } else { 1 }, stderr, runner.into_state())
+            }
+        };
         if code == 0 {
             state.commit();
         } else {
@@ -559,12 +581,7 @@ impl Unit {
             state.relations.retain(|r| r.id != *id);
         }
         state.broken_relation = None;
-        let result = RunResult {
-            code,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            tool_calls: state.tool_calls.clone(),
-            commands: state.commands.clone(),
-        };
+        let result = RunResult { code, stderr, tool_calls: state.tool_calls.clone(), commands: state.commands.clone() };
         let (mut tool_calls, mut commands) = history;
         tool_calls.append(&mut state.tool_calls);
         commands.append(&mut state.commands);
@@ -592,6 +609,15 @@ impl Unit {
             .map(|r| r.local_app_data.clone())
             .unwrap_or_default()
     }
+}
+
+/// How a run executes the charm.
+#[derive(Debug, Clone, Copy)]
+enum Execution {
+    /// The compiled `dispatch`, with the fake hook tools on `PATH`.
+    Binary,
+    /// The library, with the fake's answers in-process.
+    InProcess,
 }
 
 /// A leader with `peers` peers (at 10.1.78.N) and every relation answered,

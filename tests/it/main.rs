@@ -4,6 +4,7 @@ use fake_juju::state;
 
 mod fixtures;
 mod harness;
+mod in_process;
 
 mod account;
 mod budget;

@@ -1,7 +1,7 @@
 //! The system commands the charm runs, as the fake answers them: a
 //! behaviour the test set, or dpkg-query's and apt-mark's own model.
 
-use crate::args::{Failure, Outcome};
+use crate::Reply;
 use crate::state::{Behaviour, FakeState};
 
 /// `dpkg-query -W -f=FORMAT package…` as dpkg answers it: `${Package}` and
@@ -34,12 +34,7 @@ pub fn apt_mark(st: &mut FakeState, args: &[String]) {
     }
 }
 
-pub fn behave(b: &Behaviour) -> Outcome {
-    if b.code == 0 {
-        eprint!("{}", b.stderr);
-        Ok(b.stdout.clone())
-    } else {
-        print!("{}", b.stdout);
-        Err(Failure(b.code, b.stderr.trim_end().to_string()))
-    }
+/// What a command with behaviour `b` prints and how it exits.
+pub fn behave(b: &Behaviour) -> Reply {
+    Reply { code: b.code, stdout: b.stdout.clone(), stderr: b.stderr.clone() }
 }

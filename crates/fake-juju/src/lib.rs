@@ -30,8 +30,62 @@ pub use tools::unit::ENDPOINT_NAMES;
 
 const STATE_ENV: &str = "FAKE_JUJU_STATE";
 
+/// What one call printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The environment variables a call is recorded with.
+pub const RECORDED_ENV: &[&str] =
+    &["DEBIAN_FRONTEND", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+
+/// Answers one call of `program` against `st`, recording it: the same
+/// answer whether the binary runs it (through the state file) or a test runs
+/// it in-process.
+pub fn answer(
+    st: &mut FakeState,
+    program: &str,
+    args: &[String],
+    stdin: Option<String>,
+    env: std::collections::BTreeMap<String, String>,
+) -> Reply {
+    let call = Call { program: program.to_string(), args: args.to_vec(), stdin: stdin.clone(), env };
+    let outcome = if HOOK_TOOLS.contains(&program) {
+        st.tool_calls.push(call);
+        match st.tool_failures.get(program).cloned() {
+            Some(b) => return commands::behave(&b),
+            None => hook_tool(st, program, args, stdin.as_deref()),
+        }
+    } else {
+        let line = call.line();
+        st.commands.push(call);
+        let behaviour = st
+            .command_behaviours
+            .iter()
+            .filter(|(key, _)| line == **key || line.starts_with(&format!("{key} ")))
+            .max_by_key(|(key, _)| key.len())
+            .map(|(_, b)| b.clone());
+        return match (behaviour, program) {
+            (Some(behaviour), _) => commands::behave(&behaviour),
+            (None, "dpkg-query") => commands::behave(&commands::dpkg_query(st, args)),
+            (None, "apt-mark") => {
+                commands::apt_mark(st, args);
+                commands::behave(&Behaviour::default())
+            }
+            (None, _) => commands::behave(&Behaviour::default()),
+        };
+    };
+    match outcome {
+        Ok(stdout) => Reply { code: 0, stdout, stderr: String::new() },
+        Err(Failure(code, stderr)) => Reply { code, stdout: String::new(), stderr: format!("{stderr}\n") },
+    }
+}
+
 /// The tool named by `argv[0]`, as a hook of the unit in `$FAKE_JUJU_STATE`
-/// would see it: reads the state, answers, records the call, saves the state.
+/// would see it: reads the state, answers, saves the state.
 pub fn run(argv: impl IntoIterator<Item = String>) -> ExitCode {
     let mut argv = argv.into_iter();
     let program = argv
@@ -59,51 +113,15 @@ pub fn run(argv: impl IntoIterator<Item = String>) -> ExitCode {
         let _ = std::io::stdin().read_to_string(&mut buf);
         stdin = Some(buf);
     }
-    let is_hook_tool = HOOK_TOOLS.contains(&program.as_str());
-    let env = ["DEBIAN_FRONTEND", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
-    let call = Call { program: program.clone(), args: args.clone(), stdin: stdin.clone(), env };
-    let outcome = if is_hook_tool {
-        st.tool_calls.push(call);
-        match st.tool_failures.get(&program).cloned() {
-            Some(b) => commands::behave(&b),
-            None => hook_tool(&mut st, &program, &args, stdin.as_deref()),
-        }
-    } else {
-        let line = call.line();
-        st.commands.push(call);
-        let behaviour = st
-            .command_behaviours
-            .iter()
-            .filter(|(key, _)| line == **key || line.starts_with(&format!("{key} ")))
-            .max_by_key(|(key, _)| key.len())
-            .map(|(_, b)| b.clone());
-        match (behaviour, program.as_str()) {
-            (Some(behaviour), _) => commands::behave(&behaviour),
-            (None, "dpkg-query") => commands::behave(&commands::dpkg_query(&st, &args)),
-            (None, "apt-mark") => {
-                commands::apt_mark(&mut st, &args);
-                Ok(String::new())
-            }
-            (None, _) => commands::behave(&Behaviour::default()),
-        }
-    };
+    let env = RECORDED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    let reply = answer(&mut st, &program, &args, stdin, env);
     if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&st).expect("state serializes")) {
         eprintln!("ERROR fake-juju-tool: cannot save {path}: {e}");
         return ExitCode::from(1);
     }
-    match outcome {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(Failure(code, err)) => {
-            eprintln!("{err}");
-            ExitCode::from(code as u8)
-        }
-    }
+    print!("{}", reply.stdout);
+    eprint!("{}", reply.stderr);
+    ExitCode::from(u8::try_from(reply.code).unwrap_or(1))
 }
 
 /// One hook tool, by family.
