@@ -38,7 +38,7 @@ pub const SERVICES: &[&str] = &[
 
 /// One relation and this side's bag on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnSide {
+pub struct LocalBag {
     pub relation: RelationId,
     pub own: Databag,
 }
@@ -51,14 +51,14 @@ pub fn observe(
     member: &str,
     bag: Bag,
     broken: Option<&RelationId>,
-) -> Result<Vec<OwnSide>, HookToolError> {
+) -> Result<Vec<LocalBag>, HookToolError> {
     let mut sides = vec![];
     for relation in juju.relation_ids(endpoint)? {
         if Some(&relation) == broken {
             continue;
         }
         let own = juju.relation_get_or_empty(&relation, member, bag)?;
-        sides.push(OwnSide { relation, own });
+        sides.push(LocalBag { relation, own });
     }
     Ok(sides)
 }
@@ -163,10 +163,10 @@ pub fn dashboard_entry(config: &CharmConfig, url: &str) -> Databag {
 /// This side of the three monitoring relations, as the hook read them.
 #[derive(Debug, Default)]
 pub struct MonitoringRelations {
-    pub nrpe: Vec<OwnSide>,
-    pub cos_agent: Vec<OwnSide>,
+    pub nrpe: Vec<LocalBag>,
+    pub cos_agent: Vec<LocalBag>,
     /// Read only by the leader (the application's own bag).
-    pub dashboard: Vec<OwnSide>,
+    pub dashboard: Vec<LocalBag>,
 }
 
 impl MonitoringRelations {
