@@ -17,7 +17,7 @@ use crate::peer_app::{PeerApp, PeerKey};
 
 pub const ADDRESS_KEY: &str = "address";
 
-/// A peer value that was not an IP address, for the log.
+/// A peer value that was not a routable IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedAddress {
     pub source: String,
@@ -28,7 +28,13 @@ pub struct RejectedAddress {
 impl std::fmt::Display for RejectedAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The value is untrusted and may be huge.
-        write!(f, "ignoring {} of {}: not an IP address: {}", self.key, self.source, crate::text::quoted(&self.value))
+        write!(
+            f,
+            "ignoring {} of {}: not a routable IP address: {}",
+            self.key,
+            self.source,
+            crate::text::quoted(&self.value)
+        )
     }
 }
 
@@ -48,10 +54,20 @@ pub struct PeerView {
     pub rejected: Vec<RejectedAddress>,
 }
 
-/// Parses an address strictly: `IpAddr` syntax, nothing around it. A scoped
-/// IPv6 address (`fe80::1%eth0`) is refused: it means nothing to another host.
+/// Parses a unit's address strictly: `IpAddr` syntax, nothing around it,
+/// and one another host can reach. A scoped IPv6 address (`fe80::1%eth0`),
+/// an unspecified (`0.0.0.0`, `::`), loopback or link-local one means
+/// nothing to another unit: put in every unit's server lines, it would send
+/// traffic to the sender itself, or nowhere.
 pub fn parse_ip(value: &str) -> Option<IpAddr> {
-    value.parse().ok()
+    let ip: IpAddr = value.parse().ok()?;
+    let unroutable = ip.is_unspecified()
+        || ip.is_loopback()
+        || match ip {
+            IpAddr::V4(v4) => v4.is_link_local(),
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        };
+    (!unroutable).then_some(ip)
 }
 
 impl PeerView {
@@ -173,6 +189,9 @@ mod tests {
         assert!(parse_ip("fd00::1").is_some());
         for bad in ["10.1.77.18\n", " 10.1.77.18", "host.example", "10.0.0.1 check", "fe80::1%eth0", "[fd00::1]", ""] {
             assert_eq!(parse_ip(bad), None, "{bad:?}");
+        }
+        for unroutable in ["0.0.0.0", "::", "127.0.0.1", "::1", "169.254.1.2", "fe80::1"] {
+            assert_eq!(parse_ip(unroutable), None, "{unroutable:?}");
         }
     }
 

@@ -50,10 +50,12 @@ pub fn mask_userinfo(url: &str) -> String {
     }
 }
 
-/// A DNS name: dot-separated labels of letters, digits and inner hyphens,
-/// each at most 63 characters, 253 in all.
+/// A DNS name (RFC 1123): dot-separated labels of letters, digits and inner
+/// hyphens, each at most 63 characters, 253 in all, and not all numeric
+/// (`2130706433` or `10.1.2` would be read as an address by resolvers).
 pub fn is_dns_name(host: &str) -> bool {
     host.len() <= 253
+        && !host.split('.').all(|label| label.chars().all(|c| c.is_ascii_digit()))
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -71,6 +73,20 @@ pub fn is_host(value: &str) -> bool {
 /// A credential from relation data, fit for service.conf and argv: one word.
 pub fn is_token(value: &str) -> bool {
     !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
+/// A Juju secret URI: `secret:<id>` or `secret://<model uuid>/<id>`, the id
+/// 20 characters of Juju's base32 alphabet (`0-9`, `a-v`).
+pub fn is_secret_uri(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix("secret:") else { return false };
+    let id = match rest.strip_prefix("//") {
+        Some(path) => match path.split_once('/') {
+            Some((model, id)) if !model.is_empty() && model.chars().all(|c| c.is_ascii_hexdigit() || c == '-') => id,
+            _ => return false,
+        },
+        None => rest,
+    };
+    id.len() == 20 && id.chars().all(|c| c.is_ascii_digit() || ('a'..='v').contains(&c))
 }
 
 #[cfg(test)]

@@ -171,6 +171,11 @@ fn read_database(
         return Ok(Err(DbState::Incomplete("database (no endpoints yet)".into())));
     };
     let credentials = match provider.get("secret-user") {
+        // Checked before it reaches argv: anything else is the provider's bad data.
+        Some(uri) if !crate::text::is_secret_uri(uri) => {
+            let shown = crate::text::quoted(uri);
+            return Ok(Err(DbState::Invalid(format!("database: secret-user is not a Juju secret URI: {shown}"))));
+        }
         Some(uri) => {
             let label = format!("{}.{}.user.secret", relation.endpoint, relation.id);
             match juju.secret_get(Some(uri), Some(&label), refresh) {

@@ -235,7 +235,7 @@ fn hostile_peer_data_never_reaches_the_config() {
     assert!(config.contains("10.1.77.42:8080"), "the good peer is routed");
     let log = unit.log_text();
     assert!(
-        log.contains("ignoring address of landscape-server/1: not an IP address: \"10.0.0.5\\n    server evil"),
+        log.contains("ignoring address of landscape-server/1: not a routable IP address: \"10.0.0.5\\n    server evil"),
         "{log}"
     );
     assert!(log.contains("landscape-server/5"), "the log names each unit");

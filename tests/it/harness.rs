@@ -338,7 +338,7 @@ impl Unit {
     /// (the postgresql_client interface, secrets variant): endpoints and
     /// version in the app bag, credentials in a secret granted to us.
     pub fn add_database(&mut self, id: u32) {
-        let uri = format!("secret:pgcreds{id:012}");
+        let uri = format!("secret:pgcreds{id:013}"); // a 20-character id, as Juju makes
         self.state.secrets.push(crate::state::Secret {
             id: uri.clone(),
             owner: "postgresql".into(),

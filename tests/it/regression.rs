@@ -349,3 +349,55 @@ fn optional_package_installed_from_a_stale_index_and_upgrade_without_conffile_po
     let install = run.commands.iter().find(|c| c.line().starts_with("apt-get install")).unwrap();
     assert!(install.args.windows(2).any(|w| w == ["-o", "Dpkg::Options::=--force-confold"]), "{}", install.line());
 }
+
+/// Issue 19, #5: a malformed `secret-user` went to `secret-get`'s argv, which
+/// failed with exit 2 on every retry (the unit wedged in hook-error), and its
+/// line breaks and escape codes reached the unit log. It is now checked
+/// first: the unit blocks naming the field, nothing reaches argv.
+#[test]
+fn malformed_secret_user_uri_wedged_every_hook() {
+    let mut unit = ready_leader(0);
+    let hostile = format!("secret:x\n\u{1b}[31mERROR forged{}", "y".repeat(200_000));
+    unit.state.relation_mut(crate::harness::DB_RELATION).unwrap().remote_app_data.insert("secret-user".into(), hostile);
+    let run = unit.relation_changed("database", crate::harness::DB_RELATION, Some("postgresql/0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("Unusable database settings: database: secret-user is not a Juju secret URI: "));
+    assert!(message.len() < 300 && !message.contains('\n') && !message.contains('\u{1b}'), "{message:?}");
+    let reached: Vec<String> = run
+        .tool_calls
+        .iter()
+        .filter(|c| c.program == "secret-get" && c.line().contains("forged"))
+        .map(|c| c.line())
+        .collect();
+    assert!(reached.is_empty(), "it reached secret-get's argv: {:.300?}", reached);
+    // Shown only escaped and cut: no raw line break or escape code in any message.
+    assert!(run.tool_calls.iter().all(|c| !c.line().contains('\u{1b}') && c.line().len() < 3000));
+    assert!(!run.stderr.contains('\u{1b}'));
+}
+
+/// Issue 19, #8: peers could publish `0.0.0.0`, `::`, loopback or link-local
+/// addresses into every unit's server lines (traffic to the sender itself,
+/// or nowhere), and all-numeric "host names" (`2130706433` is 127.0.0.1)
+/// passed as database hosts.
+#[test]
+fn unroutable_peer_addresses_and_numeric_host_names_were_accepted() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    for (n, bad) in [(1, "0.0.0.0"), (2, "127.0.0.1"), (3, "169.254.10.1"), (4, "::")] {
+        unit.add_peer(n, bad);
+    }
+    unit.add_peer(5, "10.1.77.229");
+    unit.hook("config-changed");
+    let config = unit.haproxy_config().unwrap();
+    let servers: Vec<&str> = config.lines().filter(|l| l.trim_start().starts_with("server ")).collect();
+    assert!(servers.iter().any(|l| l.contains("10.1.77.229:")));
+    for bad in ["0.0.0.0", "127.0.0.1", "169.254.10.1", "[::]"] {
+        assert!(!servers.iter().any(|l| l.contains(&format!(" {bad}:"))), "{bad} in the server lines");
+    }
+    assert!(unit.log_text().contains("ignoring address of landscape-server/1: not a routable IP address: \"0.0.0.0\""));
+    assert!(!landscape_server::text::is_host("2130706433") && !landscape_server::text::is_host("10.1.2"));
+    assert!(landscape_server::text::is_host("db1.example") && landscape_server::text::is_host("10.1.2.3"));
+}
