@@ -54,13 +54,19 @@ pub struct PeerView {
     pub rejected: Vec<RejectedAddress>,
 }
 
-/// Parses a unit's address strictly: `IpAddr` syntax, nothing around it,
-/// and one another host can reach. A scoped IPv6 address (`fe80::1%eth0`),
-/// an unspecified (`0.0.0.0`, `::`), loopback or link-local one means
-/// nothing to another unit: put in every unit's server lines, it would send
-/// traffic to the sender itself, or nowhere.
+/// Parses an address strictly: `IpAddr` syntax, nothing around it. A scoped
+/// IPv6 address (`fe80::1%eth0`) is refused: it means nothing to another host.
 pub fn parse_ip(value: &str) -> Option<IpAddr> {
-    let ip: IpAddr = value.parse().ok()?;
+    value.parse().ok()
+}
+
+/// An address another unit published for itself: [`parse_ip`], and one that
+/// this unit can reach. An unspecified (`0.0.0.0`, `::`), loopback or
+/// link-local address means nothing here: put in every unit's server lines,
+/// it would send traffic to the sender itself, or nowhere. (This unit's own
+/// address comes from Juju's `network-get`, and is taken as it is.)
+pub fn parse_peer_ip(value: &str) -> Option<IpAddr> {
+    let ip = parse_ip(value)?;
     let unroutable = ip.is_unspecified()
         || ip.is_loopback()
         || match ip {
@@ -100,7 +106,7 @@ impl PeerView {
         let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
         let app_bag = read(app_name, Bag::App)?;
         if let Some(value) = app_bag.get(PeerKey::LeaderIp.name()) {
-            match parse_ip(value) {
+            match parse_peer_ip(value) {
                 Some(ip) => view.published_leader_ip = Some(ip),
                 None => view.rejected.push(RejectedAddress {
                     source: format!("the {app_name} application"),
@@ -121,7 +127,7 @@ impl PeerView {
                 .iter()
                 .find_map(|key| bag.get(*key).map(|value| (*key, value)));
             let Some((key, value)) = found else { continue };
-            match parse_ip(value) {
+            match parse_peer_ip(value) {
                 Some(ip) => view.peers.push((unit, ip)),
                 None => view.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
             }
@@ -191,7 +197,8 @@ mod tests {
             assert_eq!(parse_ip(bad), None, "{bad:?}");
         }
         for unroutable in ["0.0.0.0", "::", "127.0.0.1", "::1", "169.254.1.2", "fe80::1"] {
-            assert_eq!(parse_ip(unroutable), None, "{unroutable:?}");
+            assert!(parse_ip(unroutable).is_some(), "{unroutable:?}");
+            assert_eq!(parse_peer_ip(unroutable), None, "{unroutable:?}");
         }
     }
 
