@@ -9,6 +9,7 @@ mod in_process;
 mod account;
 mod budget;
 mod bundles;
+mod crash;
 mod dispatch;
 mod docs;
 mod haproxy_golden;

@@ -114,6 +114,14 @@ pub fn run(argv: impl IntoIterator<Item = String>) -> ExitCode {
         stdin = Some(buf);
     }
     let env = RECORDED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    if st.kill_at_call.is_some_and(|k| st.tool_calls.len() + st.commands.len() + 1 >= k) {
+        // The crash test: the hook dies here, as on a machine that lost
+        // power; nothing of this call is answered or recorded.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::os::unix::process::parent_id().to_string()])
+            .status();
+        return ExitCode::from(137);
+    }
     let reply = answer(&mut st, &program, &args, stdin, env);
     if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&st).expect("state serializes")) {
         eprintln!("ERROR fake-juju-tool: cannot save {path}: {e}");

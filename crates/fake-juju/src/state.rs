@@ -193,6 +193,11 @@ pub struct FakeState {
     pub broken_relation: Option<u32>,
     /// Whether peer data is readable (false during install, as in Juju).
     pub peer_data_readable: bool,
+    /// The crash test's kill point: when this run's calls (hook tools and
+    /// commands together) reach it, the fake SIGKILLs the process that ran
+    /// it (`dispatch`) instead of answering.
+    #[serde(default)]
+    pub kill_at_call: Option<usize>,
 }
 
 impl FakeState {
