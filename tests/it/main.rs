@@ -12,6 +12,7 @@ mod bundles;
 mod crash;
 mod dispatch;
 mod docs;
+mod fuzz;
 mod haproxy_golden;
 mod haproxy_hooks;
 mod ingress;
