@@ -118,10 +118,7 @@ pub fn reconcile_after_action(host: &Host<'_>, adjust: impl FnOnce(&mut World)) 
 fn handle_world(host: &Host<'_>, world: &World) -> Result<(), CharmError> {
     let mut status = StatusCollector::new();
     let result = reconcile(host, world, &mut status);
-    if let Err(err) = status.absorb(host, result) {
-        host.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
-        return Err(err);
-    }
+    status.absorb(host, result)?;
     let resolved = status.resolve();
     host.stage_state(StateKey::LastReconcile, record_of(host, world, &resolved).to_json());
     host.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.unit_state)?;

@@ -52,12 +52,18 @@ pub fn run(
     let juju = HookTools::new(tools).with_secret_dir(paths.secret_content_dir());
     let host = Host::new(ctx, juju, cmds, paths);
     host.clear_crash_leftovers();
-    match event {
+    let result = match event {
         Event::Unknown(path) => {
             host.log(LogLevel::Debug, &format!("ignoring {path}: this charm does not handle it"));
             Ok(())
         }
         Event::Action(name) => actions::run(&host, &name),
         event => charm::handle_hook(&host, event),
+    };
+    // Whatever failed, from reading the world (a relation gone mid-hook) to
+    // the last part: said in the unit's log, not only on stderr.
+    if let Err(err) = &result {
+        host.log(LogLevel::Error, &format!("hook failed, Juju will retry it: {err}"));
     }
+    result
 }

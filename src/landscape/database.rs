@@ -219,14 +219,25 @@ fn read_legacy(
 ) -> Result<Result<DbConnection, DbState>, HookToolError> {
     let mut units = juju.relation_list(relation)?;
     units.sort();
+    // An allowed unit whose `master` is unusable is the provider's bad data,
+    // not a wait for allowed-units.
+    let mut unusable = None;
     for unit in units {
         let bag = juju.relation_get_or_empty(relation, &unit, Bag::Unit)?;
         let allowed = bag.get("allowed-units").is_some_and(|a| a.split_whitespace().any(|u| u == unit_name));
         let Some(master) = bag.get("master").filter(|_| allowed) else { continue };
         let master = parse_libpq(master);
-        let (Some(host), Some(password)) = (master.get("host"), master.get("password")) else { continue };
         let user = bag.get("user").or(master.get("user"));
-        let Some(user) = user else { continue };
+        let (Some(host), Some(password), Some(user)) = (master.get("host"), master.get("password"), user) else {
+            let lacking: Vec<&str> =
+                [("host", master.get("host")), ("password", master.get("password")), ("user", user)]
+                    .iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(k, _)| *k)
+                    .collect();
+            unusable = Some(format!("db: {unit}'s master connection string has no {}", lacking.join(", ")));
+            continue;
+        };
         let port = bag.get("port").or(master.get("port")).map_or(Ok(DEFAULT_PORT), |p| {
             p.parse::<u16>()
                 .ok()
@@ -256,7 +267,10 @@ fn read_legacy(
             source: DbSource::LegacyDb(relation.clone()),
         }));
     }
-    Ok(Err(DbState::Incomplete(format!("db ({unit_name} is not in allowed-units yet)"))))
+    Ok(Err(match unusable {
+        Some(problem) => DbState::Invalid(problem),
+        None => DbState::Incomplete(format!("db ({unit_name} is not in allowed-units yet)")),
+    }))
 }
 
 /// Applies the `db_*` options over a relation's connection (or stands in

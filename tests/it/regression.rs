@@ -401,3 +401,45 @@ fn unroutable_peer_addresses_and_numeric_host_names_were_accepted() {
     assert!(!landscape_server::text::is_host("2130706433") && !landscape_server::text::is_host("10.1.2"));
     assert!(landscape_server::text::is_host("db1.example") && landscape_server::text::is_host("10.1.2.3"));
 }
+
+/// Issue 19, #8: an unparseable legacy `master` showed "waiting for
+/// allowed-units", though the unit was allowed: the provider's data was
+/// bad, and the status sent the operator after the wrong thing.
+#[test]
+fn unusable_legacy_master_said_waiting_for_allowed_units() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.peer_relation();
+    unit.add_amqp("inbound-amqp", crate::harness::INBOUND_AMQP_RELATION);
+    unit.add_amqp("outbound-amqp", crate::harness::OUTBOUND_AMQP_RELATION);
+    unit.add_relation("load-balancer-certificates", crate::harness::TLS_RELATION, "self-signed-certificates");
+    let rel = unit.add_relation("db", 30, "postgresql");
+    let bag = rel.remote_units.get_mut("postgresql/0").unwrap();
+    bag.insert("master".into(), "dbname=landscape port=5432".into());
+    bag.insert("allowed-units".into(), "landscape-server/0".into());
+    let run = unit.run(crate::harness::Dispatch::relation("db", "changed", 30, Some("postgresql/0")));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        unit.status(),
+        (
+            "blocked".into(),
+            "Unusable database settings: db: postgresql/0's master connection string has no host, password, user"
+                .into()
+        )
+    );
+}
+
+/// Issue 19, #8: a relation that vanished while the hook read it (or any
+/// failure before the parts ran) failed the hook with stderr only; the
+/// unit's log, where operators look, said nothing.
+#[test]
+fn a_hook_that_failed_while_reading_the_world_said_nothing_in_the_log() {
+    let mut unit = ready_leader(0);
+    unit.state.tool_failures.insert(
+        "relation-list".into(),
+        crate::state::Behaviour { code: 1, stdout: String::new(), stderr: "ERROR connection is shut down\n".into() },
+    );
+    let run = unit.hook("config-changed");
+    assert_ne!(run.code, 0);
+    assert!(unit.log_text().contains("ERROR hook failed, Juju will retry it: relation-list"), "{}", unit.log_text());
+}
