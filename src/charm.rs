@@ -163,7 +163,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     // Ingress is published even when HAProxy refuses its new config: the
     // databags depend on the config and addresses, not on HAProxy's verdict.
-    let served = haproxy::reconcile(host, &desired, &digest, applied, cert.changed);
+    let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
     let open_ports = model::listening_ports(&desired);
     let ingress_inputs = ingress::Inputs {
         config,

@@ -71,6 +71,11 @@ impl Paths {
         self.at("/etc/haproxy/haproxy.pem")
     }
 
+    /// A new bundle until HAProxy has loaded it with the config that uses it.
+    pub fn haproxy_candidate_pem(&self) -> PathBuf {
+        self.at("/etc/haproxy/haproxy.pem.candidate")
+    }
+
     pub fn haproxy_errors_dir(&self) -> PathBuf {
         self.at("/etc/haproxy/errors")
     }
@@ -179,6 +184,7 @@ mod tests {
             p.haproxy_rejected_config(),
             p.haproxy_rejected_reason(),
             p.haproxy_pem(),
+            p.haproxy_candidate_pem(),
             p.haproxy_errors_dir(),
             p.landscape_offline_dir(),
             p.service_conf(),

@@ -29,6 +29,8 @@ pub enum ApplyError {
     Validate(#[source] CmdError),
     #[error("HAProxy rejected the new config: {first_error}")]
     Rejected { first_error: String, output: String },
+    #[error("HAProxy rejected the new certificate: {first_error}")]
+    BundleRejected { first_error: String },
     #[error("cannot reload or start HAProxy: {0}")]
     Service(#[source] CmdError),
 }
@@ -38,8 +40,8 @@ pub enum ApplyError {
 impl crate::status::Explain for ApplyError {
     fn status(&self) -> Option<crate::status::Status> {
         match self {
-            ApplyError::Rejected { first_error, .. } => {
-                Some(crate::status::Status::blocked(format!("HAProxy rejected the new config: {first_error}")))
+            ApplyError::Rejected { .. } | ApplyError::BundleRejected { .. } => {
+                Some(crate::status::Status::blocked(self.to_string()))
             }
             ApplyError::Fs(_) | ApplyError::Install(_) | ApplyError::Validate(_) | ApplyError::Service(_) => None,
         }
@@ -181,6 +183,34 @@ pub fn apply_config(
             let _ = fsutil::remove_optional(&candidate);
             Err(other)
         }
+    }
+}
+
+/// Puts the candidate bundle into service only if HAProxy loads it with the
+/// config that will use it: `check_text` is that config, naming the
+/// candidate's path. A refusal removes the candidate, and the live bundle
+/// keeps serving.
+pub fn install_bundle(
+    paths: &Paths,
+    cmds: &dyn CommandRunner,
+    check_text: &str,
+    owner: Owner,
+) -> Result<(), ApplyError> {
+    let check = paths.haproxy_candidate_config();
+    fsutil::write_atomic(&check, check_text.as_bytes(), 0o644, owner)?;
+    let verdict = validate(cmds, &check);
+    fsutil::remove_optional(&check)?;
+    match verdict {
+        Ok(()) => {
+            owe_reload(paths)?;
+            fsutil::rename_durable(&paths.haproxy_candidate_pem(), &paths.haproxy_pem())?;
+            Ok(())
+        }
+        Err(ApplyError::Rejected { first_error, .. }) => {
+            fsutil::remove_optional(&paths.haproxy_candidate_pem())?;
+            Err(ApplyError::BundleRejected { first_error })
+        }
+        Err(other) => Err(other),
     }
 }
 

@@ -8,7 +8,7 @@ pub mod model;
 pub mod render;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use apply::{ApplyError, ApplyOutcome};
 pub use model::{HaproxyConfig, Settings, Topology};
@@ -74,19 +74,30 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
 }
 
 /// Puts `desired` into service. `applied` is the unit-state record of the
-/// last config applied; `bundle_changed` forces a reload for a new
-/// certificate.
+/// last config applied; `candidate` is a new certificate bundle the TLS
+/// part left (it goes live only once HAProxy loads it with this config);
+/// `bundle_removed` forces a reload for a bundle taken away.
 pub fn reconcile(
     host: &Host<'_>,
     desired: &HaproxyConfig,
     inputs_digest: &str,
     applied: Option<&String>,
-    bundle_changed: bool,
+    candidate: Option<&Path>,
+    bundle_removed: bool,
 ) -> Result<(), HaproxyError> {
     let owner = Owner::of_user(apply::HAPROXY_USER)?;
     for note in apply::sync_error_pages(&host.paths, owner)? {
         host.log(LogLevel::Warning, &note);
     }
+    if let Some(candidate) = candidate {
+        // The config as it will be, naming the candidate where it will name
+        // the live bundle: both are checked together before either is live.
+        let live = host.paths.haproxy_pem().display().to_string();
+        let check = render(desired)?.replace(&format!("crt {live}"), &format!("crt {}", candidate.display()));
+        apply::install_bundle(&host.paths, host.cmds, &check, owner)?;
+        host.log(LogLevel::Info, "installed the load balancer certificate (HAProxy loads it)");
+    }
+    let bundle_changed = candidate.is_some() || bundle_removed;
     // Rendering is most of the charm's own time at scale (1.3 MB for 100
     // units of 16 workers): skip it when the inputs are those of the live
     // config, and the live file is still what was applied.

@@ -12,25 +12,29 @@ use std::path::PathBuf;
 pub use x509::*;
 
 use crate::fsutil::{self, Owner};
-use crate::haproxy::apply::{self, HAPROXY_USER};
+use crate::haproxy::apply::HAPROXY_USER;
 use crate::host::Host;
 use crate::juju::{Bag, Databag, LogLevel};
 
 /// What the TLS part leaves for the HAProxy part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertOutcome {
-    /// The bundle HAProxy serves 443, 6554 and 50051 with; None: port 80 only.
+    /// The live bundle's path, which HAProxy's config names for 443, 6554
+    /// and 50051; None: port 80 only.
     pub bundle: Option<PathBuf>,
-    /// The bundle was installed or removed in this hook: HAProxy must reload
-    /// even when its config text is the same.
-    pub changed: bool,
+    /// A new bundle, not live yet: the HAProxy part puts it in place once
+    /// HAProxy has loaded it with the config that uses it.
+    pub candidate: Option<PathBuf>,
+    /// The bundle was removed in this hook: HAProxy must reload even when
+    /// its config text is the same.
+    pub removed: bool,
 }
 
 impl CertOutcome {
     /// The bundle already in place, changed by nobody in this hook.
     pub fn in_place(paths: &crate::paths::Paths) -> Self {
         let pem = paths.haproxy_pem();
-        CertOutcome { bundle: pem.exists().then_some(pem), changed: false }
+        CertOutcome { bundle: pem.exists().then_some(pem), candidate: None, removed: false }
     }
 }
 
@@ -45,23 +49,32 @@ pub fn reconcile(
     unit_ip: Option<IpAddr>,
     hostname: Option<&str>,
 ) -> Result<CertOutcome, TlsError> {
-    let changed = match (rel, unit_ip) {
+    let candidate = match (rel, unit_ip) {
         (None, _) => {
             if removed {
                 forget(&host.paths)?;
                 host.log(LogLevel::Info, "load-balancer-certificates removed: forgot the key and the certificate");
             }
-            removed
+            false
         }
         // Without an address there is nothing to ask for; the HAProxy part says why.
         (Some(_), None) => false,
         (Some(rel), Some(ip)) => keep_current(host, rel, CertRequest::new(hostname, ip))?,
     };
-    Ok(CertOutcome { changed, ..CertOutcome::in_place(&host.paths) })
+    let mut outcome = CertOutcome { removed: removed && rel.is_none(), ..CertOutcome::in_place(&host.paths) };
+    if candidate {
+        outcome.bundle = Some(host.paths.haproxy_pem());
+        outcome.candidate = Some(host.paths.haproxy_candidate_pem());
+    } else {
+        // One an interrupted hook left is not wanted any more.
+        fsutil::remove_optional(&host.paths.haproxy_candidate_pem())?;
+    }
+    Ok(outcome)
 }
 
-/// The CSR for `request` published, the certificate issued for it installed,
-/// a renewal requested when due. Returns whether the installed bundle changed.
+/// The CSR for `request` published, the certificate issued for it made the
+/// candidate bundle when it is not the live one, a renewal requested when
+/// due. Returns whether there is a candidate.
 fn keep_current(host: &Host<'_>, rel: &TlsRelation, request: CertRequest) -> Result<bool, TlsError> {
     let key = load_or_create_key(&host.paths)?;
     let current = published_csrs(&rel.own_unit).into_iter().find(|csr| csr_matches(csr, &request, &key));
@@ -95,17 +108,15 @@ fn keep_current(host: &Host<'_>, rel: &TlsRelation, request: CertRequest) -> Res
     }
 }
 
-/// Writes the bundle HAProxy loads when it differs from the one in place.
+/// Writes the candidate bundle when it differs from the live one; the
+/// HAProxy part validates it and puts it in place.
 fn install(host: &Host<'_>, checked: &Checked, key: &rcgen::KeyPair, request: &CertRequest) -> Result<bool, TlsError> {
     let owner = Owner::of_user(HAPROXY_USER)?;
     let bundle = bundle(checked, key);
-    let pem = host.paths.haproxy_pem();
-    if fsutil::is_current(&pem, bundle.as_bytes(), 0o600, owner) {
+    if fsutil::is_current(&host.paths.haproxy_pem(), bundle.as_bytes(), 0o600, owner) {
         return Ok(false);
     }
-    // Owed before the rename, paid by this hook's HAProxy part or a later hook's.
-    apply::owe_reload(&host.paths)?;
-    fsutil::write_atomic(&pem, bundle.as_bytes(), 0o600, owner)?;
-    host.log(LogLevel::Info, &format!("installed the load balancer certificate for {}", request.common_name));
+    fsutil::write_atomic(&host.paths.haproxy_candidate_pem(), bundle.as_bytes(), 0o600, owner)?;
+    host.log(LogLevel::Info, &format!("received the load balancer certificate for {}", request.common_name));
     Ok(true)
 }

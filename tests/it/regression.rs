@@ -443,3 +443,57 @@ fn a_hook_that_failed_while_reading_the_world_said_nothing_in_the_log() {
     assert_ne!(run.code, 0);
     assert!(unit.log_text().contains("ERROR hook failed, Juju will retry it: relation-list"), "{}", unit.log_text());
 }
+
+/// Issue 19, #1: a new bundle went live without HAProxy ever loading it
+/// (`haproxy -c` ran only when haproxy.cfg's text changed). A certificate
+/// that parses but HAProxy refuses (here one signed with SHA-1, which
+/// OpenSSL 3 will not load) would take 443, 6554 and 50051 down at the next
+/// restart. The candidate bundle and the config that uses it are now checked
+/// together first; a refused one never goes live.
+#[test]
+fn a_bundle_haproxy_cannot_load_went_live_unchecked() {
+    let (mut unit, _, before) = leader_with_a_certificate();
+    let csr = crate::fixtures::published_csrs(&unit, 7).pop().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("unit.csr"), &csr).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (ca_key, ca_pem, cert) = (path("ca.key"), path("ca.pem"), path("unit.pem"));
+    let subject = ["-subj", "/CN=an old CA"];
+    openssl(
+        &[&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &ca_key, "-out", &ca_pem][..], &subject]
+            .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("unit.csr"),
+        "-CA",
+        &ca_pem,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-sha1",
+    ]);
+    let (ca, cert) = (std::fs::read_to_string(&ca_pem).unwrap(), std::fs::read_to_string(&cert).unwrap());
+    let entry = json!([{"ca": ca, "certificate_signing_request": csr, "certificate": cert, "chain": [cert, ca]}]);
+    unit.state.relation_mut(7).unwrap().remote_app_data =
+        crate::harness::Databag::from([("certificates".to_string(), entry.to_string())]);
+    let run = unit.relation_changed("load-balancer-certificates", 7, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("HAProxy rejected the new certificate: "), "{message}");
+    assert!(message.contains("unable to load SSL certificate"), "{message}");
+    assert_eq!(unit.read("/etc/haproxy/haproxy.pem").unwrap(), before, "the good bundle keeps serving");
+    assert!(unit.read("/etc/haproxy/haproxy.pem.candidate").is_none(), "the refused candidate is gone");
+    assert!(!run.ran("systemctl reload haproxy"), "nothing new to serve");
+}
