@@ -35,11 +35,20 @@ enum Line {
 }
 
 /// A parsed INI document that renders back to its source when unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IniDocument {
     lines: Vec<Line>,
     /// Whether the source ended with a newline (kept as it was).
     trailing_newline: bool,
+    /// The source's line ending (`\n`, or `\r\n` for a file from Windows),
+    /// kept for every line.
+    eol: &'static str,
+}
+
+impl Default for IniDocument {
+    fn default() -> Self {
+        Self { lines: vec![], trailing_newline: false, eol: "\n" }
+    }
 }
 
 fn is_comment(trimmed: &str) -> bool {
@@ -96,7 +105,8 @@ impl IniDocument {
                 continuation: vec![],
             });
         }
-        Ok(Self { lines, trailing_newline: text.is_empty() || text.ends_with('\n') })
+        let eol = crate::text::line_ending(text);
+        Ok(Self { lines, trailing_newline: text.is_empty() || text.ends_with('\n'), eol })
     }
 
     /// Indexes of the lines of `section`: its header and everything up to the next header.
@@ -237,7 +247,7 @@ impl fmt::Display for IniDocument {
         let mut first = true;
         let mut line = |f: &mut fmt::Formatter<'_>, text: &str| {
             if !first {
-                f.write_str("\n")?;
+                f.write_str(self.eol)?;
             }
             first = false;
             f.write_str(text)
@@ -255,7 +265,7 @@ impl fmt::Display for IniDocument {
             }
         }
         if self.trailing_newline && !self.lines.is_empty() {
-            f.write_str("\n")?;
+            f.write_str(self.eol)?;
         }
         Ok(())
     }

@@ -89,6 +89,50 @@ pub fn is_secret_uri(value: &str) -> bool {
     id.len() == 20 && id.chars().all(|c| c.is_ascii_digit() || ('a'..='v').contains(&c))
 }
 
+/// How a file the operator may have edited was encoded, so that an edit
+/// gives back every byte the charm does not own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileEncoding {
+    Utf8,
+    /// Not UTF-8: each byte is read as the character of the same number (ISO
+    /// 8859-1) and written back as that byte.
+    Latin1,
+}
+
+/// `bytes` as text, and how to write it back unchanged.
+pub fn decode_file(bytes: &[u8]) -> (String, FileEncoding) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), FileEncoding::Utf8),
+        Err(_) => (bytes.iter().map(|b| char::from(*b)).collect(), FileEncoding::Latin1),
+    }
+}
+
+/// `text` in `encoding`. In a Latin-1 file a character past U+00FF (only
+/// in a value the charm writes) goes in as its UTF-8 bytes.
+pub fn encode_file(text: &str, encoding: FileEncoding) -> Vec<u8> {
+    match encoding {
+        FileEncoding::Utf8 => text.as_bytes().to_vec(),
+        FileEncoding::Latin1 => {
+            let mut out = Vec::with_capacity(text.len());
+            for c in text.chars() {
+                match u8::try_from(u32::from(c)) {
+                    Ok(byte) => out.push(byte),
+                    Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The line ending `text` uses (CRLF when its first line break is one).
+pub fn line_ending(text: &str) -> &'static str {
+    match text.find('\n') {
+        Some(i) if i > 0 && text.as_bytes()[i - 1] == b'\r' => "\r\n",
+        _ => "\n",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,8 @@ fn key_of(line: &str) -> Option<&str> {
 /// Returns `text` with `values` set. Only the charm's own values are written,
 /// and they are all plain words or numbers, so quoting is simple.
 pub fn apply(text: &str, values: &BTreeMap<&'static str, String>) -> String {
+    // Every other line as it was, in the file's own line ending.
+    let eol = crate::text::line_ending(text);
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let (deployed_key, deployed_value) = DEPLOYED_FROM;
     if !lines.iter().any(|l| key_of(l) == Some(deployed_key)) {
@@ -100,8 +102,8 @@ pub fn apply(text: &str, values: &BTreeMap<&'static str, String>) -> String {
             None => lines.push(wanted),
         }
     }
-    let mut out = lines.join("\n");
-    out.push('\n');
+    let mut out = lines.join(eol);
+    out.push_str(eol);
     out
 }
 

@@ -200,10 +200,10 @@ fn write_files(
 fn write_etc_default(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<String, LandscapeError> {
     let selection = etc_default::ServiceSelection::of(inputs.config, inputs.is_leader);
     let path = host.paths.landscape_defaults();
-    let current = fsutil::read_optional(&path)?.unwrap_or_default();
-    let text = etc_default::apply(&String::from_utf8_lossy(&current), &selection.run_keys());
+    let (current, encoding) = crate::text::decode_file(&fsutil::read_optional(&path)?.unwrap_or_default());
+    let text = etc_default::apply(&current, &selection.run_keys());
     let (mode, owner) = fsutil::mode_and_owner(&path)?.unwrap_or((0o644, Owner::default()));
-    fsutil::write_atomic(&path, text.as_bytes(), mode, owner)?;
+    fsutil::write_atomic(&path, &crate::text::encode_file(&text, encoding), mode, owner)?;
     Ok(text)
 }
 
@@ -266,14 +266,16 @@ fn publish_requests(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<(), Landscap
 /// Writes service.conf when its text changes; returns the text.
 fn write_service_conf(host: &Host<'_>, inputs: &service_conf::ServiceConfInputs<'_>) -> Result<String, LandscapeError> {
     let path = host.paths.service_conf();
-    let current = fsutil::read_optional(&path)?.unwrap_or_default();
-    let current = String::from_utf8_lossy(&current);
+    let bytes = fsutil::read_optional(&path)?.unwrap_or_default();
+    // Every line the charm does not own goes back byte for byte, whatever
+    // the file's encoding and line endings.
+    let (current, encoding) = crate::text::decode_file(&bytes);
     let text = service_conf::render(&current, inputs)
         .map_err(|source| LandscapeError::ServiceConf { path: path.display().to_string(), source })?;
     if text != current {
         // Keep the package's owner and mode (service.conf holds passwords).
         let (mode, owner) = fsutil::mode_and_owner(&path)?.unwrap_or((0o640, Owner::default()));
-        fsutil::write_atomic(&path, text.as_bytes(), mode, owner)?;
+        fsutil::write_atomic(&path, &crate::text::encode_file(&text, encoding), mode, owner)?;
         host.log(LogLevel::Info, &format!("updated {}", path.display()));
     }
     Ok(text)

@@ -497,3 +497,29 @@ fn a_bundle_haproxy_cannot_load_went_live_unchecked() {
     assert!(unit.read("/etc/haproxy/haproxy.pem.candidate").is_none(), "the refused candidate is gone");
     assert!(!run.ran("systemctl reload haproxy"), "nothing new to serve");
 }
+
+/// Issue 19, #8: service.conf and `/etc/default/landscape-server` were
+/// rewritten through a lossy UTF-8 decode, so a Latin-1 byte in an
+/// operator's comment became U+FFFD, and CRLF line endings became LF. Every
+/// line the charm does not own now goes back byte for byte.
+#[test]
+fn operator_files_lost_their_encoding_and_line_endings() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    let conf: &[u8] = b"# Caf\xe9 Landscape, edited on Windows\r\n[stores]\r\nunknown_key = kept\r\n";
+    let defaults: &[u8] = b"# M\xfcller's settings\r\nRUN_ALL=\"yes\"\r\nOTHER=keep\r\n";
+    for (path, bytes) in [("/etc/landscape/service.conf", conf), ("/etc/default/landscape-server", defaults)] {
+        let path = unit.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    unit.relate_workload();
+    assert_eq!(unit.hook("config-changed").code, 0);
+    let conf = std::fs::read(unit.path("/etc/landscape/service.conf")).unwrap();
+    assert!(conf.starts_with(b"# Caf\xe9 Landscape, edited on Windows\r\n[stores]\r\nunknown_key = kept\r\n"));
+    assert!(conf.windows(2).filter(|w| w == b"\r\n").count() == conf.iter().filter(|b| **b == b'\n').count());
+    assert!(String::from_utf8_lossy(&conf).contains("host = 10.1.99.1:5432\r\n"));
+    let defaults = std::fs::read(unit.path("/etc/default/landscape-server")).unwrap();
+    assert!(defaults.windows(b"# M\xfcller's settings\r\n".len()).any(|w| w == b"# M\xfcller's settings\r\n"));
+    assert!(defaults.windows(12).any(|w| w == b"OTHER=keep\r\n") && !defaults.contains(&0xef), "{defaults:?}");
+}
