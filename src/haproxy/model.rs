@@ -343,6 +343,13 @@ fn leader_servers(spec: &ServiceSpec, leader: Option<IpAddr>, settings: &Setting
         .collect()
 }
 
+/// The backend of a gRPC frontend. Not the frontend's own name (the seed's
+/// choice): HAProxy 3.2 warns that a backend named as a frontend "will not be
+/// supported anymore in version 3.3", and 3.3 refuses it.
+fn grpc_backend_name(frontend: &str) -> String {
+    format!("{frontend}-servers")
+}
+
 /// A gRPC service: TLS with ALPN h2 in front, one h2c server per unit behind.
 fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Topology, settings: &Settings) -> Service {
     let http_request = if name == "landscape-ubuntu-installer-attach" {
@@ -371,10 +378,10 @@ fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Top
             http_request,
             redirect: None,
             routes: vec![],
-            default_backend: name.to_string(),
+            default_backend: grpc_backend_name(name),
         },
         backends: vec![Backend {
-            name: name.to_string(),
+            name: grpc_backend_name(name),
             http_checks: false,
             timeout_server: SERVER_TIMEOUT_MS,
             servers: topology

@@ -523,3 +523,23 @@ fn operator_files_lost_their_encoding_and_line_endings() {
     assert!(defaults.windows(b"# M\xfcller's settings\r\n".len()).any(|w| w == b"# M\xfcller's settings\r\n"));
     assert!(defaults.windows(12).any(|w| w == b"OTHER=keep\r\n") && !defaults.contains(&0xef), "{defaults:?}");
 }
+
+/// Issue 17: the gRPC services' backends had their frontends' names (the
+/// seed's), which HAProxy 3.2 warns about and 3.3 refuses. No backend of any
+/// config the charm renders shares a frontend's name.
+#[test]
+fn grpc_backends_named_as_their_frontends() {
+    let paths = Paths::under(shared_inputs());
+    let mut settings = loopback_settings(RedirectHttps::Default);
+    settings.enable_hostagent_messenger = true;
+    settings.enable_ubuntu_installer_attach = true;
+    settings.tls_pem = Some(paths.haproxy_pem());
+    let loopback = "127.0.0.1".parse().unwrap();
+    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), &settings)).unwrap();
+    let sections = crate::fixtures::parse_sections(&config);
+    let frontends: Vec<&str> = sections.iter().filter(|s| s.kind == "frontend").map(|s| s.name.as_str()).collect();
+    assert!(frontends.contains(&"landscape-hostagent-messenger") && frontends.len() == 4, "{frontends:?}");
+    for backend in sections.iter().filter(|s| s.kind == "backend") {
+        assert!(!frontends.contains(&backend.name.as_str()), "backend {} is named as a frontend", backend.name);
+    }
+}
