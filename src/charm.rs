@@ -201,8 +201,13 @@ fn ensure_packages(host: &Host<'_>, world: &World, config: &CharmConfig) -> Resu
     let haproxy = apply::HAPROXY_PACKAGE;
     let installed = apt::install_if_missing(host.cmds, haproxy, packages.has(haproxy)).map_err(ApplyError::Install)?;
     if installed {
-        packages.set(apply::HAPROXY_PACKAGE, true);
+        packages.set(haproxy, true);
         host.log(LogLevel::Info, "installed haproxy");
+    }
+    // An unattended upgrade must not change HAProxy under a config validated
+    // for the version in place; the upgrade action unholds it on purpose.
+    if apt::hold_if_unheld(host.cmds, haproxy, &packages).map_err(ApplyError::Install)? {
+        host.log(LogLevel::Info, "held haproxy (apt-mark hold)");
     }
     Ok(packages)
 }

@@ -20,7 +20,10 @@ pub const NEEDRESTART_PACKAGE: &str = "needrestart";
 /// there is one, else the file on disk.
 const CONFFILE_POLICY: &[&str] = &["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"];
 /// Packages the `upgrade` action brings to their latest version.
-pub const UPGRADED_PACKAGES: &[&str] = &["landscape-server", "landscape-client", "landscape-common"];
+pub const UPGRADED_PACKAGES: &[&str] = &["landscape-server", "landscape-client", "landscape-common", "haproxy"];
+/// Held between upgrades: `landscape-server` (its schema moves with it) and
+/// `haproxy` (its config was validated against the version in place).
+pub const HELD_PACKAGES: &[&str] = &["landscape-server", "haproxy"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -148,7 +151,7 @@ pub fn ensure_package(
 /// whatever happens.
 pub fn upgrade(cmds: &dyn CommandRunner) -> Result<(), InstallError> {
     cmds.run(&apt(&["update", "-q"])).map_err(step("apt-get update"))?;
-    cmds.run(&Cmd::new("apt-mark", &["unhold", LANDSCAPE_PACKAGE])).map_err(step("apt-mark unhold"))?;
+    cmds.run(&Cmd::new("apt-mark", &[&["unhold"][..], HELD_PACKAGES].concat())).map_err(step("apt-mark unhold"))?;
     let mut install = apt(&["install", "-y", "-q"]);
     for p in UPGRADED_PACKAGES {
         install = install.arg(*p);
@@ -159,7 +162,7 @@ pub fn upgrade(cmds: &dyn CommandRunner) -> Result<(), InstallError> {
         install = install.arg(*option);
     }
     let result = cmds.run(&install).map_err(step("apt-get install"));
-    let hold = cmds.run(&Cmd::new("apt-mark", &["hold", LANDSCAPE_PACKAGE])).map_err(step("apt-mark hold"));
+    let hold = cmds.run(&Cmd::new("apt-mark", &[&["hold"][..], HELD_PACKAGES].concat())).map_err(step("apt-mark hold"));
     result.and(hold).map(drop)
 }
 

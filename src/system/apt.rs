@@ -26,10 +26,21 @@ pub fn install_if_missing(cmds: &dyn CommandRunner, package: &str, installed: bo
     Ok(true)
 }
 
-/// The packages dpkg reported fully installed.
+/// `apt-mark hold` on an installed package that is not held yet. Returns
+/// whether it held it.
+pub fn hold_if_unheld(cmds: &dyn CommandRunner, package: &str, packages: &InstalledPackages) -> Result<bool, CmdError> {
+    if !packages.has(package) || packages.is_held(package) {
+        return Ok(false);
+    }
+    cmds.run(&Cmd::new("apt-mark", &["hold", package]))?;
+    Ok(true)
+}
+
+/// The packages dpkg reported fully installed, and which of them are held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstalledPackages {
     installed: BTreeSet<String>,
+    held: BTreeSet<String>,
 }
 
 impl InstalledPackages {
@@ -53,17 +64,21 @@ impl InstalledPackages {
     /// selection: `apt-mark hold` turns `install ok installed` into
     /// `hold ok installed`, and a held package is still installed.
     pub fn parse(text: &str) -> Self {
-        let installed = text
-            .lines()
-            .filter_map(|line| {
-                let words: Vec<&str> = line.split_whitespace().collect();
-                match words.as_slice() {
-                    [package, _want, "ok", "installed"] => Some(package.to_string()),
-                    _ => None,
+        let mut found = Self::default();
+        for line in text.lines() {
+            if let [package, want, "ok", "installed"] = line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                found.installed.insert(package.to_string());
+                if *want == "hold" {
+                    found.held.insert(package.to_string());
                 }
-            })
-            .collect();
-        Self { installed }
+            }
+        }
+        found
+    }
+
+    /// Installed and held (`apt-mark hold`): no upgrade will touch it.
+    pub fn is_held(&self, package: &str) -> bool {
+        self.held.contains(package)
     }
 
     pub fn has(&self, package: &str) -> bool {

@@ -543,3 +543,18 @@ fn grpc_backends_named_as_their_frontends() {
         assert!(!frontends.contains(&backend.name.as_str()), "backend {} is named as a frontend", backend.name);
     }
 }
+
+/// Issue 17: HAProxy was not held, so an unattended upgrade could change it
+/// under a config validated for the version in place. It is held once
+/// installed (and only then: a held package costs no call afterwards).
+#[test]
+fn haproxy_was_left_to_unattended_upgrades() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    let run = unit.hook("config-changed");
+    assert!(run.ran("apt-mark hold haproxy"), "{:?}", run.command_lines());
+    assert!(unit.state.held_packages.contains("haproxy"));
+    let run = unit.hook("config-changed");
+    assert!(!run.command_lines().iter().any(|l| l.starts_with("apt-mark")), "held already");
+}

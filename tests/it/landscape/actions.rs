@@ -27,15 +27,15 @@ fn pause_resume_and_the_actions_that_need_a_paused_unit() {
     let run = unit.action("upgrade");
     assert_eq!(unit.state.action.clone().unwrap().failed, None);
     let lines = run.command_lines();
-    let unhold = lines.iter().position(|l| l == "apt-mark unhold landscape-server").unwrap();
+    let unhold = lines.iter().position(|l| l == "apt-mark unhold landscape-server haproxy").unwrap();
     let install = lines
         .iter()
         .position(|l| {
-            l == "apt-get install -y -q landscape-server landscape-client landscape-common \
+            l == "apt-get install -y -q landscape-server landscape-client landscape-common haproxy \
                   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
         })
         .unwrap();
-    let hold = lines.iter().position(|l| l == "apt-mark hold landscape-server").unwrap();
+    let hold = lines.iter().position(|l| l == "apt-mark hold landscape-server haproxy").unwrap();
     assert!(unhold < install && install < hold, "{lines:?}");
     let run = unit.action("migrate-schema");
     assert!(run.ran("landscape-schema"));
@@ -70,7 +70,7 @@ fn failed_actions_say_why() {
         "E: Unable to locate package landscape-client",
     );
     let run = unit.action("upgrade");
-    assert!(run.ran("apt-mark hold landscape-server"), "held again after a failure");
+    assert!(run.ran("apt-mark hold landscape-server haproxy"), "held again after a failure");
     assert!(unit.state.action.clone().unwrap().failed.unwrap().starts_with("Failed to upgrade packages"));
 
     // Programs that only a Landscape install provides.
