@@ -87,6 +87,20 @@ fn check_port(suffix: &str) -> Result<(), String> {
     }
 }
 
+/// How long HAProxy waits for slow clients and old workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HaproxyLimits {
+    pub http_request_secs: u32,
+    pub http_keep_alive_secs: u32,
+    pub hard_stop_after_secs: u32,
+}
+
+impl Default for HaproxyLimits {
+    fn default() -> Self {
+        Self { http_request_secs: 10, http_keep_alive_secs: 10, hard_stop_after_secs: 1800 }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CharmConfig {
     pub worker_counts: u16,
@@ -94,6 +108,7 @@ pub struct CharmConfig {
     pub enable_hostagent_messenger: bool,
     pub enable_ubuntu_installer_attach: bool,
     pub max_global_haproxy_connections: u32,
+    pub haproxy_limits: HaproxyLimits,
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
     pub landscape: LandscapeConfig,
@@ -274,6 +289,11 @@ impl CharmConfig {
         let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
         let max_global_haproxy_connections =
             r.int("max_global_haproxy_connections", 4096, 1..=i64::from(i32::MAX)) as u32;
+        let haproxy_limits = HaproxyLimits {
+            http_request_secs: r.int("haproxy_timeout_http_request", 10, 1..=3600) as u32,
+            http_keep_alive_secs: r.int("haproxy_timeout_http_keep_alive", 10, 1..=3600) as u32,
+            hard_stop_after_secs: r.int("haproxy_hard_stop_after", 1800, 1..=86400) as u32,
+        };
         let root_url = match r.string("root_url") {
             None => None,
             Some(text) => match RootUrl::parse(&text) {
@@ -297,6 +317,7 @@ impl CharmConfig {
                 enable_hostagent_messenger,
                 enable_ubuntu_installer_attach,
                 max_global_haproxy_connections,
+                haproxy_limits,
                 root_url,
                 ports,
                 landscape,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::ports::{self, Placement, Ports, ServiceSpec};
-use crate::config::{CharmConfig, LandscapeService, RedirectHttps, ServicePorts};
+use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, RedirectHttps, ServicePorts};
 
 /// Per-server options (`maxconn` is per server, not HAProxy's global one).
 pub const SERVER_CHECK: &str = "check inter 5000 rise 2 fall 5 maxconn 50";
@@ -116,6 +116,7 @@ pub struct ErrorFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HaproxyConfig {
     pub global_maxconn: u32,
+    pub limits: HaproxyLimits,
     pub error_files: Vec<ErrorFile>,
     pub services: Vec<Service>,
 }
@@ -146,6 +147,7 @@ pub struct Settings {
     pub enable_hostagent_messenger: bool,
     pub enable_ubuntu_installer_attach: bool,
     pub global_maxconn: u32,
+    pub limits: HaproxyLimits,
     pub ports: ServicePorts,
     /// The certificate bundle, once there is one; without it no TLS frontend
     /// is rendered (port 80 still serves).
@@ -161,6 +163,7 @@ impl Settings {
             enable_hostagent_messenger: config.enable_hostagent_messenger,
             enable_ubuntu_installer_attach: config.enable_ubuntu_installer_attach,
             global_maxconn: config.max_global_haproxy_connections,
+            limits: config.haproxy_limits,
             ports: config.ports,
             tls_pem,
             errors_dir,
@@ -407,6 +410,7 @@ pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
     }
     HaproxyConfig {
         global_maxconn: settings.global_maxconn,
+        limits: settings.limits,
         error_files: ERROR_PAGES
             .iter()
             .map(|(status, file)| ErrorFile {
@@ -434,6 +438,7 @@ mod tests {
             enable_hostagent_messenger: true,
             enable_ubuntu_installer_attach: true,
             global_maxconn: 4096,
+            limits: Default::default(),
             ports: ServicePorts::default(),
             tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
             errors_dir: PathBuf::from("/etc/haproxy/errors"),

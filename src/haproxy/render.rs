@@ -66,6 +66,7 @@ pub fn render(config: &HaproxyConfig) -> Result<String, RenderError> {
     let template = env.get_template(TEMPLATE_NAME)?;
     Ok(template.render(context! {
         global_maxconn => config.global_maxconn,
+        limits => &config.limits,
         error_files => &config.error_files,
         services => &config.services,
         server_check => SERVER_CHECK,
@@ -81,6 +82,7 @@ mod tests {
     fn a_path_with_a_space_is_refused() {
         let config = HaproxyConfig {
             global_maxconn: 10,
+            limits: Default::default(),
             error_files: vec![ErrorFile { status: 503, path: "/tmp/a b/x.html".into() }],
             services: vec![],
         };

@@ -21,6 +21,7 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
         enable_hostagent_messenger: false,
         enable_ubuntu_installer_attach: false,
         global_maxconn: 256,
+        limits: Default::default(),
         ports: ServicePorts::default(),
         tls_pem: Some(paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
@@ -557,4 +558,54 @@ fn haproxy_was_left_to_unattended_upgrades() {
     assert!(unit.state.held_packages.contains("haproxy"));
     let run = unit.hook("config-changed");
     assert!(!run.command_lines().iter().any(|l| l.starts_with("apt-mark")), "held already");
+}
+
+/// Issue 17: a client had 120 s (the client timeout) to send its request
+/// headers, so a few slow-loris connections sending a byte now and then
+/// could hold HAProxy's connections. `timeout http-request` now cuts them
+/// off (here set to 1 s; the default is 10 s): the client, which means to
+/// trickle headers for 20 s, is answered 408 and closed long before.
+#[test]
+fn slow_loris_clients_held_connections_for_two_minutes() {
+    let mut settings = loopback_settings(RedirectHttps::None);
+    settings.limits.http_request_secs = 1;
+    let loopback = "127.0.0.1".parse().unwrap();
+    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), &settings)).unwrap();
+    assert!(config.contains("timeout http-request 1s"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg, &config).unwrap();
+    let client = r#"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", 80))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(0.01)
+for sent in range(1, 101):
+    time.sleep(0.2)
+    try:
+        s.sendall(b"X")
+        answer = s.recv(4096)
+    except socket.timeout:
+        continue
+    except OSError:
+        print("closed after", sent, "bytes")
+        sys.exit(0)
+    print("answered after", sent, "bytes:", answer.split(b"\r\n")[0].decode())
+    sys.exit(0)
+print("not cut off")
+"#;
+    let script = format!(
+        "set -e\nip link set lo up\nhaproxy -f {} -db >/dev/null 2>&1 & pid=$!\ntrap 'kill $pid' EXIT\n\
+         for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.05; done\n\
+         python3 -c '{}'\n",
+        cfg.display(),
+        client.replace('\'', "'\"'\"'")
+    );
+    let out = Command::new("unshare").args(["-n", "sh", "-c", &script]).output().expect("unshare runs (needs root)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("answered after") && stdout.contains("408"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
