@@ -112,6 +112,7 @@ fn main() {
                 enable_ubuntu_installer_attach: true,
                 global_maxconn: 4096,
                 limits: Default::default(),
+                metrics: None,
                 ports,
                 tls_pem: Some(inputs.haproxy_pem()),
                 errors_dir: inputs.haproxy_errors_dir(),

@@ -175,7 +175,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let published = ingress::reconcile(host, &world.ingress, &ingress_inputs, status);
     served?;
     published?;
-    monitoring::reconcile(host, &world.monitoring, config, world.is_leader, root_url.as_deref())?;
+    monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
     let landscape_inputs = landscape::Inputs {
         config,
         is_leader: world.is_leader,

@@ -124,8 +124,20 @@ pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
         .collect()
 }
 
+/// The scrape job of this unit's HAProxy exporter, which listens on the
+/// unit's own address only (the public frontends refuse `/metrics`).
+pub fn haproxy_scrape_job(config: &CharmConfig, unit_ip: std::net::IpAddr) -> Value {
+    let target = std::net::SocketAddr::new(unit_ip, config.haproxy_metrics_port).to_string();
+    json!({
+        "job_name": "landscape-haproxy",
+        "scrape_interval": config.landscape.prometheus_scrape_interval,
+        "metrics_path": "/metrics",
+        "static_configs": [{"targets": [target], "labels": {"landscape_service": "haproxy"}}],
+    })
+}
+
 /// The `cos_agent` unit bag value (`CosAgentProviderUnitData`, under `config`).
-pub fn cos_agent_config(config: &CharmConfig, is_leader: bool) -> String {
+pub fn cos_agent_config(config: &CharmConfig, is_leader: bool, unit_ip: Option<std::net::IpAddr>) -> String {
     let rules = json!({"groups": [{
         "name": "landscape_package_search",
         "rules": [{
@@ -143,7 +155,10 @@ pub fn cos_agent_config(config: &CharmConfig, is_leader: bool) -> String {
         "metrics_alert_rules": rules,
         "log_alert_rules": {},
         "dashboards": [],
-        "metrics_scrape_jobs": scrape_jobs(config, is_leader),
+        "metrics_scrape_jobs": scrape_jobs(config, is_leader)
+            .into_iter()
+            .chain(unit_ip.map(|ip| haproxy_scrape_job(config, ip)))
+            .collect::<Vec<_>>(),
         "log_slots": [],
     }))
 }
@@ -206,6 +221,7 @@ pub fn reconcile(
     relations: &MonitoringRelations,
     config: &CharmConfig,
     is_leader: bool,
+    unit_ip: Option<std::net::IpAddr>,
     root_url: Option<&str>,
 ) -> Result<(), MonitoringError> {
     let services = checked_services(is_leader, config.enable_ubuntu_installer_attach);
@@ -220,7 +236,7 @@ pub fn reconcile(
             )?;
         }
     }
-    let cos = cos_agent_config(config, is_leader);
+    let cos = cos_agent_config(config, is_leader, unit_ip);
     for side in &relations.cos_agent {
         if side.own.get("config") != Some(&cos) {
             host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), Bag::Unit)?;

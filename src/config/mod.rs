@@ -109,6 +109,8 @@ pub struct CharmConfig {
     pub enable_ubuntu_installer_attach: bool,
     pub max_global_haproxy_connections: u32,
     pub haproxy_limits: HaproxyLimits,
+    /// HAProxy's Prometheus exporter, on the unit's own address.
+    pub haproxy_metrics_port: u16,
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
     pub landscape: LandscapeConfig,
@@ -294,6 +296,7 @@ impl CharmConfig {
             http_keep_alive_secs: r.int("haproxy_timeout_http_keep_alive", 10, 1..=3600) as u32,
             hard_stop_after_secs: r.int("haproxy_hard_stop_after", 1800, 1..=86400) as u32,
         };
+        let haproxy_metrics_port = r.port("haproxy_metrics_port", 8404);
         let root_url = match r.string("root_url") {
             None => None,
             Some(text) => match RootUrl::parse(&text) {
@@ -308,6 +311,7 @@ impl CharmConfig {
             ports.with(spec.service, r.port(spec.option, spec.default_base))
         });
         check_port_ranges(&mut r, &ports, worker_counts);
+        check_metrics_port(&mut r, haproxy_metrics_port, &ports, worker_counts);
         let landscape = parse_landscape(&mut r);
         let problems = r.problems;
         if problems.is_empty() {
@@ -318,6 +322,7 @@ impl CharmConfig {
                 enable_ubuntu_installer_attach,
                 max_global_haproxy_connections,
                 haproxy_limits,
+                haproxy_metrics_port,
                 root_url,
                 ports,
                 landscape,
@@ -571,6 +576,18 @@ fn check_port_ranges(r: &mut Reader<'_>, ports: &ServicePorts, workers: u16) {
                     format!("overlaps {} (ports {a_base}..{} and {b_base}..{})", b.option, a_end - 1, b_end - 1);
                 r.problem(a.option, message);
             }
+        }
+    }
+}
+
+/// The exporter's port must be free: not a frontend's, not a service's.
+fn check_metrics_port(r: &mut Reader<'_>, port: u16, ports: &ServicePorts, workers: u16) {
+    if [80, 443, ports::HOSTAGENT_MESSENGER_FRONTEND, ports::UBUNTU_INSTALLER_ATTACH_FRONTEND].contains(&port) {
+        r.problem("haproxy_metrics_port", format!("is a frontend's port ({port})"));
+    }
+    for (spec, base, count) in ports.ranges(workers) {
+        if (base..base.saturating_add(count)).contains(&port) {
+            r.problem("haproxy_metrics_port", format!("overlaps {} (port {port})", spec.option));
         }
     }
 }

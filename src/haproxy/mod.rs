@@ -67,7 +67,12 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
         status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
     }
     let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip);
-    let settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
+    let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
+    // This unit's address comes first in `unit_ips`, when it is known.
+    settings.metrics = inputs
+        .unit_ip_known
+        .then(|| inputs.unit_ips.first().map(|ip| (*ip, inputs.config.haproxy_metrics_port)))
+        .flatten();
     // The template is part of the build, so the build is part of the inputs.
     let digest_input = format!("{build} {topology:?} {settings:?}");
     (model::build(&topology, &settings), fsutil::sha256_hex(&[digest_input.as_bytes()]))

@@ -48,11 +48,15 @@ pub struct Server {
 
 impl Server {
     fn new(name: String, ip: IpAddr, port: u16, h2: bool) -> Self {
-        let address = match ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("[{v6}]"),
-        };
-        Self { name, address, port, h2 }
+        Self { name, address: bind_address(&ip), port, h2 }
+    }
+}
+
+/// An address as HAProxy takes it before `:port` (IPv6 bracketed).
+fn bind_address(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 
@@ -117,8 +121,19 @@ pub struct ErrorFile {
 pub struct HaproxyConfig {
     pub global_maxconn: u32,
     pub limits: HaproxyLimits,
+    /// HAProxy's Prometheus exporter, once the unit's address is known.
+    pub metrics: Option<MetricsFrontend>,
     pub error_files: Vec<ErrorFile>,
     pub services: Vec<Service>,
+}
+
+/// Where HAProxy's own Prometheus exporter listens: the unit's address (so
+/// that the public frontends never serve it), on its own port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricsFrontend {
+    /// `10.0.0.1` or `[fd00::1]`, ready for `bind address:port`.
+    pub address: String,
+    pub port: u16,
 }
 
 /// The world as far as HAProxy is concerned.
@@ -148,6 +163,8 @@ pub struct Settings {
     pub enable_ubuntu_installer_attach: bool,
     pub global_maxconn: u32,
     pub limits: HaproxyLimits,
+    /// The exporter's address and port; None until the unit's address is known.
+    pub metrics: Option<(IpAddr, u16)>,
     pub ports: ServicePorts,
     /// The certificate bundle, once there is one; without it no TLS frontend
     /// is rendered (port 80 still serves).
@@ -164,6 +181,7 @@ impl Settings {
             enable_ubuntu_installer_attach: config.enable_ubuntu_installer_attach,
             global_maxconn: config.max_global_haproxy_connections,
             limits: config.haproxy_limits,
+            metrics: None,
             ports: config.ports,
             tls_pem,
             errors_dir,
@@ -411,6 +429,7 @@ pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
     HaproxyConfig {
         global_maxconn: settings.global_maxconn,
         limits: settings.limits,
+        metrics: settings.metrics.map(|(ip, port)| MetricsFrontend { address: bind_address(&ip), port }),
         error_files: ERROR_PAGES
             .iter()
             .map(|(status, file)| ErrorFile {
@@ -439,6 +458,7 @@ mod tests {
             enable_ubuntu_installer_attach: true,
             global_maxconn: 4096,
             limits: Default::default(),
+            metrics: None,
             ports: ServicePorts::default(),
             tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
             errors_dir: PathBuf::from("/etc/haproxy/errors"),

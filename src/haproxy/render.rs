@@ -67,6 +67,7 @@ pub fn render(config: &HaproxyConfig) -> Result<String, RenderError> {
     Ok(template.render(context! {
         global_maxconn => config.global_maxconn,
         limits => &config.limits,
+        metrics => &config.metrics,
         error_files => &config.error_files,
         services => &config.services,
         server_check => SERVER_CHECK,
@@ -83,6 +84,7 @@ mod tests {
         let config = HaproxyConfig {
             global_maxconn: 10,
             limits: Default::default(),
+            metrics: None,
             error_files: vec![ErrorFile { status: 503, path: "/tmp/a b/x.html".into() }],
             services: vec![],
         };

@@ -23,6 +23,7 @@ fn settings(paths: &Paths, tls: bool) -> Settings {
         enable_ubuntu_installer_attach: true,
         global_maxconn: 4096,
         limits: Default::default(),
+        metrics: None,
         ports: ServicePorts::default(),
         tls_pem: tls.then(|| paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),

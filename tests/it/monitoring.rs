@@ -115,3 +115,27 @@ fn a_base_port_change_moves_haproxy_service_conf_and_scrape_jobs_in_one_hook() {
     crate::fixtures::haproxy_check_strict(&haproxy).unwrap();
     assert!(run.ran("lsctl restart") && run.ran("systemctl reload haproxy"));
 }
+
+/// HAProxy's own exporter: on the unit's address and its own port (never a
+/// public frontend), scraped through cos-agent beside the Landscape jobs;
+/// a port that collides with a frontend or a service is refused.
+#[test]
+fn haproxy_metrics_are_exported_on_the_unit_address_and_scraped() {
+    let mut unit = ready_leader(0);
+    unit.add_relation("cos-agent", 41, "grafana-agent");
+    unit.relation_changed("cos-agent", 41, Some("grafana-agent/0"));
+    let haproxy = unit.haproxy_config().unwrap();
+    let metrics = crate::fixtures::parse_sections(&haproxy)
+        .into_iter()
+        .find(|s| s.kind == "frontend" && s.name == "landscape-haproxy-metrics")
+        .expect("the exporter's frontend");
+    assert!(metrics.lines.contains(&"bind 10.1.77.18:8404".to_string()), "{:?}", metrics.lines);
+    assert!(metrics.lines.contains(&"http-request use-service prometheus-exporter if { path /metrics }".to_string()));
+    assert_eq!(scrape_targets(&cos_config(&unit, 41), "haproxy"), ["10.1.77.18:8404"]);
+    for taken in [443, 8081] {
+        unit.set_config("haproxy_metrics_port", json!(taken));
+        unit.hook("config-changed");
+        let (status, message) = unit.status();
+        assert!(status == "blocked" && message.contains("haproxy_metrics_port"), "{taken}: {message}");
+    }
+}

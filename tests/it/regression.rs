@@ -22,6 +22,7 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
         enable_ubuntu_installer_attach: false,
         global_maxconn: 256,
         limits: Default::default(),
+        metrics: None,
         ports: ServicePorts::default(),
         tls_pem: Some(paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),

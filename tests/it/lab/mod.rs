@@ -223,6 +223,51 @@ fn check_routes_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut R
     }
 }
 
+/// The sum of a Prometheus counter's samples whose labels hold `labels`.
+fn counter(exposition: &str, name: &str, labels: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// HAProxy's exporter answers on each unit's address and counts what that
+/// unit's HAProxy served; the public frontends refuse it.
+fn check_metrics(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let appserver = r#"proxy="landscape-https-appserver",code="2xx""#;
+    for u in &model.units {
+        let (via, a) = (u.name(), u.host.address.as_str());
+        let scrape = || client.curl(&format!("http://{a}:8404/metrics"), &[]).body;
+        let before = counter(&scrape(), "haproxy_backend_http_responses_total", appserver);
+        for _ in 0..5 {
+            via_site(&client, a, 443, "/", &[]);
+        }
+        let exposition = scrape();
+        let after = counter(&exposition, "haproxy_backend_http_responses_total", appserver);
+        let got = format!("{before} -> {after}");
+        table.check(
+            &via,
+            "exporter :8404/metrics, 5 requests",
+            "appserver 2xx counted +5",
+            &got,
+            after - before >= 5.0,
+        );
+        let up = counter(&exposition, "haproxy_server_status", r#"proxy="landscape-https-appserver""#);
+        table.check(&via, "exporter: appserver servers", "reported", &up.to_string(), up > 0.0);
+        for port in [80, 443] {
+            let scheme = if port == 80 { "http" } else { "https" };
+            let reply = if port == 80 {
+                client.curl(&format!("http://{a}/metrics"), &[])
+            } else {
+                via_site(&client, a, 443, "/metrics", &[])
+            };
+            table.expect(&via, &format!("{scheme} :{port}/metrics"), &Expect::Status(403), &reply);
+        }
+    }
+}
+
 /// Every unit's HAProxy spreads the appserver routes over every unit.
 fn check_spread(model: &Model, table: &mut RouteTable) {
     let client = Client::of(model);
@@ -250,6 +295,7 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     check_http_routes(&model, &mut table, "default");
     check_grpc_routes(&model, &mut table);
     check_spread(&model, &mut table);
+    check_metrics(&model, &mut table);
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
@@ -301,6 +347,7 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     model.add_unit();
     model.wait_until_serving(Duration::from_secs(60));
     check_spread(&model, &mut table);
+    check_metrics(&model, &mut table);
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
