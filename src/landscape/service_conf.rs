@@ -66,7 +66,17 @@ fn identity_keys(identity: &Identity) -> (Vec<(&'static str, &str)>, Vec<&'stati
 
 /// Sets every charm-owned key on `doc`.
 pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
-    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| doc.set(section, key, value).map(drop);
+    // Landscape's tools, like the Python charm, read service.conf with
+    // Python's ConfigParser, whose interpolation takes `%` as syntax (a bare
+    // one raises, `%(x)s` is replaced): a value the charm writes may not hold
+    // one, or it would be read as something else, or not at all.
+    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| {
+        if value.contains('%') {
+            let reason = "contains '%', which Landscape's configuration reader takes as interpolation";
+            return Err(IniError::BadEntry { section: section.into(), key: key.into(), reason: reason.into() });
+        }
+        doc.set(section, key, value).map(drop)
+    };
     let workers = inputs.workers.to_string();
     for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
         set(doc, spec.section, "workers", &workers)?;

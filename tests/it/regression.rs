@@ -610,3 +610,23 @@ print("not cut off")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 19, #8: a `%` in a relation password was written verbatim, and
+/// Landscape's tools read service.conf with Python's ConfigParser, which
+/// takes `%` as interpolation (a bare one raises; `%(x)s` is replaced). The
+/// unit now blocks naming the key, and writes nothing it would misread.
+#[test]
+fn a_percent_in_a_password_was_written_for_configparser_to_misread() {
+    let mut unit = ready_leader(0);
+    for id in [crate::harness::INBOUND_AMQP_RELATION, crate::harness::OUTBOUND_AMQP_RELATION] {
+        let bag = unit.state.relation_mut(id).unwrap().remote_units.get_mut("rabbitmq-server/0").unwrap();
+        bag.insert("password".into(), "rabbit%(home)s-93c2".into());
+    }
+    let run = unit.relation_changed("inbound-amqp", crate::harness::INBOUND_AMQP_RELATION, Some("rabbitmq-server/0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.contains("[broker] password: contains '%'"), "{message}");
+    assert!(!message.contains("rabbit%(home)s") && !unit.log_text().contains("rabbit%(home)s"));
+    assert!(!unit.read("/etc/landscape/service.conf").unwrap().contains('%'));
+}
