@@ -154,7 +154,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let haproxy_inputs = haproxy::Inputs {
         config,
         unit_ips: peers.all_ips(),
-        unit_ip_known: peers.unit_ip.is_some(),
+        unit_ip: peers.unit_ip,
         leader_ip,
         bundle: cert.bundle.clone(),
         errors_dir: host.paths.haproxy_errors_dir(),

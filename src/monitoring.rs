@@ -112,28 +112,26 @@ pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
     }
     services
         .into_iter()
-        .map(|(service, ports)| {
-            let targets: Vec<String> = ports.iter().map(|p| format!("localhost:{p}")).collect();
-            json!({
-                "job_name": format!("landscape-{service}"),
-                "scrape_interval": config.landscape.prometheus_scrape_interval,
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": targets, "labels": {"landscape_service": service}}],
-            })
-        })
+        .map(|(service, ports)| scrape_job(config, service, ports.iter().map(|p| format!("localhost:{p}")).collect()))
         .collect()
+}
+
+/// One cos-agent scrape job: `landscape-<service>`, its targets labelled
+/// with the service.
+fn scrape_job(config: &CharmConfig, service: &str, targets: Vec<String>) -> Value {
+    json!({
+        "job_name": format!("landscape-{service}"),
+        "scrape_interval": config.landscape.prometheus_scrape_interval,
+        "metrics_path": "/metrics",
+        "static_configs": [{"targets": targets, "labels": {"landscape_service": service}}],
+    })
 }
 
 /// The scrape job of this unit's HAProxy exporter, which listens on the
 /// unit's own address only (the public frontends refuse `/metrics`).
 pub fn haproxy_scrape_job(config: &CharmConfig, unit_ip: std::net::IpAddr) -> Value {
     let target = std::net::SocketAddr::new(unit_ip, config.haproxy_metrics_port).to_string();
-    json!({
-        "job_name": "landscape-haproxy",
-        "scrape_interval": config.landscape.prometheus_scrape_interval,
-        "metrics_path": "/metrics",
-        "static_configs": [{"targets": [target], "labels": {"landscape_service": "haproxy"}}],
-    })
+    scrape_job(config, "haproxy", vec![target])
 }
 
 /// The `cos_agent` unit bag value (`CosAgentProviderUnitData`, under `config`).

@@ -82,15 +82,17 @@ impl StatusCollector {
     pub fn absorb<T, E: Explain>(&mut self, host: &Host<'_>, result: Result<T, E>) -> Result<Option<T>, E> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(err) => match err.status() {
-                Some(status) => {
-                    host.log(LogLevel::Error, &err.to_string());
-                    self.add(status);
-                    Ok(None)
-                }
-                None => Err(err),
-            },
+            Err(err) => self.report(host, err).map(|()| None),
         }
+    }
+
+    /// A failure found rather than returned: logged, and its status added
+    /// when it explains itself; otherwise handed back.
+    pub fn report<E: Explain>(&mut self, host: &Host<'_>, err: E) -> Result<(), E> {
+        let Some(status) = err.status() else { return Err(err) };
+        host.log(LogLevel::Error, &err.to_string());
+        self.add(status);
+        Ok(())
     }
 
     pub fn statuses(&self) -> &[Status] {

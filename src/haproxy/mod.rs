@@ -48,9 +48,10 @@ impl Explain for HaproxyError {
 #[derive(Debug)]
 pub struct Inputs<'a> {
     pub config: &'a CharmConfig,
-    /// Every unit's address, this unit's first.
+    /// Every unit's address, this unit's included.
     pub unit_ips: Vec<IpAddr>,
-    pub unit_ip_known: bool,
+    /// This unit's own address, once Juju gives it.
+    pub unit_ip: Option<IpAddr>,
     pub leader_ip: Option<IpAddr>,
     /// The TLS part's bundle; None serves port 80 only.
     pub bundle: Option<PathBuf>,
@@ -60,7 +61,7 @@ pub struct Inputs<'a> {
 /// The configuration this unit should run, and a digest of what it is built
 /// from (pure). Adds a Waiting status for an address that is not known yet.
 pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -> (HaproxyConfig, String) {
-    if !inputs.unit_ip_known {
+    if inputs.unit_ip.is_none() {
         status.add(Status::waiting("Waiting for this unit's address on the replicas binding"));
     }
     if inputs.leader_ip.is_none() {
@@ -68,11 +69,7 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     }
     let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip);
     let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
-    // This unit's address comes first in `unit_ips`, when it is known.
-    settings.metrics = inputs
-        .unit_ip_known
-        .then(|| inputs.unit_ips.first().map(|ip| (*ip, inputs.config.haproxy_metrics_port)))
-        .flatten();
+    settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
     // The template is part of the build, so the build is part of the inputs.
     let digest_input = format!("{build} {topology:?} {settings:?}");
     (model::build(&topology, &settings), fsutil::sha256_hex(&[digest_input.as_bytes()]))
@@ -97,8 +94,7 @@ pub fn reconcile(
     if let Some(candidate) = candidate {
         // The config as it will be, naming the candidate where it will name
         // the live bundle: both are checked together before either is live.
-        let live = host.paths.haproxy_pem().display().to_string();
-        let check = render(desired)?.replace(&format!("crt {live}"), &format!("crt {}", candidate.display()));
+        let check = render(&desired.with_certificate(&candidate.display().to_string()))?;
         apply::install_bundle(&host.paths, host.cmds, &check, owner)?;
         host.log(LogLevel::Info, "installed the load balancer certificate (HAProxy loads it)");
     }

@@ -127,6 +127,17 @@ pub struct HaproxyConfig {
     pub services: Vec<Service>,
 }
 
+impl HaproxyConfig {
+    /// The same configuration with every TLS frontend loading `cert`.
+    pub fn with_certificate(&self, cert: &str) -> Self {
+        let mut config = self.clone();
+        for tls in config.services.iter_mut().filter_map(|s| s.frontend.tls.as_mut()) {
+            tls.cert = cert.to_string();
+        }
+        config
+    }
+}
+
 /// Where HAProxy's own Prometheus exporter listens: the unit's address (so
 /// that the public frontends never serve it), on its own port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -349,12 +360,11 @@ fn servers_of(spec: &ServiceSpec, topology: &Topology, settings: &Settings) -> V
 fn leader_servers(spec: &ServiceSpec, leader: Option<IpAddr>, settings: &Settings) -> Vec<Server> {
     let Some(ip) = leader else { return vec![] };
     let ports = settings.ports.ports_of(spec.service, settings.worker_counts);
-    let one = ports.len() == 1 && spec.ports == Ports::One;
     ports
         .iter()
         .enumerate()
         .map(|(i, port)| {
-            let name = if one {
+            let name = if spec.ports == Ports::One {
                 format!("landscape-leader-{}", spec.server)
             } else {
                 format!("landscape-leader-{}-{i}", spec.server)

@@ -51,7 +51,8 @@ impl Readiness {
             DbState::Missing => self.missing.push(DATABASE_ENDPOINT),
             DbState::Incomplete(what) => self.waiting.push(what.clone()),
             DbState::Invalid(problem) => {
-                let _ = status.absorb(host, Err::<(), _>(LandscapeError::UnusableDatabase(problem.clone())));
+                // Always explained (Blocked): nothing comes back.
+                let _ = status.report(host, LandscapeError::UnusableDatabase(problem.clone()));
             }
         }
         None
@@ -71,7 +72,7 @@ impl Readiness {
             Err(problems) => problems,
         };
         if states.iter().all(|s| matches!(s, AmqpState::Ready(_))) {
-            let _ = status.absorb(host, Err::<(), _>(LandscapeError::Brokers(problems.join("; "))));
+            let _ = status.report(host, LandscapeError::Brokers(problems.join("; ")));
         }
         for (endpoint, state) in [amqp::INBOUND, amqp::OUTBOUND].iter().zip(&states) {
             match state {
