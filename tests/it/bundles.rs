@@ -42,14 +42,7 @@ const INGRESS_CONFIGURATOR_OPTIONS: &[&str] = &[
 ];
 
 pub fn bundle_paths() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
+    crate::fixtures::repo_files("bundles", "yaml", false)
 }
 
 pub fn read_bundle(path: &Path) -> Value {
@@ -79,7 +72,8 @@ fn relations(bundle: &Value) -> Vec<[(String, String); 2]> {
         .unwrap_or_default()
 }
 
-fn option_str(options: &Value, key: &str) -> Option<String> {
+/// An option's value as text (strings, numbers and booleans alike).
+pub fn option_str(options: &Value, key: &str) -> Option<String> {
     match &options[key] {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

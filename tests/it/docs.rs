@@ -13,12 +13,7 @@ fn root() -> &'static Path {
 }
 
 fn pages() -> Vec<PathBuf> {
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    pages.sort();
+    let mut pages = crate::fixtures::repo_files("docs", "md", false);
     pages.push(root().join("README.md"));
     pages
 }
@@ -157,15 +152,10 @@ fn no_link_leaves_the_repository_and_every_link_resolves() {
 fn every_listed_status_message_is_one_the_code_sets() {
     let reference = std::fs::read_to_string(root().join("docs/reference.md")).unwrap();
     let table = reference.split("## Status messages").nth(1).expect("a status table");
-    let mut source = String::new();
-    for dir in ["src", "src/landscape", "src/haproxy", "src/juju", "src/system"] {
-        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                source += &std::fs::read_to_string(path).unwrap();
-            }
-        }
-    }
+    let source: String = crate::fixtures::repo_files("src", "rs", true)
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
     let mut checked = 0;
     for row in table.lines().filter(|l| l.starts_with("| blocked") || l.starts_with("| waiting")) {
         let Some(message) = row.split('`').nth(1) else { continue };

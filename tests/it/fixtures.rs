@@ -174,3 +174,24 @@ pub fn issue_certificate(
     unit.state.relation_mut(rel).unwrap().remote_app_data = ca.provider_databag(&[(&csr, &cert)]);
     cert
 }
+
+/// The files under `dir` (a path in the repository) whose names end in
+/// `.<ext>`, in subdirectories too when `deep`, sorted.
+pub fn repo_files(dir: &str, ext: &str, deep: bool) -> Vec<PathBuf> {
+    fn walk(dir: &Path, ext: &str, deep: bool, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if deep {
+                    walk(&path, ext, deep, found);
+                }
+            } else if path.extension().is_some_and(|e| e == ext) {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), ext, deep, &mut found);
+    found.sort();
+    found
+}

@@ -203,9 +203,7 @@ fn yes() -> bool {
 
 #[test]
 fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/haproxy_inputs");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = crate::fixtures::repo_files("tests/it/haproxy_inputs", "json", false);
     assert!(files.len() >= 8, "{files:?}");
     for file in files {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();

@@ -13,18 +13,8 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
+fn rust_files() -> Vec<PathBuf> {
+    crate::fixtures::repo_files("src", "rs", true)
 }
 
 /// The node a file belongs to: its top-level module (`landscape/amqp.rs`
@@ -55,7 +45,7 @@ fn imports_of(code: &str) -> BTreeSet<String> {
 /// node → the nodes it imports, and node → the files that import each.
 fn graph() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
     let mut graph: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for file in rust_files(&src()) {
+    for file in rust_files() {
         let node = node_of(&file);
         let code = code_of(&std::fs::read_to_string(&file).unwrap());
         let shown = file.strip_prefix(src()).unwrap().display().to_string();
@@ -161,7 +151,7 @@ fn functions(text: &str) -> Vec<(usize, String, usize)> {
 #[test]
 fn no_function_in_src_is_longer_than_a_screen() {
     let mut long = Vec::new();
-    for file in rust_files(&src()) {
+    for file in rust_files() {
         for (line, name, length) in functions(&std::fs::read_to_string(&file).unwrap()) {
             if length > MAX_FUNCTION_LINES {
                 long.push(format!("{}:{line} {name}: {length} lines", file.display()));
@@ -176,4 +166,33 @@ fn the_length_check_measures_a_function() {
     let text = "fn short() {\n    1;\n}\n\nfn long() {\n".to_string() + &"    x();\n".repeat(70) + "}\n";
     let found = functions(&text);
     assert_eq!(found, [(1, "short".to_string(), 3), (5, "long".to_string(), 72)]);
+}
+
+/// `cargo build --release` (and charmcraft's `cargo install`) builds the
+/// charm alone: the package has one binary, the workspace's default member
+/// is the package itself, and the fake Juju is a dev-dependency only.
+#[test]
+fn a_release_build_compiles_the_charm_and_nothing_of_the_tests() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let charm = metadata["packages"].as_array().unwrap().iter().find(|p| p["name"] == "landscape-server").unwrap();
+    let bins: Vec<&str> = charm["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bins, ["landscape-server"]);
+    let defaults: Vec<&str> =
+        metadata["workspace_default_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(defaults, [charm["id"].as_str().unwrap()], "only the charm is built by default");
+    for dep in charm["dependencies"].as_array().unwrap().iter().filter(|d| d["name"] == "fake-juju") {
+        assert_eq!(dep["kind"], "dev", "fake-juju must stay a dev-dependency");
+    }
 }

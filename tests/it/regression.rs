@@ -35,6 +35,12 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
 /// port); returns what each `curl` argument list printed, one line each
 /// (`-w` given by the caller where the status is wanted).
 fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls: &[&str]) -> Vec<String> {
+    let commands: Vec<String> = curls.iter().map(|args| format!("curl -s {args}; echo")).collect();
+    behind_real_haproxy(settings, services, &commands).1
+}
+
+/// The same, with any shell commands as the clients; also returns the config.
+fn behind_real_haproxy(settings: &Settings, services: &[(&str, u16)], commands: &[String]) -> (String, Vec<String>) {
     let loopback = "127.0.0.1".parse().unwrap();
     let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), settings)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -58,13 +64,13 @@ wait_for() { for i in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sle
     }
     script += &format!("haproxy -f {} -db >/dev/null 2>&1 & pids=\"$pids $!\"\n", cfg.display());
     script += "for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.05; done\n";
-    for args in curls {
-        script += &format!("curl -s {args}; echo\n");
+    for command in commands {
+        script += &format!("{command}\n");
     }
     let out = Command::new("unshare").args(["-n", "sh", "-c", &script]).output().expect("unshare runs (needs root)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    (config, stdout.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
 }
 
 /// Seed: `http-request replace-path ^([^\ ]*)\ /upload/(.*) /\1` only matches a
@@ -570,12 +576,6 @@ fn haproxy_was_left_to_unattended_upgrades() {
 fn slow_loris_clients_held_connections_for_two_minutes() {
     let mut settings = loopback_settings(RedirectHttps::None);
     settings.limits.http_request_secs = 1;
-    let loopback = "127.0.0.1".parse().unwrap();
-    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), &settings)).unwrap();
-    assert!(config.contains("timeout http-request 1s"));
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, &config).unwrap();
     let client = r#"
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", 80))
@@ -595,20 +595,13 @@ for sent in range(1, 101):
     sys.exit(0)
 print("not cut off")
 "#;
-    let script = format!(
-        "set -e\nip link set lo up\nhaproxy -f {} -db >/dev/null 2>&1 & pid=$!\ntrap 'kill $pid' EXIT\n\
-         for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.05; done\n\
-         python3 -c '{}'\n",
-        cfg.display(),
-        client.replace('\'', "'\"'\"'")
-    );
-    let out = Command::new("unshare").args(["-n", "sh", "-c", &script]).output().expect("unshare runs (needs root)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("answered after") && stdout.contains("408"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow_client.py");
+    std::fs::write(&script, client).unwrap();
+    let (config, answers) = behind_real_haproxy(&settings, &[], &[format!("python3 {}", script.display())]);
+    assert!(config.contains("timeout http-request 1s"));
+    let answer = answers.join("\n");
+    assert!(answer.contains("answered after") && answer.contains("408"), "{answer}");
 }
 
 /// Issue 19, #8: a `%` in a relation password was written verbatim, and

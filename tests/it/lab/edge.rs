@@ -57,11 +57,7 @@ pub fn routes(bundle: &Value, model: &Model) -> Vec<Route> {
         let Some(configurator) = ends.iter().find_map(|e| e.strip_suffix(":ingress")) else { continue };
         let Some((_, id)) = INGRESS_RELATIONS.iter().find(|(endpoint, _)| endpoint == &ours) else { continue };
         let options = &bundle["applications"][configurator]["options"];
-        let text = |key: &str| match &options[key] {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
+        let text = |key: &str| crate::bundles::option_str(options, key);
         let leader = model.leader();
         let app = leader.unit.state.relation(*id).map(|r| r.local_app_data.clone()).unwrap_or_default();
         let port: u16 = json_string(app.get("port")).and_then(|p| p.parse().ok()).expect("the charm published a port");
