@@ -42,6 +42,10 @@ fn measure(runs: usize, mut f: impl FnMut()) -> Duration {
     )
 }
 
+fn unit_config() -> landscape_server::config::CharmConfig {
+    landscape_server::config::CharmConfig::parse(serde_json::Map::new()).unwrap()
+}
+
 fn main() {
     // A filter argument (as `cargo bench -- name`) or `--bench` may be passed.
     println!("| benchmark | median |");
@@ -94,6 +98,20 @@ fn main() {
         changed.as_secs_f64() * 1e3
     );
 
+    // What a hook with cos-agent related adds: the rules parsed and seven
+    // dashboards compressed for the bag.
+    let mut bag = String::new();
+    let cos = measure(20, || {
+        bag =
+            landscape_server::monitoring::cos_agent_config(&unit_config(), true, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+                .unwrap()
+    });
+    println!(
+        "| cos-agent bag: rules parsed, 7 dashboards compressed ({} KiB) | {:.2} ms |",
+        bag.len() / 1024,
+        cos.as_secs_f64() * 1e3
+    );
+
     let inputs = Paths::under(fixtures::shared_inputs());
     for units in [3u32, 30, 100] {
         for workers in [2u16, 16] {
@@ -113,6 +131,8 @@ fn main() {
                 global_maxconn: 4096,
                 limits: Default::default(),
                 metrics: None,
+                certificate_expiry: None,
+                trusted_proxies: vec![],
                 ports,
                 tls_pem: Some(inputs.haproxy_pem()),
                 errors_dir: inputs.haproxy_errors_dir(),

@@ -157,6 +157,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         unit_ip: peers.unit_ip,
         leader_ip,
         bundle: cert.bundle.clone(),
+        certificate_expiry: cert.not_after,
         errors_dir: host.paths.haproxy_errors_dir(),
     };
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);

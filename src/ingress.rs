@@ -252,6 +252,9 @@ pub fn reconcile(
         is_leader: inputs.is_leader,
     };
     let mut stale: Vec<String> = inputs.unit_state.ingress_url_endpoints();
+    if let Some(problem) = untrusted_edge(relations, inputs.config) {
+        status.add(Status::blocked(problem));
+    }
     for rel in relations {
         let unused = rel.endpoint.unused_reason(inputs.config);
         publish(host, rel, &requirer, inputs, unused.is_none())?;
@@ -268,6 +271,22 @@ pub fn reconcile(
         host.stage_state_delete(StateKey::IngressUrl(endpoint));
     }
     Ok(())
+}
+
+/// TLS for port 80's ingress ends at the provider's HAProxy, which says so in
+/// `X-Forwarded-Proto`. Unless its address is trusted, the unit replaces that
+/// header, redirects the request to HTTPS, and the client comes back through
+/// the same proxy: a loop, for every request the redirect covers.
+pub fn untrusted_edge(relations: &[IngressRelation], config: &CharmConfig) -> Option<String> {
+    let behind_edge = relations.iter().any(|rel| rel.endpoint == HTTP);
+    let redirects = config.redirect_https != crate::config::RedirectHttps::None;
+    (behind_edge && redirects && config.haproxy_trusted_proxies.is_empty()).then(|| {
+        format!(
+            "{} is related but haproxy_trusted_proxies is empty: set it to the ingress HAProxy's addresses \
+             (or redirect_https=none), or redirected requests loop",
+            HTTP.name
+        )
+    })
 }
 
 /// This side's bags on one ingress relation, as they should be.

@@ -2,8 +2,10 @@
 //! typed values. Every problem names its option; all problems are reported at
 //! once so an operator fixes them in one go.
 
+pub mod networks;
 pub mod ports;
 
+pub use networks::Network;
 pub use ports::{LandscapeService, ServicePorts};
 
 use std::fmt;
@@ -111,6 +113,9 @@ pub struct CharmConfig {
     pub haproxy_limits: HaproxyLimits,
     /// HAProxy's Prometheus exporter, on the unit's own address.
     pub haproxy_metrics_port: u16,
+    /// Load balancers whose `X-Forwarded-*` headers are passed on; from
+    /// anyone else the unit's HAProxy replaces them.
+    pub haproxy_trusted_proxies: Vec<Network>,
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
     pub landscape: LandscapeConfig,
@@ -291,12 +296,9 @@ impl CharmConfig {
         let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
         let max_global_haproxy_connections =
             r.int("max_global_haproxy_connections", 4096, 1..=i64::from(i32::MAX)) as u32;
-        let haproxy_limits = HaproxyLimits {
-            http_request_secs: r.int("haproxy_timeout_http_request", 10, 1..=3600) as u32,
-            http_keep_alive_secs: r.int("haproxy_timeout_http_keep_alive", 10, 1..=3600) as u32,
-            hard_stop_after_secs: r.int("haproxy_hard_stop_after", 1800, 1..=86400) as u32,
-        };
+        let haproxy_limits = parse_haproxy_limits(&mut r);
         let haproxy_metrics_port = r.port("haproxy_metrics_port", 8404);
+        let haproxy_trusted_proxies = parse_trusted_proxies(&mut r);
         let root_url = match r.string("root_url") {
             None => None,
             Some(text) => match RootUrl::parse(&text) {
@@ -323,6 +325,7 @@ impl CharmConfig {
                 max_global_haproxy_connections,
                 haproxy_limits,
                 haproxy_metrics_port,
+                haproxy_trusted_proxies,
                 root_url,
                 ports,
                 landscape,
@@ -332,6 +335,22 @@ impl CharmConfig {
             Err(ConfigError { problems })
         }
     }
+}
+
+fn parse_haproxy_limits(r: &mut Reader<'_>) -> HaproxyLimits {
+    HaproxyLimits {
+        http_request_secs: r.int("haproxy_timeout_http_request", 10, 1..=3600) as u32,
+        http_keep_alive_secs: r.int("haproxy_timeout_http_keep_alive", 10, 1..=3600) as u32,
+        hard_stop_after_secs: r.int("haproxy_hard_stop_after", 1800, 1..=86400) as u32,
+    }
+}
+
+fn parse_trusted_proxies(r: &mut Reader<'_>) -> Vec<Network> {
+    let Some(text) = r.string("haproxy_trusted_proxies") else { return vec![] };
+    Network::parse_list(&text).unwrap_or_else(|reason| {
+        r.problem("haproxy_trusted_proxies", reason);
+        vec![]
+    })
 }
 
 /// A value that goes into service.conf or a command line as one token:

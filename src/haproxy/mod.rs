@@ -55,6 +55,8 @@ pub struct Inputs<'a> {
     pub leader_ip: Option<IpAddr>,
     /// The TLS part's bundle; None serves port 80 only.
     pub bundle: Option<PathBuf>,
+    /// When its certificate expires (Unix seconds), for the exporter.
+    pub certificate_expiry: Option<i64>,
     pub errors_dir: PathBuf,
 }
 
@@ -70,6 +72,7 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip);
     let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
     settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
+    settings.certificate_expiry = inputs.bundle.as_ref().and(inputs.certificate_expiry);
     // The template is part of the build, so the build is part of the inputs.
     let digest_input = format!("{build} {topology:?} {settings:?}");
     (model::build(&topology, &settings), fsutil::sha256_hex(&[digest_input.as_bytes()]))

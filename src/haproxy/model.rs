@@ -6,13 +6,14 @@
 //! or from typed values (`IpAddr`, `u16`), so relation data cannot inject a
 //! directive: an address is an `IpAddr` before it is ever a string.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::config::ports::{self, Placement, Ports, ServiceSpec};
-use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, RedirectHttps, ServicePorts};
+use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, Network, RedirectHttps, ServicePorts};
 
 /// Per-server options (`maxconn` is per server, not HAProxy's global one).
 pub const SERVER_CHECK: &str = "check inter 5000 rise 2 fall 5 maxconn 50";
@@ -73,7 +74,15 @@ pub struct Backend {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Acl {
     pub name: &'static str,
-    pub criterion: &'static str,
+    /// Borrowed from this module's constants, or made from typed values
+    /// (the trusted proxies' networks).
+    pub criterion: Cow<'static, str>,
+}
+
+impl Acl {
+    const fn fixed(name: &'static str, criterion: &'static str) -> Self {
+        Self { name, criterion: Cow::Borrowed(criterion) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -145,6 +154,27 @@ pub struct MetricsFrontend {
     /// `10.0.0.1` or `[fd00::1]`, ready for `bind address:port`.
     pub address: String,
     pub port: u16,
+    /// The charm's own gauges, served at [`CHARM_METRICS_PATH`]: HAProxy's
+    /// exporter knows nothing of the certificate's expiry, the charm does.
+    pub charm_metrics: String,
+    pub charm_metrics_path: &'static str,
+}
+
+/// Where the metrics frontend serves the charm's own gauges.
+pub const CHARM_METRICS_PATH: &str = "/landscape-metrics";
+
+/// The charm's gauges in Prometheus' text format, as one HAProxy string
+/// (`\n` is a line break there; the text is numbers and fixed names only).
+fn charm_metrics(certificate_expiry: Option<i64>) -> String {
+    let mut text = String::from("# HELP landscape_haproxy_certificate_present Whether HAProxy has a certificate.\\n");
+    text += "# TYPE landscape_haproxy_certificate_present gauge\\n";
+    text += &format!("landscape_haproxy_certificate_present {}\\n", u8::from(certificate_expiry.is_some()));
+    if let Some(expiry) = certificate_expiry {
+        text += "# HELP landscape_haproxy_certificate_expiry_timestamp_seconds When it expires.\\n";
+        text += "# TYPE landscape_haproxy_certificate_expiry_timestamp_seconds gauge\\n";
+        text += &format!("landscape_haproxy_certificate_expiry_timestamp_seconds {expiry}\\n");
+    }
+    text
 }
 
 /// The world as far as HAProxy is concerned.
@@ -176,6 +206,10 @@ pub struct Settings {
     pub limits: HaproxyLimits,
     /// The exporter's address and port; None until the unit's address is known.
     pub metrics: Option<(IpAddr, u16)>,
+    /// When the certificate expires (Unix seconds); None without one.
+    pub certificate_expiry: Option<i64>,
+    /// Whose `X-Forwarded-*` headers pass; everyone else's are replaced.
+    pub trusted_proxies: Vec<Network>,
     pub ports: ServicePorts,
     /// The certificate bundle, once there is one; without it no TLS frontend
     /// is rendered (port 80 still serves).
@@ -193,6 +227,8 @@ impl Settings {
             global_maxconn: config.max_global_haproxy_connections,
             limits: config.haproxy_limits,
             metrics: None,
+            certificate_expiry: None,
+            trusted_proxies: config.haproxy_trusted_proxies.clone(),
             ports: config.ports,
             tls_pem,
             errors_dir,
@@ -231,20 +267,44 @@ impl WebScheme {
     }
 }
 
-const ACL_PING: Acl = Acl { name: "ping", criterion: "path_beg -i /ping" };
-const ACL_REPOSITORY: Acl = Acl { name: "repository", criterion: "path_beg -i /repository" };
-const ACL_MESSAGE: Acl = Acl { name: "message", criterion: "path_beg -i /message-system" };
-const ACL_ATTACHMENT: Acl = Acl { name: "attachment", criterion: "path_beg -i /attachment" };
-const ACL_API: Acl = Acl { name: "api", criterion: "path_beg -i /api" };
-const ACL_HASHIDS: Acl = Acl { name: "hashids", criterion: "path_beg -i /hash-id-databases" };
-const ACL_PACKAGE_UPLOAD: Acl = Acl { name: "package-upload", criterion: "path_beg -i /upload" };
-const ACL_METRICS: Acl = Acl { name: "metrics", criterion: "path_end /metrics" };
-const ACL_PROMETHEUS_METRICS: Acl = Acl { name: "prometheus_metrics", criterion: "path_beg -i /metrics" };
-/// A proxy in front (an ingress HAProxy) ended TLS and says so. Redirecting
-/// such a request would send the client back to the same proxy, which sends
-/// it here again: a loop. A client that sets the header itself on plain HTTP
-/// only skips its own redirect.
-const ACL_FORWARDED_HTTPS: Acl = Acl { name: "forwarded_https", criterion: "req.hdr(X-Forwarded-Proto) -i https" };
+const ACL_PING: Acl = Acl::fixed("ping", "path_beg -i /ping");
+const ACL_REPOSITORY: Acl = Acl::fixed("repository", "path_beg -i /repository");
+const ACL_MESSAGE: Acl = Acl::fixed("message", "path_beg -i /message-system");
+const ACL_ATTACHMENT: Acl = Acl::fixed("attachment", "path_beg -i /attachment");
+const ACL_API: Acl = Acl::fixed("api", "path_beg -i /api");
+const ACL_HASHIDS: Acl = Acl::fixed("hashids", "path_beg -i /hash-id-databases");
+const ACL_PACKAGE_UPLOAD: Acl = Acl::fixed("package-upload", "path_beg -i /upload");
+const ACL_METRICS: Acl = Acl::fixed("metrics", "path_end /metrics");
+const ACL_PROMETHEUS_METRICS: Acl = Acl::fixed("prometheus_metrics", "path_beg -i /metrics");
+/// A trusted proxy in front (the ingress HAProxy) ended TLS and says so.
+/// Redirecting such a request would send the client back to the same proxy,
+/// which sends it here again: a loop.
+const ACL_FORWARDED_HTTPS: Acl = Acl::fixed("forwarded_https", "req.hdr(X-Forwarded-Proto) -i https");
+const ACL_FORWARDED_PROTO: Acl = Acl::fixed("forwarded_proto", "req.hdr(X-Forwarded-Proto) -m found");
+const TRUSTED_PROXY: &str = "trusted_proxy";
+
+/// The `X-Forwarded-*` headers Landscape gets: a client's own are dropped
+/// (`X-Forwarded-For`, which `option forwardfor` then sets from the
+/// connection) or replaced (`X-Forwarded-Proto`, the scheme of the
+/// connection: `proto`), unless it is a trusted proxy, whose are passed on.
+/// Landscape builds absolute URLs and decides "secure" from them, so a value
+/// any client can send must not reach it unchanged.
+fn forwarded_headers(proto: &str, trusted: &[Network]) -> (Vec<Acl>, Vec<String>) {
+    if trusted.is_empty() {
+        let rules = vec!["del-header X-Forwarded-For".to_string(), format!("set-header X-Forwarded-Proto {proto}")];
+        return (vec![], rules);
+    }
+    let sources: Vec<String> = trusted.iter().map(Network::to_string).collect();
+    let acls = vec![
+        Acl { name: TRUSTED_PROXY, criterion: Cow::Owned(format!("src {}", sources.join(" "))) },
+        ACL_FORWARDED_PROTO,
+    ];
+    let rules = vec![
+        format!("del-header X-Forwarded-For unless {TRUSTED_PROXY}"),
+        format!("set-header X-Forwarded-Proto {proto} unless {TRUSTED_PROXY} {}", ACL_FORWARDED_PROTO.name),
+    ];
+    (acls, rules)
+}
 
 /// The HTTP (80) or HTTPS (443) service: one definition for both.
 ///
@@ -262,24 +322,7 @@ fn web_service(scheme: WebScheme, topology: &Topology, settings: &Settings) -> S
 fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
     let prefix = scheme.prefix();
     let backend = |suffix: &str| format!("{prefix}-{suffix}");
-    let mut http_request = vec!["deny if metrics".to_string(), "deny if prometheus_metrics".to_string()];
-    let (tls, redirect) = match scheme {
-        WebScheme::Http => {
-            let redirect = match settings.redirect_https {
-                RedirectHttps::All => Some("redirect scheme https unless forwarded_https".to_string()),
-                RedirectHttps::Default => {
-                    Some("redirect scheme https unless ping OR repository OR forwarded_https".to_string())
-                }
-                RedirectHttps::None => None,
-            };
-            (None, redirect)
-        }
-        WebScheme::Https => {
-            http_request.push("set-header X-Forwarded-Proto https".to_string());
-            let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            (Some(Tls { cert, alpn_h2: false }), None)
-        }
-    };
+    let trusted = &settings.trusted_proxies;
     let mut acls = vec![
         ACL_PING,
         ACL_REPOSITORY,
@@ -291,7 +334,29 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
         ACL_METRICS,
         ACL_PROMETHEUS_METRICS,
     ];
-    if redirect.is_some() {
+    let mut http_request = vec!["deny if metrics".to_string(), "deny if prometheus_metrics".to_string()];
+    let (proto, tls) = match scheme {
+        WebScheme::Http => ("http", None),
+        WebScheme::Https => {
+            let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            ("https", Some(Tls { cert, alpn_h2: false }))
+        }
+    };
+    let (forwarded_acls, forwarded_rules) = forwarded_headers(proto, trusted);
+    acls.extend(forwarded_acls);
+    http_request.extend(forwarded_rules);
+    // Only a trusted proxy's word that TLS ended in front spares a redirect.
+    let spared = (!trusted.is_empty()).then(|| format!("{TRUSTED_PROXY} {}", ACL_FORWARDED_HTTPS.name));
+    let redirect = match (scheme, settings.redirect_https, &spared) {
+        (WebScheme::Https, _, _) | (_, RedirectHttps::None, _) => None,
+        (WebScheme::Http, RedirectHttps::All, None) => Some("redirect scheme https".to_string()),
+        (WebScheme::Http, RedirectHttps::All, Some(spared)) => Some(format!("redirect scheme https unless {spared}")),
+        (WebScheme::Http, RedirectHttps::Default, spared) => Some(format!(
+            "redirect scheme https unless ping OR repository{}",
+            spared.as_ref().map(|s| format!(" OR {s}")).unwrap_or_default()
+        )),
+    };
+    if redirect.is_some() && !trusted.is_empty() {
         acls.push(ACL_FORWARDED_HTTPS);
     }
     Frontend {
@@ -383,21 +448,16 @@ fn grpc_backend_name(frontend: &str) -> String {
 
 /// A gRPC service: TLS with ALPN h2 in front, one h2c server per unit behind.
 fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Topology, settings: &Settings) -> Service {
-    let http_request = if name == "landscape-ubuntu-installer-attach" {
+    let (mut acls, mut http_request) = forwarded_headers("https", &settings.trusted_proxies);
+    if name == "landscape-ubuntu-installer-attach" {
         // The X-FQDN header is required for multitenant installations.
-        vec![
+        acls.push(Acl::fixed("host_found", "hdr(host) -m found"));
+        http_request.extend([
             "set-var(req.full_fqdn) hdr(authority) if !host_found".to_string(),
             "set-var(req.full_fqdn) hdr(host) if host_found".to_string(),
             "set-header X-FQDN %[var(req.full_fqdn)]".to_string(),
-        ]
-    } else {
-        vec![]
-    };
-    let acls = if http_request.is_empty() {
-        vec![]
-    } else {
-        vec![Acl { name: "host_found", criterion: "hdr(host) -m found" }]
-    };
+        ]);
+    }
     let cert = settings.tls_pem.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     Service {
         frontend: Frontend {
@@ -439,7 +499,12 @@ pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
     HaproxyConfig {
         global_maxconn: settings.global_maxconn,
         limits: settings.limits,
-        metrics: settings.metrics.map(|(ip, port)| MetricsFrontend { address: bind_address(&ip), port }),
+        metrics: settings.metrics.map(|(ip, port)| MetricsFrontend {
+            address: bind_address(&ip),
+            port,
+            charm_metrics: charm_metrics(settings.certificate_expiry),
+            charm_metrics_path: CHARM_METRICS_PATH,
+        }),
         error_files: ERROR_PAGES
             .iter()
             .map(|(status, file)| ErrorFile {
@@ -469,6 +534,8 @@ mod tests {
             global_maxconn: 4096,
             limits: Default::default(),
             metrics: None,
+            certificate_expiry: None,
+            trusted_proxies: vec![],
             ports: ServicePorts::default(),
             tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
             errors_dir: PathBuf::from("/etc/haproxy/errors"),

@@ -28,14 +28,26 @@ pub struct CertOutcome {
     /// The bundle was removed in this hook: HAProxy must reload even when
     /// its config text is the same.
     pub removed: bool,
+    /// When the certificate that serves once this hook is done expires
+    /// (the candidate's, else the live one's), as Unix seconds: exported as
+    /// a metric for the expiry alert.
+    pub not_after: Option<i64>,
 }
 
 impl CertOutcome {
     /// The bundle already in place, changed by nobody in this hook.
     pub fn in_place(paths: &crate::paths::Paths) -> Self {
         let pem = paths.haproxy_pem();
-        CertOutcome { bundle: pem.exists().then_some(pem), candidate: None, removed: false }
+        let not_after = not_after_of(&pem);
+        CertOutcome { bundle: pem.exists().then_some(pem), candidate: None, removed: false, not_after }
     }
+}
+
+/// The expiry of the bundle at `path`, if it is there and readable (a
+/// missing or damaged bundle has none; HAProxy's check says the rest).
+fn not_after_of(path: &std::path::Path) -> Option<i64> {
+    let bytes = fsutil::read_optional(path).ok()??;
+    leaf_not_after(&String::from_utf8_lossy(&bytes))
 }
 
 /// Keeps this unit's CSR current on `load-balancer-certificates` and
@@ -64,6 +76,7 @@ pub fn reconcile(
     let mut outcome = CertOutcome { removed: removed && rel.is_none(), ..CertOutcome::in_place(&host.paths) };
     if candidate {
         outcome.bundle = Some(host.paths.haproxy_pem());
+        outcome.not_after = not_after_of(&host.paths.haproxy_candidate_pem());
         outcome.candidate = Some(host.paths.haproxy_candidate_pem());
     } else {
         // One an interrupted hook left is not wanted any more.

@@ -242,6 +242,12 @@ fn cert_facts(pem: &str) -> Option<(i64, i64, Vec<u8>, bool)> {
     ))
 }
 
+/// When the first certificate of a PEM bundle (the leaf, in ours) expires,
+/// as Unix seconds.
+pub fn leaf_not_after(bundle: &str) -> Option<i64> {
+    cert_facts(bundle).map(|(_, not_after, _, _)| not_after)
+}
+
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

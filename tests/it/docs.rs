@@ -168,3 +168,30 @@ fn every_listed_status_message_is_one_the_code_sets() {
     }
     assert!(checked >= 12, "only {checked} messages checked");
 }
+
+/// docs/reference.md's keyword table names every keyword the rendered
+/// configs use (all snapshot cases), so a new directive comes with the
+/// version that first accepts it.
+#[test]
+fn the_keyword_table_names_every_keyword_the_rendered_configs_use() {
+    let reference = std::fs::read_to_string(root().join("docs/reference.md")).unwrap();
+    let table = &reference[reference.find("## HAProxy keywords and versions").expect("the keyword table")..];
+    let mut keywords = std::collections::BTreeSet::new();
+    for snapshot in crate::fixtures::repo_files("tests/it/snapshots", "snap", false) {
+        let text = std::fs::read_to_string(&snapshot).unwrap();
+        for line in text.lines().filter_map(|l| l.strip_prefix("    ")).filter(|l| !l.starts_with('#')) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let keyword = match words.as_slice() {
+                [first @ ("option" | "timeout" | "http-request"), second, ..] => {
+                    format!("{first} {}", second.split('(').next().unwrap_or(second))
+                }
+                [first, ..] => first.to_string(),
+                [] => continue,
+            };
+            keywords.insert(keyword);
+        }
+    }
+    assert!(keywords.len() > 30, "{keywords:?}");
+    let missing: Vec<&String> = keywords.iter().filter(|k| !table.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "keywords not in docs/reference.md's table: {missing:?}");
+}

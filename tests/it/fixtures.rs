@@ -68,14 +68,50 @@ pub fn shared_inputs() -> &'static Path {
 
 /// Runs the real `haproxy -dW -c` (warnings are errors) on `config`.
 pub fn haproxy_check_strict(config: &str) -> Result<(), String> {
+    haproxy_check_with("haproxy", config)
+}
+
+fn haproxy_check_with(binary: &str, config: &str) -> Result<(), String> {
     let file = tempfile::Builder::new().suffix(".cfg").tempfile().unwrap();
     std::fs::write(file.path(), config).unwrap();
-    let out = Command::new("haproxy").args(["-dW", "-c", "-f"]).arg(file.path()).output().expect("haproxy runs");
+    let out = Command::new(binary).args(["-dW", "-c", "-f"]).arg(file.path()).output().expect("haproxy runs");
     if out.status.success() {
         Ok(())
     } else {
         Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
+}
+
+/// The HAProxy binaries every rendered config is checked with: the
+/// system's, then those `scripts/haproxy-matrix` built (its cache, or
+/// `LANDSCAPE_HAPROXY_MATRIX`), as (version, path).
+pub fn haproxy_versions() -> &'static [(String, String)] {
+    static VERSIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    VERSIONS.get_or_init(|| {
+        let version_of = |binary: &str| {
+            let out = Command::new(binary).arg("-v").output().expect("haproxy runs");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.split_whitespace().nth(2).unwrap_or("?").to_string()
+        };
+        let mut versions = vec![(version_of("haproxy"), "haproxy".to_string())];
+        let dir = std::env::var("LANDSCAPE_HAPROXY_MATRIX")
+            .unwrap_or_else(|_| "/var/cache/landscape-charm-haproxy/bin".to_string());
+        let mut built: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| entries.flatten().map(|e| e.path().display().to_string()).collect())
+            .unwrap_or_default();
+        built.sort();
+        versions.extend(built.into_iter().filter(|p| !p.ends_with(".tmp")).map(|p| (version_of(&p), p)));
+        versions
+    })
+}
+
+/// `haproxy -dW -c` on `config` with every binary of [`haproxy_versions`];
+/// the first refusal, naming its version.
+pub fn haproxy_check_every_version(config: &str) -> Result<(), String> {
+    for (version, binary) in haproxy_versions() {
+        haproxy_check_with(binary, config).map_err(|e| format!("HAProxy {version}: {e}"))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use landscape_server::config::{RedirectHttps, ServicePorts};
+use landscape_server::config::{Network, RedirectHttps, ServicePorts};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
 use proptest::prelude::*;
 
-use crate::fixtures::{Section, haproxy_check_strict, parse_sections, shared_inputs};
+use crate::fixtures::{Section, haproxy_check_every_version, haproxy_check_strict, parse_sections, shared_inputs};
 
 const SEED_EXAMPLE: &str = include_str!("../fixtures/seed-example.cfg");
 
@@ -24,6 +24,8 @@ fn settings(paths: &Paths, tls: bool) -> Settings {
         global_maxconn: 4096,
         limits: Default::default(),
         metrics: None,
+        certificate_expiry: None,
+        trusted_proxies: vec![],
         ports: ServicePorts::default(),
         tls_pem: tls.then(|| paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
@@ -92,19 +94,25 @@ fn seed_name(name: &str) -> String {
     name.strip_suffix("-servers").unwrap_or(name).to_string()
 }
 
-/// Our one addition to the seed's port-80 rules (see
-/// `regression::ingress_redirect_loop_a_request_forwarded_from_https_is_served`):
-/// a request that a TLS-ending proxy forwarded is not redirected again.
-fn without_forwarded_https(lines: BTreeSet<String>) -> BTreeSet<String> {
-    lines
-        .into_iter()
-        .filter(|l| !l.starts_with("acl forwarded_https "))
-        .map(|l| l.replace(" OR forwarded_https", "").replace(" unless forwarded_https", ""))
-        .map(|l| match l.strip_prefix("default_backend ") {
-            Some(name) => format!("default_backend {}", seed_name(name)),
-            None => l,
-        })
-        .collect()
+/// A `default_backend` line with the seed's backend name.
+fn as_seed_names(line: &str) -> String {
+    match line.strip_prefix("default_backend ") {
+        Some(name) => format!("default_backend {}", seed_name(name)),
+        None => line.to_string(),
+    }
+}
+
+/// Our additions to the seed's frontends (issue 17, see
+/// `regression::forwarded_headers_from_an_untrusted_client_are_replaced_and_a_trusted_proxys_kept`):
+/// a client's `X-Forwarded-For` dropped and `X-Forwarded-Proto` set from the
+/// connection on every frontend. Removed from ours unless the seed has them.
+fn without_forwarded_rules(ours: BTreeSet<String>, seed: &BTreeSet<String>) -> BTreeSet<String> {
+    let added = [
+        "http-request del-header X-Forwarded-For",
+        "http-request set-header X-Forwarded-Proto http",
+        "http-request set-header X-Forwarded-Proto https",
+    ];
+    ours.into_iter().filter(|l| seed.contains(l) || !added.contains(&l.as_str())).collect()
 }
 
 #[test]
@@ -127,11 +135,13 @@ fn seed_example_frontends_routes_and_servers_are_reproduced() {
             "{name}: bind"
         );
         for prefix in ["acl ", "use_backend ", "redirect ", "default_backend ", "timeout client "] {
-            assert_eq!(without_forwarded_https(lines_with(o, prefix)), lines_with(s, prefix), "{name}: {prefix}lines");
+            let ours: BTreeSet<String> = lines_with(o, prefix).iter().map(|l| as_seed_names(l)).collect();
+            assert_eq!(ours, lines_with(s, prefix), "{name}: {prefix}lines");
         }
         let mut seed_rules = lines_with(s, "http-request ");
         seed_rules.remove(DEAD_REPLACE_PATH);
-        assert_eq!(lines_with(o, "http-request "), seed_rules, "{name}: http-request rules (less the dead rewrite)");
+        let ours = without_forwarded_rules(lines_with(o, "http-request "), &seed_rules);
+        assert_eq!(ours, seed_rules, "{name}: http-request rules (less the dead rewrite)");
     }
 
     let our_backends: BTreeSet<String> = names(&ours, "backend").iter().map(|n| seed_name(n)).collect();
@@ -149,7 +159,7 @@ fn seed_example_frontends_routes_and_servers_are_reproduced() {
 #[test]
 fn seed_example_passes_strict_haproxy_check_where_the_seed_does_not() {
     let (ours, _) = render_both(&seed_topology(), |_| {});
-    haproxy_check_strict(&ours).unwrap_or_else(|e| panic!("our config fails haproxy -dW -c:\n{e}"));
+    haproxy_check_every_version(&ours).unwrap_or_else(|e| panic!("our config fails haproxy -dW -c:\n{e}"));
 
     // The seed's own config, with its files pointed at real ones, is only
     // valid with warnings: the defects this charm fixes.
@@ -195,6 +205,14 @@ struct Case {
     enable_ubuntu_installer_attach: bool,
     #[serde(default = "yes")]
     certificate: bool,
+    /// `haproxy_trusted_proxies`, as the option spells it.
+    #[serde(default)]
+    trusted_proxies: String,
+    /// The metrics frontend's address (this unit's), when rendered.
+    #[serde(default)]
+    metrics: Option<IpAddr>,
+    #[serde(default)]
+    certificate_expiry: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -222,8 +240,11 @@ fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
             if !case.certificate {
                 s.tls_pem = None;
             }
+            s.trusted_proxies = Network::parse_list(&case.trusted_proxies).unwrap();
+            s.metrics = case.metrics.map(|ip| (ip, 8404));
+            s.certificate_expiry = case.certificate_expiry;
         });
-        haproxy_check_strict(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
+        haproxy_check_every_version(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
         insta::assert_snapshot!(name, snapshot);
     }
 }
@@ -250,15 +271,25 @@ proptest! {
         hostagent in any::<bool>(),
         installer in any::<bool>(),
         tls in any::<bool>(),
+        trusted in prop::collection::vec(arb_ip(), 0..3),
+        metrics in prop::option::of(arb_ip()),
+        expiry in prop::option::of(0i64..4_000_000_000),
     ) {
         let paths = Paths::under(shared_inputs());
         let mut s = settings(&paths, tls);
+        s.trusted_proxies = trusted
+            .iter()
+            .map(|ip| Network { address: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } })
+            .collect();
+        s.metrics = metrics.map(|ip| (ip, 8404));
+        s.certificate_expiry = expiry.filter(|_| tls);
         s.worker_counts = workers;
         s.redirect_https = redirect;
         s.enable_hostagent_messenger = hostagent;
         s.enable_ubuntu_installer_attach = installer;
         let config = render(&build(&Topology::new(peers.clone(), leader), &s)).unwrap();
-        prop_assert!(haproxy_check_strict(&config).is_ok(), "{}", haproxy_check_strict(&config).unwrap_err());
+        let checked = haproxy_check_every_version(&config);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
         // Every address shows up exactly as HAProxy needs it.
         for ip in &peers {
             let shown = match ip { IpAddr::V4(v4) => format!(" {v4}:"), IpAddr::V6(v6) => format!(" [{v6}]:") };

@@ -282,18 +282,23 @@ fn error_pages_come_from_landscape_or_a_builtin_with_a_status_line() {
 
 #[test]
 fn redirect_https_values_reach_the_http_frontend() {
-    for (value, expected) in [
-        ("all", Some("redirect scheme https unless forwarded_https")),
-        ("default", Some("redirect scheme https unless ping OR repository OR forwarded_https")),
-        ("none", None),
+    let spared = "trusted_proxy forwarded_https";
+    for (value, trusted, expected) in [
+        ("all", "", Some("redirect scheme https".to_string())),
+        ("default", "", Some("redirect scheme https unless ping OR repository".to_string())),
+        ("none", "", None),
+        ("all", "10.1.80.0/24", Some(format!("redirect scheme https unless {spared}"))),
+        ("default", "10.1.80.0/24", Some(format!("redirect scheme https unless ping OR repository OR {spared}"))),
+        ("none", "10.1.80.0/24", None),
     ] {
         let mut unit = leader_unit();
         unit.set_config("redirect_https", json!(value));
+        unit.set_config("haproxy_trusted_proxies", json!(trusted));
         unit.hook("config-changed");
         let config = unit.haproxy_config().unwrap();
         let http = crate::fixtures::parse_sections(&config).into_iter().find(|s| s.name == "landscape-http").unwrap();
         let redirect = http.lines.iter().find(|l| l.starts_with("redirect "));
-        assert_eq!(redirect.map(String::as_str), expected, "{value}");
+        assert_eq!(redirect, expected.as_ref(), "{value} {trusted}");
     }
 }
 

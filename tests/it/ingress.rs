@@ -15,12 +15,16 @@ const ENDPOINTS: [(&str, u32); 4] = [
     ("ubuntu-installer-attach-ingress", 50051),
 ];
 
+/// The ingress HAProxy's address, trusted for its `X-Forwarded-*` headers.
+const EDGE: &str = "10.1.80.7";
+
 /// A unit with every ingress endpoint related (ids 10..13), both gRPC flags
-/// on and a certificate, after one config-changed.
+/// on, the edge trusted and a certificate, after one config-changed.
 fn unit_with_ingress(leader: bool) -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.leader = leader;
     unit.relate_workload();
+    unit.set_config("haproxy_trusted_proxies", json!(EDGE));
     unit.set_config("enable_hostagent_messenger", json!(true));
     unit.set_config("enable_ubuntu_installer_attach", json!(true));
     unit.mark_installed("landscape-ubuntu-installer-attach");
@@ -95,6 +99,44 @@ fn https_before_a_certificate_says_the_port_is_not_open() {
     let app = &unit.relation(11).local_app_data;
     assert_eq!(app.get("port").map(String::as_str), Some("443"));
     assert!(!app.contains_key("is_port_open"), "{app:?}");
+}
+
+/// Behind the ingress HAProxy, which ends TLS for port 80's routes, an
+/// untrusted edge's `X-Forwarded-Proto: https` is replaced and the request
+/// redirected back to it: a loop. The unit says so until the edge is trusted
+/// or nothing is redirected.
+#[test]
+fn http_ingress_without_a_trusted_edge_is_blocked_naming_the_option() {
+    let mut unit = unit_with_ingress(true);
+    for (option, value) in [("haproxy_trusted_proxies", json!("")), ("redirect_https", json!("all"))] {
+        unit.set_config(option, value);
+        unit.hook("config-changed");
+    }
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.contains("http-ingress") && message.contains("haproxy_trusted_proxies"), "{message}");
+    assert!(unit.haproxy_config().unwrap().contains("frontend landscape-http"), "HAProxy still serves");
+    unit.set_config("redirect_https", json!("none"));
+    unit.hook("config-changed");
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    unit.set_config("redirect_https", json!("default"));
+    unit.set_config("haproxy_trusted_proxies", json!(format!("{EDGE}, fd00::7")));
+    unit.hook("config-changed");
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    let config = unit.haproxy_config().unwrap();
+    assert!(config.contains(&format!("acl trusted_proxy src {EDGE}/32 fd00::7/128")), "{config}");
+}
+
+#[test]
+fn a_malformed_trusted_proxy_list_blocks_naming_the_entry() {
+    let mut unit = unit_with_ingress(true);
+    let before = unit.haproxy_config().unwrap();
+    unit.set_config("haproxy_trusted_proxies", json!("10.1.80.7/24"));
+    unit.hook("config-changed");
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.contains("haproxy_trusted_proxies") && message.contains("10.1.80.0/24"), "{message}");
+    assert_eq!(unit.haproxy_config().unwrap(), before, "nothing written from a bad value");
 }
 
 #[test]

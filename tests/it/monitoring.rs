@@ -42,6 +42,14 @@ fn nrpe_checks_follow_the_services_this_unit_runs() {
     assert_eq!(left, ["check_disk.cfg"]);
 }
 
+/// A ready leader with grafana-agent related on `cos-agent` (id 41).
+fn cos_related_leader() -> Unit {
+    let mut unit = ready_leader(0);
+    unit.add_relation("cos-agent", 41, "grafana-agent");
+    unit.relation_changed("cos-agent", 41, Some("grafana-agent/0"));
+    unit
+}
+
 fn cos_config(unit: &Unit, id: u32) -> Value {
     serde_json::from_str(&unit.relation(id).local_unit_data["config"]).unwrap()
 }
@@ -68,9 +76,14 @@ fn cos_agent_scrapes_every_worker_and_alerts_on_package_search() {
     assert_eq!(scrape_targets(&config, "package-search"), ["localhost:9099"]);
     let job = &config["metrics_scrape_jobs"][0];
     assert_eq!((job["metrics_path"].as_str(), job["scrape_interval"].as_str()), (Some("/metrics"), Some("1m")));
-    let rule = &config["metrics_alert_rules"]["groups"][0]["rules"][0];
-    assert_eq!(rule["alert"], "PackageSearchDown");
-    assert_eq!(rule["expr"], "absent(up{landscape_service=\"package-search\"}==1)");
+    let alerts: Vec<&str> = config["metrics_alert_rules"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert!(alerts.contains(&"PackageSearchDown") && alerts.contains(&"LandscapeHAProxyServerDown"), "{alerts:?}");
     for key in ["log_alert_rules", "dashboards", "log_slots"] {
         assert!(config.get(key).is_some(), "the cos_agent model requires {key}");
     }
@@ -137,5 +150,145 @@ fn haproxy_metrics_are_exported_on_the_unit_address_and_scraped() {
         unit.hook("config-changed");
         let (status, message) = unit.status();
         assert!(status == "blocked" && message.contains("haproxy_metrics_port"), "{taken}: {message}");
+    }
+}
+
+/// The dashboards as `GrafanaDashboard._deserialize` in the cos_agent
+/// library reads them (base64, then Python's `lzma.decompress`), by the
+/// real Python modules.
+fn decoded_dashboards(config: &Value) -> Vec<Value> {
+    let encoded = serde_json::to_string(&config["dashboards"]).unwrap();
+    let script = "import base64, json, lzma, sys\n\
+                  print(json.dumps([json.loads(lzma.decompress(base64.b64decode(d.encode('utf-8'))).decode())\n\
+                  for d in json.load(sys.stdin)]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), encoded.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python could not decode the dashboards");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every PromQL query of `dashboards`, with Grafana's variables given values.
+fn dashboard_queries(dashboards: &[Value]) -> Vec<(String, String)> {
+    let mut queries = vec![];
+    for dashboard in dashboards {
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr =
+                    target["expr"].as_str().unwrap().replace("$__rate_interval", "5m").replace("$juju_unit", ".*");
+                queries.push((format!("{} / {}", dashboard["uid"], panel["title"]), expr));
+            }
+        }
+    }
+    queries
+}
+
+/// Runs `promtool` with `args`; its output on failure.
+fn promtool(args: &[&str]) -> Result<String, String> {
+    let out =
+        std::process::Command::new("promtool").args(args).output().expect("promtool runs (scripts/setup-test-env)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { Ok(text) } else { Err(text) }
+}
+
+#[test]
+fn cos_agent_sends_the_rule_files_and_a_dashboard_per_service_family_in_the_librarys_format() {
+    let config = cos_config(&cos_related_leader(), 41);
+
+    // The rules are the files' groups, as the files say them.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut groups = vec![];
+    for file in crate::fixtures::repo_files("cos/alert_rules", "rules", false) {
+        let parsed: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        groups.extend(parsed["groups"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(config["metrics_alert_rules"]["groups"].as_array().unwrap(), &groups);
+
+    // One dashboard for HAProxy, one per family with a scrape job, and
+    // package-search; the HAProxy one is the file as written.
+    let dashboards = decoded_dashboards(&config);
+    let uids: Vec<&str> = dashboards.iter().map(|d| d["uid"].as_str().unwrap()).collect();
+    assert_eq!(
+        uids,
+        [
+            "landscape-haproxy",
+            "landscape-appserver",
+            "landscape-pingserver",
+            "landscape-message-server",
+            "landscape-api",
+            "landscape-package-upload",
+            "landscape-package-search"
+        ]
+    );
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("cos/dashboards/landscape-haproxy.json")).unwrap())
+            .unwrap();
+    assert_eq!(dashboards[0], file);
+    for dashboard in &dashboards {
+        let panels = dashboard["panels"].as_array().unwrap();
+        let ids: std::collections::BTreeSet<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids.len(), panels.len(), "{}: panel ids are unique", dashboard["uid"]);
+        for panel in panels {
+            assert_eq!(panel["datasource"]["uid"], "${prometheusds}", "{} {}", dashboard["uid"], panel["title"]);
+        }
+    }
+    let api = &dashboards[4];
+    assert!(api.to_string().contains(r#"proxy=~\"landscape-https?-api\""#), "the api's HAProxy backends");
+    let search = dashboards[6].to_string();
+    assert!(!search.contains("proxy=~"), "package-search has no HAProxy route");
+
+    // Every dashboard query is PromQL that Prometheus parses: checked as
+    // recording rules by promtool.
+    let rules: Vec<Value> = dashboard_queries(&dashboards)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, expr))| json!({"record": format!("dashboard:query{i}"), "expr": expr}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queries.rules");
+    std::fs::write(&file, serde_json::to_string(&json!({"groups": [{"name": "dashboards", "rules": rules}]})).unwrap())
+        .unwrap();
+    promtool(&["check", "rules", &file.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_fire_on_what_should_page() {
+    let files: Vec<String> = crate::fixtures::repo_files("cos/alert_rules", "rules", false)
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut args = vec!["check", "rules"];
+    args.extend(files.iter().map(String::as_str));
+    promtool(&args).unwrap_or_else(|e| panic!("{e}"));
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/cos/alert_rules/tests/rules_test.yaml");
+    promtool(&["test", "rules", cases]).unwrap_or_else(|e| panic!("{e}"));
+    // Every alert of the files has a case.
+    let cases_text = std::fs::read_to_string(cases).unwrap();
+    for file in &files {
+        let parsed: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for group in parsed["groups"].as_array().unwrap() {
+            for rule in group["rules"].as_array().unwrap() {
+                let alert = rule["alert"].as_str().unwrap();
+                assert!(cases_text.contains(&format!("alertname: {alert}")), "{alert} has no promtool case");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_haproxy_jobs_scrape_the_exporter_and_the_charms_gauges_on_the_units_address() {
+    let config = cos_config(&cos_related_leader(), 41);
+    let jobs = config["metrics_scrape_jobs"].as_array().unwrap();
+    let job = |name: &str| jobs.iter().find(|j| j["job_name"] == name).unwrap_or_else(|| panic!("no {name}")).clone();
+    for (name, path) in [("landscape-haproxy", "/metrics"), ("landscape-haproxy-charm", "/landscape-metrics")] {
+        let job = job(name);
+        assert_eq!(job["metrics_path"], path);
+        assert_eq!(job["static_configs"][0]["targets"], json!(["10.1.77.18:8404"]));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use landscape_server::config::{RedirectHttps, ServicePorts};
+use landscape_server::config::{Network, RedirectHttps, ServicePorts};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
@@ -23,6 +23,8 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
         global_maxconn: 256,
         limits: Default::default(),
         metrics: None,
+        certificate_expiry: None,
+        trusted_proxies: vec![],
         ports: ServicePorts::default(),
         tls_pem: Some(paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
@@ -102,14 +104,16 @@ fn seed_dead_upload_rewrite_dropped_and_uploads_still_reach_package_upload_uncha
 
 /// Issue 13: behind an ingress HAProxy that ends TLS and sends both schemes
 /// to the units' port 80, `redirect_https` redirected the HTTPS requests too,
-/// back to the same ingress: a loop. A request whose proxy says it came over
-/// HTTPS (`X-Forwarded-Proto: https`) is now served; plain HTTP is still
-/// redirected as configured.
+/// back to the same ingress: a loop. A request whose trusted proxy says it
+/// came over HTTPS (`X-Forwarded-Proto: https`) is now served; plain HTTP is
+/// still redirected as configured.
 #[test]
 fn ingress_redirect_loop_a_request_forwarded_from_https_is_served() {
     for redirect in [RedirectHttps::Default, RedirectHttps::All] {
+        let mut settings = loopback_settings(redirect);
+        settings.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
         let answers = through_real_haproxy(
-            &loopback_settings(redirect),
+            &settings,
             &[("appserver", 8080)],
             &[
                 "-o /dev/null -w 'plain %{http_code} %{redirect_url}' http://127.0.0.1/",
@@ -118,6 +122,28 @@ fn ingress_redirect_loop_a_request_forwarded_from_https_is_served() {
         );
         assert_eq!(answers, ["plain 302 https://127.0.0.1/", "appserver GET / HTTP/1.1"], "{redirect:?}");
     }
+}
+
+/// Issue 17: the fix above trusted any client's `X-Forwarded-Proto: https`
+/// on port 80 (a client could skip its redirect, and Landscape saw "https"
+/// on a plain connection), and passed a client's `X-Forwarded-For` on as
+/// its address. From a client that is not a trusted proxy both are now
+/// replaced with what the connection shows; a trusted proxy's are kept.
+#[test]
+fn forwarded_headers_from_an_untrusted_client_are_replaced_and_a_trusted_proxys_kept() {
+    let seen = "-o /dev/null -w '%{http_code} %header{x-seen-forwarded-proto} %header{x-seen-forwarded-for}'";
+    let spoofed = "-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 192.0.2.9'";
+    let curls = [format!("{seen} {spoofed} http://127.0.0.1/"), format!("{seen} {spoofed} -k https://127.0.0.1/")];
+    let curls: Vec<&str> = curls.iter().map(String::as_str).collect();
+    let untrusted = through_real_haproxy(&loopback_settings(RedirectHttps::None), &[("appserver", 8080)], &curls);
+    // The frontends bind [::] v4v6: an IPv4 client's address is v4-mapped.
+    assert_eq!(untrusted, ["200 http ::ffff:127.0.0.1", "200 https ::ffff:127.0.0.1"]);
+    let redirected = through_real_haproxy(&loopback_settings(RedirectHttps::Default), &[("appserver", 8080)], &curls);
+    assert_eq!(redirected[0], "302  ", "a client's own X-Forwarded-Proto spares it no redirect");
+    let mut trusting = loopback_settings(RedirectHttps::Default);
+    trusting.trusted_proxies = vec![Network::parse("127.0.0.0/8").unwrap()];
+    let trusted = through_real_haproxy(&trusting, &[("appserver", 8080)], &curls);
+    assert_eq!(trusted, ["200 https 192.0.2.9, ::ffff:127.0.0.1", "200 https 192.0.2.9, ::ffff:127.0.0.1"]);
 }
 
 /// Python charm: `_update_ready_status` returned early on Blocked or

@@ -422,3 +422,32 @@ done
         ]
     );
 }
+
+/// The certificate's expiry, as the metrics frontend's gauge gives it.
+fn exported_expiry(unit: &Unit) -> Option<i64> {
+    let config = unit.haproxy_config().unwrap();
+    // The sample, not its HELP line: it starts a line (HAProxy's `\n`).
+    let name = "\\nlandscape_haproxy_certificate_expiry_timestamp_seconds ";
+    let at = config.find(name)? + name.len();
+    config[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[test]
+fn the_certificates_expiry_is_exported_and_follows_a_renewal() {
+    let mut unit = tls_unit();
+    let now = landscape_server::tls::now();
+    assert_eq!(exported_expiry(&unit), None, "no certificate, no expiry");
+    assert!(unit.haproxy_config().unwrap().contains("landscape_haproxy_certificate_present 0"));
+    let ca = TestCa::new("ca");
+    // 20 days left: the alert's 14 days are not reached, a renewal is due.
+    issue(&mut unit, &ca, 70, 90);
+    unit.relation_changed("load-balancer-certificates", REL, None);
+    let first = exported_expiry(&unit).unwrap_or_else(|| panic!("{}", unit.haproxy_config().unwrap()));
+    assert!((first - (now + 20 * 86400)).abs() < 3600, "{first} vs {now}");
+    issue(&mut unit, &ca, 0, 90);
+    let run = unit.relation_changed("load-balancer-certificates", REL, None);
+    let renewed = exported_expiry(&unit).expect("an expiry");
+    assert!((renewed - (now + 90 * 86400)).abs() < 3600, "{renewed} vs {now}");
+    assert!(run.ran("systemctl reload haproxy"), "HAProxy serves the new gauge");
+    crate::fixtures::haproxy_check_strict(&unit.haproxy_config().unwrap()).unwrap();
+}

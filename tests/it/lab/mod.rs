@@ -35,6 +35,9 @@ fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
 fn three_unit_model() -> Model {
     let mut model = Model::new().unwrap_or_else(|e| panic!("{e}"));
     model.preset("root_url", json!(format!("https://{SITE}/")));
+    // The ingress bundle's HAProxy ends TLS for port 80's routes; only its
+    // X-Forwarded-Proto spares a request the redirect.
+    model.preset("haproxy_trusted_proxies", json!(format!("10.200.0.{EDGE_OCTET}")));
     model.preset("enable_hostagent_messenger", json!(true));
     model.preset("enable_ubuntu_installer_attach", json!(true));
     let started = std::time::Instant::now();
@@ -256,6 +259,17 @@ fn check_metrics(model: &Model, table: &mut RouteTable) {
         );
         let up = counter(&exposition, "haproxy_server_status", r#"proxy="landscape-https-appserver""#);
         table.check(&via, "exporter: appserver servers", "reported", &up.to_string(), up > 0.0);
+        // The charm's gauges: the lab's certificates, valid from a day ago
+        // for 90 days, have 89 days left (less the time since).
+        let gauges = client.curl(&format!("http://{a}:8404/landscape-metrics"), &[]).body;
+        let expiry = gauges
+            .lines()
+            .find_map(|l| l.strip_prefix("landscape_haproxy_certificate_expiry_timestamp_seconds "))
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        let left_days = expiry.map(|e| (e - landscape_server::tls::now()) / 86400);
+        let got = format!("{left_days:?} days left");
+        let ok = left_days.is_some_and(|d| (88..=89).contains(&d));
+        table.check(&via, "gauges :8404/landscape-metrics", "Some(88..=89) days left", &got, ok);
         for port in [80, 443] {
             let scheme = if port == 80 { "http" } else { "https" };
             let reply = if port == 80 {
@@ -266,6 +280,71 @@ fn check_metrics(model: &Model, table: &mut RouteTable) {
             table.expect(&via, &format!("{scheme} :{port}/metrics"), &Expect::Status(403), &reply);
         }
     }
+}
+
+/// What Landscape is told of a request's origin: from the client (not a
+/// trusted proxy) its own `X-Forwarded-*` are replaced with what the
+/// connection shows, and its `X-Forwarded-Proto: https` spares no redirect.
+fn check_forwarded_headers(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    // The frontends bind [::] v4v6, so an IPv4 client is v4-mapped.
+    let origin = format!("::ffff:{}", model.client.address);
+    let spoofed = ["-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-For: 192.0.2.9"];
+    for u in &model.units {
+        let (via, a) = (u.name(), u.host.address.as_str());
+        let plain = client.curl(&format!("http://{a}/"), &spoofed);
+        table.expect(&via, "http :80/ claiming https", &Expect::Redirect(format!("https://{a}/")), &plain);
+        let ping = client.curl(&format!("http://{a}/ping"), &spoofed);
+        let tls = via_site(&client, a, 443, "/", &spoofed);
+        for (what, reply, proto) in [("http :80/ping", &ping, "http"), ("https :443/", &tls, "https")] {
+            let got = format!(
+                "{} {}",
+                reply.received_header("x-forwarded-proto").unwrap_or_default(),
+                reply.received_header("x-forwarded-for").unwrap_or_default()
+            );
+            let wanted = format!("{proto} {origin}");
+            table.check(&via, &format!("{what} spoofed X-Forwarded-*"), &wanted, &got, got == wanted);
+        }
+    }
+}
+
+/// A multi-megabyte package upload through every unit reaches the leader's
+/// package-upload service whole.
+fn check_large_upload(model: &Model, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let body: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let file = model.net.dir().join("upload.deb");
+    std::fs::write(&file, &body).unwrap();
+    let wanted = format!("{} bytes sha256 {}", body.len(), sha256_hex(&body));
+    let data = format!("@{}", file.display());
+    let leader = model.leader().name();
+    for u in &model.units {
+        let reply = via_site(&client, &u.host.address, 443, "/upload/acct/big_1.0_all.deb", &["--data-binary", &data]);
+        let received = reply.answer().map(|a| a["received"].clone()).unwrap_or_default();
+        let got = format!(
+            "{} bytes sha256 {} on {}",
+            received["bytes"],
+            received["sha256"].as_str().unwrap_or("-"),
+            reply.unit().unwrap_or_default()
+        );
+        let wanted = format!("{wanted} on {leader}");
+        table.check(&u.name(), "https :443/upload 8 MiB POST", &wanted, &got, got == wanted);
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The state HAProxy's exporter gives `server` of `proxy` (the `state` label
+/// of its `haproxy_server_status` sample that is 1).
+fn exported_server_state(exposition: &str, proxy: &str, server: &str) -> Option<String> {
+    let labels = format!(r#"proxy="{proxy}",server="{server}",state=""#);
+    exposition.lines().filter(|l| l.starts_with("haproxy_server_status{") && l.ends_with(" 1")).find_map(|l| {
+        let rest = &l[l.find(&labels)? + labels.len()..];
+        Some(rest.split('"').next()?.to_string())
+    })
 }
 
 /// Every unit's HAProxy spreads the appserver routes over every unit.
@@ -296,6 +375,8 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     check_grpc_routes(&model, &mut table);
     check_spread(&model, &mut table);
     check_metrics(&model, &mut table);
+    check_forwarded_headers(&model, &mut table);
+    check_large_upload(&model, &mut table);
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
@@ -444,6 +525,9 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
             std::thread::sleep(Duration::from_millis(500));
         };
         table.check(&u.name(), &format!("server {server}"), "DOWN", &status, status.starts_with("DOWN"));
+        let exposition = client.curl(&format!("http://{}:8404/metrics", u.host.address), &[]).body;
+        let exported = exported_server_state(&exposition, HTTPS_APPSERVER, &server).unwrap_or_else(|| "absent".into());
+        table.check(&u.name(), &format!("exporter: {server}"), "DOWN", &exported, exported == "DOWN");
         let seen = answering_units(&client, &u.host.address, "/", 12);
         let victim_name = format!("{} w0", model.unit(victim).name());
         let ok = seen.iter().all(|s| s.starts_with("landscape-server/") && *s != victim_name);

@@ -6,6 +6,8 @@
 //! base-port change moves HAProxy's servers, Landscape's ports and the scrape
 //! targets in one hook.
 
+pub mod cos;
+
 use serde_json::{Value, json};
 
 use crate::config::CharmConfig;
@@ -22,6 +24,8 @@ pub const DASHBOARD_ENDPOINT: &str = "application-dashboard";
 pub const CHECK_SYSTEMD: &str = "/usr/local/lib/nagios/plugins/check_systemd.py";
 /// package-search's metrics port; Landscape does not make it configurable.
 pub const PACKAGE_SEARCH_METRICS_PORT: u16 = 9099;
+/// package-search's scrape job and dashboard (it has no HAProxy route).
+const PACKAGE_SEARCH_JOB: &str = "package-search";
 const CHECK_FILE_PREFIX: &str = "check_landscape-";
 
 /// Services every unit runs.
@@ -108,57 +112,71 @@ pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
         .filter_map(|spec| Some((spec.scrape_job?, config.ports.ports_of(spec.service, config.worker_counts))))
         .collect();
     if is_leader {
-        services.push(("package-search", vec![PACKAGE_SEARCH_METRICS_PORT]));
+        services.push((PACKAGE_SEARCH_JOB, vec![PACKAGE_SEARCH_METRICS_PORT]));
     }
     services
         .into_iter()
-        .map(|(service, ports)| scrape_job(config, service, ports.iter().map(|p| format!("localhost:{p}")).collect()))
+        .map(|(service, ports)| {
+            scrape_job(config, service, "/metrics", ports.iter().map(|p| format!("localhost:{p}")).collect())
+        })
         .collect()
 }
 
 /// One cos-agent scrape job: `landscape-<service>`, its targets labelled
 /// with the service.
-fn scrape_job(config: &CharmConfig, service: &str, targets: Vec<String>) -> Value {
+fn scrape_job(config: &CharmConfig, service: &str, path: &str, targets: Vec<String>) -> Value {
     json!({
         "job_name": format!("landscape-{service}"),
         "scrape_interval": config.landscape.prometheus_scrape_interval,
-        "metrics_path": "/metrics",
+        "metrics_path": path,
         "static_configs": [{"targets": targets, "labels": {"landscape_service": service}}],
     })
 }
 
-/// The scrape job of this unit's HAProxy exporter, which listens on the
-/// unit's own address only (the public frontends refuse `/metrics`).
-pub fn haproxy_scrape_job(config: &CharmConfig, unit_ip: std::net::IpAddr) -> Value {
+/// The scrape jobs of this unit's HAProxy metrics frontend, which listens
+/// on the unit's own address only (the public frontends refuse `/metrics`):
+/// HAProxy's exporter, and the charm's gauges (the certificate's expiry).
+pub fn haproxy_scrape_jobs(config: &CharmConfig, unit_ip: std::net::IpAddr) -> [Value; 2] {
     let target = std::net::SocketAddr::new(unit_ip, config.haproxy_metrics_port).to_string();
-    scrape_job(config, "haproxy", vec![target])
+    [
+        scrape_job(config, "haproxy", "/metrics", vec![target.clone()]),
+        scrape_job(config, "haproxy-charm", crate::haproxy::model::CHARM_METRICS_PATH, vec![target]),
+    ]
+}
+
+/// The dashboard families: every service with a scrape job (with its
+/// HAProxy backends, when HAProxy routes to it), and package-search.
+pub fn dashboard_families() -> Vec<cos::Family> {
+    let mut families: Vec<cos::Family> = ports::SERVICES
+        .iter()
+        .filter_map(|spec| {
+            let backends = match spec.route {
+                ports::Route::Web { backend } => Some(format!("landscape-https?-{backend}")),
+                ports::Route::Grpc { .. } => None,
+            };
+            Some(cos::Family { service: spec.scrape_job?, backends })
+        })
+        .collect();
+    families.push(cos::Family { service: PACKAGE_SEARCH_JOB, backends: None });
+    families
 }
 
 /// The `cos_agent` unit bag value (`CosAgentProviderUnitData`, under `config`).
-pub fn cos_agent_config(config: &CharmConfig, is_leader: bool, unit_ip: Option<std::net::IpAddr>) -> String {
-    let rules = json!({"groups": [{
-        "name": "landscape_package_search",
-        "rules": [{
-            "alert": "PackageSearchDown",
-            "expr": "absent(up{landscape_service=\"package-search\"}==1)",
-            "for": "10m",
-            "labels": {"severity": "critical"},
-            "annotations": {
-                "summary": "Landscape package-search is down",
-                "description": "No unit of Landscape has served package-search metrics for 10 minutes.",
-            },
-        }],
-    }]});
-    pyjson::dumps(&json!({
-        "metrics_alert_rules": rules,
+pub fn cos_agent_config(
+    config: &CharmConfig,
+    is_leader: bool,
+    unit_ip: Option<std::net::IpAddr>,
+) -> Result<String, cos::CosContentError> {
+    Ok(pyjson::dumps(&json!({
+        "metrics_alert_rules": cos::alert_rules()?,
         "log_alert_rules": {},
-        "dashboards": [],
+        "dashboards": cos::dashboards(&dashboard_families())?,
         "metrics_scrape_jobs": scrape_jobs(config, is_leader)
             .into_iter()
-            .chain(unit_ip.map(|ip| haproxy_scrape_job(config, ip)))
+            .chain(unit_ip.into_iter().flat_map(|ip| haproxy_scrape_jobs(config, ip)))
             .collect::<Vec<_>>(),
         "log_slots": [],
-    }))
+    })))
 }
 
 /// The leader's entry on the application dashboard.
@@ -200,13 +218,17 @@ impl MonitoringRelations {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitoringError {
+    /// A built-in rule file or dashboard is broken: a bug in this build.
+    #[error(transparent)]
+    Content(#[from] cos::CosContentError),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(transparent)]
     HookTool(#[from] HookToolError),
 }
 
-/// Files and hook tools: faults for Juju to retry.
+/// Files and hook tools: faults for Juju to retry; broken built-in content
+/// fails the hook too, loudly, since no operator action can fix it.
 impl crate::status::Explain for MonitoringError {
     fn status(&self) -> Option<crate::status::Status> {
         None
@@ -234,7 +256,9 @@ pub fn reconcile(
             )?;
         }
     }
-    let cos = cos_agent_config(config, is_leader, unit_ip);
+    // The dashboards are compressed for the bag: only with a relation to send them on.
+    let cos =
+        if relations.cos_agent.is_empty() { String::new() } else { cos_agent_config(config, is_leader, unit_ip)? };
     for side in &relations.cos_agent {
         if side.own.get("config") != Some(&cos) {
             host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), Bag::Unit)?;
