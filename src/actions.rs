@@ -11,9 +11,10 @@ use crate::host::Host;
 use crate::ingress;
 use crate::juju::{Databag, LogLevel};
 use crate::landscape::{install, services};
+use crate::outbox;
 use crate::system::Cmd;
 use crate::tls;
-use crate::unit_state::StateKey;
+use crate::unit_state::{StateKey, UnitState};
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
 const MAX_RESULT_CHUNK: usize = 100 * 1024;
@@ -35,6 +36,7 @@ pub fn run(host: &Host<'_>, name: &str) -> Result<(), CharmError> {
         "migrate-schema" => migrate_schema(host)?,
         "hash-id-databases" => hash_id_databases(host)?,
         "migrate-service-conf" => migrate_service_conf(host)?,
+        "get-service-conf" => get_service_conf(host)?,
         other => Outcome::Failed(format!("the {other} action is not implemented in this revision of the charm")),
     };
     match outcome {
@@ -58,6 +60,11 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
         host.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
     }
+    let unit_state = UnitState::new(host.juju.state_get()?);
+    if let Err(e) = outbox::stop(host.cmds, &unit_state) {
+        host.log(LogLevel::Error, &format!("pause: {e}"));
+        return Ok(Outcome::Failed(e.to_string()));
+    }
     // Written at once, not staged: the reconcile below sees the world as
     // `adjust` makes it, and staged writes are sent only when they differ
     // from that world.
@@ -76,6 +83,10 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
             host.log(LogLevel::Warning, &format!("resume: stopping again failed too: {stop}"));
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
+    }
+    if let Err(e) = outbox::start(host.cmds, &UnitState::new(host.juju.state_get()?)) {
+        host.log(LogLevel::Error, &format!("resume: {e}"));
+        return Ok(Outcome::Failed(e.to_string()));
     }
     host.juju.state_delete(&StateKey::Paused.name())?;
     charm::reconcile_after_action(host, |world| {
@@ -99,11 +110,24 @@ fn upgrade(host: &Host<'_>) -> Result<Outcome, CharmError> {
     }
 }
 
+/// Migrates the schema: with Landscape paused, or running when the operator
+/// allows connections (`allow-connections`, passed on only to a
+/// `landscape-schema` whose `--help` lists it).
 fn migrate_schema(host: &Host<'_>) -> Result<Outcome, CharmError> {
-    if !is_paused(host)? {
-        return Ok(Outcome::Failed(format!("migrate-schema {NOT_PAUSED}")));
+    let allow = host.juju.action_get()?.get("allow-connections").and_then(serde_json::Value::as_bool) == Some(true);
+    if !allow && !is_paused(host)? {
+        return Ok(Outcome::Failed(format!("migrate-schema {NOT_PAUSED}, or pass allow-connections=true")));
     }
-    match host.cmds.run(&Cmd::new("landscape-schema", &[])) {
+    let mut migrate = Cmd::new("landscape-schema", &[]);
+    if allow {
+        let help = host.cmds.output(&Cmd::new("landscape-schema", &["--help"]))?;
+        if help.combined().contains("--allow-connections") {
+            migrate = migrate.arg("--allow-connections");
+        } else {
+            host.juju.action_log("this landscape-schema has no --allow-connections; migrating without it")?;
+        }
+    }
+    match host.cmds.run(&migrate) {
         Ok(out) => {
             // landscape-schema's own report, bounded to one line.
             host.juju.action_log(&crate::text::one_line(out.combined().trim()))?;
@@ -114,6 +138,40 @@ fn migrate_schema(host: &Host<'_>) -> Result<Outcome, CharmError> {
             Ok(Outcome::Failed(format!("Failed schema migration: {e}")))
         }
     }
+}
+
+/// Keys whose values are never shown: passwords, secrets, tokens and keys.
+const REDACTED_KEY_PARTS: [&str; 4] = ["password", "secret", "token", "key"];
+pub const REDACTED: &str = "(redacted)";
+
+/// service.conf as `{section: {key: value}}` JSON, every secret value
+/// replaced with `(redacted)` (the 26.04 charm's action shows them all).
+fn get_service_conf(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let Some(bytes) = fsutil::read_optional(&host.paths.service_conf())? else {
+        return Ok(Outcome::Failed("service.conf does not exist yet: Landscape is not installed".into()));
+    };
+    let (text, _) = crate::text::decode_file(&bytes);
+    let doc = match crate::ini::IniDocument::parse(&text) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Outcome::Failed(format!("service.conf does not parse: {e}"))),
+    };
+    let mut sections = serde_json::Map::new();
+    for section in doc.sections() {
+        let entries: serde_json::Map<String, serde_json::Value> = doc
+            .entries(section)
+            .into_iter()
+            .map(|(key, value)| {
+                let secret = REDACTED_KEY_PARTS.iter().any(|part| key.to_ascii_lowercase().contains(part));
+                (key, serde_json::Value::String(if secret { REDACTED.to_string() } else { value }))
+            })
+            .collect();
+        sections.insert(section.to_string(), serde_json::Value::Object(entries));
+    }
+    let json = serde_json::Value::Object(sections).to_string();
+    if json.len() > MAX_RESULT_CHUNK {
+        return Ok(Outcome::Failed(format!("service.conf is too large to return ({} bytes as JSON)", json.len())));
+    }
+    Ok(Outcome::Results(BTreeMap::from([("config".to_string(), json)])))
 }
 
 /// A program the landscape-server package ships, if this unit has it.

@@ -19,6 +19,7 @@ use crate::juju::{Event, LogLevel, RelationKind};
 use crate::landscape::etc_default::ServiceSelection;
 use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObservation, install};
 use crate::monitoring::{self, MonitoringRelations};
+use crate::outbox;
 use crate::peers::{self, PeerView};
 use crate::status::{Status, StatusCollector};
 use crate::steady::{self, Record};
@@ -190,7 +191,11 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         root_url,
         leader_ip,
     };
-    Ok(landscape::reconcile(host, &landscape_inputs, status)?)
+    let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
+    let outbox_inputs =
+        outbox::Inputs { config, unit_state: &world.unit_state, landscape_restarted: landscape.restarted };
+    status.absorb(host, outbox::reconcile(host, &outbox_inputs))?;
+    Ok(())
 }
 
 /// Landscape and HAProxy installed (what dpkg says is asked once, when a

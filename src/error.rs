@@ -36,6 +36,8 @@ pub enum CharmError {
     Monitoring(#[from] MonitoringError),
     #[error(transparent)]
     Landscape(#[from] LandscapeError),
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
 impl From<ApplyError> for CharmError {
@@ -52,6 +54,7 @@ impl Explain for CharmError {
             CharmError::Haproxy(e) => e.status(),
             CharmError::Monitoring(e) => e.status(),
             CharmError::Landscape(e) => e.status(),
+            CharmError::Outbox(e) => e.status(),
             // The ground floor's failures (the environment, hook tools,
             // files, commands) are faults for Juju to retry.
             CharmError::Context(_) | CharmError::HookTool(_) | CharmError::Fs(_) | CharmError::Command(_) => None,

@@ -21,6 +21,7 @@ pub mod ini;
 pub mod juju;
 pub mod landscape;
 pub mod monitoring;
+pub mod outbox;
 pub mod paths;
 pub mod peer_app;
 pub mod peers;

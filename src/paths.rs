@@ -93,6 +93,11 @@ impl Paths {
         self.at("/etc/default/landscape-server")
     }
 
+    /// A systemd drop-in of `unit` (`landscape-api.service`): `<unit>.d/<name>`.
+    pub fn systemd_dropin(&self, unit: &str, name: &str) -> PathBuf {
+        self.at("/etc/systemd/system").join(format!("{unit}.d")).join(name)
+    }
+
     /// The signing key of `landscape_ppa`, when the operator gives one.
     pub fn landscape_apt_key(&self) -> PathBuf {
         self.at("/etc/apt/trusted.gpg.d/landscape-charm-ppa.asc")

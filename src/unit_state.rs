@@ -21,6 +21,10 @@ pub enum StateKey {
     HaproxyApplied,
     /// What the last full reconcile found (see `steady`).
     LastReconcile,
+    /// Digest of the deployment-mode drop-ins systemd last reloaded.
+    DeploymentModeDropins,
+    /// The channel the landscape-outbox snap was last installed or refreshed from.
+    OutboxChannel,
     /// The last URL an ingress provider gave on this endpoint (logged once).
     IngressUrl(String),
 }
@@ -36,6 +40,8 @@ impl StateKey {
             StateKey::LeaderOnlyServices => "leader-only-services".into(),
             StateKey::HaproxyApplied => "haproxy-applied".into(),
             StateKey::LastReconcile => "last-reconcile".into(),
+            StateKey::DeploymentModeDropins => "deployment-mode-dropins".into(),
+            StateKey::OutboxChannel => "outbox-channel".into(),
             StateKey::IngressUrl(endpoint) => format!("{INGRESS_URL_PREFIX}{endpoint}"),
         }
     }

@@ -149,12 +149,30 @@ pub struct ProxyConfig {
     pub no_proxy: Option<String>,
 }
 
+/// Options the Landscape 26.04 charm added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release2604Options {
+    /// The `landscape-outbox` snap's channel (`latest/stable`).
+    pub outbox_snap_channel: String,
+    /// `LANDSCAPE_SYSTEM__ANALYTICS_ID` for the appserver (a drop-in).
+    pub analytics_id: Option<String>,
+    /// Extra `landscape-schema --bootstrap` arguments, one per comma.
+    pub bootstrap_schema_override_args: Vec<String>,
+    /// Accepted so that a refresh keeps them; see docs/reference.md for what
+    /// this charm does with them (nothing yet, and the status says so).
+    pub demo_data: bool,
+    pub gpg_secret_id: Option<String>,
+}
+
 /// The options that shape the Landscape workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LandscapeConfig {
+    /// `landscape_ppa` as given: one APT source or several, comma-separated
+    /// (see [`split_sources`]).
     pub ppa: String,
     pub ppa_key: Option<String>,
     pub min_install: bool,
+    pub release_2604: Release2604Options,
     pub proxies: ProxyConfig,
     pub identity: Identity,
     pub db: DbOverrides,
@@ -274,6 +292,22 @@ impl Reader<'_> {
     fn port(&mut self, option: &str, default: u16) -> u16 {
         self.int(option, i64::from(default), 1..=65535) as u16
     }
+
+    /// A port option that also answers to an older name: the new name, else
+    /// the old, else `default`. Both set to different values is refused,
+    /// naming both (neither can be guessed to be the one meant).
+    fn port_or_alias(&mut self, option: &str, alias: Option<&str>, default: u16) -> u16 {
+        let is_set = |name: &str| self.raw.get(name).is_some_and(|v| !v.is_null());
+        let Some(alias) = alias.filter(|a| is_set(a)) else { return self.port(option, default) };
+        if !is_set(option) {
+            return self.port(alias, default);
+        }
+        let (new, old) = (self.port(option, default), self.port(alias, default));
+        if new != old {
+            self.problem(option, format!("and {alias} (its older name) differ ({new} and {old}): set only one"));
+        }
+        new
+    }
 }
 
 impl CharmConfig {
@@ -310,7 +344,7 @@ impl CharmConfig {
             },
         };
         let ports = ports::SERVICES.iter().fold(ServicePorts::default(), |ports, spec| {
-            ports.with(spec.service, r.port(spec.option, spec.default_base))
+            ports.with(spec.service, r.port_or_alias(spec.option, spec.alias, spec.default_base))
         });
         check_port_ranges(&mut r, &ports, worker_counts);
         check_metrics_port(&mut r, haproxy_metrics_port, &ports, worker_counts);
@@ -386,6 +420,14 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
     let identity = parse_identity(r);
     let db = parse_db_overrides(r);
     let deployment_mode = parse_deployment_mode(r);
+    if min_install && deployment_mode != "standalone" {
+        let mode = crate::text::quoted(&deployment_mode);
+        r.problem(
+            "min_install",
+            format!("needs deployment_mode standalone (got {mode}): other modes need the full install"),
+        );
+    }
+    let release_2604 = parse_release_2604(r);
     let additional_service_config = r.string("additional_service_config").and_then(|text| {
         IniDocument::parse(&text)
             .map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}")))
@@ -407,6 +449,7 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
         ppa,
         ppa_key,
         min_install,
+        release_2604,
         proxies,
         identity,
         db,
@@ -418,6 +461,68 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
 }
 
 /// `landscape_ppa` (the default when unset) and its optional key.
+fn parse_release_2604(r: &mut Reader<'_>) -> Release2604Options {
+    let outbox_snap_channel = one_line(r, "outbox_snap_channel", true).unwrap_or_else(|| "latest/stable".into());
+    if !is_snap_channel(&outbox_snap_channel) {
+        let problem = format!(
+            "must be a snap channel, [track/]risk[/branch] (got {})",
+            crate::text::quoted(&outbox_snap_channel)
+        );
+        r.problem("outbox_snap_channel", problem);
+    }
+    let analytics_id = one_line(r, "analytics_id", true);
+    let bootstrap_schema_override_args = one_line(r, "bootstrap_schema_override_args", false)
+        .map(|text| text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    let gpg_secret_id = one_line(r, "gpg_secret_id", true);
+    if let Some(id) = &gpg_secret_id {
+        if !crate::text::is_secret_uri(id) {
+            r.problem("gpg_secret_id", format!("must be a Juju secret URI (got {})", crate::text::quoted(id)));
+        }
+    }
+    Release2604Options {
+        outbox_snap_channel,
+        analytics_id,
+        bootstrap_schema_override_args,
+        demo_data: r.bool("demo_data"),
+        gpg_secret_id,
+    }
+}
+
+/// `latest/stable`, `stable`, `1.2/edge/fix-1`: a track, a risk, a branch.
+fn is_snap_channel(text: &str) -> bool {
+    const RISKS: [&str; 4] = ["stable", "candidate", "beta", "edge"];
+    let parts: Vec<&str> = text.split('/').collect();
+    let word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    match parts.as_slice() {
+        [risk] => RISKS.contains(risk),
+        [first, second] => (word(first) && RISKS.contains(second)) || (RISKS.contains(first) && word(second)),
+        [track, risk, branch] => word(track) && RISKS.contains(risk) && word(branch),
+        _ => false,
+    }
+}
+
+/// The APT sources of a `landscape_ppa` value: split at commas, as the 26.04
+/// charm does, but not inside `[...]`, where a source line's own options
+/// (`deb [arch=amd64,arm64] ...`) have theirs.
+pub fn split_sources(text: &str) -> Vec<String> {
+    let (mut sources, mut current, mut depth) = (vec![], String::new(), 0usize);
+    for c in text.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                sources.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    sources.push(current);
+    sources.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
 fn parse_ppa(r: &mut Reader<'_>) -> (String, Option<String>) {
     let ppa = match r.raw.get("landscape_ppa") {
         None | Some(Value::Null) => DEFAULT_LANDSCAPE_PPA.to_string(),
@@ -428,6 +533,9 @@ fn parse_ppa(r: &mut Reader<'_>) -> (String, Option<String>) {
             String::new()
         }),
     };
+    if !ppa.is_empty() && split_sources(&ppa).is_empty() {
+        r.problem("landscape_ppa", "must name at least one PPA or APT source line");
+    }
     let ppa_key = r.string("landscape_ppa_key");
     if let Some(key) = &ppa_key {
         if !(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
@@ -657,5 +765,46 @@ mod tests {
         for bad in ["ftp://x/", "https://", "https://a b/", "https://user@host/", "https://bad_name/", "https://h:0/"] {
             assert!(RootUrl::parse(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn the_hostagent_port_answers_to_both_names_and_refuses_two_different_values() {
+        let port = |value: Value| parse(value).map(|c| c.ports.base(LandscapeService::HostagentMessenger));
+        assert_eq!(port(json!({})).unwrap(), 50052);
+        assert_eq!(port(json!({"hostagent_server_base_port": 50060})).unwrap(), 50060);
+        assert_eq!(port(json!({"hostagent_messenger_base_port": 50061})).unwrap(), 50061);
+        let same = json!({"hostagent_server_base_port": 50062, "hostagent_messenger_base_port": 50062});
+        assert_eq!(port(same).unwrap(), 50062);
+        let both = json!({"hostagent_server_base_port": 50063, "hostagent_messenger_base_port": 50064});
+        let err = port(both).unwrap_err().to_string();
+        assert!(err.contains("hostagent_server_base_port") && err.contains("hostagent_messenger_base_port"), "{err}");
+        assert!(err.contains("50063") && err.contains("50064"), "{err}");
+    }
+
+    #[test]
+    fn landscape_ppa_is_a_comma_list_but_not_inside_a_source_lines_options() {
+        assert_eq!(split_sources("ppa:a/b, ppa:c/d ,"), ["ppa:a/b", "ppa:c/d"]);
+        assert_eq!(
+            split_sources("deb [arch=amd64,arm64] http://archive.internal/ noble main,ppa:a/b"),
+            ["deb [arch=amd64,arm64] http://archive.internal/ noble main", "ppa:a/b"]
+        );
+        assert!(parse(json!({"landscape_ppa": " , "})).is_err());
+    }
+
+    #[test]
+    fn min_install_needs_standalone_and_the_outbox_channel_is_a_snap_channel() {
+        let err = parse(json!({"min_install": true, "deployment_mode": "saas"})).unwrap_err().to_string();
+        assert!(err.contains("min_install") && err.contains("standalone"), "{err}");
+        assert!(parse(json!({"min_install": true})).is_ok());
+        for good in ["latest/stable", "stable", "1.0/edge", "latest/candidate/fix-1", "edge/hotfix"] {
+            assert!(is_snap_channel(good), "{good}");
+        }
+        for bad in ["", "latest", "latest/stable; rm -rf /", "a/b/c/d", "recent/ stable"] {
+            assert!(!is_snap_channel(bad), "{bad}");
+        }
+        let err = parse(json!({"outbox_snap_channel": "latest"})).unwrap_err().to_string();
+        assert!(err.contains("outbox_snap_channel"), "{err}");
+        let err = parse(json!({"gpg_secret_id": "not-a-secret"})).unwrap_err().to_string();
+        assert!(err.contains("gpg_secret_id"), "{err}");
     }
 }

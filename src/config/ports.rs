@@ -55,6 +55,9 @@ pub struct ServiceSpec {
     pub service: LandscapeService,
     /// The config.yaml option of its first port.
     pub option: &'static str,
+    /// An older name of the same option, still read (refresh from a charm
+    /// that spelled it so keeps the operator's value).
+    pub alias: Option<&'static str>,
     pub default_base: u16,
     pub ports: Ports,
     pub placement: Placement,
@@ -74,6 +77,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::Appserver,
         option: "appserver_base_port",
+        alias: None,
         default_base: 8080,
         ports: Ports::PerWorker,
         placement: Placement::EveryUnit,
@@ -86,6 +90,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::Pingserver,
         option: "pingserver_base_port",
+        alias: None,
         default_base: 8070,
         ports: Ports::PerWorker,
         placement: Placement::EveryUnit,
@@ -98,6 +103,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::MessageServer,
         option: "message_server_base_port",
+        alias: None,
         default_base: 8090,
         ports: Ports::PerWorker,
         placement: Placement::EveryUnit,
@@ -110,6 +116,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::Api,
         option: "api_base_port",
+        alias: None,
         default_base: 9080,
         ports: Ports::PerWorker,
         placement: Placement::EveryUnit,
@@ -122,6 +129,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::PackageUpload,
         option: "package_upload_base_port",
+        alias: None,
         default_base: 9100,
         ports: Ports::One,
         placement: Placement::Leader,
@@ -133,7 +141,9 @@ pub const SERVICES: [ServiceSpec; 7] = [
     },
     ServiceSpec {
         service: LandscapeService::HostagentMessenger,
-        option: "hostagent_messenger_base_port",
+        // The 26.04 charm's name; the older Python charm's is the alias.
+        option: "hostagent_server_base_port",
+        alias: Some("hostagent_messenger_base_port"),
         default_base: 50052,
         ports: Ports::One,
         placement: Placement::EveryUnit,
@@ -146,6 +156,7 @@ pub const SERVICES: [ServiceSpec; 7] = [
     ServiceSpec {
         service: LandscapeService::UbuntuInstallerAttach,
         option: "ubuntu_installer_attach_base_port",
+        alias: None,
         default_base: 53354,
         ports: Ports::One,
         placement: Placement::EveryUnit,

@@ -48,6 +48,7 @@ pub const ACTIONS: &[&str] = &[
     "migrate-schema",
     "hash-id-databases",
     "migrate-service-conf",
+    "get-service-conf",
     "get-certificates",
     "get-haproxy-config",
     "get-ingress-urls",

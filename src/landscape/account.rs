@@ -29,6 +29,9 @@ with transaction.manager:
     AccountManagement(account).set_preferences(auto_register_new_computers=(sys.argv[1] == "on"))
 "#;
 
+/// What PostgreSQL says to a client it has no `pg_hba.conf` line for.
+pub const PG_HBA_NOT_YET: &str = "no pg_hba.conf entry";
+
 /// Runs `bootstrap-account`. An account that already exists counts as done.
 pub fn bootstrap_account(
     cmds: &dyn CommandRunner,
@@ -53,11 +56,14 @@ pub fn bootstrap_account(
     if out.success() || out.combined().contains("DuplicateAccountError") {
         return Ok(());
     }
-    Err(LandscapeError::Account(CmdError::Failed {
-        command: cmd.display(),
-        code: out.code,
-        output: cmd.redact(&out.combined()),
-    }))
+    let failed = CmdError::Failed { command: cmd.display(), code: out.code, output: cmd.redact(&out.combined()) };
+    // PostgreSQL has not let this unit in yet (the database charm updates
+    // pg_hba.conf after it publishes the credentials): fail the hook, so
+    // that Juju retries it soon, rather than wait for the next event.
+    if out.combined().contains(PG_HBA_NOT_YET) {
+        return Err(LandscapeError::DatabaseNotOpenYet(failed));
+    }
+    Err(LandscapeError::Account(failed))
 }
 
 pub fn set_autoregistration(cmds: &dyn CommandRunner, paths: &Paths, on: bool) -> Result<(), LandscapeError> {

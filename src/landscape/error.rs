@@ -43,6 +43,9 @@ pub enum LandscapeError {
     License { url: String, reason: String },
     #[error("Failed to bootstrap the first account: {0}")]
     Account(#[source] CmdError),
+    /// PostgreSQL does not accept this unit yet: a fault for Juju to retry.
+    #[error("the database does not accept this unit yet (bootstrap-account will be retried): {0}")]
+    DatabaseNotOpenYet(#[source] CmdError),
     #[error("Failed to set autoregistration: {0}")]
     Autoregistration(#[source] CmdError),
     #[error("postfix configuration failed: {0}")]
@@ -55,6 +58,8 @@ pub enum LandscapeError {
     /// Both AMQP relations answered, and they disagree.
     #[error("{0}")]
     Brokers(String),
+    #[error(transparent)]
+    Dropins(#[from] super::dropins::DropinError),
 }
 
 impl Explain for LandscapeError {
@@ -73,11 +78,13 @@ impl Explain for LandscapeError {
             | LandscapeError::Postfix(_)
             | LandscapeError::UnusableDatabase(_)
             | LandscapeError::Brokers(_) => Some(Status::blocked(first_line(self))),
+            LandscapeError::Dropins(e) => e.status(),
             LandscapeError::Install(_)
             | LandscapeError::SharedSecrets(_)
             | LandscapeError::Fs(_)
             | LandscapeError::HookTool(_)
             | LandscapeError::Command(_)
+            | LandscapeError::DatabaseNotOpenYet(_)
             | LandscapeError::LeaderServices(_) => None,
         }
     }

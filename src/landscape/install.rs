@@ -67,7 +67,8 @@ fn with_env(mut cmd: Cmd, env: &[(&'static str, String)]) -> Cmd {
     cmd
 }
 
-/// Adds `source` (and its signing key, if given) to APT's sources.
+/// Adds every source of `landscape_ppa` (and its signing key, if given) to
+/// APT's sources.
 pub fn add_source(
     cmds: &dyn CommandRunner,
     paths: &Paths,
@@ -79,19 +80,26 @@ pub fn add_source(
         text.push('\n');
         fsutil::write_atomic(&paths.landscape_apt_key(), text.as_bytes(), 0o644, Owner::default())?;
     }
-    let add = with_env(Cmd::new("add-apt-repository", &["-y"]).arg(config.ppa.clone()), env);
-    cmds.run(&add).map_err(step("add-apt-repository"))?;
+    for source in crate::config::split_sources(&config.ppa) {
+        let add = with_env(Cmd::new("add-apt-repository", &["-y"]).arg(source), env);
+        cmds.run(&add).map_err(step("add-apt-repository"))?;
+    }
     Ok(())
 }
 
-/// Removes a source added earlier (after `landscape_ppa` changed).
-pub fn remove_source(
+/// Removes the sources of an earlier `landscape_ppa` that the current one
+/// no longer has.
+pub fn remove_sources(
     cmds: &dyn CommandRunner,
-    source: &str,
+    old: &str,
+    current: &str,
     env: &[(&'static str, String)],
 ) -> Result<(), InstallError> {
-    let remove = with_env(Cmd::new("add-apt-repository", &["-y", "--remove"]).arg(source), env);
-    cmds.run(&remove).map_err(step("add-apt-repository --remove"))?;
+    let kept = crate::config::split_sources(current);
+    for source in crate::config::split_sources(old).into_iter().filter(|s| !kept.contains(s)) {
+        let remove = with_env(Cmd::new("add-apt-repository", &["-y", "--remove"]).arg(source), env);
+        cmds.run(&remove).map_err(step("add-apt-repository --remove"))?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 pub mod account;
 pub mod amqp;
 pub mod database;
+pub mod dropins;
 mod error;
 pub mod etc_default;
 pub mod install;
@@ -64,6 +65,8 @@ pub struct Inputs<'a> {
 struct Written {
     service_conf: String,
     etc_default: String,
+    /// The deployment-mode drop-ins' text (empty for standalone).
+    dropins: String,
     license: Option<Vec<u8>>,
 }
 
@@ -88,7 +91,7 @@ pub fn ensure_installed(
         // The upgrade action moves to the new source; the old one goes now.
         install::add_source(host.cmds, &host.paths, lc, &env).map_err(LandscapeError::Install)?;
         if let Some(old) = recorded_ppa {
-            install::remove_source(host.cmds, old, &env).map_err(LandscapeError::Install)?;
+            install::remove_sources(host.cmds, old, &lc.ppa, &env).map_err(LandscapeError::Install)?;
         }
         host.log(LogLevel::Info, &format!("landscape_ppa is now {}; run the upgrade action to move to it", lc.ppa));
     }
@@ -99,7 +102,20 @@ pub fn ensure_installed(
 }
 
 /// Brings Landscape to the state `inputs` ask for.
-pub fn reconcile(host: &Host<'_>, inputs: &Inputs<'_>, status: &mut StatusCollector) -> Result<(), LandscapeError> {
+/// What the Landscape part did to the services, for the parts after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LandscapeOutcome {
+    /// The services restarted in this hook (the outbox follows them).
+    pub restarted: bool,
+}
+
+pub fn reconcile(
+    host: &Host<'_>,
+    inputs: &Inputs<'_>,
+    status: &mut StatusCollector,
+) -> Result<LandscapeOutcome, LandscapeError> {
+    let unchanged = LandscapeOutcome::default();
+    note_unsupported(inputs.config, status);
     toggle_installer_attach(host, inputs, status)?;
     publish_requests(host, inputs)?;
     let mut readiness = Readiness::default();
@@ -107,7 +123,7 @@ pub fn reconcile(host: &Host<'_>, inputs: &Inputs<'_>, status: &mut StatusCollec
     let db = readiness.database(host, &inputs.db.state, status);
     let broker = readiness.broker(host, inputs.amqp, status);
     readiness.certificate(inputs.tls_related, inputs.certificate);
-    let Some(written) = write_files(host, inputs, secrets, db, broker.as_ref(), status)? else { return Ok(()) };
+    let Some(written) = write_files(host, inputs, secrets, db, broker.as_ref(), status)? else { return Ok(unchanged) };
     let schema_ready = match db {
         Some(conn) => {
             let ensured = schema::ensure(host, inputs, conn, &written.service_conf, &mut readiness);
@@ -120,16 +136,42 @@ pub fn reconcile(host: &Host<'_>, inputs: &Inputs<'_>, status: &mut StatusCollec
     set_leader_only_services(host, inputs, ready)?;
     if inputs.unit_state.contains(&StateKey::Paused) {
         status.add(Status::maintenance(PAUSED_MESSAGE));
-        return Ok(());
+        return Ok(unchanged);
     }
-    if !ready || !restart_if_changed(host, inputs, &written, status)? {
-        return Ok(());
+    if !ready {
+        return Ok(unchanged);
     }
+    let restarted = match restart_if_changed(host, inputs, &written, status)? {
+        Restart::Failed => return Ok(unchanged),
+        Restart::Unchanged => false,
+        Restart::Done => true,
+    };
     if inputs.is_leader {
         let root_url = inputs.root_url.clone().unwrap_or_default();
         status.absorb(host, account::ensure(host, inputs, &root_url))?;
     }
-    Ok(())
+    Ok(LandscapeOutcome { restarted })
+}
+
+/// Whether the services restarted for what they read.
+enum Restart {
+    /// Nothing they read changed since their last restart.
+    Unchanged,
+    Done,
+    /// They did not start (the unit is Blocked saying why).
+    Failed,
+}
+
+/// Options of the 26.04 charm this one accepts (so that a refresh keeps
+/// them) but does not act on: said in the status while they are set.
+fn note_unsupported(config: &CharmConfig, status: &mut StatusCollector) {
+    let options = &config.landscape.release_2604;
+    if options.demo_data {
+        status.add(Status::active("demo_data is on, but this charm bootstraps without demo data"));
+    }
+    if options.gpg_secret_id.is_some() {
+        status.add(Status::active("gpg_secret_id is set, but this charm does not import GPG keys yet"));
+    }
 }
 
 /// `ubuntu-installer-attach` installed while its option is on, removed when off.
@@ -193,7 +235,10 @@ fn write_files(
     };
     let Some(service_conf) = status.absorb(host, write_service_conf(host, &conf_inputs))? else { return Ok(None) };
     let etc_default = write_etc_default(host, inputs)?;
-    Ok(Some(Written { service_conf, etc_default, license }))
+    let analytics = lc.release_2604.analytics_id.as_deref();
+    let dropins = status.absorb(host, dropins::reconcile(host, inputs.unit_state, &lc.deployment_mode, analytics))?;
+    let Some(dropins) = dropins else { return Ok(None) };
+    Ok(Some(Written { service_conf, etc_default, dropins, license }))
 }
 
 /// `/etc/default/landscape-server`: which services run on this unit.
@@ -225,25 +270,30 @@ fn set_leader_only_services(host: &Host<'_>, inputs: &Inputs<'_>, ready: bool) -
 }
 
 /// Restarts the services when what they read changed since their last
-/// restart. Returns false when they failed to start (the unit is Blocked).
+/// restart.
 fn restart_if_changed(
     host: &Host<'_>,
     inputs: &Inputs<'_>,
     written: &Written,
     status: &mut StatusCollector,
-) -> Result<bool, LandscapeError> {
+) -> Result<Restart, LandscapeError> {
     let attach = if inputs.config.enable_ubuntu_installer_attach { "attach" } else { "" };
-    let digest = services_digest(&[&written.service_conf, &written.etc_default, attach], written.license.as_deref());
+    let mut read = vec![written.service_conf.as_str(), &written.etc_default, attach];
+    // Standalone has none, and its digest stays what it was before drop-ins.
+    if !written.dropins.is_empty() {
+        read.push(&written.dropins);
+    }
+    let digest = services_digest(&read, written.license.as_deref());
     if inputs.unit_state.get(&StateKey::ServicesDigest) == Some(&digest) {
-        return Ok(true);
+        return Ok(Restart::Unchanged);
     }
     host.juju.status_set(StatusName::Maintenance, "Restarting Landscape services", false)?;
     if status.absorb(host, services::restart(host.cmds).map_err(LandscapeError::Start))?.is_none() {
-        return Ok(false);
+        return Ok(Restart::Failed);
     }
     host.log(LogLevel::Info, "restarted Landscape services for their new configuration");
     host.stage_state(StateKey::ServicesDigest, digest);
-    Ok(true)
+    Ok(Restart::Done)
 }
 
 /// This unit's side of the database and AMQP relations.

@@ -43,6 +43,10 @@ pub fn ensure(
             bootstrap = bootstrap.arg(flag).secret_arg(value.clone());
         }
     }
+    // The operator's own arguments may carry passwords: never logged.
+    for arg in &lc.release_2604.bootstrap_schema_override_args {
+        bootstrap = bootstrap.secret_arg(arg.clone());
+    }
     host.cmds.run(&bootstrap).map_err(LandscapeError::Schema)?;
     if conn.major_version.is_some_and(|v| v >= 16) {
         grant_pg16_roles(host, conn, service_conf)?;

@@ -198,6 +198,7 @@ fn secrets_never_reach_a_log_line_or_an_action_result() {
         "resume",
         "hash-id-databases",
         "migrate-service-conf",
+        "get-service-conf",
     ] {
         stderr.push_str(&unit.action(action).stderr);
         let state = unit.state.action.clone().unwrap();
@@ -224,4 +225,31 @@ fn secrets_never_reach_a_log_line_or_an_action_result() {
     // The search can fail: the values are really there, in service.conf.
     let conf = unit.read("/etc/landscape/service.conf").unwrap();
     assert!(conf.contains("oidc-s3cret-99") && conf.contains("db-override-pw-31") && conf.contains(AMQP_PASSWORD));
+}
+
+/// The 26.04 charm retries the first account while PostgreSQL refuses the
+/// unit (`no pg_hba.conf entry`: the database charm opens pg_hba.conf after
+/// it publishes the credentials): the hook fails, so Juju retries it soon
+/// (Juju drops a failed hook's data, so the retry redoes the restart too).
+#[test]
+fn first_account_is_retried_by_a_failed_hook_while_postgresql_refuses_the_unit() {
+    let mut unit = ready_leader(0);
+    unit.install_landscape_program("bootstrap-account");
+    set_admin(&mut unit);
+    let program = "bootstrap-account";
+    unit.fail_command(
+        program,
+        1,
+        "psycopg2.OperationalError: FATAL:  no pg_hba.conf entry for host \"10.1.77.18\", user \"landscape\"",
+    );
+    unit.set_config("worker_counts", json!(3));
+    let run = unit.hook("config-changed");
+    assert_ne!(run.code, 0, "the hook fails so that Juju retries it");
+    assert!(run.stderr.contains("does not accept this unit yet"), "{}", run.stderr);
+    assert!(!run.stderr.contains(ADMIN_PASSWORD));
+    unit.state.command_behaviours.clear();
+    let retry = unit.hook("config-changed");
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    assert!(retry.command_lines().iter().any(|l| l.starts_with(program)), "the account is bootstrapped");
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
 }

@@ -66,6 +66,7 @@ pub const FAKED_COMMANDS: &[&str] = &[
     "psql",
     "sudo",
     "python3",
+    "snap",
 ];
 
 /// The charm's declared surface, read from the real YAML files once.

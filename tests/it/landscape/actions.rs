@@ -95,3 +95,59 @@ fn hash_id_databases_and_migrate_service_conf_run_landscapes_programs() {
     assert!(run.commands.iter().any(|c| c.program == "migrate-service-conf"), "{:?}", run.command_lines());
     assert_eq!(unit.state.action.clone().unwrap().failed, None);
 }
+
+fn action_with(unit: &mut crate::harness::Unit, name: &str, params: serde_json::Value) -> crate::harness::RunResult {
+    let params = params.as_object().cloned().unwrap_or_default();
+    unit.run(crate::harness::Dispatch::Action { name: name.into(), params })
+}
+
+/// The 26.04 charm's `allow-connections`: a migration while Landscape runs,
+/// with `--allow-connections` only for a landscape-schema that knows it.
+#[test]
+fn migrate_schema_while_running_needs_allow_connections_which_is_passed_when_supported() {
+    let (mut unit, _) = deployed_leader();
+    let help = |text: &str| crate::harness::Behaviour { code: 0, stdout: text.into(), stderr: String::new() };
+    unit.state
+        .command_behaviours
+        .insert("landscape-schema --help".into(), help("usage: landscape-schema [--allow-connections] ..."));
+    let run = action_with(&mut unit, "migrate-schema", json!({"allow-connections": true}));
+    assert!(run.ran("landscape-schema --allow-connections"), "{:?}", run.command_lines());
+    assert_eq!(unit.state.action.clone().unwrap().failed, None);
+    // An older landscape-schema: migrated without the flag, and said so.
+    unit.state.command_behaviours.insert("landscape-schema --help".into(), help("usage: landscape-schema [-h]"));
+    let run = action_with(&mut unit, "migrate-schema", json!({"allow-connections": true}));
+    assert!(run.ran("landscape-schema") && !run.ran("landscape-schema --allow-connections"));
+    // Without it, a running unit is refused, saying both ways out.
+    let run = action_with(&mut unit, "migrate-schema", json!({"allow-connections": false}));
+    assert!(!run.command_lines().iter().any(|l| l.starts_with("landscape-schema")));
+    let failed = unit.state.action.clone().unwrap().failed.unwrap_or_default();
+    assert!(failed.contains("pause") && failed.contains("allow-connections"), "{failed}");
+}
+
+#[test]
+fn get_service_conf_returns_every_section_with_the_secrets_redacted() {
+    let (mut unit, _) = deployed_leader();
+    unit.set_config("oidc_issuer", json!("https://idp.example/"));
+    unit.set_config("oidc_client_id", json!("landscape"));
+    unit.set_config("oidc_client_secret", json!("oidc-s3cret-77"));
+    unit.hook("config-changed");
+    let conf = std::fs::read_to_string(unit.path("/etc/landscape/service.conf")).unwrap();
+    let run = unit.action("get-service-conf");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results = unit.state.action.clone().unwrap().results;
+    let config: serde_json::Value = serde_json::from_str(&results["config"]).unwrap();
+    assert_eq!(config["stores"]["password"], "(redacted)");
+    assert_eq!(config["landscape"]["oidc-client-secret"], "(redacted)");
+    assert_eq!(config["landscape"]["oidc-client-id"], "landscape");
+    assert!(config["stores"]["host"].as_str().unwrap().contains(':'), "{config}");
+    // Every secret of the file is absent from the result.
+    let doc = landscape_server::ini::IniDocument::parse(&conf).unwrap();
+    for section in doc.sections() {
+        for (key, value) in doc.entries(section) {
+            let secret = ["password", "secret", "token", "key"].iter().any(|p| key.contains(p));
+            if secret && value.len() > 3 {
+                assert!(!results["config"].contains(&value), "[{section}] {key} leaked");
+            }
+        }
+    }
+}

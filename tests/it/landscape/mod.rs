@@ -4,3 +4,4 @@ mod actions;
 mod config;
 mod deploy;
 mod relations;
+mod release_2604;
