@@ -133,6 +133,8 @@ fn main() {
                 metrics: None,
                 certificate_expiry: None,
                 trusted_proxies: vec![],
+                debarchive: vec![],
+                debarchive_port: 8100,
                 ports,
                 tls_pem: Some(inputs.haproxy_pem()),
                 errors_dir: inputs.haproxy_errors_dir(),

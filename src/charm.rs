@@ -9,6 +9,7 @@
 //! hook for Juju to retry.
 
 use crate::config::{CharmConfig, ConfigError};
+use crate::debarchive::{self, DebarchiveRelation};
 use crate::error::CharmError;
 use crate::haproxy::{self, ApplyError, apply, model};
 use crate::host::Host;
@@ -21,10 +22,12 @@ use crate::landscape::{self, amqp, amqp::AmqpRelation, database, database::DbObs
 use crate::monitoring::{self, MonitoringRelations};
 use crate::outbox;
 use crate::peers::{self, PeerView};
+use crate::smtp::{self, SmtpRelation};
 use crate::status::{Status, StatusCollector};
 use crate::steady::{self, Record};
 use crate::system::Cmd;
 use crate::system::apt::{self, InstalledPackages};
+use crate::task_handler::{self, TaskHandlerRelation};
 use crate::tls::{self, TlsRelation};
 use crate::unit_state::{StateKey, UnitState};
 
@@ -41,6 +44,9 @@ pub struct World {
     /// `inbound-amqp` and `outbound-amqp`, in that order.
     pub amqp: [Option<AmqpRelation>; 2],
     pub monitoring: MonitoringRelations,
+    pub smtp: Option<SmtpRelation>,
+    pub debarchive: Vec<DebarchiveRelation>,
+    pub task_handler: Option<TaskHandlerRelation>,
     /// The charm's own bookkeeping (`state-get`).
     pub unit_state: UnitState,
 }
@@ -79,7 +85,24 @@ impl World {
             amqp::observe(&host.juju, amqp::OUTBOUND, unit, broken)?,
         ];
         let monitoring = MonitoringRelations::observe(&host.juju, unit, is_leader, broken)?;
-        Ok(Self { event, is_leader, config, peers, ingress, tls, db, amqp, monitoring, unit_state })
+        let smtp = smtp::observe(&host.juju, broken)?;
+        let debarchive = debarchive::observe(&host.juju, app, is_leader, broken)?;
+        let task_handler = task_handler::observe(&host.juju, app, is_leader, broken)?;
+        Ok(Self {
+            event,
+            is_leader,
+            config,
+            peers,
+            ingress,
+            tls,
+            db,
+            amqp,
+            monitoring,
+            smtp,
+            debarchive,
+            task_handler,
+            unit_state,
+        })
     }
 
     /// Whether this hook tears down `load-balancer-certificates`.
@@ -159,6 +182,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         leader_ip,
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,
+        debarchive: debarchive::backends(&world.debarchive),
         errors_dir: host.paths.haproxy_errors_dir(),
     };
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
@@ -192,9 +216,36 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         leader_ip,
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
+    // The debarchive and the task handler know Landscape by its hostname.
+    let hostname = hostname.map(str::to_string).or_else(|| leader_ip.map(|ip| ip.to_string()));
+    companions(host, world, config, &landscape, hostname.as_deref().unwrap_or_default(), status)
+}
+
+/// The parts that follow Landscape: the mail relay (a broken one must not
+/// hold Landscape back), the debarchive (the secret token Landscape's part
+/// made), the outbox (after Landscape's restart), the task handler (which
+/// configures the outbox).
+fn companions(
+    host: &Host<'_>,
+    world: &World,
+    config: &CharmConfig,
+    landscape: &landscape::LandscapeOutcome,
+    hostname: &str,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let relay = config.landscape.smtp_relay_host.as_deref();
+    let mail = smtp::reconcile(host, world.smtp.as_ref(), relay, &world.unit_state, status);
+    status.absorb(host, mail)?;
+    let token = landscape.secret_token.as_deref();
+    let hostname_given = (!hostname.is_empty()).then_some(hostname);
+    let published = debarchive::reconcile(host, &world.debarchive, &world.unit_state, hostname_given, token);
+    status.absorb(host, published)?;
     let outbox_inputs =
         outbox::Inputs { config, unit_state: &world.unit_state, landscape_restarted: landscape.restarted };
-    status.absorb(host, outbox::reconcile(host, &outbox_inputs))?;
+    let outbox_installed = status.absorb(host, outbox::reconcile(host, &outbox_inputs))?.is_some();
+    let task_handler = world.task_handler.as_ref();
+    let answered = task_handler::reconcile(host, task_handler, &world.unit_state, hostname, outbox_installed);
+    status.absorb(host, answered)?;
     Ok(())
 }
 

@@ -38,6 +38,12 @@ pub enum CharmError {
     Landscape(#[from] LandscapeError),
     #[error(transparent)]
     Outbox(#[from] crate::outbox::OutboxError),
+    #[error(transparent)]
+    Smtp(#[from] crate::smtp::SmtpError),
+    #[error(transparent)]
+    Debarchive(#[from] crate::debarchive::DebarchiveError),
+    #[error(transparent)]
+    TaskHandler(#[from] crate::task_handler::TaskHandlerError),
 }
 
 impl From<ApplyError> for CharmError {
@@ -55,6 +61,9 @@ impl Explain for CharmError {
             CharmError::Monitoring(e) => e.status(),
             CharmError::Landscape(e) => e.status(),
             CharmError::Outbox(e) => e.status(),
+            CharmError::Smtp(e) => e.status(),
+            CharmError::Debarchive(e) => e.status(),
+            CharmError::TaskHandler(e) => e.status(),
             // The ground floor's failures (the environment, hook tools,
             // files, commands) are faults for Juju to retry.
             CharmError::Context(_) | CharmError::HookTool(_) | CharmError::Fs(_) | CharmError::Command(_) => None,
@@ -116,7 +125,7 @@ mod tests {
                 Some(Status::blocked("Failed to bootstrap the database schema: x failed (exit status 1): boom")),
             ),
             (
-                LandscapeError::Postfix("no main.cf".into()).into(),
+                crate::smtp::SmtpError::Postfix("no main.cf".into()).into(),
                 Some(Status::blocked("postfix configuration failed: no main.cf")),
             ),
             (

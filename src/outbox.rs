@@ -23,9 +23,9 @@ pub const SNAP: &str = "landscape-outbox";
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     /// No `snap` on PATH: snapd is not installed on this machine.
-    #[error("{SNAP} needs snapd, which is not installed on this machine (apt install snapd)")]
+    #[error("landscape-outbox needs snapd, which is not installed on this machine (apt install snapd)")]
     NoSnapd,
-    #[error("Failed to {verb} the {SNAP} snap: {source}")]
+    #[error("Failed to {verb} the landscape-outbox snap: {source}")]
     Snap {
         verb: &'static str,
         #[source]

@@ -95,7 +95,17 @@ impl Paths {
 
     /// A systemd drop-in of `unit` (`landscape-api.service`): `<unit>.d/<name>`.
     pub fn systemd_dropin(&self, unit: &str, name: &str) -> PathBuf {
-        self.at("/etc/systemd/system").join(format!("{unit}.d")).join(name)
+        self.systemd_dropin_dir(unit).join(name)
+    }
+
+    /// The task handler's client bundle for the outbox, in the outbox
+    /// snap's `$SNAP_COMMON`, which its strict confinement lets it read.
+    pub fn outbox_task_handler_certs_dir(&self) -> PathBuf {
+        self.at("/var/snap/landscape-outbox/common/task-handler-certs")
+    }
+
+    pub fn systemd_dropin_dir(&self, unit: &str) -> PathBuf {
+        self.at("/etc/systemd/system").join(format!("{unit}.d"))
     }
 
     /// The signing key of `landscape_ppa`, when the operator gives one.
@@ -120,6 +130,15 @@ impl Paths {
 
     pub fn postfix_main_cf(&self) -> PathBuf {
         self.at("/etc/postfix/main.cf")
+    }
+
+    /// SASL credentials for the relay, and the `.db` postmap makes of them.
+    pub fn postfix_sasl_passwd(&self) -> PathBuf {
+        self.at("/etc/postfix/sasl_passwd")
+    }
+
+    pub fn postfix_sasl_passwd_db(&self) -> PathBuf {
+        self.at("/etc/postfix/sasl_passwd.db")
     }
 
     /// Where the NRPE agent reads check commands from.
@@ -150,7 +169,7 @@ impl Paths {
     /// Every directory the charm writes files into atomically: where a hook
     /// killed mid-write can have left a temporary file.
     pub fn written_dirs(&self) -> Vec<PathBuf> {
-        vec![
+        let mut dirs = vec![
             self.haproxy_dir(),
             self.haproxy_errors_dir(),
             self.charm_state_dir(),
@@ -159,7 +178,10 @@ impl Paths {
             self.nrpe_dir(),
             self.at("/etc/postfix"),
             self.at("/etc/apt/trusted.gpg.d"),
-        ]
+        ];
+        dirs.extend(DROPIN_UNITS.iter().map(|unit| self.systemd_dropin_dir(unit)));
+        dirs.push(self.outbox_task_handler_certs_dir());
+        dirs
     }
 
     /// The charm's own private files (TLS private key, ...), root only.
@@ -167,6 +189,20 @@ impl Paths {
         self.at("/var/lib/landscape-server-charm")
     }
 }
+
+/// The Landscape units whose unit files hardcode the standalone deployment
+/// mode (26.04), and so get drop-ins (`landscape::dropins`); here because
+/// their drop-in directories are among the directories the charm writes.
+pub const DROPIN_UNITS: [&str; 8] = [
+    "landscape-api.service",
+    "landscape-appserver.service",
+    "landscape-async-frontend.service",
+    "landscape-job-handler.service",
+    "landscape-msgserver.service",
+    "landscape-package-search.service",
+    "landscape-package-upload.service",
+    "landscape-pingserver.service",
+];
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +237,10 @@ mod tests {
             p.landscape_license(),
             p.landscape_configs_dir(),
             p.postfix_main_cf(),
+            p.postfix_sasl_passwd(),
+            p.postfix_sasl_passwd_db(),
+            p.outbox_task_handler_certs_dir(),
+            p.systemd_dropin("landscape-api.service", "deployment-mode.conf"),
             p.nrpe_dir(),
         ] {
             assert!(path.starts_with("/tmp/unit-0/"), "{path:?} escapes the root");

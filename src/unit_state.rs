@@ -25,6 +25,16 @@ pub enum StateKey {
     DeploymentModeDropins,
     /// The channel the landscape-outbox snap was last installed or refreshed from.
     OutboxChannel,
+    /// Digest of the postfix settings last reloaded.
+    SmtpApplied,
+    /// Present while the smtp relation's keys are in main.cf.
+    SmtpRelationKeys,
+    /// Digest of the secret token last set in debarchive relation N's secret.
+    DebarchiveToken(u32),
+    /// Digest of the stores password last set in task-handler relation N's secret.
+    TaskHandlerPassword(u32),
+    /// `<address> <secret> <revision>` of the task handler the outbox was last pointed at.
+    TaskHandlerOutbox,
     /// The last URL an ingress provider gave on this endpoint (logged once).
     IngressUrl(String),
 }
@@ -42,6 +52,11 @@ impl StateKey {
             StateKey::LastReconcile => "last-reconcile".into(),
             StateKey::DeploymentModeDropins => "deployment-mode-dropins".into(),
             StateKey::OutboxChannel => "outbox-channel".into(),
+            StateKey::SmtpApplied => "smtp-applied".into(),
+            StateKey::SmtpRelationKeys => "smtp-relation-keys".into(),
+            StateKey::DebarchiveToken(id) => format!("debarchive-token.{id}"),
+            StateKey::TaskHandlerPassword(id) => format!("task-handler-password.{id}"),
+            StateKey::TaskHandlerOutbox => "task-handler-outbox".into(),
             StateKey::IngressUrl(endpoint) => format!("{INGRESS_URL_PREFIX}{endpoint}"),
         }
     }

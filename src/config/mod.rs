@@ -116,6 +116,9 @@ pub struct CharmConfig {
     /// Load balancers whose `X-Forwarded-*` headers are passed on; from
     /// anyone else the unit's HAProxy replaces them.
     pub haproxy_trusted_proxies: Vec<Network>,
+    /// The debarchive service's port on the debarchive units (its snap's
+    /// `deb.archive.server.gateway-port`; the relation does not say it).
+    pub debarchive_gateway_port: u16,
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
     pub landscape: LandscapeConfig,
@@ -333,6 +336,7 @@ impl CharmConfig {
         let haproxy_limits = parse_haproxy_limits(&mut r);
         let haproxy_metrics_port = r.port("haproxy_metrics_port", 8404);
         let haproxy_trusted_proxies = parse_trusted_proxies(&mut r);
+        let debarchive_gateway_port = r.port("debarchive_gateway_port", 8100);
         let root_url = match r.string("root_url") {
             None => None,
             Some(text) => match RootUrl::parse(&text) {
@@ -360,6 +364,7 @@ impl CharmConfig {
                 haproxy_limits,
                 haproxy_metrics_port,
                 haproxy_trusted_proxies,
+                debarchive_gateway_port,
                 root_url,
                 ports,
                 landscape,

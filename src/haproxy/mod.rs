@@ -57,6 +57,8 @@ pub struct Inputs<'a> {
     pub bundle: Option<PathBuf>,
     /// When its certificate expires (Unix seconds), for the exporter.
     pub certificate_expiry: Option<i64>,
+    /// The debarchive units `/debarchive` goes to.
+    pub debarchive: Vec<IpAddr>,
     pub errors_dir: PathBuf,
 }
 
@@ -73,6 +75,7 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
     settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
     settings.certificate_expiry = inputs.bundle.as_ref().and(inputs.certificate_expiry);
+    settings.debarchive = inputs.debarchive.clone();
     // The template is part of the build, so the build is part of the inputs.
     let digest_input = format!("{build} {topology:?} {settings:?}");
     (model::build(&topology, &settings), fsutil::sha256_hex(&[digest_input.as_bytes()]))

@@ -64,9 +64,13 @@ fn bind_address(ip: &IpAddr) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Backend {
     pub name: String,
-    /// `balance leastconn` and `option httpchk HEAD / HTTP/1.0`: backend-only
-    /// directives the seed put in frontends, where HAProxy ignored them.
+    /// `balance leastconn` and `option httpchk HEAD <check_path> HTTP/1.0`:
+    /// backend-only directives the seed put in frontends, where HAProxy
+    /// ignored them.
     pub http_checks: bool,
+    pub check_path: &'static str,
+    /// `http-request` rules of the backend (after the frontend chose it).
+    pub http_request: Vec<String>,
     pub timeout_server: u32,
     pub servers: Vec<Server>,
 }
@@ -210,6 +214,10 @@ pub struct Settings {
     pub certificate_expiry: Option<i64>,
     /// Whose `X-Forwarded-*` headers pass; everyone else's are replaced.
     pub trusted_proxies: Vec<Network>,
+    /// The debarchive units `/debarchive` goes to, and their port; no route
+    /// without one.
+    pub debarchive: Vec<IpAddr>,
+    pub debarchive_port: u16,
     pub ports: ServicePorts,
     /// The certificate bundle, once there is one; without it no TLS frontend
     /// is rendered (port 80 still serves).
@@ -229,6 +237,8 @@ impl Settings {
             metrics: None,
             certificate_expiry: None,
             trusted_proxies: config.haproxy_trusted_proxies.clone(),
+            debarchive: vec![],
+            debarchive_port: config.debarchive_gateway_port,
             ports: config.ports,
             tls_pem,
             errors_dir,
@@ -276,6 +286,11 @@ const ACL_HASHIDS: Acl = Acl::fixed("hashids", "path_beg -i /hash-id-databases")
 const ACL_PACKAGE_UPLOAD: Acl = Acl::fixed("package-upload", "path_beg -i /upload");
 const ACL_METRICS: Acl = Acl::fixed("metrics", "path_end /metrics");
 const ACL_PROMETHEUS_METRICS: Acl = Acl::fixed("prometheus_metrics", "path_beg -i /metrics");
+/// `/debarchive` and below, not `/debarchive-other`.
+const ACL_DEBARCHIVE: Acl = Acl::fixed("debarchive", "path_reg -i ^/debarchive(/|$)");
+const DEBARCHIVE_BACKEND: &str = "debarchive";
+/// The debarchive service's own health endpoint, under the stripped prefix.
+const DEBARCHIVE_CHECK_PATH: &str = "/v1beta1/mirrors";
 /// A trusted proxy in front (the ingress HAProxy) ended TLS and says so.
 /// Redirecting such a request would send the client back to the same proxy,
 /// which sends it here again: a loop.
@@ -359,6 +374,7 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
     if redirect.is_some() && !trusted.is_empty() {
         acls.push(ACL_FORWARDED_HTTPS);
     }
+    let routes = web_routes(scheme, settings, &mut acls);
     Frontend {
         name: prefix,
         port: if scheme == WebScheme::Http { HTTP_PORT } else { HTTPS_PORT },
@@ -367,16 +383,29 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
         acls,
         http_request,
         redirect,
-        routes: vec![
-            Route { backend: backend("message"), acl: ACL_MESSAGE.name },
-            Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
-            Route { backend: backend("api"), acl: ACL_API.name },
-            Route { backend: backend("ping"), acl: ACL_PING.name },
-            Route { backend: backend(HASHIDS_BACKEND), acl: ACL_HASHIDS.name },
-            Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
-        ],
+        routes,
         default_backend: backend("appserver"),
     }
+}
+
+/// A route per path prefix, and `/debarchive` while a debarchive unit is
+/// there to serve it (it goes first: `/` must not swallow it).
+fn web_routes(scheme: WebScheme, settings: &Settings, acls: &mut Vec<Acl>) -> Vec<Route> {
+    let backend = |suffix: &str| format!("{}-{suffix}", scheme.prefix());
+    let mut routes = vec![];
+    if !settings.debarchive.is_empty() {
+        acls.push(ACL_DEBARCHIVE);
+        routes.push(Route { backend: backend(DEBARCHIVE_BACKEND), acl: ACL_DEBARCHIVE.name });
+    }
+    routes.extend([
+        Route { backend: backend("message"), acl: ACL_MESSAGE.name },
+        Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
+        Route { backend: backend("api"), acl: ACL_API.name },
+        Route { backend: backend("ping"), acl: ACL_PING.name },
+        Route { backend: backend(HASHIDS_BACKEND), acl: ACL_HASHIDS.name },
+        Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
+    ]);
+    routes
 }
 
 /// The hash-id databases are the leader's appservers.
@@ -388,6 +417,8 @@ fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Settings) -> 
     let http_backend = |suffix: &str, servers| Backend {
         name: format!("{}-{suffix}", scheme.prefix()),
         http_checks: true,
+        check_path: "/",
+        http_request: vec![],
         timeout_server: SERVER_TIMEOUT_MS,
         servers,
     };
@@ -400,6 +431,21 @@ fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Settings) -> 
         .collect();
     let appserver = ports::spec(LandscapeService::Appserver);
     backends.push(http_backend(HASHIDS_BACKEND, leader_servers(appserver, topology.leader_ip, settings)));
+    if !settings.debarchive.is_empty() {
+        let servers = settings
+            .debarchive
+            .iter()
+            .map(|ip| {
+                Server::new(format!("landscape-debarchive-{}", ip_slug(ip)), *ip, settings.debarchive_port, false)
+            })
+            .collect();
+        backends.push(Backend {
+            check_path: DEBARCHIVE_CHECK_PATH,
+            // The debarchive service serves from `/`.
+            http_request: vec!["set-path %[path,regsub(^/debarchive/?,/)]".to_string()],
+            ..http_backend(DEBARCHIVE_BACKEND, servers)
+        });
+    }
     backends
 }
 
@@ -474,6 +520,8 @@ fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Top
         backends: vec![Backend {
             name: grpc_backend_name(name),
             http_checks: false,
+            check_path: "/",
+            http_request: vec![],
             timeout_server: SERVER_TIMEOUT_MS,
             servers: topology
                 .unit_ips
@@ -536,6 +584,8 @@ mod tests {
             metrics: None,
             certificate_expiry: None,
             trusted_proxies: vec![],
+            debarchive: vec![],
+            debarchive_port: 8100,
             ports: ServicePorts::default(),
             tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
             errors_dir: PathBuf::from("/etc/haproxy/errors"),

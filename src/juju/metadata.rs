@@ -22,6 +22,9 @@ pub const PEER_ENDPOINT: &str = "replicas";
 /// The PostgreSQL endpoint an operator relates (the legacy `db` also serves).
 pub const DATABASE_ENDPOINT: &str = "database";
 pub const TLS_ENDPOINT: &str = "load-balancer-certificates";
+pub const SMTP_ENDPOINT: &str = "smtp";
+pub const DEBARCHIVE_ENDPOINT: &str = "debarchive";
+pub const TASK_HANDLER_ENDPOINT: &str = "task-handler";
 
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "database", role: Role::Requires, interface: "postgresql_client" },
@@ -29,6 +32,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "inbound-amqp", role: Role::Requires, interface: "rabbitmq" },
     Endpoint { name: "outbound-amqp", role: Role::Requires, interface: "rabbitmq" },
     Endpoint { name: "application-dashboard", role: Role::Requires, interface: "register-application" },
+    Endpoint { name: SMTP_ENDPOINT, role: Role::Requires, interface: "smtp" },
     Endpoint { name: TLS_ENDPOINT, role: Role::Requires, interface: "tls-certificates" },
     Endpoint { name: "http-ingress", role: Role::Requires, interface: "ingress" },
     Endpoint { name: "https-ingress", role: Role::Requires, interface: "ingress" },
@@ -36,6 +40,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "ubuntu-installer-attach-ingress", role: Role::Requires, interface: "ingress" },
     Endpoint { name: "nrpe-external-master", role: Role::Provides, interface: "nrpe-external-master" },
     Endpoint { name: "cos-agent", role: Role::Provides, interface: "cos_agent" },
+    Endpoint { name: DEBARCHIVE_ENDPOINT, role: Role::Provides, interface: "landscape-debarchive" },
+    Endpoint { name: TASK_HANDLER_ENDPOINT, role: Role::Provides, interface: "landscape-task-handler" },
     Endpoint { name: "data", role: Role::Provides, interface: "block-storage" },
     Endpoint { name: "hosted", role: Role::Provides, interface: "landscape-hosted" },
     Endpoint { name: PEER_ENDPOINT, role: Role::Peers, interface: "landscape-replica" },

@@ -16,16 +16,7 @@ use crate::system::{Cmd, CmdError, CommandRunner};
 use crate::unit_state::{StateKey, UnitState};
 
 /// The services whose unit files hardcode the standalone mode.
-pub const SERVICES_WITH_HARDCODED_MODE: [&str; 8] = [
-    "landscape-api.service",
-    "landscape-appserver.service",
-    "landscape-async-frontend.service",
-    "landscape-job-handler.service",
-    "landscape-msgserver.service",
-    "landscape-package-search.service",
-    "landscape-package-upload.service",
-    "landscape-pingserver.service",
-];
+pub use crate::paths::DROPIN_UNITS as SERVICES_WITH_HARDCODED_MODE;
 pub const DROPIN_NAME: &str = "deployment-mode.conf";
 pub const ANALYTICS_DROPIN: (&str, &str) = ("landscape-appserver.service", "analytics-id.conf");
 const STANDALONE: &str = "standalone";

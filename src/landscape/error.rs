@@ -48,8 +48,6 @@ pub enum LandscapeError {
     DatabaseNotOpenYet(#[source] CmdError),
     #[error("Failed to set autoregistration: {0}")]
     Autoregistration(#[source] CmdError),
-    #[error("postfix configuration failed: {0}")]
-    Postfix(String),
     #[error(transparent)]
     Command(#[from] CmdError),
     /// The database relation or the `db_*` options give unusable values.
@@ -75,7 +73,6 @@ impl Explain for LandscapeError {
             LandscapeError::License { .. }
             | LandscapeError::Account(_)
             | LandscapeError::Autoregistration(_)
-            | LandscapeError::Postfix(_)
             | LandscapeError::UnusableDatabase(_)
             | LandscapeError::Brokers(_) => Some(Status::blocked(first_line(self))),
             LandscapeError::Dropins(e) => e.status(),

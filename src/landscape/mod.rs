@@ -20,7 +20,6 @@ pub mod schema;
 pub mod service_conf;
 pub mod services;
 pub mod shared_secrets;
-pub mod smtp;
 
 use sha2::{Digest, Sha256};
 
@@ -101,25 +100,29 @@ pub fn ensure_installed(
     Ok(())
 }
 
-/// Brings Landscape to the state `inputs` ask for.
 /// What the Landscape part did to the services, for the parts after it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct LandscapeOutcome {
     /// The services restarted in this hook (the outbox follows them).
     pub restarted: bool,
+    /// The deployment's secret token, once the leader has made it (the
+    /// debarchive relation passes it on).
+    pub secret_token: Option<String>,
 }
 
+/// Brings Landscape to the state `inputs` ask for.
 pub fn reconcile(
     host: &Host<'_>,
     inputs: &Inputs<'_>,
     status: &mut StatusCollector,
 ) -> Result<LandscapeOutcome, LandscapeError> {
-    let unchanged = LandscapeOutcome::default();
     note_unsupported(inputs.config, status);
     toggle_installer_attach(host, inputs, status)?;
     publish_requests(host, inputs)?;
     let mut readiness = Readiness::default();
     let secrets = shared_secrets::resolve(host, inputs, &mut readiness)?;
+    let secret_token = secrets.as_ref().map(|s| s.secret_token.clone());
+    let unchanged = LandscapeOutcome { restarted: false, secret_token: secret_token.clone() };
     let db = readiness.database(host, &inputs.db.state, status);
     let broker = readiness.broker(host, inputs.amqp, status);
     readiness.certificate(inputs.tls_related, inputs.certificate);
@@ -150,7 +153,7 @@ pub fn reconcile(
         let root_url = inputs.root_url.clone().unwrap_or_default();
         status.absorb(host, account::ensure(host, inputs, &root_url))?;
     }
-    Ok(LandscapeOutcome { restarted })
+    Ok(LandscapeOutcome { restarted, secret_token })
 }
 
 /// Whether the services restarted for what they read.
@@ -215,9 +218,6 @@ fn write_files(
     if license::ensure_deployment_mode_link(&host.paths, &lc.deployment_mode)? {
         let message = format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode);
         host.log(LogLevel::Info, &message);
-    }
-    if let Some(relay) = &lc.smtp_relay_host {
-        status.absorb(host, smtp::configure(host, relay))?;
     }
     let package_search_host =
         if inputs.is_leader { Some("localhost".to_string()) } else { inputs.leader_ip.map(|ip| ip.to_string()) };

@@ -32,6 +32,85 @@ pub struct ServiceConfInputs<'a> {
 const OPENID_KEYS: &[&str] = &["openid-provider-url", "openid-logout-url"];
 const OIDC_KEYS: &[&str] = &["oidc-issuer", "oidc-client-id", "oidc-client-secret", "oidc-logout-url"];
 
+/// Which names a service.conf uses. Landscape 25.10 renamed its sections
+/// and keys (`[global] deployment-mode` is `[system] deployment_mode`, ...)
+/// and reads the old names only until 26.10; `migrate-service-conf`
+/// rewrites a file to the new ones. The charm writes the names the file
+/// already uses, so that a migrated file stays migrated and no key is ever
+/// in it under both names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// The names the 26.04 charm and the older Python charm write.
+    Legacy,
+    /// Landscape 25.10's names, for a file migrated to them.
+    Current,
+}
+
+/// Sections only the current names have: one of them means a migrated file.
+const CURRENT_ONLY_SECTIONS: [&str; 6] =
+    ["system", "appserver", "message_server", "package_upload", "package_search", "job_handler"];
+
+/// Old section → current section; sections not listed keep their name.
+const SECTION_RENAMES: [(&str, &str); 11] = [
+    ("global", "system"),
+    ("landscape", "appserver"),
+    ("message-server", "message_server"),
+    ("package-upload", "package_upload"),
+    ("package-search", "package_search"),
+    ("async-frontend", "async_frontend"),
+    ("job-handler", "job_handler"),
+    ("load-shaper", "load_shaper"),
+    ("hostagent-consumer", "hostagent_consumer"),
+    ("hostagent-message-server", "hostagent_messenger"),
+    ("ubuntu-installer-attach", "ubuntu_installer_attach"),
+];
+
+impl Spelling {
+    pub fn of(doc: &IniDocument) -> Self {
+        if doc.sections().iter().any(|s| CURRENT_ONLY_SECTIONS.contains(s)) {
+            Spelling::Current
+        } else {
+            Spelling::Legacy
+        }
+    }
+
+    /// Sets a charm-owned key under this spelling's name, and removes its
+    /// other name: never both names of one key.
+    fn set(self, doc: &mut IniDocument, section: &str, key: &str, value: &str) -> Result<(), IniError> {
+        let (new_section, new_key) = self.name(section, key);
+        // Landscape's tools, like the Python charm, read service.conf with
+        // Python's ConfigParser, whose interpolation takes `%` as syntax (a
+        // bare one raises, `%(x)s` is replaced): a value the charm writes may
+        // not hold one, or it would be read as something else, or not at all.
+        if value.contains('%') {
+            let reason = "contains '%', which Landscape's configuration reader takes as interpolation";
+            return Err(IniError::BadEntry { section: new_section, key: new_key, reason: reason.into() });
+        }
+        doc.set(&new_section, &new_key, value)?;
+        if (new_section.as_str(), new_key.as_str()) != (section, key) {
+            doc.remove(section, key);
+        }
+        Ok(())
+    }
+
+    fn remove(self, doc: &mut IniDocument, section: &str, key: &str) {
+        let (new_section, new_key) = self.name(section, key);
+        doc.remove(&new_section, &new_key);
+        doc.remove(section, key);
+    }
+
+    /// `(section, key)` as this spelling writes them.
+    pub fn name(self, section: &str, key: &str) -> (String, String) {
+        match self {
+            Spelling::Legacy => (section.to_string(), key.to_string()),
+            Spelling::Current => {
+                let section = SECTION_RENAMES.iter().find(|(old, _)| *old == section).map_or(section, |(_, new)| new);
+                (section.to_string(), key.replace('-', "_"))
+            }
+        }
+    }
+}
+
 /// The operator's `current` file with every charm-owned key set.
 pub fn render(current: &str, inputs: &ServiceConfInputs<'_>) -> Result<String, IniError> {
     let mut doc = IniDocument::parse(current)?;
@@ -66,17 +145,9 @@ fn identity_keys(identity: &Identity) -> (Vec<(&'static str, &str)>, Vec<&'stati
 
 /// Sets every charm-owned key on `doc`.
 pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
-    // Landscape's tools, like the Python charm, read service.conf with
-    // Python's ConfigParser, whose interpolation takes `%` as syntax (a bare
-    // one raises, `%(x)s` is replaced): a value the charm writes may not hold
-    // one, or it would be read as something else, or not at all.
-    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| {
-        if value.contains('%') {
-            let reason = "contains '%', which Landscape's configuration reader takes as interpolation";
-            return Err(IniError::BadEntry { section: section.into(), key: key.into(), reason: reason.into() });
-        }
-        doc.set(section, key, value).map(drop)
-    };
+    let spelling = Spelling::of(doc);
+    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| spelling.set(doc, section, key, value);
+    let remove = |doc: &mut IniDocument, section: &str, key: &str| spelling.remove(doc, section, key);
     let workers = inputs.workers.to_string();
     for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
         set(doc, spec.section, "workers", &workers)?;
@@ -94,7 +165,7 @@ pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<()
     }
     let (wanted, unwanted) = identity_keys(inputs.identity);
     for key in unwanted {
-        doc.remove("landscape", key);
+        remove(doc, "landscape", key);
     }
     for (key, value) in wanted {
         set(doc, "landscape", key, value)?;
@@ -165,5 +236,32 @@ mod tests {
         assert_eq!(doc.get("api", "workers").as_deref(), Some("9"));
         assert_eq!(doc.get("landscape", "workers").as_deref(), Some("3"));
         assert_eq!(doc.get("package-upload", "root-url").as_deref(), Some("https://landscape.example/"));
+    }
+
+    #[test]
+    fn a_migrated_file_gets_the_current_names_and_never_both() {
+        // As migrate-service-conf leaves it, with one old key left behind.
+        let migrated =
+            "[system]\ndeployment_mode = standalone\n[appserver]\nworkers = 2\n[api]\nroot-url = https://old/\n";
+        let text = render(migrated, &inputs(&Identity::Builtin, None)).unwrap();
+        let doc = IniDocument::parse(&text).unwrap();
+        assert_eq!(doc.get("system", "root_url").as_deref(), Some("https://landscape.example/"));
+        assert_eq!(doc.get("api", "root_url").as_deref(), Some("https://landscape.example/"));
+        assert_eq!(doc.get("api", "root-url"), None, "the old name is gone");
+        assert_eq!(doc.get("appserver", "workers").as_deref(), Some("3"));
+        assert_eq!(doc.get("message_server", "workers").as_deref(), Some("3"));
+        assert_eq!(doc.get("package_upload", "root_url").as_deref(), Some("https://landscape.example/"));
+        assert_eq!(doc.get("package_search", "host").as_deref(), Some("localhost"));
+        assert_eq!(doc.get("ubuntu_installer_attach", "base_port").as_deref(), Some("53354"));
+        for old in
+            ["global", "landscape", "message-server", "package-upload", "package-search", "ubuntu-installer-attach"]
+        {
+            assert!(!doc.sections().contains(&old), "[{old}] written into a migrated file:\n{text}");
+        }
+        // An unmigrated file keeps the names it has.
+        let legacy = render("[landscape]\nworkers = 2\n", &inputs(&Identity::Builtin, None)).unwrap();
+        let doc = IniDocument::parse(&legacy).unwrap();
+        assert_eq!(doc.get("global", "deployment-mode").as_deref(), Some("standalone"));
+        assert!(!doc.sections().contains(&"system"));
     }
 }

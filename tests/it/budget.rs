@@ -22,7 +22,9 @@ fn lone_leader() -> Unit {
     unit
 }
 
-/// The most calls one hook may make; `python` is the Python charm's count of
+/// The most calls one hook may make (each relation endpoint costs one
+/// `relation-ids` per full hook: `smtp`, `debarchive` and `task-handler`
+/// raised them by three, issue 15); `python` is the Python charm's count of
 /// hook-tool calls in the same state, where it was measured.
 struct Budget {
     scenario: Scenario,
@@ -43,7 +45,7 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::LoneLeader,
         hook: "config-changed (nothing changed)",
-        tools: 23,
+        tools: 26,
         commands: 2,
         python: None,
     },
@@ -51,32 +53,32 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::Peers(2),
         hook: "config-changed (nothing changed)",
-        tools: 37,
+        tools: 40,
         commands: 2,
         python: Some(66),
     },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "config-changed (worker_counts 2 -> 3)",
-        tools: 42,
+        tools: 45,
         // lsctl restart, then snap restart landscape-outbox (it reads the
         // same service.conf, issue 15).
         commands: 5,
         python: Some(66),
     },
-    Budget { scenario: Scenario::Peers(2), hook: "replicas-relation-changed", tools: 37, commands: 2, python: None },
-    Budget { scenario: Scenario::Peers(2), hook: "database-relation-changed", tools: 37, commands: 2, python: None },
+    Budget { scenario: Scenario::Peers(2), hook: "replicas-relation-changed", tools: 40, commands: 2, python: None },
+    Budget { scenario: Scenario::Peers(2), hook: "database-relation-changed", tools: 40, commands: 2, python: None },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "inbound-amqp-relation-changed",
-        tools: 37,
+        tools: 40,
         commands: 2,
         python: None,
     },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "load-balancer-certificates-relation-changed",
-        tools: 37,
+        tools: 40,
         commands: 2,
         python: None,
     },
@@ -85,7 +87,7 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::Peers(30),
         hook: "config-changed (nothing changed)",
-        tools: 65,
+        tools: 68,
         commands: 2,
         python: None,
     },

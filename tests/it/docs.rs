@@ -60,8 +60,11 @@ fn command_problems(command: &str) -> Vec<String> {
         ["juju", verb @ ("integrate" | "remove-relation"), a, b] => {
             for end in [a, b] {
                 if let Some(endpoint) = ours(end) {
-                    // The migration removes the Python charm's relation.
-                    let legacy = *verb == "remove-relation" && endpoint == "website";
+                    // The migrations remove the relations of endpoints this
+                    // charm does not declare (yet): the Python charm's
+                    // `website`, the 26.04 charm's haproxy-route ones.
+                    let legacy = *verb == "remove-relation"
+                        && crate::metadata::TRAFFIC_ENDPOINTS_NOT_SERVED_YET.contains(&endpoint.as_str());
                     if !legacy && !spec().endpoints.contains_key(&endpoint) {
                         found.push(format!("`{command}`: no endpoint {endpoint:?} in metadata.yaml"));
                     }

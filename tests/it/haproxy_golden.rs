@@ -26,6 +26,8 @@ fn settings(paths: &Paths, tls: bool) -> Settings {
         metrics: None,
         certificate_expiry: None,
         trusted_proxies: vec![],
+        debarchive: vec![],
+        debarchive_port: 8100,
         ports: ServicePorts::default(),
         tls_pem: tls.then(|| paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
@@ -213,6 +215,9 @@ struct Case {
     metrics: Option<IpAddr>,
     #[serde(default)]
     certificate_expiry: Option<i64>,
+    /// The debarchive units' addresses, when related.
+    #[serde(default)]
+    debarchive: Vec<IpAddr>,
 }
 
 fn yes() -> bool {
@@ -243,6 +248,7 @@ fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
             s.trusted_proxies = Network::parse_list(&case.trusted_proxies).unwrap();
             s.metrics = case.metrics.map(|ip| (ip, 8404));
             s.certificate_expiry = case.certificate_expiry;
+            s.debarchive = case.debarchive.clone();
         });
         haproxy_check_every_version(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
         insta::assert_snapshot!(name, snapshot);

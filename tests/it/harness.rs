@@ -67,6 +67,7 @@ pub const FAKED_COMMANDS: &[&str] = &[
     "sudo",
     "python3",
     "snap",
+    "postmap",
 ];
 
 /// The charm's declared surface, read from the real YAML files once.
@@ -350,6 +351,7 @@ impl Unit {
                 ("uris".to_string(), format!("postgresql://relation-{id}:{DB_PASSWORD}@10.1.99.1:5432/database")),
             ])],
             tracked: None,
+            granted: vec![],
         });
         let rel = self.add_relation("database", id, "postgresql");
         rel.remote_app_data = Databag::from([

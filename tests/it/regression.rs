@@ -13,7 +13,7 @@ use crate::fixtures::shared_inputs;
 use crate::harness::{Unit, ready_leader};
 
 /// Settings for one loopback unit with one worker per service.
-fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
+pub fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
     let paths = Paths::under(shared_inputs());
     Settings {
         worker_counts: 1,
@@ -25,6 +25,8 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
         metrics: None,
         certificate_expiry: None,
         trusted_proxies: vec![],
+        debarchive: vec![],
+        debarchive_port: 8100,
         ports: ServicePorts::default(),
         tls_pem: Some(paths.haproxy_pem()),
         errors_dir: paths.haproxy_errors_dir(),
@@ -36,7 +38,7 @@ fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
 /// the shell exits), with an echo server for each of `services` (name,
 /// port); returns what each `curl` argument list printed, one line each
 /// (`-w` given by the caller where the status is wanted).
-fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls: &[&str]) -> Vec<String> {
+pub fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls: &[&str]) -> Vec<String> {
     let commands: Vec<String> = curls.iter().map(|args| format!("curl -s {args}; echo")).collect();
     behind_real_haproxy(settings, services, &commands).1
 }

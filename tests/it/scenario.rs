@@ -185,3 +185,16 @@ pub fn canonical(conf: &IniDocument) -> Vec<(String, Vec<(String, String)>)> {
     sections.sort();
     sections
 }
+
+/// service.conf as the landscape-server package ships it, as far as the
+/// parts that read it back care: the `[stores]` user and database names.
+pub fn write_package_service_conf(unit: &Unit) {
+    let conf = unit.path("/etc/landscape/service.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conf,
+        "[stores]\nuser = landscape\nmain = landscape-standalone-main\naccount-1 = landscape-standalone-account-1\n\
+         resource-1 = landscape-standalone-resource-1\n",
+    )
+    .unwrap();
+}

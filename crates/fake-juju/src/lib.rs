@@ -143,7 +143,7 @@ fn hook_tool(st: &mut FakeState, tool: &str, args: &[String], stdin: Option<&str
         "action-get" | "action-set" | "action-fail" | "action-log" => tools::action::run(st, tool, args, stdin),
         "open-port" | "close-port" | "opened-ports" => tools::port::run(st, tool, args, stdin),
         "state-get" | "state-set" | "state-delete" => tools::unit_state::run(st, tool, args, stdin),
-        "secret-add" | "secret-set" | "secret-get" | "secret-ids" | "secret-info-get" => {
+        "secret-add" | "secret-set" | "secret-grant" | "secret-get" | "secret-ids" | "secret-info-get" => {
             tools::secret::run(st, tool, args)
         }
         other => Err(args::usage(format!("fake-juju-tool does not implement {other}"))),

@@ -32,6 +32,7 @@ pub const HOOK_TOOLS: &[&str] = &[
     "secret-add",
     "secret-get",
     "secret-set",
+    "secret-grant",
     "secret-ids",
     "secret-info-get",
     "state-get",
@@ -85,6 +86,9 @@ pub struct Secret {
     /// The revision this unit tracks as a consumer (1-based); None = latest.
     #[serde(default)]
     pub tracked: Option<usize>,
+    /// The relations it is granted to (`secret-grant --relation`).
+    #[serde(default)]
+    pub granted: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -151,6 +155,7 @@ pub enum PendingOp {
     StateDelete(String),
     SecretAdd(Secret),
     SecretSet { id: String, content: Databag },
+    SecretGrant { id: String, relation: u32 },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -237,6 +242,13 @@ impl FakeState {
                 PendingOp::SecretSet { id, content } => {
                     if let Some(s) = self.secrets.iter_mut().find(|s| s.id == id) {
                         s.revisions.push(content);
+                    }
+                }
+                PendingOp::SecretGrant { id, relation } => {
+                    if let Some(s) = self.secrets.iter_mut().find(|s| s.id == id) {
+                        if !s.granted.contains(&relation) {
+                            s.granted.push(relation);
+                        }
                     }
                 }
             }

@@ -31,6 +31,12 @@ impl HookTools<'_> {
     }
 
     /// `secret-get --format=json` by id or label; `refresh` tracks the latest revision.
+    /// `secret-grant --relation <n> <id>`: the other side of a relation may
+    /// read the secret.
+    pub fn secret_grant(&self, id: &str, relation: &crate::juju::RelationId) -> Result<(), HookToolError> {
+        self.call("secret-grant", owned(&["--relation", &relation.id.to_string(), id]), None).map(drop)
+    }
+
     pub fn secret_get(&self, id: Option<&str>, label: Option<&str>, refresh: bool) -> Result<Databag, HookToolError> {
         let mut args = owned(&["--format=json"]);
         args.extend(id.map(str::to_string));

@@ -196,3 +196,83 @@ fn the_26_04_options_are_accepted_and_act() {
         ("active".into(), "gpg_secret_id is set, but this charm does not import GPG keys yet".into())
     );
 }
+
+/// A unit as the 26.04 charm leaves it: its option names, its `smtp`,
+/// `debarchive` and `task-handler` relations with their data (and the
+/// debarchive secret it made), its peer data (the secret token in plain
+/// peer data). After `upgrade-charm` and the hooks Juju runs next, the unit
+/// is ready, every option acted on and every relation served.
+#[test]
+fn refresh_from_the_26_04_charm_keeps_its_options_and_relations() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    crate::scenario::write_package_service_conf(&unit);
+    unit.state.leader = true;
+    unit.relate_workload();
+    let token = "t0ken-from-the-26.04-charm";
+    {
+        let peers = unit.peer_relation();
+        peers.local_app_data.insert("leader-ip".into(), "10.1.77.18".into());
+        peers.local_app_data.insert("secret-token".into(), token.into());
+        peers.local_app_data.insert("cookie-encryption-key".into(), "Y29va2llLWtleS1mcm9tLTI2LjA0LWNoYXJtISE=".into());
+    }
+    for (option, value) in [
+        ("hostagent_server_base_port", json!(50060)),
+        ("enable_hostagent_messenger", json!(true)),
+        ("outbox_snap_channel", json!("latest/candidate")),
+        ("analytics_id", json!("UA-2604-1")),
+        ("nagios_context", json!("prod")),
+        ("root_url", json!("https://landscape.example.com/")),
+    ] {
+        unit.set_config(option, value);
+    }
+    // smtp, as smtp-integrator answered the 26.04 charm.
+    let cf = unit.path("/etc/postfix/main.cf");
+    std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
+    std::fs::write(&cf, "relayhost = [smtp.example.com]:25\n").unwrap();
+    unit.add_relation("smtp", 60, "smtp-integrator").remote_app_data =
+        [("host", "smtp.example.com"), ("port", "25"), ("auth_type", "none"), ("transport_security", "none")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    // debarchive, with the secret the 26.04 charm made and published.
+    let old_secret = "secret:deba0rchive0t0ken000";
+    unit.state.secrets.push(crate::state::Secret {
+        id: old_secret.into(),
+        owner: "application".into(),
+        label: None,
+        revisions: vec![[("secret-token".to_string(), token.to_string())].into()],
+        tracked: None,
+        granted: vec![70],
+    });
+    let rel = unit.add_relation("debarchive", 70, "landscape-debarchive");
+    rel.local_app_data = [
+        ("hostname".to_string(), "landscape.example.com".to_string()),
+        ("secret-token-id".to_string(), old_secret.to_string()),
+    ]
+    .into();
+    rel.remote_units
+        .insert("landscape-debarchive/0".into(), [("ingress-address".to_string(), "10.1.90.4".to_string())].into());
+    unit.add_relation("task-handler", 80, "landscape-task-handler");
+
+    for hook in ["upgrade-charm", "config-changed"] {
+        let run = unit.hook(hook);
+        assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+    }
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    let conf = crate::scenario::service_conf(&unit);
+    assert_eq!(conf.get("landscape", "secret-token").as_deref(), Some(token), "the token is kept: sessions stay valid");
+    assert_eq!(conf.get("hostagent-message-server", "base_port").as_deref(), Some("50060"));
+    assert!(unit.state.commands.iter().any(|c| c.line() == "snap install landscape-outbox --channel=latest/candidate"));
+    assert!(unit.read("/etc/systemd/system/landscape-appserver.service.d/analytics-id.conf").is_some());
+    assert!(unit.read("/etc/postfix/main.cf").unwrap().contains("relayhost = [smtp.example.com]:25"));
+    let config = unit.haproxy_config().unwrap();
+    assert!(config.contains("server landscape-debarchive-10-1-90-4 10.1.90.4:8100"), "the /debarchive route");
+    let debarchive = unit.relation(70).local_app_data.clone();
+    assert_eq!(debarchive.get("secret-token-id").map(String::as_str), Some(old_secret), "the same secret");
+    assert_eq!(debarchive.get("hostname").map(String::as_str), Some("landscape.example.com"));
+    let task_handler = unit.relation(80).local_app_data.clone();
+    for key in ["host", "port", "user", "main", "account_1", "resource_1", "secret-id", "hostname"] {
+        assert!(task_handler.contains_key(key), "task-handler {key}: {task_handler:?}");
+    }
+    assert!(!unit.peer_app_data().contains_key("secret-token"), "moved out of plain peer data");
+}

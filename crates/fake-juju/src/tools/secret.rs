@@ -1,4 +1,4 @@
-//! Juju secrets: add, set, get, ids and info, with `key#file=` content.
+//! Juju secrets: add, set, grant, get, ids and info, with `key#file=` content.
 
 use serde_json::json;
 
@@ -60,6 +60,7 @@ pub fn run(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
                 label: a.get("--label").map(str::to_string),
                 revisions: vec![content],
                 tracked: None,
+                granted: vec![],
             };
             st.pending.push(PendingOp::SecretAdd(secret));
             Ok(format!("{id}\n"))
@@ -76,6 +77,24 @@ pub fn run(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
             let id = secret.id.clone();
             let content = secret_content(items)?;
             st.pending.push(PendingOp::SecretSet { id, content });
+            Ok(String::new())
+        }
+        "secret-grant" => {
+            let a = parse(args, &["--relation", "--unit"], &[])?;
+            let [id] = a.positional.as_slice() else { return Err(usage("expected one secret id")) };
+            let relation: u32 = a
+                .get("--relation")
+                .and_then(|r| r.parse().ok())
+                .ok_or_else(|| usage("--relation takes a relation's number"))?;
+            if !st.relations.iter().any(|r| r.id == relation) {
+                return Err(runtime(format!("relation {relation} not found")));
+            }
+            let secret = find_secret(st, Some(id), None)?;
+            if secret.owner == "application" && !st.leader {
+                return Err(runtime("permission denied"));
+            }
+            let id = secret.id.clone();
+            st.pending.push(PendingOp::SecretGrant { id, relation });
             Ok(String::new())
         }
         "secret-get" => {

@@ -1,0 +1,286 @@
+//! The task-handler part (provider side of `landscape-task-handler`).
+//!
+//! The leader gives the landscape-task-handler charm, in its application
+//! bag, the stores Landscape uses, as service.conf has them: `host`,
+//! `port`, `user`, `main`, `account_1`, `resource_1`, `sslmode` (and the
+//! `ssl*` paths when set), `hostname`, and `secret-id`, a Juju secret
+//! `{"password": ...}` granted to the relation. The host must be reachable
+//! from the task handler's units: a loopback address (a PgBouncer beside
+//! Landscape) is never published; the unit is Blocked saying so instead
+//! (the task handler would otherwise quietly use another database's
+//! credentials for it).
+//!
+//! The task handler answers with `grpc-address` and `certs-secret-id` (its
+//! mTLS client bundle for the outbox, `ca-cert`, `client-cert`,
+//! `client-key`) and `certs-revision`. Every unit writes the bundle where
+//! the strictly confined outbox can read it (its `$SNAP_COMMON`) and points
+//! the outbox at both with `snap set`; once per revision and address.
+
+use crate::fsutil::{self, FsError, Owner};
+use crate::host::Host;
+use crate::ini::IniDocument;
+use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
+use crate::status::{Explain, Status, first_line};
+use crate::system::{Cmd, CmdError};
+use crate::text::quoted;
+use crate::unit_state::{StateKey, UnitState};
+
+pub use crate::juju::metadata::TASK_HANDLER_ENDPOINT;
+const GRPC_ADDRESS_KEY: &str = "landscape.task-handler.grpc-address";
+const CERTS_DIR_KEY: &str = "landscape.task-handler.grpc-certs-dir";
+/// The bundle's files, by the secret's content keys.
+const CERT_FILES: [(&str, &str, u32); 3] =
+    [("ca-cert", "ca.crt", 0o644), ("client-cert", "client.crt", 0o644), ("client-key", "client.key", 0o600)];
+
+/// One task-handler relation as the hook read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskHandlerRelation {
+    pub relation: RelationId,
+    pub provider_app: Databag,
+    /// This side's application bag (the leader's).
+    pub own_app: Option<Databag>,
+}
+
+pub fn observe(
+    juju: &HookTools<'_>,
+    app: &str,
+    is_leader: bool,
+    broken: Option<&RelationId>,
+) -> Result<Option<TaskHandlerRelation>, HookToolError> {
+    let Some(relation) = juju.live_relation(TASK_HANDLER_ENDPOINT, broken)? else { return Ok(None) };
+    let remote_app = juju.relation_remote_app(&relation)?;
+    let provider_app = juju.relation_get_or_empty(&relation, &remote_app, Bag::App)?;
+    let own_app = if is_leader { Some(juju.relation_get_or_empty(&relation, app, Bag::App)?) } else { None };
+    Ok(Some(TaskHandlerRelation { relation, provider_app, own_app }))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskHandlerError {
+    /// The stores' address is this unit's own: the task handler cannot reach it.
+    #[error(
+        "task-handler: the database address {0} is only reachable on this unit (a PgBouncer beside Landscape?): \
+         relate database to PostgreSQL directly"
+    )]
+    LoopbackStores(String),
+    /// The provider's answer is unusable.
+    #[error("task-handler: {0}")]
+    Provider(String),
+    #[error("snap set landscape-outbox: {0}")]
+    Snap(#[source] CmdError),
+    #[error(transparent)]
+    HookTool(#[from] HookToolError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+impl Explain for TaskHandlerError {
+    fn status(&self) -> Option<Status> {
+        match self {
+            TaskHandlerError::LoopbackStores(_) | TaskHandlerError::Provider(_) | TaskHandlerError::Snap(_) => {
+                Some(Status::blocked(first_line(self)))
+            }
+            TaskHandlerError::HookTool(_) | TaskHandlerError::Fs(_) => None,
+        }
+    }
+}
+
+/// The stores as the task handler takes them, from service.conf, and the
+/// password apart (it goes in the secret). None until service.conf has them.
+pub fn stores(service_conf: &str, hostname: &str) -> Result<Option<(Databag, String)>, TaskHandlerError> {
+    let Ok(doc) = IniDocument::parse(service_conf) else { return Ok(None) };
+    let get = |keys: &[&str]| keys.iter().find_map(|k| doc.get("stores", k)).filter(|v| !v.is_empty());
+    let (Some(address), Some(user), Some(password)) = (get(&["host"]), get(&["user"]), get(&["password"])) else {
+        return Ok(None);
+    };
+    let (Some(main), Some(account), Some(resource)) =
+        (get(&["main"]), get(&["account_1", "account-1"]), get(&["resource_1", "resource-1"]))
+    else {
+        return Ok(None);
+    };
+    let (host, port) = split_address(&address);
+    if is_loopback(&host) {
+        return Err(TaskHandlerError::LoopbackStores(quoted(&address)));
+    }
+    let mut bag = Databag::from([
+        ("host".to_string(), host),
+        ("port".to_string(), port),
+        ("user".to_string(), user),
+        ("main".to_string(), main),
+        ("account_1".to_string(), account),
+        ("resource_1".to_string(), resource),
+        ("hostname".to_string(), hostname.to_string()),
+    ]);
+    for key in ["sslmode", "sslrootcert", "sslcert", "sslkey"] {
+        if let Some(value) = get(&[key]) {
+            bag.insert(key.to_string(), value);
+        }
+    }
+    Ok(Some((bag, password)))
+}
+
+/// `host:port` (`[v6]:port`), the port 5432 when absent.
+fn split_address(address: &str) -> (String, String) {
+    if let Some(rest) = address.strip_prefix('[') {
+        if let Some((host, port)) = rest.split_once("]:") {
+            return (host.to_string(), port.to_string());
+        }
+        return (rest.trim_end_matches(']').to_string(), "5432".into());
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host.to_string(), port.to_string()),
+        _ => (address.to_string(), "5432".into()),
+    }
+}
+
+/// `localhost` and loopback addresses: what the task handler's own fallback
+/// catches, plus the whole 127/8.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The part: the leader publishes the stores service.conf has; every unit
+/// points its outbox at the task handler's answer.
+pub fn reconcile(
+    host: &Host<'_>,
+    rel: Option<&TaskHandlerRelation>,
+    unit_state: &UnitState,
+    hostname: &str,
+    outbox_installed: bool,
+) -> Result<(), TaskHandlerError> {
+    if let Some(rel) = rel.filter(|r| r.own_app.is_some()) {
+        let conf = fsutil::read_optional(&host.paths.service_conf())?.unwrap_or_default();
+        let stores = stores(&crate::text::decode_file(&conf).0, hostname)?;
+        publish(host, rel, unit_state, stores)?;
+    }
+    configure_outbox(host, rel, unit_state, outbox_installed)
+}
+
+/// The leader's side: the stores published, the password in a granted
+/// secret, only where something changed.
+pub fn publish(
+    host: &Host<'_>,
+    rel: &TaskHandlerRelation,
+    unit_state: &UnitState,
+    stores: Option<(Databag, String)>,
+) -> Result<(), TaskHandlerError> {
+    let (Some(own), Some((mut wanted, password))) = (&rel.own_app, stores) else { return Ok(()) };
+    let content = Databag::from([("password".to_string(), password.clone())]);
+    let digest = fsutil::sha256_hex(&[password.as_bytes()]);
+    let state_key = StateKey::TaskHandlerPassword(rel.relation.id);
+    let secret_id = match own.get("secret-id").filter(|id| crate::text::is_secret_uri(id)) {
+        None => {
+            let label = format!("task-handler.{}.password", rel.relation.id);
+            let id = host.juju.secret_add(&content, &label, crate::juju::tools::SecretOwner::Application)?;
+            host.juju.secret_grant(&id, &rel.relation)?;
+            id
+        }
+        Some(id) if unit_state.get(&state_key) != Some(&digest) => {
+            host.juju.secret_set(id, &content)?;
+            host.juju.secret_grant(id, &rel.relation)?;
+            id.clone()
+        }
+        Some(id) => id.clone(),
+    };
+    wanted.insert("secret-id".into(), secret_id);
+    let changes: Databag = wanted.into_iter().filter(|(k, v)| own.get(k) != Some(v)).collect();
+    if !changes.is_empty() {
+        host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
+        host.log(LogLevel::Info, &format!("{}: published the stores for the task handler", rel.relation));
+    }
+    host.stage_state(state_key, digest);
+    Ok(())
+}
+
+/// Every unit: the outbox pointed at the task handler, with its client
+/// bundle, once per address and revision; unset when the relation goes.
+pub fn configure_outbox(
+    host: &Host<'_>,
+    rel: Option<&TaskHandlerRelation>,
+    unit_state: &UnitState,
+    outbox_installed: bool,
+) -> Result<(), TaskHandlerError> {
+    let applied = unit_state.get(&StateKey::TaskHandlerOutbox);
+    let Some(rel) = rel else {
+        if applied.is_some() && outbox_installed {
+            let unset = Cmd::new("snap", &["unset", crate::outbox::SNAP, GRPC_ADDRESS_KEY, CERTS_DIR_KEY]);
+            host.cmds.run(&unset).map_err(TaskHandlerError::Snap)?;
+            for (_, file, _) in CERT_FILES {
+                fsutil::remove_optional(&host.paths.outbox_task_handler_certs_dir().join(file))?;
+            }
+            host.stage_state_delete(StateKey::TaskHandlerOutbox);
+        }
+        return Ok(());
+    };
+    let bag = &rel.provider_app;
+    let (Some(address), Some(secret_id)) = (bag.get("grpc-address"), bag.get("certs-secret-id")) else { return Ok(()) };
+    if !is_host_port(address) {
+        return Err(TaskHandlerError::Provider(format!("grpc-address is not host:port: {}", quoted(address))));
+    }
+    let revision = bag.get("certs-revision").cloned().unwrap_or_default();
+    let marker = format!("{address} {secret_id} {revision}");
+    if applied == Some(&marker) || !outbox_installed {
+        return Ok(());
+    }
+    if !crate::text::is_secret_uri(secret_id) {
+        return Err(TaskHandlerError::Provider(format!(
+            "certs-secret-id is not a Juju secret URI: {}",
+            quoted(secret_id)
+        )));
+    }
+    let bundle = host.juju.secret_get(Some(secret_id), None, true).map_err(|e| {
+        TaskHandlerError::Provider(format!("certs-secret-id's secret cannot be read: {}", first_line(&e)))
+    })?;
+    let dir = host.paths.outbox_task_handler_certs_dir();
+    for (key, file, mode) in CERT_FILES {
+        let pem = bundle
+            .get(key)
+            .filter(|pem| pem.contains("-----BEGIN "))
+            .ok_or_else(|| TaskHandlerError::Provider(format!("certs-secret-id's secret has no PEM {key}")))?;
+        fsutil::write_atomic(&dir.join(file), format!("{}\n", pem.trim_end()).as_bytes(), mode, Owner::default())?;
+    }
+    let address_arg = format!("{GRPC_ADDRESS_KEY}={address}");
+    let dir_arg =
+        format!("{CERTS_DIR_KEY}={}", crate::paths::Paths::system().outbox_task_handler_certs_dir().display());
+    let set = Cmd::new("snap", &["set", crate::outbox::SNAP]).arg(address_arg).arg(dir_arg);
+    host.cmds.run(&set).map_err(TaskHandlerError::Snap)?;
+    host.log(LogLevel::Info, &format!("the outbox reaches the task handler at {address}"));
+    host.stage_state(StateKey::TaskHandlerOutbox, marker);
+    Ok(())
+}
+
+/// `host:port`: a DNS name or an address (v6 bracketed), and a port.
+fn is_host_port(text: &str) -> bool {
+    let (host, port) = split_address(text);
+    text.contains(':') && crate::text::is_host(&host) && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "[stores]\nuser = landscape\nhost = 10.0.0.5:5432\npassword = pw\nmain = landscape-standalone-main\naccount-1 = landscape-standalone-account-1\nresource-1 = landscape-standalone-resource-1\n";
+
+    #[test]
+    fn the_stores_as_the_task_handler_reads_them() {
+        let (bag, password) = stores(CONF, "landscape.example").unwrap().unwrap();
+        assert_eq!(bag["host"], "10.0.0.5");
+        assert_eq!(bag["port"], "5432");
+        assert_eq!(bag["account_1"], "landscape-standalone-account-1");
+        assert_eq!(bag["resource_1"], "landscape-standalone-resource-1");
+        assert_eq!(bag["hostname"], "landscape.example");
+        assert!(!bag.values().any(|v| v == "pw"), "the password goes in the secret");
+        assert_eq!(password, "pw");
+        assert_eq!(stores("[stores]\nhost = db:5432\n", "x").unwrap(), None, "not complete yet");
+    }
+
+    #[test]
+    fn a_loopback_store_is_never_published() {
+        for host in ["localhost:6432", "127.0.0.1:6432", "[::1]:6432", "127.0.1.1:5432"] {
+            let conf = CONF.replace("10.0.0.5:5432", host);
+            assert!(matches!(stores(&conf, "x"), Err(TaskHandlerError::LoopbackStores(_))), "{host}");
+        }
+        assert_eq!(split_address("[fd00::5]:5433"), ("fd00::5".into(), "5433".into()));
+        assert!(is_host_port("landscape.example.com:50053") && is_host_port("10.1.1.9:50051"));
+        assert!(!is_host_port("10.1.1.9") && !is_host_port("x y:1") && !is_host_port("h:0"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The `task-handler` relation (provider side, interface
+//! `landscape-task-handler`): the leader's application bag key by key as the
+//! task-handler charm reads it, the password's secret, the outbox pointed at
+//! the task handler's answer, and hostile answers.
+
+use std::os::unix::fs::MetadataExt;
+
+use serde_json::json;
+
+use crate::harness::{Dispatch, Unit, ready_leader};
+
+const REL: u32 = 80;
+const CERTS_SECRET: &str = "secret:task0hand1er0cert500";
+const CERTS_DIR: &str = "/var/snap/landscape-outbox/common/task-handler-certs";
+
+/// A deployed leader whose service.conf has the package's [stores] layout.
+fn leader_with_package_service_conf() -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    crate::scenario::write_package_service_conf(&unit);
+    unit.state.leader = true;
+    unit.relate_workload();
+    for _ in 0..2 {
+        assert_eq!(unit.hook("config-changed").code, 0);
+    }
+    unit
+}
+
+fn relate_task_handler(unit: &mut Unit, answer: &[(&str, &str)]) -> crate::harness::RunResult {
+    if unit.state.relation_mut(REL).is_none() {
+        unit.add_relation("task-handler", REL, "landscape-task-handler");
+    }
+    unit.state.relation_mut(REL).unwrap().remote_app_data =
+        answer.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    unit.relation_changed("task-handler", REL, None)
+}
+
+fn add_certs_secret(unit: &mut Unit, key_pem: &str) {
+    let pem = |what: &str| format!("-----BEGIN {what}-----\nMIIB\n-----END {what}-----");
+    unit.state.secrets.retain(|s| s.id != CERTS_SECRET);
+    unit.state.secrets.push(crate::state::Secret {
+        id: CERTS_SECRET.into(),
+        owner: "application".into(),
+        label: None,
+        revisions: vec![
+            [
+                ("ca-cert".to_string(), pem("CERTIFICATE")),
+                ("client-cert".to_string(), pem("CERTIFICATE")),
+                ("client-key".to_string(), key_pem.to_string()),
+            ]
+            .into(),
+        ],
+        tracked: None,
+        granted: vec![],
+    });
+}
+
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
+
+#[test]
+fn the_leader_publishes_the_stores_key_by_key_and_the_password_in_a_granted_secret() {
+    let mut unit = leader_with_package_service_conf();
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
+    let run = relate_task_handler(&mut unit, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bag = unit.relation(REL).local_app_data.clone();
+    let conf = crate::scenario::service_conf(&unit);
+    let (db_host, db_port) =
+        conf.get("stores", "host").unwrap().rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap();
+    for (key, value) in [
+        ("host", db_host.as_str()),
+        ("port", db_port.as_str()),
+        ("user", "landscape"),
+        ("main", "landscape-standalone-main"),
+        ("account_1", "landscape-standalone-account-1"),
+        ("resource_1", "landscape-standalone-resource-1"),
+        ("hostname", "landscape.example.com"),
+    ] {
+        assert_eq!(bag.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    let id = bag.get("secret-id").expect("secret-id");
+    let secret = unit.state.secrets.iter().find(|s| &s.id == id).expect("the secret");
+    let password = conf.get("stores", "password").unwrap();
+    assert_eq!(secret.revisions.last().unwrap().get("password"), Some(&password));
+    assert_eq!(secret.granted, [REL]);
+    assert!(!bag.values().any(|v| *v == password), "the password is only in the secret");
+    assert!(!unit.log_text().contains(&password));
+    // A pooler beside Landscape: its loopback address is never published.
+    unit.set_config("db_host", json!("127.0.0.1"));
+    unit.set_config("db_port", json!("6432"));
+    unit.hook("config-changed");
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("task-handler: the database address \"127.0.0.1:6432\""), "{message}");
+    assert_eq!(unit.relation(REL).local_app_data.get("host"), Some(&db_host), "nothing published from it");
+}
+
+#[test]
+fn every_unit_points_the_outbox_at_the_task_handler_once_per_revision() {
+    let mut unit = leader_with_package_service_conf();
+    add_certs_secret(&mut unit, KEY);
+    let answer =
+        [("grpc-address", "landscape.example.com:50053"), ("certs-secret-id", CERTS_SECRET), ("certs-revision", "1")];
+    let run = relate_task_handler(&mut unit, &answer);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let set = format!(
+        "snap set landscape-outbox landscape.task-handler.grpc-address=landscape.example.com:50053 \
+         landscape.task-handler.grpc-certs-dir={CERTS_DIR}"
+    );
+    assert!(run.ran(&set), "{:?}", run.command_lines());
+    for (file, mode) in [("ca.crt", 0o644), ("client.crt", 0o644), ("client.key", 0o600)] {
+        let path = unit.path(&format!("{CERTS_DIR}/{file}"));
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, mode, "{file}");
+    }
+    assert_eq!(unit.read(&format!("{CERTS_DIR}/client.key")).unwrap(), format!("{KEY}\n"));
+    assert!(!unit.log_text().contains("MIIE"));
+    // The same answer: nothing again. A new revision: read and set again.
+    let again = relate_task_handler(&mut unit, &answer);
+    assert!(!again.command_lines().iter().any(|l| l.starts_with("snap set")));
+    let rotated = [answer[0], answer[1], ("certs-revision", "2")];
+    let run = relate_task_handler(&mut unit, &rotated);
+    assert!(run.ran(&set));
+    // The relation goes: the outbox forgets it.
+    let run = unit.run(Dispatch::relation("task-handler", "broken", REL, None));
+    assert!(
+        run.ran(
+            "snap unset landscape-outbox landscape.task-handler.grpc-address landscape.task-handler.grpc-certs-dir"
+        )
+    );
+    assert!(unit.read(&format!("{CERTS_DIR}/client.key")).is_none());
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+}
+
+#[test]
+fn hostile_answers_block_naming_the_field_and_write_nothing() {
+    let mut unit = leader_with_package_service_conf();
+    add_certs_secret(&mut unit, "not a key");
+    for (answer, says) in [
+        (vec![("grpc-address", "evil; rm -rf /"), ("certs-secret-id", CERTS_SECRET)], "grpc-address"),
+        (vec![("grpc-address", "10.1.1.9:50051"), ("certs-secret-id", "../../etc/shadow")], "certs-secret-id"),
+        (
+            vec![("grpc-address", "10.1.1.9:50051"), ("certs-secret-id", CERTS_SECRET)],
+            "certs-secret-id's secret has no PEM client-key",
+        ),
+    ] {
+        let run = relate_task_handler(&mut unit, &answer);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let (status, message) = unit.status();
+        assert_eq!(status, "blocked", "{says}");
+        assert!(message.starts_with(&format!("task-handler: {says}")), "{says}: {message}");
+        assert!(!run.command_lines().iter().any(|l| l.starts_with("snap set")), "{says}");
+        assert!(unit.read(&format!("{CERTS_DIR}/client.key")).is_none(), "{says}");
+    }
+}
