@@ -366,8 +366,11 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
         (WebScheme::Https, _, _) | (_, RedirectHttps::None, _) => None,
         (WebScheme::Http, RedirectHttps::All, None) => Some("redirect scheme https".to_string()),
         (WebScheme::Http, RedirectHttps::All, Some(spared)) => Some(format!("redirect scheme https unless {spared}")),
+        // Like /repository, the debarchive serves APT clients, which the
+        // 26.04 charm let use plain HTTP (its route's allow_http).
         (WebScheme::Http, RedirectHttps::Default, spared) => Some(format!(
-            "redirect scheme https unless ping OR repository{}",
+            "redirect scheme https unless ping OR repository{}{}",
+            if settings.debarchive.is_empty() { "" } else { " OR debarchive" },
             spared.as_ref().map(|s| format!(" OR {s}")).unwrap_or_default()
         )),
     };

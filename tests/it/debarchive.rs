@@ -83,6 +83,10 @@ fn the_route_follows_the_debarchive_units_and_goes_with_the_relation() {
     let servers = crate::harness::backend_servers(&config, "landscape-https-debarchive");
     assert_eq!(servers, [("landscape-debarchive-10-1-90-4".to_string(), "10.1.90.4:8101".to_string())]);
     assert!(config.contains("use_backend landscape-http-debarchive if debarchive"));
+    assert!(
+        config.contains("redirect scheme https unless ping OR repository OR debarchive"),
+        "APT clients stay on HTTP"
+    );
     crate::fixtures::haproxy_check_every_version(&config).unwrap();
     let run = unit.run(Dispatch::relation("debarchive", "broken", REL, None));
     assert_eq!(run.code, 0, "{}", run.stderr);

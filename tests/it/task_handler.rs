@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 
 use serde_json::json;
 
-use crate::harness::{Dispatch, Unit, ready_leader};
+use crate::harness::{Dispatch, Unit};
 
 const REL: u32 = 80;
 const CERTS_SECRET: &str = "secret:task0hand1er0cert500";

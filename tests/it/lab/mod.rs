@@ -22,6 +22,8 @@ const SITE: &str = "landscape.lab.test";
 
 /// The external HAProxy's host (units are 10 + N, the client 100).
 const EDGE_OCTET: u8 = 200;
+/// The debarchive host.
+const DEBARCHIVE_OCTET: u8 = 210;
 
 /// One lab at a time: they share the address range and its safety route.
 static LAB: Mutex<()> = Mutex::new(());
@@ -347,6 +349,45 @@ fn exported_server_state(exposition: &str, proxy: &str, server: &str) -> Option<
     })
 }
 
+/// The debarchive host (octet 210): related, every unit's HAProxy routes
+/// `/debarchive` to it with the prefix stripped, on 80 and 443; removed, the
+/// route goes and `/debarchive` is Landscape's again.
+fn check_debarchive(model: &mut Model, table: &mut RouteTable) {
+    let (host, mut server) = model.relate_debarchive(DEBARCHIVE_OCTET);
+    let client = Client::of(model);
+    let wanted = "debarchive GET /v1beta1/mirrors HTTP/1.1";
+    for u in &model.units {
+        let (via, a) = (u.name(), u.host.address.as_str());
+        // A new server is UP after its health checks pass (rise 2 x 5 s).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut reply = client.curl(&format!("http://{a}/debarchive/v1beta1/mirrors"), &[]);
+        while reply.body.trim() != wanted && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            reply = client.curl(&format!("http://{a}/debarchive/v1beta1/mirrors"), &[]);
+        }
+        let got = reply.body.trim().to_string();
+        table.check(&via, "http :80/debarchive/v1beta1/mirrors", wanted, &got, got == wanted);
+        let tls = via_site(&client, a, 443, "/debarchive/v1beta1/mirrors", &[]);
+        let got = tls.body.trim().to_string();
+        table.check(&via, "https :443/debarchive/v1beta1/mirrors", wanted, &got, got == wanted);
+        let other = via_site(&client, a, 443, "/debarchive-not", &[]);
+        table.expect(&via, "https :443/debarchive-not", &Expect::Service("appserver", None), &other);
+    }
+    model.remove_debarchive();
+    for u in &model.units {
+        let reply = via_site(&client, &u.host.address, 443, "/debarchive/v1beta1/mirrors", &[]);
+        table.expect(
+            &u.name(),
+            "https :443/debarchive after remove-relation",
+            &Expect::Service("appserver", None),
+            &reply,
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(host);
+}
+
 /// Every unit's HAProxy spreads the appserver routes over every unit.
 fn check_spread(model: &Model, table: &mut RouteTable) {
     let client = Client::of(model);
@@ -377,6 +418,7 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     check_metrics(&model, &mut table);
     check_forwarded_headers(&model, &mut table);
     check_large_upload(&model, &mut table);
+    check_debarchive(&mut model, &mut table);
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");

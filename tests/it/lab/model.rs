@@ -33,6 +33,7 @@ use crate::state::Secret;
 
 pub const PEERS: u32 = 0;
 pub const TLS_RELATION: u32 = 23;
+const DEBARCHIVE_RELATION: u32 = 90;
 const TLS_APP: &str = "self-signed-certificates";
 const INGRESS_APP: &str = "ingress-configurator";
 pub const INGRESS_RELATIONS: [(&str, u32); 4] = [
@@ -312,6 +313,53 @@ impl Model {
             u.unit.set_config(key, value.clone());
         }
         self.run_hook_everywhere(Dispatch::Hook("config-changed".into()));
+        self.settle();
+    }
+
+    /// `juju integrate landscape-server:debarchive landscape-debarchive`: a
+    /// debarchive host (a stand-in answering on 8100, as the debarchive
+    /// snap's gateway does) appears on the relation of every unit, which
+    /// runs relation-created, -joined and -changed for it.
+    pub fn relate_debarchive(&mut self, octet: u8) -> (Host, std::process::Child) {
+        let host = self.net.add_host("deb", octet).unwrap_or_else(|e| panic!("{e}"));
+        let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo_server.py");
+        let log = self.net.dir().join("debarchive.log");
+        let server =
+            super::net::ns_spawn(&host.namespace, &["python3", echo, "debarchive", &host.address, "8100"], &log)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let remote = "landscape-debarchive/0".to_string();
+        for u in &mut self.units {
+            let rel = u.unit.add_relation("debarchive", DEBARCHIVE_RELATION, "landscape-debarchive");
+            rel.remote_units.insert(
+                remote.clone(),
+                [
+                    ("ingress-address".to_string(), host.address.clone()),
+                    ("private-address".to_string(), host.address.clone()),
+                ]
+                .into(),
+            );
+        }
+        for kind in ["created", "joined", "changed"] {
+            let unit = (kind != "created").then_some(remote.as_str());
+            self.run_hook_everywhere(Dispatch::relation("debarchive", kind, DEBARCHIVE_RELATION, unit));
+        }
+        self.settle();
+        (host, server)
+    }
+
+    /// `juju remove-relation`: departed, then broken, on every unit.
+    pub fn remove_debarchive(&mut self) {
+        let remote = "landscape-debarchive/0";
+        for u in &mut self.units {
+            if let Some(rel) = u.unit.state.relation_mut(DEBARCHIVE_RELATION) {
+                rel.remote_units.remove(remote);
+            }
+        }
+        self.run_hook_everywhere(Dispatch::departed("debarchive", DEBARCHIVE_RELATION, remote, remote));
+        self.run_hook_everywhere(Dispatch::relation("debarchive", "broken", DEBARCHIVE_RELATION, None));
+        for u in &mut self.units {
+            u.unit.state.relations.retain(|r| r.id != DEBARCHIVE_RELATION);
+        }
         self.settle();
     }
 

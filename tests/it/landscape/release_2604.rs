@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use serde_json::json;
 
-use crate::harness::{Unit, ready_leader};
+use crate::harness::{Dispatch, Unit, ready_leader};
 
 const SERVICES: [&str; 8] = [
     "landscape-api",
@@ -275,4 +275,53 @@ fn refresh_from_the_26_04_charm_keeps_its_options_and_relations() {
         assert!(task_handler.contains_key(key), "task-handler {key}: {task_handler:?}");
     }
     assert!(!unit.peer_app_data().contains_key("secret-token"), "moved out of plain peer data");
+}
+
+/// A new 26.04 unit, leader, in a non-standalone mode, with task-handler and
+/// debarchive related from the start, through the hooks Juju runs in their
+/// order (install, relation-created, leader-elected, config-changed, start,
+/// then joined and changed for each relation): it ends ready with every
+/// 26.04 part in place, and with each companion relation removed the unit
+/// stays ready without it.
+#[test]
+fn a_26_04_unit_with_its_companions_through_juju_s_hook_order() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    crate::scenario::write_package_service_conf(&unit);
+    unit.state.leader = true;
+    unit.relate_workload();
+    unit.set_config("deployment_mode", json!("dedicated"));
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
+    unit.add_relation("task-handler", 80, "landscape-task-handler");
+    let deb = unit.add_relation("debarchive", 70, "landscape-debarchive");
+    deb.remote_units
+        .insert("landscape-debarchive/0".into(), [("ingress-address".to_string(), "10.1.90.4".to_string())].into());
+    let relations: Vec<(String, u32, Option<String>)> = unit
+        .state
+        .relations
+        .iter()
+        .map(|r| (r.endpoint.clone(), r.id, r.remote_units.keys().next().cloned().filter(|_| r.endpoint != "replicas")))
+        .collect();
+    let mut snaps = vec![];
+    for dispatch in crate::scenario::first_hooks(true, &relations) {
+        let run = unit.run(dispatch);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        snaps.extend(run.command_lines().into_iter().filter(|l| l.starts_with("snap ")));
+    }
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    assert_eq!(snaps.iter().filter(|l| l.starts_with("snap install landscape-outbox")).count(), 1, "{snaps:?}");
+    assert!(dropin(&unit, "landscape-api").is_some_and(|t| t.contains("DEPLOYMENT_MODE=dedicated")));
+    let th = unit.relation(80).local_app_data.clone();
+    assert_eq!(th.get("main").map(String::as_str), Some("landscape-standalone-main"));
+    assert_eq!(th.get("hostname").map(String::as_str), Some("landscape.example.com"));
+    let deb = unit.relation(70).local_app_data.clone();
+    assert!(deb.get("secret-token-id").is_some_and(|id| id.starts_with("secret:")));
+    assert!(unit.haproxy_config().unwrap().contains("use_backend landscape-https-debarchive if debarchive"));
+    // Each companion goes: the unit stays ready, the route goes with debarchive.
+    for (endpoint, id) in [("debarchive", 70), ("task-handler", 80)] {
+        let run = unit.run(Dispatch::relation(endpoint, "broken", id, None));
+        assert_eq!(run.code, 0, "{endpoint}: {}", run.stderr);
+        unit.state.relations.retain(|r| r.id != id);
+        assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()), "{endpoint}");
+    }
+    assert!(!unit.haproxy_config().unwrap().contains("debarchive"));
 }
