@@ -239,6 +239,8 @@ pub fn configure_outbox(
         fsutil::write_atomic(&dir.join(file), format!("{}\n", pem.trim_end()).as_bytes(), mode, Owner::default())?;
     }
     let address_arg = format!("{GRPC_ADDRESS_KEY}={address}");
+    // The snap reads the machine's path (CHARM_FS_ROOT, in tests, moves
+    // only where the charm writes).
     let dir_arg =
         format!("{CERTS_DIR_KEY}={}", crate::paths::Paths::system().outbox_task_handler_certs_dir().display());
     let set = Cmd::new("snap", &["set", crate::outbox::SNAP]).arg(address_arg).arg(dir_arg);
