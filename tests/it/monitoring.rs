@@ -153,23 +153,24 @@ fn haproxy_metrics_are_exported_on_the_unit_address_and_scraped() {
     }
 }
 
-/// The dashboards as `GrafanaDashboard._deserialize` in the cos_agent
-/// library reads them (base64, then Python's `lzma.decompress`), by the
-/// real Python modules.
+/// The dashboards as the COS libraries read them: `cosl`'s `LZMABase64`,
+/// which the cos_agent library's `GrafanaDashboard` uses (from PyPI, in
+/// .venv-test: scripts/setup-python-tools).
 fn decoded_dashboards(config: &Value) -> Vec<Value> {
     let encoded = serde_json::to_string(&config["dashboards"]).unwrap();
-    let script = "import base64, json, lzma, sys\n\
-                  print(json.dumps([json.loads(lzma.decompress(base64.b64decode(d.encode('utf-8'))).decode())\n\
-                  for d in json.load(sys.stdin)]))";
-    let mut child = std::process::Command::new("python3")
+    let script = "import json, sys\nfrom cosl import LZMABase64\n\
+                  print(json.dumps([json.loads(LZMABase64.decompress(d)) for d in json.load(sys.stdin)]))";
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-test/bin/python");
+    let mut child = std::process::Command::new(python)
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), encoded.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python could not decode the dashboards");
+    assert!(out.status.success(), "cosl could not decode the dashboards: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
