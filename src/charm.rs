@@ -272,6 +272,11 @@ fn ensure_packages(host: &Host<'_>, world: &World, config: &CharmConfig) -> Resu
 /// `stop`/`remove`: Landscape and HAProxy go down with the unit.
 fn stop(host: &Host<'_>) -> Result<(), CharmError> {
     landscape::stop(host);
+    // The outbox goes down with Landscape: a unit that is going away must not
+    // go on publishing its events.
+    if let Err(e) = outbox::stop(host.cmds, &UnitState::new(host.juju.state_get()?)) {
+        host.log(LogLevel::Warning, &format!("could not stop the outbox: {e}"));
+    }
     let out = host.cmds.output(&Cmd::new("systemctl", &["disable", "--now", apply::HAPROXY_SERVICE]))?;
     if !out.success() {
         host.log(LogLevel::Warning, &format!("could not stop haproxy: {}", out.combined()));

@@ -181,11 +181,11 @@ fn leadership_moving_away_masks_the_leader_only_services_and_restarts() {
 }
 
 #[test]
-fn stop_stops_landscape_and_haproxy() {
+fn stop_stops_landscape_the_outbox_and_haproxy() {
     let (mut unit, _) = deployed_leader();
     let run = unit.hook("stop");
     assert_eq!(run.code, 0);
-    assert_eq!(run.command_lines(), ["lsctl stop", "systemctl disable --now haproxy"]);
+    assert_eq!(run.command_lines(), ["lsctl stop", "snap stop landscape-outbox", "systemctl disable --now haproxy"]);
 }
 
 #[test]
