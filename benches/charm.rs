@@ -19,7 +19,7 @@ mod in_process;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use landscape_server::config::{LandscapeService, RedirectHttps, ServicePorts};
+use landscape_server::config::{LandscapeService, ServicePorts};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
@@ -125,19 +125,10 @@ fn main() {
                 .with(LandscapeService::Api, 8300);
             let settings = Settings {
                 worker_counts: workers,
-                redirect_https: RedirectHttps::Default,
                 enable_hostagent_messenger: true,
                 enable_ubuntu_installer_attach: true,
-                global_maxconn: 4096,
-                limits: Default::default(),
-                metrics: None,
-                certificate_expiry: None,
-                trusted_proxies: vec![],
-                debarchive: vec![],
-                debarchive_port: 8100,
                 ports,
-                tls_pem: Some(inputs.haproxy_pem()),
-                errors_dir: inputs.haproxy_errors_dir(),
+                ..Settings::from_config(&unit_config(), Some(inputs.haproxy_pem()), inputs.haproxy_errors_dir())
             };
             let mut text = String::new();
             let render_time = measure(50, || text = render(&build(&topology, &settings)).unwrap());

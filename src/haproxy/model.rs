@@ -577,21 +577,12 @@ mod tests {
     use super::*;
 
     fn settings(tls: bool) -> Settings {
+        let config = CharmConfig::parse(Default::default()).unwrap();
+        let tls_pem = tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem"));
         Settings {
-            worker_counts: 2,
-            redirect_https: RedirectHttps::Default,
             enable_hostagent_messenger: true,
             enable_ubuntu_installer_attach: true,
-            global_maxconn: 4096,
-            limits: Default::default(),
-            metrics: None,
-            certificate_expiry: None,
-            trusted_proxies: vec![],
-            debarchive: vec![],
-            debarchive_port: 8100,
-            ports: ServicePorts::default(),
-            tls_pem: tls.then(|| PathBuf::from("/etc/haproxy/haproxy.pem")),
-            errors_dir: PathBuf::from("/etc/haproxy/errors"),
+            ..Settings::from_config(&config, tls_pem, PathBuf::from("/etc/haproxy/errors"))
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use landscape_server::config::{Network, RedirectHttps, ServicePorts};
+use landscape_server::config::{CharmConfig, Network, RedirectHttps};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
@@ -16,21 +16,11 @@ use crate::fixtures::{Section, haproxy_check_every_version, haproxy_check_strict
 const SEED_EXAMPLE: &str = include_str!("../fixtures/seed-example.cfg");
 
 fn settings(paths: &Paths, tls: bool) -> Settings {
+    let config = CharmConfig::parse(Default::default()).unwrap();
     Settings {
-        worker_counts: 2,
-        redirect_https: RedirectHttps::Default,
         enable_hostagent_messenger: true,
         enable_ubuntu_installer_attach: true,
-        global_maxconn: 4096,
-        limits: Default::default(),
-        metrics: None,
-        certificate_expiry: None,
-        trusted_proxies: vec![],
-        debarchive: vec![],
-        debarchive_port: 8100,
-        ports: ServicePorts::default(),
-        tls_pem: tls.then(|| paths.haproxy_pem()),
-        errors_dir: paths.haproxy_errors_dir(),
+        ..Settings::from_config(&config, tls.then(|| paths.haproxy_pem()), paths.haproxy_errors_dir())
     }
 }
 

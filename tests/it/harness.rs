@@ -336,23 +336,42 @@ impl Unit {
         self.state.missing_packages.remove(package);
     }
 
+    /// A secret this unit can read, owned by `owner` (`application`: ours),
+    /// with `content` as its one revision.
+    pub fn put_secret(&mut self, id: &str, owner: &str, content: Databag) {
+        self.state.secrets.retain(|s| s.id != id);
+        self.state.secrets.push(crate::state::Secret {
+            id: id.into(),
+            owner: owner.into(),
+            label: None,
+            revisions: vec![content],
+            tracked: None,
+            granted: vec![],
+        });
+    }
+
+    /// The remote application on relation `id` of `endpoint` (added if it
+    /// is not there yet) answers with `bag`; relation-changed runs.
+    pub fn remote_app_answers(&mut self, endpoint: &str, id: u32, remote_app: &str, bag: &[(&str, &str)]) -> RunResult {
+        if self.state.relation_mut(id).is_none() {
+            self.add_relation(endpoint, id, remote_app);
+        }
+        self.state.relation_mut(id).unwrap().remote_app_data =
+            bag.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.relation_changed(endpoint, id, None)
+    }
+
     /// A `database` relation to postgresql as the current VM charm answers
     /// (the postgresql_client interface, secrets variant): endpoints and
     /// version in the app bag, credentials in a secret granted to us.
     pub fn add_database(&mut self, id: u32) {
         let uri = format!("secret:pgcreds{id:013}"); // a 20-character id, as Juju makes
-        self.state.secrets.push(crate::state::Secret {
-            id: uri.clone(),
-            owner: "postgresql".into(),
-            label: None,
-            revisions: vec![Databag::from([
-                ("username".to_string(), format!("relation-{id}")),
-                ("password".to_string(), DB_PASSWORD.to_string()),
-                ("uris".to_string(), format!("postgresql://relation-{id}:{DB_PASSWORD}@10.1.99.1:5432/database")),
-            ])],
-            tracked: None,
-            granted: vec![],
-        });
+        let credentials = Databag::from([
+            ("username".to_string(), format!("relation-{id}")),
+            ("password".to_string(), DB_PASSWORD.to_string()),
+            ("uris".to_string(), format!("postgresql://relation-{id}:{DB_PASSWORD}@10.1.99.1:5432/database")),
+        ]);
+        self.put_secret(&uri, "postgresql", credentials);
         let rel = self.add_relation("database", id, "postgresql");
         rel.remote_app_data = Databag::from([
             ("database".to_string(), "database".to_string()),

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use landscape_server::config::{Network, RedirectHttps, ServicePorts};
+use landscape_server::config::{CharmConfig, Network, RedirectHttps};
 use landscape_server::haproxy::model::{Settings, Topology, build};
 use landscape_server::haproxy::render;
 use landscape_server::paths::Paths;
@@ -15,21 +15,12 @@ use crate::harness::{Unit, ready_leader};
 /// Settings for one loopback unit with one worker per service.
 pub fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
     let paths = Paths::under(shared_inputs());
+    let config = CharmConfig::parse(Default::default()).unwrap();
     Settings {
         worker_counts: 1,
         redirect_https,
-        enable_hostagent_messenger: false,
-        enable_ubuntu_installer_attach: false,
         global_maxconn: 256,
-        limits: Default::default(),
-        metrics: None,
-        certificate_expiry: None,
-        trusted_proxies: vec![],
-        debarchive: vec![],
-        debarchive_port: 8100,
-        ports: ServicePorts::default(),
-        tls_pem: Some(paths.haproxy_pem()),
-        errors_dir: paths.haproxy_errors_dir(),
+        ..Settings::from_config(&config, Some(paths.haproxy_pem()), paths.haproxy_errors_dir())
     }
 }
 

@@ -22,23 +22,11 @@ fn postfix_unit() -> Unit {
 }
 
 fn relate(unit: &mut Unit, bag: &[(&str, &str)]) -> crate::harness::RunResult {
-    if unit.state.relation_mut(REL).is_none() {
-        unit.add_relation("smtp", REL, "smtp-integrator");
-    }
-    unit.state.relation_mut(REL).unwrap().remote_app_data =
-        bag.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    unit.relation_changed("smtp", REL, None)
+    unit.remote_app_answers("smtp", REL, "smtp-integrator", bag)
 }
 
 fn add_password_secret(unit: &mut Unit) {
-    unit.state.secrets.push(crate::state::Secret {
-        id: SECRET.into(),
-        owner: "application".into(),
-        label: None,
-        revisions: vec![[("password".to_string(), PASSWORD.to_string())].into()],
-        tracked: None,
-        granted: vec![],
-    });
+    unit.put_secret(SECRET, "smtp-integrator", [("password".to_string(), PASSWORD.to_string())].into());
 }
 
 fn main_cf(unit: &Unit) -> String {

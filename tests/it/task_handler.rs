@@ -26,32 +26,17 @@ fn leader_with_package_service_conf() -> Unit {
 }
 
 fn relate_task_handler(unit: &mut Unit, answer: &[(&str, &str)]) -> crate::harness::RunResult {
-    if unit.state.relation_mut(REL).is_none() {
-        unit.add_relation("task-handler", REL, "landscape-task-handler");
-    }
-    unit.state.relation_mut(REL).unwrap().remote_app_data =
-        answer.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    unit.relation_changed("task-handler", REL, None)
+    unit.remote_app_answers("task-handler", REL, "landscape-task-handler", answer)
 }
 
 fn add_certs_secret(unit: &mut Unit, key_pem: &str) {
     let pem = |what: &str| format!("-----BEGIN {what}-----\nMIIB\n-----END {what}-----");
-    unit.state.secrets.retain(|s| s.id != CERTS_SECRET);
-    unit.state.secrets.push(crate::state::Secret {
-        id: CERTS_SECRET.into(),
-        owner: "application".into(),
-        label: None,
-        revisions: vec![
-            [
-                ("ca-cert".to_string(), pem("CERTIFICATE")),
-                ("client-cert".to_string(), pem("CERTIFICATE")),
-                ("client-key".to_string(), key_pem.to_string()),
-            ]
-            .into(),
-        ],
-        tracked: None,
-        granted: vec![],
-    });
+    let bundle = [
+        ("ca-cert".to_string(), pem("CERTIFICATE")),
+        ("client-cert".to_string(), pem("CERTIFICATE")),
+        ("client-key".to_string(), key_pem.to_string()),
+    ];
+    unit.put_secret(CERTS_SECRET, "landscape-task-handler", bundle.into());
 }
 
 const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";

@@ -236,14 +236,8 @@ fn refresh_from_the_26_04_charm_keeps_its_options_and_relations() {
             .collect();
     // debarchive, with the secret the 26.04 charm made and published.
     let old_secret = "secret:deba0rchive0t0ken000";
-    unit.state.secrets.push(crate::state::Secret {
-        id: old_secret.into(),
-        owner: "application".into(),
-        label: None,
-        revisions: vec![[("secret-token".to_string(), token.to_string())].into()],
-        tracked: None,
-        granted: vec![70],
-    });
+    unit.put_secret(old_secret, "application", [("secret-token".to_string(), token.to_string())].into());
+    unit.state.secrets.last_mut().unwrap().granted = vec![70];
     let rel = unit.add_relation("debarchive", 70, "landscape-debarchive");
     rel.local_app_data = [
         ("hostname".to_string(), "landscape.example.com".to_string()),
