@@ -122,3 +122,21 @@ fn debarchive_requests_reach_the_service_with_the_prefix_stripped() {
         ]
     );
 }
+
+/// Our own bag with a `secret-token-id` that is no secret URI (written by
+/// someone else): it is treated as absent; a new secret is made and
+/// published, and nothing is set on the bad id.
+#[test]
+fn a_bad_secret_token_id_in_our_bag_is_replaced_by_a_new_secret() {
+    let mut unit = ready_leader(0);
+    let rel = unit.add_relation("debarchive", REL, "landscape-debarchive");
+    rel.local_app_data.insert("secret-token-id".into(), "../../etc/shadow".into());
+    rel.remote_units
+        .insert("landscape-debarchive/0".into(), [("ingress-address".to_string(), "10.1.90.4".to_string())].into());
+    let run = unit.relation_changed("debarchive", REL, Some("landscape-debarchive/0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = own_app(&unit).get("secret-token-id").cloned().unwrap_or_default();
+    assert!(id.starts_with("secret:") && unit.state.secrets.iter().any(|s| s.id == id), "{id}");
+    assert!(!run.tool_calls.iter().any(|c| c.program == "secret-set"), "nothing set on the bad id");
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+}
