@@ -276,8 +276,9 @@ fn get_certificates(host: &Host<'_>) -> Result<Outcome, CharmError> {
     Ok(Outcome::Failed("No assigned TLS certificate found for this unit".into()))
 }
 
-/// The URL each ingress provider returned; `<endpoint>-error` for data that
-/// does not hold a valid one.
+/// The URL each ingress provider returned, and the URLs (comma-separated)
+/// each haproxy-route provider serves; `<endpoint>-error` for data that does
+/// not hold a valid one.
 fn get_ingress_urls(host: &Host<'_>) -> Result<Outcome, CharmError> {
     let relations = ingress::observe(&host.juju, false, &host.ctx.unit_name, &host.ctx.app_name, None)?;
     let mut results = BTreeMap::new();
@@ -292,11 +293,27 @@ fn get_ingress_urls(host: &Host<'_>) -> Result<Outcome, CharmError> {
             }
         }
     }
+    let routes = crate::haproxy_route::answers(&host.juju)?;
+    for (endpoint, answer) in &routes {
+        match answer {
+            Some(Ok(urls)) if !urls.is_empty() => {
+                results.insert(endpoint.to_string(), urls.join(","));
+            }
+            Some(Ok(_)) => {
+                let problem = "the provider serves no endpoint for this route (it found the route invalid)";
+                results.insert(format!("{endpoint}-error"), problem.to_string());
+            }
+            None => {}
+            Some(Err(problem)) => {
+                results.insert(format!("{endpoint}-error"), problem.clone());
+            }
+        }
+    }
     if results.is_empty() {
-        let message = if relations.is_empty() {
-            "no ingress endpoint is related".to_string()
+        let message = if relations.is_empty() && routes.is_empty() {
+            "no ingress or haproxy-route endpoint is related".to_string()
         } else {
-            "no ingress provider has returned a URL yet".to_string()
+            "no ingress or haproxy-route provider has returned a URL yet".to_string()
         };
         return Ok(Outcome::Failed(message));
     }

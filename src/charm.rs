@@ -12,6 +12,7 @@ use crate::config::{CharmConfig, ConfigError};
 use crate::debarchive::{self, DebarchiveRelation};
 use crate::error::CharmError;
 use crate::haproxy::{self, ApplyError, apply, model};
+use crate::haproxy_route::{self, RouteRelation};
 use crate::host::Host;
 use crate::ingress::{self, IngressRelation};
 use crate::juju::event::SecretKind;
@@ -39,6 +40,7 @@ pub struct World {
     pub config: Result<CharmConfig, ConfigError>,
     pub peers: PeerView,
     pub ingress: Vec<IngressRelation>,
+    pub haproxy_route: Vec<RouteRelation>,
     pub tls: Option<TlsRelation>,
     pub db: DbObservation,
     /// `inbound-amqp` and `outbound-amqp`, in that order.
@@ -76,6 +78,7 @@ impl World {
         let peer_broken = broken.filter(|r| r.endpoint == PEER_ENDPOINT);
         let peers = PeerView::observe(&host.juju, unit, app, readable, peer_broken)?;
         let ingress = ingress::observe(&host.juju, is_leader, unit, app, broken)?;
+        let haproxy_route = haproxy_route::observe(&host.juju, &event, &unit_state, broken)?;
         let tls = tls::observe(&host.juju, unit, broken)?;
         let overrides = config.as_ref().map(|c| c.landscape.db.clone()).unwrap_or_default();
         let secret_changed = matches!(&event, Event::Secret { kind: SecretKind::Changed, .. });
@@ -94,6 +97,7 @@ impl World {
             config,
             peers,
             ingress,
+            haproxy_route,
             tls,
             db,
             amqp,
@@ -175,32 +179,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
 
     let leader_ip = peers.leader_ip(world.is_leader);
     let root_url = peers::root_url(config.root_url.as_ref(), leader_ip);
-    let haproxy_inputs = haproxy::Inputs {
-        config,
-        unit_ips: peers.all_ips(),
-        unit_ip: peers.unit_ip,
-        leader_ip,
-        bundle: cert.bundle.clone(),
-        certificate_expiry: cert.not_after,
-        debarchive: debarchive::backends(&world.debarchive),
-        errors_dir: host.paths.haproxy_errors_dir(),
-    };
-    let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
-    let applied = world.unit_state.get(&StateKey::HaproxyApplied);
-    // Ingress is published even when HAProxy refuses its new config: the
-    // databags depend on the config and addresses, not on HAProxy's verdict.
-    let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
-    let open_ports = model::listening_ports(&desired);
-    let ingress_inputs = ingress::Inputs {
-        config,
-        is_leader: world.is_leader,
-        unit_ip: peers.unit_ip,
-        open_ports: &open_ports,
-        unit_state: &world.unit_state,
-    };
-    let published = ingress::reconcile(host, &world.ingress, &ingress_inputs, status);
-    served?;
-    published?;
+    front_door(host, world, config, &cert, leader_ip, status)?;
     monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
     let landscape_inputs = landscape::Inputs {
         config,
@@ -218,7 +197,66 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
     // The debarchive and the task handler know Landscape by its hostname.
     let hostname = hostname.map(str::to_string).or_else(|| leader_ip.map(|ip| ip.to_string()));
-    companions(host, world, config, &landscape, hostname.as_deref().unwrap_or_default(), status)
+    companions(host, world, config, &landscape, hostname.as_deref().unwrap_or_default(), status)?;
+    // Said when nothing else is (the first status of a rank wins).
+    if let Some(exposure) = haproxy_route::exposure(&world.haproxy_route, &world.ingress, config) {
+        status.add(Status::active(exposure));
+    }
+    Ok(())
+}
+
+/// The unit's HAProxy, then what an external load balancer reads of it:
+/// the ingress and haproxy-route publications. Both are published even when
+/// HAProxy refuses its new config (the databags depend on the config and
+/// addresses, not on HAProxy's verdict); a failure of one is returned after
+/// the others ran.
+fn front_door(
+    host: &Host<'_>,
+    world: &World,
+    config: &CharmConfig,
+    cert: &tls::CertOutcome,
+    leader_ip: Option<std::net::IpAddr>,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let peers = &world.peers;
+    let haproxy_inputs = haproxy::Inputs {
+        config,
+        unit_ips: peers.all_ips(),
+        unit_ip: peers.unit_ip,
+        leader_ip,
+        bundle: cert.bundle.clone(),
+        certificate_expiry: cert.not_after,
+        debarchive: debarchive::backends(&world.debarchive),
+        route_health: haproxy_route::health_checks(&world.haproxy_route),
+        related_proxies: haproxy_route::trusted_networks(&world.haproxy_route),
+        errors_dir: host.paths.haproxy_errors_dir(),
+    };
+    let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
+    let applied = world.unit_state.get(&StateKey::HaproxyApplied);
+    let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
+    let open_ports = model::listening_ports(&desired);
+    let ingress_inputs = ingress::Inputs {
+        config,
+        is_leader: world.is_leader,
+        unit_ip: peers.unit_ip,
+        open_ports: &open_ports,
+        unit_state: &world.unit_state,
+    };
+    let published = ingress::reconcile(host, &world.ingress, &ingress_inputs, status);
+    let route_inputs = haproxy_route::Inputs {
+        config,
+        is_leader: world.is_leader,
+        unit_ip: peers.unit_ip,
+        leader_ip,
+        open_ports: &open_ports,
+        tls_related: world.tls.is_some(),
+        unit_state: &world.unit_state,
+    };
+    let routed = haproxy_route::reconcile(host, &world.haproxy_route, &route_inputs, status);
+    served?;
+    published?;
+    routed?;
+    Ok(())
 }
 
 /// The parts that follow Landscape: the mail relay (a broken one must not

@@ -16,6 +16,7 @@ pub mod debarchive;
 pub mod error;
 pub mod fsutil;
 pub mod haproxy;
+pub mod haproxy_route;
 pub mod host;
 pub mod ingress;
 pub mod ini;

@@ -28,7 +28,7 @@ use crate::system::Cmd;
 use crate::tls;
 use crate::unit_state::{StateKey, UnitState};
 
-/// Unit state: the last full reconcile's [`Record`], as JSON.
+// Unit state: the last full reconcile's [`Record`], as JSON.
 
 /// What the last full reconcile saw and set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

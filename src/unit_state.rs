@@ -37,9 +37,13 @@ pub enum StateKey {
     TaskHandlerOutbox,
     /// The last URL an ingress provider gave on this endpoint (logged once).
     IngressUrl(String),
+    /// haproxy-route relation `<endpoint>:<id>`: the provider's side as last
+    /// read and this unit's bags as last written (JSON).
+    HaproxyRoute(String),
 }
 
 const INGRESS_URL_PREFIX: &str = "ingress-url.";
+const HAPROXY_ROUTE_PREFIX: &str = "haproxy-route.";
 
 impl StateKey {
     pub fn name(&self) -> String {
@@ -58,6 +62,7 @@ impl StateKey {
             StateKey::TaskHandlerPassword(id) => format!("task-handler-password.{id}"),
             StateKey::TaskHandlerOutbox => "task-handler-outbox".into(),
             StateKey::IngressUrl(endpoint) => format!("{INGRESS_URL_PREFIX}{endpoint}"),
+            StateKey::HaproxyRoute(relation) => format!("{HAPROXY_ROUTE_PREFIX}{relation}"),
         }
     }
 }
@@ -82,6 +87,11 @@ impl UnitState {
     /// The endpoints with an ingress URL on record.
     pub fn ingress_url_endpoints(&self) -> Vec<String> {
         self.0.keys().filter_map(|k| k.strip_prefix(INGRESS_URL_PREFIX)).map(str::to_string).collect()
+    }
+
+    /// The haproxy-route relations (`<endpoint>:<id>`) with a record.
+    pub fn haproxy_route_relations(&self) -> Vec<String> {
+        self.0.keys().filter_map(|k| k.strip_prefix(HAPROXY_ROUTE_PREFIX)).map(str::to_string).collect()
     }
 
     /// What an action changed before its reconcile (Juju commits its own

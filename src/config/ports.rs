@@ -11,6 +11,24 @@
 pub const HOSTAGENT_MESSENGER_FRONTEND: u16 = 6554;
 pub const UBUNTU_INSTALLER_ATTACH_FRONTEND: u16 = 50051;
 
+/// A path prefix the 80/443 frontends route away from the appserver (or,
+/// for `/repository`, that the port-80 redirect spares), with the name of
+/// its HAProxy ACL. The haproxy-route endpoints publish the same prefixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebPath {
+    pub acl: &'static str,
+    pub prefix: &'static str,
+}
+
+pub const PING_PATH: WebPath = WebPath { acl: "ping", prefix: "/ping" };
+pub const REPOSITORY_PATH: WebPath = WebPath { acl: "repository", prefix: "/repository" };
+pub const MESSAGE_SYSTEM_PATH: WebPath = WebPath { acl: "message", prefix: "/message-system" };
+pub const ATTACHMENT_PATH: WebPath = WebPath { acl: "attachment", prefix: "/attachment" };
+pub const API_PATH: WebPath = WebPath { acl: "api", prefix: "/api" };
+/// Served by the leader's appservers only.
+pub const HASH_ID_DATABASES_PATH: WebPath = WebPath { acl: "hashids", prefix: "/hash-id-databases" };
+pub const UPLOAD_PATH: WebPath = WebPath { acl: "package-upload", prefix: "/upload" };
+
 /// A Landscape service that listens on a port of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LandscapeService {

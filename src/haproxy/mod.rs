@@ -59,6 +59,11 @@ pub struct Inputs<'a> {
     pub certificate_expiry: Option<i64>,
     /// The debarchive units `/debarchive` goes to.
     pub debarchive: Vec<IpAddr>,
+    /// The haproxy-route routes whose health port 80 answers.
+    pub route_health: Vec<model::RouteHealth>,
+    /// Trusted besides `haproxy_trusted_proxies`: the haproxy-route
+    /// provider's units, for as long as they are related.
+    pub related_proxies: Vec<crate::config::Network>,
     pub errors_dir: PathBuf,
 }
 
@@ -76,6 +81,10 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
     settings.certificate_expiry = inputs.bundle.as_ref().and(inputs.certificate_expiry);
     settings.debarchive = inputs.debarchive.clone();
+    settings.route_health = inputs.route_health.clone();
+    settings.trusted_proxies.extend(inputs.related_proxies.iter().copied());
+    settings.trusted_proxies.sort();
+    settings.trusted_proxies.dedup();
     // The template is part of the build, so the build is part of the inputs.
     let digest_input = format!("{build} {topology:?} {settings:?}");
     (model::build(&topology, &settings), fsutil::sha256_hex(&[digest_input.as_bytes()]))

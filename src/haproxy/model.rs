@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::ports::{self, Placement, Ports, ServiceSpec};
+use crate::config::ports::{self, Placement, Ports, ServiceSpec, WebPath};
 use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, Network, RedirectHttps, ServicePorts};
 
 /// Per-server options (`maxconn` is per server, not HAProxy's global one).
@@ -214,6 +214,9 @@ pub struct Settings {
     pub certificate_expiry: Option<i64>,
     /// Whose `X-Forwarded-*` headers pass; everyone else's are replaced.
     pub trusted_proxies: Vec<Network>,
+    /// The haproxy-route routes whose health port 80 answers; none without
+    /// a haproxy-route relation.
+    pub route_health: Vec<RouteHealth>,
     /// The debarchive units `/debarchive` goes to, and their port; no route
     /// without one.
     pub debarchive: Vec<IpAddr>,
@@ -237,6 +240,7 @@ impl Settings {
             metrics: None,
             certificate_expiry: None,
             trusted_proxies: config.haproxy_trusted_proxies.clone(),
+            route_health: vec![],
             debarchive: vec![],
             debarchive_port: config.debarchive_gateway_port,
             ports: config.ports,
@@ -277,13 +281,10 @@ impl WebScheme {
     }
 }
 
-const ACL_PING: Acl = Acl::fixed("ping", "path_beg -i /ping");
-const ACL_REPOSITORY: Acl = Acl::fixed("repository", "path_beg -i /repository");
-const ACL_MESSAGE: Acl = Acl::fixed("message", "path_beg -i /message-system");
-const ACL_ATTACHMENT: Acl = Acl::fixed("attachment", "path_beg -i /attachment");
-const ACL_API: Acl = Acl::fixed("api", "path_beg -i /api");
-const ACL_HASHIDS: Acl = Acl::fixed("hashids", "path_beg -i /hash-id-databases");
-const ACL_PACKAGE_UPLOAD: Acl = Acl::fixed("package-upload", "path_beg -i /upload");
+/// `path_beg -i <prefix>`, named as the table names it.
+fn path_acl(path: WebPath) -> Acl {
+    Acl { name: path.acl, criterion: Cow::Owned(format!("path_beg -i {}", path.prefix)) }
+}
 const ACL_METRICS: Acl = Acl::fixed("metrics", "path_end /metrics");
 const ACL_PROMETHEUS_METRICS: Acl = Acl::fixed("prometheus_metrics", "path_beg -i /metrics");
 /// `/debarchive` and below, not `/debarchive-other`.
@@ -339,13 +340,13 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
     let backend = |suffix: &str| format!("{prefix}-{suffix}");
     let trusted = &settings.trusted_proxies;
     let mut acls = vec![
-        ACL_PING,
-        ACL_REPOSITORY,
-        ACL_MESSAGE,
-        ACL_ATTACHMENT,
-        ACL_API,
-        ACL_HASHIDS,
-        ACL_PACKAGE_UPLOAD,
+        path_acl(ports::PING_PATH),
+        path_acl(ports::REPOSITORY_PATH),
+        path_acl(ports::MESSAGE_SYSTEM_PATH),
+        path_acl(ports::ATTACHMENT_PATH),
+        path_acl(ports::API_PATH),
+        path_acl(ports::HASH_ID_DATABASES_PATH),
+        path_acl(ports::UPLOAD_PATH),
         ACL_METRICS,
         ACL_PROMETHEUS_METRICS,
     ];
@@ -357,23 +358,14 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
             ("https", Some(Tls { cert, alpn_h2: false }))
         }
     };
+    if scheme == WebScheme::Http {
+        // First: a health check must not be redirected or denied.
+        http_request.splice(0..0, route_health_rules(&settings.route_health));
+    }
     let (forwarded_acls, forwarded_rules) = forwarded_headers(proto, trusted);
     acls.extend(forwarded_acls);
     http_request.extend(forwarded_rules);
-    // Only a trusted proxy's word that TLS ended in front spares a redirect.
-    let spared = (!trusted.is_empty()).then(|| format!("{TRUSTED_PROXY} {}", ACL_FORWARDED_HTTPS.name));
-    let redirect = match (scheme, settings.redirect_https, &spared) {
-        (WebScheme::Https, _, _) | (_, RedirectHttps::None, _) => None,
-        (WebScheme::Http, RedirectHttps::All, None) => Some("redirect scheme https".to_string()),
-        (WebScheme::Http, RedirectHttps::All, Some(spared)) => Some(format!("redirect scheme https unless {spared}")),
-        // Like /repository, the debarchive serves APT clients, which the
-        // 26.04 charm let use plain HTTP (its route's allow_http).
-        (WebScheme::Http, RedirectHttps::Default, spared) => Some(format!(
-            "redirect scheme https unless ping OR repository{}{}",
-            if settings.debarchive.is_empty() { "" } else { " OR debarchive" },
-            spared.as_ref().map(|s| format!(" OR {s}")).unwrap_or_default()
-        )),
-    };
+    let redirect = if scheme == WebScheme::Http { port_80_redirect(settings) } else { None };
     if redirect.is_some() && !trusted.is_empty() {
         acls.push(ACL_FORWARDED_HTTPS);
     }
@@ -391,6 +383,27 @@ fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
     }
 }
 
+/// Port 80's redirect to HTTPS, as `redirect_https` says.
+fn port_80_redirect(settings: &Settings) -> Option<String> {
+    // Only a trusted proxy's word that TLS ended in front spares a redirect.
+    let trusted = !settings.trusted_proxies.is_empty();
+    let spared = trusted.then(|| format!("{TRUSTED_PROXY} {}", ACL_FORWARDED_HTTPS.name));
+    match (settings.redirect_https, &spared) {
+        (RedirectHttps::None, _) => None,
+        (RedirectHttps::All, None) => Some("redirect scheme https".to_string()),
+        (RedirectHttps::All, Some(spared)) => Some(format!("redirect scheme https unless {spared}")),
+        // Like /repository, the debarchive serves APT clients, which the
+        // 26.04 charm let use plain HTTP (its route's allow_http).
+        (RedirectHttps::Default, spared) => Some(format!(
+            "redirect scheme https unless {} OR {}{}{}",
+            ports::PING_PATH.acl,
+            ports::REPOSITORY_PATH.acl,
+            if settings.debarchive.is_empty() { "" } else { " OR debarchive" },
+            spared.as_ref().map(|s| format!(" OR {s}")).unwrap_or_default()
+        )),
+    }
+}
+
 /// A route per path prefix, and `/debarchive` while a debarchive unit is
 /// there to serve it (it goes first: `/` must not swallow it).
 fn web_routes(scheme: WebScheme, settings: &Settings, acls: &mut Vec<Acl>) -> Vec<Route> {
@@ -401,18 +414,54 @@ fn web_routes(scheme: WebScheme, settings: &Settings, acls: &mut Vec<Acl>) -> Ve
         routes.push(Route { backend: backend(DEBARCHIVE_BACKEND), acl: ACL_DEBARCHIVE.name });
     }
     routes.extend([
-        Route { backend: backend("message"), acl: ACL_MESSAGE.name },
-        Route { backend: backend("message"), acl: ACL_ATTACHMENT.name },
-        Route { backend: backend("api"), acl: ACL_API.name },
-        Route { backend: backend("ping"), acl: ACL_PING.name },
-        Route { backend: backend(HASHIDS_BACKEND), acl: ACL_HASHIDS.name },
-        Route { backend: backend("package-upload"), acl: ACL_PACKAGE_UPLOAD.name },
+        Route { backend: backend("message"), acl: ports::MESSAGE_SYSTEM_PATH.acl },
+        Route { backend: backend("message"), acl: ports::ATTACHMENT_PATH.acl },
+        Route { backend: backend("api"), acl: ports::API_PATH.acl },
+        Route { backend: backend("ping"), acl: ports::PING_PATH.acl },
+        Route { backend: backend(HASHIDS_BACKEND), acl: ports::HASH_ID_DATABASES_PATH.acl },
+        Route { backend: backend("package-upload"), acl: ports::UPLOAD_PATH.acl },
     ]);
     routes
 }
 
+/// Where port 80 answers a haproxy-route provider's health check of one
+/// route: `<prefix><route>`.
+pub const ROUTE_HEALTH_PREFIX: &str = "/haproxy-route-health/";
+
+/// One haproxy-route route's health on this unit: up while each of its
+/// backends (suffixes of `landscape-http-…`) has a server up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHealth {
+    pub route: &'static str,
+    pub backends: Vec<&'static str>,
+}
+
+/// `200 up` for a route whose backends all have a server up, `503 down`
+/// for any other path under the prefix. The provider's check then follows
+/// the route's backends on this unit, not just this HAProxy being there.
+fn route_health_rules(routes: &[RouteHealth]) -> Vec<String> {
+    if routes.is_empty() {
+        return vec![];
+    }
+    let mut rules: Vec<String> = routes
+        .iter()
+        .map(|route| {
+            let up: Vec<String> =
+                route.backends.iter().map(|b| format!("{{ nbsrv({}-{b}) gt 0 }}", WebScheme::Http.prefix())).collect();
+            format!(
+                "return status 200 content-type text/plain string up if {{ path {ROUTE_HEALTH_PREFIX}{} }} {}",
+                route.route,
+                up.join(" ")
+            )
+        })
+        .collect();
+    rules
+        .push(format!("return status 503 content-type text/plain string down if {{ path_beg {ROUTE_HEALTH_PREFIX} }}"));
+    rules
+}
+
 /// The hash-id databases are the leader's appservers.
-const HASHIDS_BACKEND: &str = "hashid-databases";
+pub const HASHIDS_BACKEND: &str = "hashid-databases";
 
 /// A backend per web service of the table, in its order, then the hash-id
 /// databases: every unit's workers, or the leader's for a leader-only one.

@@ -44,10 +44,10 @@ fn command_problems(command: &str) -> Vec<String> {
     let mut found = Vec::new();
     let ours = |app_endpoint: &str| app_endpoint.strip_prefix("landscape-server:").map(str::to_string);
     match words.as_slice() {
-        ["juju", "run", unit, action, ..] if unit.starts_with("landscape-server/") => {
-            if !spec().actions.iter().any(|a| a == action) {
-                found.push(format!("`{command}`: no action {action:?} in actions.yaml"));
-            }
+        ["juju", "run", unit, action, ..]
+            if unit.starts_with("landscape-server/") && !spec().actions.iter().any(|a| a == action) =>
+        {
+            found.push(format!("`{command}`: no action {action:?} in actions.yaml"));
         }
         ["juju", "config", "landscape-server", settings @ ..] => {
             for setting in settings {
@@ -61,8 +61,7 @@ fn command_problems(command: &str) -> Vec<String> {
             for end in [a, b] {
                 if let Some(endpoint) = ours(end) {
                     // The migrations remove the relations of endpoints this
-                    // charm does not declare (yet): the Python charm's
-                    // `website`, the 26.04 charm's haproxy-route ones.
+                    // charm does not declare: the Python charm's `website`.
                     let legacy = *verb == "remove-relation"
                         && crate::metadata::TRAFFIC_ENDPOINTS_NOT_SERVED_YET.contains(&endpoint.as_str());
                     if !legacy && !spec().endpoints.contains_key(&endpoint) {
@@ -71,10 +70,8 @@ fn command_problems(command: &str) -> Vec<String> {
                 }
             }
         }
-        ["juju", "deploy", path, ..] if path.starts_with("./") => {
-            if !root().join(path).is_file() {
-                found.push(format!("`{command}`: {path} does not exist"));
-            }
+        ["juju", "deploy", path, ..] if path.starts_with("./") && !root().join(path).is_file() => {
+            found.push(format!("`{command}`: {path} does not exist"));
         }
         ["juju", "refresh", "landscape-server", "--path", path] => {
             let packed = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or_default();

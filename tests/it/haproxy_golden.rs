@@ -208,6 +208,10 @@ struct Case {
     /// The debarchive units' addresses, when related.
     #[serde(default)]
     debarchive: Vec<IpAddr>,
+    /// Every haproxy-route endpoint related: port 80 answers each web
+    /// route's health check.
+    #[serde(default)]
+    haproxy_route: bool,
 }
 
 fn yes() -> bool {
@@ -239,6 +243,9 @@ fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
             s.metrics = case.metrics.map(|ip| (ip, 8404));
             s.certificate_expiry = case.certificate_expiry;
             s.debarchive = case.debarchive.clone();
+            if case.haproxy_route {
+                s.route_health = landscape_server::haproxy_route::ENDPOINTS.iter().filter_map(|e| e.health()).collect();
+            }
         });
         haproxy_check_every_version(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));
         insta::assert_snapshot!(name, snapshot);

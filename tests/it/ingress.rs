@@ -244,7 +244,10 @@ fn malformed_provider_data_is_logged_with_its_field_and_ignored() {
 fn action_without_ingress_fails_clearly() {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.action("get-ingress-urls");
-    assert_eq!(unit.state.action.clone().unwrap().failed.as_deref(), Some("no ingress endpoint is related"));
+    assert_eq!(
+        unit.state.action.clone().unwrap().failed.as_deref(),
+        Some("no ingress or haproxy-route endpoint is related")
+    );
 }
 
 #[test]

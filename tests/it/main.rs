@@ -16,6 +16,7 @@ mod docs;
 mod fuzz;
 mod haproxy_golden;
 mod haproxy_hooks;
+mod haproxy_route;
 mod ingress;
 mod lab;
 mod landscape;

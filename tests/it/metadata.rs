@@ -54,21 +54,13 @@ fn the_fake_knows_the_endpoints_of_metadata_yaml() {
     assert_eq!(known, declared);
 }
 
-/// The 26.04 charm's endpoints that carry traffic. Declared but not served,
-/// they would turn Juju's refusal of a refresh (nothing changes) into a
-/// silent outage at the external load balancer: they stay undeclared until
-/// the charm serves them (the haproxy-route work).
-pub const TRAFFIC_ENDPOINTS_NOT_SERVED_YET: [&str; 9] = [
-    "appserver-haproxy-route",
-    "pingserver-haproxy-route",
-    "message-server-haproxy-route",
-    "api-haproxy-route",
-    "package-upload-haproxy-route",
-    "hostagent-messenger-haproxy-route",
-    "ubuntu-installer-attach-haproxy-route",
-    "repository-haproxy-route",
-    "website",
-];
+/// The 26.04 charm's endpoints that carry traffic and this charm does not
+/// serve. Declared but not served, they would turn Juju's refusal of a
+/// refresh (nothing changes) into a silent outage at the external load
+/// balancer: they stay undeclared until the charm serves them. The eight
+/// haproxy-route endpoints are served (issue 16); `website` is the Python
+/// charm's, gone for good.
+pub const TRAFFIC_ENDPOINTS_NOT_SERVED_YET: [&str; 1] = ["website"];
 
 /// Options of older revisions of that charm, superseded there too.
 const SUPERSEDED_OPTIONS: [&str; 1] = ["allow_http"];

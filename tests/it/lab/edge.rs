@@ -17,21 +17,33 @@ use std::process::Child;
 
 use serde_yaml_ng::Value;
 
-use super::model::{INGRESS_RELATIONS, Model};
+use super::model::{INGRESS_RELATIONS, Model, ROUTE_RELATIONS};
 use super::net::{Host, ns_spawn};
 use super::shims::real_haproxy;
 
 /// One haproxy-route backend, as haproxy-operator sees it.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// `<model>-<configurator app>`, as ingress-configurator names it.
+    /// `<model>-<configurator app>`, as ingress-configurator names it, or
+    /// the requirer's `service`.
     pub service: String,
     pub hostname: String,
     pub paths: Vec<String>,
+    pub deny_paths: Vec<String>,
     pub https: bool,
     pub allow_http: bool,
     pub grpc_port: Option<u16>,
+    /// `(interval seconds, rise, fall, path)`.
+    pub check: Option<(u64, u64, u64, Option<String>)>,
+    pub timeout_server: u64,
     pub servers: Vec<(String, u16)>,
+}
+
+/// haproxy-operator's order of the HTTP backends: by the depth of their
+/// deepest path, deepest first (`len(path.rstrip("/").split("/"))`, 1
+/// without paths), ties in relation order (Python's sort is stable).
+fn path_depth(route: &Route) -> usize {
+    route.paths.iter().map(|p| p.trim_end_matches('/').split('/').count()).max().unwrap_or(1)
 }
 
 /// The bundle whose routes the edge serves.
@@ -71,9 +83,56 @@ pub fn routes(bundle: &Value, model: &Model) -> Vec<Route> {
             service: format!("lab-{configurator}"),
             hostname: text("hostname").expect("a hostname"),
             paths: text("paths").map(|p| p.split(',').map(str::to_string).collect()).unwrap_or_default(),
+            deny_paths: vec![],
             https: text("backend-protocol").as_deref() == Some("https"),
             allow_http: options["allow-http"].as_bool().unwrap_or(false),
             grpc_port: text("external-grpc-port").and_then(|p| p.parse().ok()),
+            check: None,
+            timeout_server: 60,
+            servers,
+        });
+    }
+    routes
+}
+
+/// The routes the units published on their haproxy-route relations, read
+/// as haproxy-operator reads them: each field of the leader's bag a JSON
+/// document (defaults for absent ones), the servers `hosts` or else every
+/// unit's `address`, times `ports`.
+pub fn haproxy_routes(model: &Model) -> Vec<Route> {
+    let mut routes = vec![];
+    for (endpoint, id) in ROUTE_RELATIONS {
+        let app = model.route_request(id);
+        if app.is_empty() {
+            continue;
+        }
+        let field = |key: &str| app.get(key).map(|raw| serde_json::from_str::<serde_json::Value>(raw).unwrap());
+        let strings =
+            |key: &str| -> Vec<String> { field(key).map(|v| serde_json::from_value(v).unwrap()).unwrap_or_default() };
+        let ports: Vec<u16> = field("ports").map(|v| serde_json::from_value(v).unwrap()).expect("ports");
+        let mut addresses = strings("hosts");
+        if addresses.is_empty() {
+            addresses = model
+                .units
+                .iter()
+                .filter_map(|u| u.unit.state.relation(id).and_then(|r| json_string(r.local_unit_data.get("address"))))
+                .collect();
+        }
+        let servers = addresses.iter().flat_map(|a| ports.iter().map(move |p| (a.clone(), *p))).collect();
+        let check = field("check").map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{endpoint}: check has no {k}"));
+            (n("interval"), n("rise"), n("fall"), c["path"].as_str().map(str::to_string))
+        });
+        routes.push(Route {
+            service: field("service").and_then(|v| v.as_str().map(str::to_string)).expect("service"),
+            hostname: field("hostname").and_then(|v| v.as_str().map(str::to_string)).expect("hostname"),
+            paths: strings("paths"),
+            deny_paths: strings("deny_paths"),
+            https: field("protocol").and_then(|v| v.as_str().map(str::to_string)).as_deref() == Some("https"),
+            allow_http: field("allow_http").and_then(|v| v.as_bool()).unwrap_or(false),
+            grpc_port: field("external_grpc_port").and_then(|v| v.as_u64()).map(|p| p as u16),
+            check,
+            timeout_server: field("timeout").and_then(|t| t["server"].as_u64()).unwrap_or(60),
             servers,
         });
     }
@@ -89,7 +148,8 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
          option dontlognull\n    retries 3\n    timeout queue 20000\n    timeout connect 5000\n    \
          timeout server 50000\n    timeout client 50000\n\n",
     );
-    let http: Vec<&Route> = routes.iter().filter(|r| r.grpc_port.is_none()).collect();
+    let mut http: Vec<&Route> = routes.iter().filter(|r| r.grpc_port.is_none()).collect();
+    http.sort_by_key(|r| std::cmp::Reverse(path_depth(r)));
     out += &format!(
         "frontend haproxy\n    mode http\n    bind [::]:80 v4v6\n    bind [::]:443 v4v6 ssl crt {cert_dir} alpn h2,http/1.1\n"
     );
@@ -98,6 +158,9 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
         out += &format!("    acl is_allow_http req.hdr(host),field(1,:) -i {}\n", r.hostname);
         if !r.paths.is_empty() {
             out += &format!("    acl is_allow_http path_beg -i {}\n", r.paths.join(" "));
+        }
+        if !r.deny_paths.is_empty() {
+            out += &format!("    acl is_allow_http !path_beg -i {}\n", r.deny_paths.join(" "));
         }
     }
     let unless_allowed = if allow.is_empty() { "" } else { " || is_allow_http" };
@@ -110,19 +173,31 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
         }
         out += &format!("    acl acl_host_{name} req.hdr(host),field(1,:) -i {}\n", r.hostname);
         let path = if r.paths.is_empty() { String::new() } else { format!("acl_path_{name} ") };
-        out += &format!("    use_backend {name} if {path}acl_host_{name}\n");
+        let deny = if r.deny_paths.is_empty() {
+            String::new()
+        } else {
+            out += &format!("    acl acl_deny_path_{name} path_beg -i {}\n", r.deny_paths.join(" "));
+            format!(" !acl_deny_path_{name}")
+        };
+        out += &format!("    use_backend {name} if {path}acl_host_{name}{deny}\n");
     }
     out += "    default_backend default\n\n";
     for r in &http {
         out += &format!("backend {}\n    option forwardfor\n    balance leastconn\n", r.service);
-        out += "    timeout server 60s\n    timeout connect 60s\n    timeout queue 60s\n";
+        out += &format!("    timeout server {}s\n    timeout connect 60s\n    timeout queue 60s\n", r.timeout_server);
         let tls =
             if r.https { format!(" ssl ca-file {cas} alpn h2,http/1.1 check-alpn h2,http/1.1") } else { String::new() };
         if !r.https {
-            out += "    option httpchk\n";
+            let path = r.check.as_ref().and_then(|c| c.3.as_ref()).map(|p| format!(" GET {p}")).unwrap_or_default();
+            out += &format!("    option httpchk{path}\n    http-check send hdr Host {}\n", r.hostname);
         }
+        let check = r
+            .check
+            .as_ref()
+            .map(|(interval, rise, fall, _)| format!(" check inter {interval}s rise {rise} fall {fall}"))
+            .unwrap_or_default();
         for (i, (address, port)) in r.servers.iter().enumerate() {
-            out += &format!("    server {}_{port}_{i} {address}:{port}{tls}\n", r.service);
+            out += &format!("    server {}_{port}_{i} {address}:{port}{check}{tls}\n", r.service);
         }
         out += "\n";
     }
@@ -133,7 +208,10 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
              acl acl_host_{name} req.hdr(host),field(1,:) -i {}\n    use_backend {name} if acl_host_{name}\n\n",
             r.hostname
         );
-        out += &format!("backend {name}\n    balance leastconn\n    timeout server 60s\n    timeout connect 60s\n");
+        out += &format!(
+            "backend {name}\n    balance leastconn\n    timeout server {}s\n    timeout connect 60s\n",
+            r.timeout_server
+        );
         for (i, (address, port)) in r.servers.iter().enumerate() {
             out += &format!("    server {name}_{port}_{i} {address}:{port} ssl ca-file {cas} alpn h2 check-alpn h2\n");
         }
@@ -147,16 +225,21 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
 pub struct Edge {
     pub host: Host,
     pub hostname: String,
-    haproxy: Child,
+    dir: std::path::PathBuf,
+    haproxy: Option<Child>,
 }
 
 impl Edge {
-    /// Starts the edge for the scalable-ingress bundle's routes: a
-    /// certificate for the routes' hostname from the lab CA, the lab CA as
-    /// the `receive-ca-certs` CA, the config checked by `haproxy -c` first.
+    /// Starts the edge for the scalable-ingress bundle's routes.
     pub fn start(model: &mut Model, octet: u8) -> Edge {
         let routes = routes(&ingress_bundle(), model);
         assert!(!routes.is_empty(), "the bundle relates no configurator to landscape-server");
+        Edge::start_with(model, octet, &routes)
+    }
+
+    /// Starts the edge for `routes`: a certificate for the routes' hostname
+    /// from the lab CA, the lab CA as the `receive-ca-certs` CA.
+    pub fn start_with(model: &mut Model, octet: u8, routes: &[Route]) -> Edge {
         let hostname = routes[0].hostname.clone();
         let dir = model.net.dir().join("edge");
         let cert_dir = dir.join("certs");
@@ -165,18 +248,44 @@ impl Edge {
         let csr = rcgen::CertificateParams::new(vec![hostname.clone()]).unwrap().serialize_request(&key).unwrap();
         let cert = model.ca.sign(&csr.pem().unwrap(), 0, 30);
         std::fs::write(cert_dir.join(format!("{hostname}.pem")), format!("{cert}\n{}", key.serialize_pem())).unwrap();
-        let config = dir.join("haproxy.cfg");
-        std::fs::write(&config, render(&routes, &cert_dir, &model.ca_file())).unwrap();
+        let host = model.net.add_host("edge", octet).unwrap_or_else(|e| panic!("{e}"));
+        let mut edge = Edge { host, hostname, dir, haproxy: None };
+        edge.serve(model, routes);
+        edge
+    }
+
+    /// (Re)starts the edge's HAProxy on `routes`, as haproxy-operator
+    /// renders them after a change; the config is checked by `haproxy -c` first.
+    pub fn serve(&mut self, model: &Model, routes: &[Route]) {
+        self.stop();
+        let config = self.dir.join("haproxy.cfg");
+        std::fs::write(&config, render(routes, &self.dir.join("certs"), &model.ca_file())).unwrap();
         let haproxy = real_haproxy();
         let cfg = config.display().to_string();
         let check = std::process::Command::new(&haproxy).args(["-c", "-q", "-f", &cfg]).output().unwrap();
         assert!(check.status.success(), "edge config:\n{}", String::from_utf8_lossy(&check.stderr));
-        let host = model.net.add_host("edge", octet).unwrap_or_else(|e| panic!("{e}"));
-        let child = ns_spawn(&host.namespace, &[&haproxy, "-W", "-db", "-f", &cfg], &dir.join("haproxy.log"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let edge = Edge { host, hostname, haproxy: child };
-        edge.wait_until_listening(&dir.join("haproxy.log"));
-        edge
+        let socket = self.master_socket().display().to_string();
+        let log = self.dir.join("haproxy.log");
+        let argv = [haproxy.as_str(), "-W", "-db", "-S", socket.as_str(), "-f", cfg.as_str()];
+        self.haproxy = Some(ns_spawn(&self.host.namespace, &argv, &log).unwrap_or_else(|e| panic!("{e}")));
+        self.wait_until_listening(&log);
+    }
+
+    /// The edge HAProxy's master CLI.
+    pub fn master_socket(&self) -> std::path::PathBuf {
+        self.dir.join("master.sock")
+    }
+
+    /// The edge's config as it is running.
+    pub fn config(&self) -> String {
+        std::fs::read_to_string(self.dir.join("haproxy.cfg")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.haproxy.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Until HAProxy accepts on port 80 (its default page answers).
@@ -200,7 +309,6 @@ impl Edge {
 
 impl Drop for Edge {
     fn drop(&mut self) {
-        let _ = self.haproxy.kill();
-        let _ = self.haproxy.wait();
+        self.stop();
     }
 }

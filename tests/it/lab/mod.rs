@@ -184,7 +184,7 @@ fn check_grpc_routes(model: &Model, table: &mut RouteTable) {
 /// The Key Info table from the client through the external HAProxy of the
 /// scalable-ingress bundle (TLS ends there for 80/443; the units redirect
 /// only what came over plain HTTP), and gRPC on 6554 and 50051 end to end.
-fn check_routes_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
+fn check_routes_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable, redirect: &str) {
     let client = Client::of(model);
     let leader = Some(model.leader().name());
     let (site, address) = (edge.hostname.as_str(), edge.host.address.as_str());
@@ -198,7 +198,12 @@ fn check_routes_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut R
     use Expect::{Redirect, Service, Status};
     for (path, served) in key_info_routes(&leader) {
         let plain_ok = path.starts_with("/ping") || path.starts_with("/repository");
-        let expect = if plain_ok { served.clone() } else { Redirect(format!("https://{site}{path}")) };
+        let redirected = match redirect {
+            "all" => true,
+            "default" => !plain_ok,
+            _ => false,
+        };
+        let expect = if redirected { Redirect(format!("https://{site}{path}")) } else { served.clone() };
         table.expect(via, &format!("http :80{path}"), &expect, &curl("http", 80, path, &[]));
         table.expect(via, &format!("https :443{path}"), &served, &curl("https", 443, path, &[]));
     }
@@ -422,13 +427,107 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
-    check_routes_through_the_edge(&model, &edge, &mut table);
+    check_routes_through_the_edge(&model, &edge, &mut table, "default");
     table.finish();
     drop(edge);
     for redirect in ["all", "none", "default"] {
         model.set_config("redirect_https", json!(redirect));
         let mut table = RouteTable::new(&format!("port 80, redirect_https={redirect}"));
         check_http_routes(&model, &mut table, redirect);
+        table.finish();
+    }
+}
+
+/// A model like [`three_unit_model`] but with no trusted proxy set and no
+/// ingress relations, and the eight haproxy-route endpoints related to a
+/// haproxy-operator at the edge's address: the units trust it because it is
+/// related.
+fn routed_model() -> Model {
+    let mut model = Model::new().unwrap_or_else(|e| panic!("{e}"));
+    model.without_ingress();
+    model.preset("root_url", json!(format!("https://{SITE}/")));
+    model.preset("enable_hostagent_messenger", json!(true));
+    model.preset("enable_ubuntu_installer_attach", json!(true));
+    model.deploy(3);
+    model.wait_until_serving(Duration::from_secs(40));
+    model.relate_haproxy_route(&format!("10.200.0.{EDGE_OCTET}"));
+    model.wait_until_serving(Duration::from_secs(40));
+    model
+}
+
+/// haproxy-operator's health checks of the web routes reach each unit's
+/// port 80 and pass there (`L7OK`); the leader-only route has the leader
+/// alone as its server.
+fn check_edge_health(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let web = |row: &probe::ServerRow| !row.backend.contains("hostagent") && !row.backend.contains("installer");
+    let rows = loop {
+        let rows: Vec<probe::ServerRow> = probe::server_states(&edge.master_socket())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.backend.starts_with("landscape-") && web(r))
+            .collect();
+        let passed = !rows.is_empty() && rows.iter().all(|r| r.check_status == "L7OK" && r.status == "UP");
+        if passed || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for row in &rows {
+        let got = format!("{} {}", row.status, row.check_status);
+        table.check("edge", &format!("{}/{}", row.backend, row.server), "UP L7OK", &got, got == "UP L7OK");
+    }
+    let upload: Vec<&probe::ServerRow> =
+        rows.iter().filter(|r| r.backend.starts_with("landscape-package-upload")).collect();
+    let leader = model.leader().host.address.clone();
+    let servers = edge
+        .config()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("server landscape-package-upload"))
+        .map(|l| l.split_whitespace().nth(2).unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let wanted = format!("{leader}:80");
+    table.check("edge", "package-upload route's servers", &wanted, &servers, servers == wanted && upload.len() == 1);
+}
+
+#[test]
+fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
+    let _lab = lab_lock();
+    let mut model = routed_model();
+    let mut table = RouteTable::new("haproxy-route: the units' status and the provider's answer");
+    for u in &model.units {
+        let (name, message) = u.unit.status();
+        let got = format!("{name}: {message}");
+        table.check(&u.name(), "status", "active, web via haproxy-route", &got, got.contains("web via haproxy-route"));
+        let log = u.unit.log_text();
+        let answer = format!("appserver-haproxy-route: the provider serves https://{SITE}/");
+        table.check(&u.name(), "log", &answer, "", log.contains(&answer));
+    }
+    table.finish();
+    let routes = edge::haproxy_routes(&model);
+    assert_eq!(routes.len(), 8, "{routes:#?}");
+    let mut edge = edge::Edge::start_with(&mut model, EDGE_OCTET, &routes);
+    let mut table = RouteTable::new("Key Info routes through haproxy-operator, from the haproxy-route bags");
+    check_edge_health(&model, &edge, &mut table);
+    check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    table.finish();
+
+    // Leadership moves: the new leader publishes the leader-only route.
+    let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
+    model.set_leader(next);
+    model.wait_until_serving(Duration::from_secs(40));
+    edge.serve(&model, &edge::haproxy_routes(&model));
+    let mut table = RouteTable::new("haproxy-route after the leader moved");
+    check_edge_health(&model, &edge, &mut table);
+    check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    table.finish();
+
+    for mode in ["all", "none"] {
+        model.set_config("redirect_https", json!(mode));
+        edge.serve(&model, &edge::haproxy_routes(&model));
+        let mut table = RouteTable::new(&format!("haproxy-route, redirect_https={mode}"));
+        check_routes_through_the_edge(&model, &edge, &mut table, mode);
         table.finish();
     }
 }
@@ -474,7 +573,7 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     table.finish();
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
-    check_routes_through_the_edge(&model, &edge, &mut table);
+    check_routes_through_the_edge(&model, &edge, &mut table, "default");
     table.finish();
     drop(edge);
 

@@ -42,6 +42,9 @@ pub const INGRESS_RELATIONS: [(&str, u32); 4] = [
     ("hostagent-messenger-ingress", 32),
     ("ubuntu-installer-attach-ingress", 33),
 ];
+/// The eight haproxy-route endpoints, related to one haproxy-operator.
+pub const ROUTE_RELATIONS: [(&str, u32); 8] = crate::haproxy_route::ROUTES;
+const ROUTE_APP: &str = "haproxy";
 /// The most hooks one change may cause before the model calls it a loop.
 const MAX_HOOKS_PER_SETTLE: usize = 2000;
 
@@ -104,6 +107,7 @@ struct Published {
     app_secrets: Vec<Secret>,
     csrs: Option<String>,
     ingress_app: BTreeMap<u32, Databag>,
+    route_app: BTreeMap<u32, Databag>,
 }
 
 fn published(unit: &Unit) -> Published {
@@ -119,6 +123,7 @@ fn published(unit: &Unit) -> Published {
         app_secrets: unit.state.secrets.iter().filter(|s| s.owner == "application").cloned().collect(),
         csrs: bag(TLS_RELATION, false).get("certificate_signing_requests").cloned(),
         ingress_app: INGRESS_RELATIONS.iter().map(|(_, id)| (*id, bag(*id, true))).collect(),
+        route_app: ROUTE_RELATIONS.iter().map(|(_, id)| (*id, bag(*id, true))).collect(),
     }
 }
 
@@ -131,6 +136,11 @@ pub struct Model {
     pub ca: TestCa,
     config: Map<String, Value>,
     next_number: u32,
+    /// The haproxy-route provider's address, once those relations exist
+    /// (a unit added later gets them too).
+    route_provider: Option<String>,
+    /// Whether units are related to the ingress-configurators (the default).
+    ingress: bool,
     signed: BTreeMap<String, String>,
     queue: VecDeque<Step>,
     /// Every hook run, as `unit: hook`.
@@ -153,11 +163,19 @@ impl Model {
             ca,
             config: Map::new(),
             next_number: 0,
+            route_provider: None,
+            ingress: true,
             signed: BTreeMap::new(),
             queue: VecDeque::new(),
             hook_log: Vec::new(),
             net,
         })
+    }
+
+    /// Units deployed from now on have no ingress relations.
+    pub fn without_ingress(&mut self) {
+        assert!(self.units.is_empty(), "without_ingress is for deploy time");
+        self.ingress = false;
     }
 
     /// Sets an option before any unit exists (deployed with it).
@@ -260,9 +278,17 @@ impl Model {
         let tls = any.and_then(|u| u.state.relation(TLS_RELATION)).map(|r| r.remote_app_data.clone());
         unit.add_relation("load-balancer-certificates", TLS_RELATION, TLS_APP).remote_app_data =
             tls.unwrap_or_default();
-        for (endpoint, id) in INGRESS_RELATIONS {
-            let answer = any.and_then(|u| u.state.relation(id)).map(|r| r.remote_app_data.clone());
-            unit.add_relation(endpoint, id, INGRESS_APP).remote_app_data = answer.unwrap_or_default();
+        for (endpoint, id) in INGRESS_RELATIONS.iter().filter(|_| self.ingress) {
+            let answer = any.and_then(|u| u.state.relation(*id)).map(|r| r.remote_app_data.clone());
+            unit.add_relation(endpoint, *id, INGRESS_APP).remote_app_data = answer.unwrap_or_default();
+        }
+        if let Some(provider) = &self.route_provider {
+            for (endpoint, id) in ROUTE_RELATIONS {
+                let answer = any.and_then(|u| u.state.relation(id)).map(|r| r.remote_app_data.clone());
+                let rel = unit.add_relation(endpoint, id, ROUTE_APP);
+                rel.remote_app_data = answer.unwrap_or_default();
+                rel.remote_units = [(format!("{ROUTE_APP}/0"), crate::harness::default_unit_bag(provider))].into();
+            }
         }
     }
 
@@ -345,6 +371,32 @@ impl Model {
         }
         self.settle();
         (host, server)
+    }
+
+    /// `juju integrate` of the eight haproxy-route endpoints with one
+    /// haproxy-operator unit at `provider_address` (its address in its unit
+    /// bag, as Juju puts it there): created, joined and changed on every unit.
+    pub fn relate_haproxy_route(&mut self, provider_address: &str) {
+        self.route_provider = Some(provider_address.to_string());
+        let remote = format!("{ROUTE_APP}/0");
+        for u in &mut self.units {
+            for (endpoint, id) in ROUTE_RELATIONS {
+                let rel = u.unit.add_relation(endpoint, id, ROUTE_APP);
+                rel.remote_units.insert(remote.clone(), crate::harness::default_unit_bag(provider_address));
+            }
+        }
+        for (endpoint, id) in ROUTE_RELATIONS {
+            for kind in ["created", "joined", "changed"] {
+                let unit = (kind != "created").then_some(remote.as_str());
+                self.run_hook_everywhere(Dispatch::relation(endpoint, kind, id, unit));
+            }
+        }
+        self.settle();
+    }
+
+    /// The application bag the leader published on a haproxy-route relation.
+    pub fn route_request(&self, id: u32) -> Databag {
+        self.leader().unit.state.relation(id).map(|r| r.local_app_data.clone()).unwrap_or_default()
     }
 
     /// `juju remove-relation`: departed, then broken, on every unit.
@@ -508,6 +560,9 @@ impl Model {
         if after.csrs != before.csrs {
             self.answer_tls();
         }
+        if is_leader && after.route_app != before.route_app {
+            self.answer_routes(&after.route_app);
+        }
         if is_leader && after.ingress_app != before.ingress_app {
             self.answer_ingress(&after.ingress_app);
         }
@@ -545,6 +600,26 @@ impl Model {
                 self.queue
                     .push_back(Step::Hook(u.number, Dispatch::relation(endpoint, "changed", id, remote.as_deref())));
             }
+        }
+    }
+
+    /// The haproxy-route provider answers each route with its URLs, as
+    /// haproxy-operator writes `endpoints`: `https://<hostname><path>` per
+    /// path, `[""]` for a route without paths, `[]` for one it cannot use.
+    fn answer_routes(&mut self, routes: &BTreeMap<u32, Databag>) {
+        for (endpoint, id) in ROUTE_RELATIONS {
+            let route = routes.get(&id).cloned().unwrap_or_default();
+            let text = |key: &str| route.get(key).and_then(|v| serde_json::from_str::<Value>(v).ok());
+            let mut answer = Databag::new();
+            if let Some(hostname) = text("hostname").and_then(|h| h.as_str().map(str::to_string)) {
+                let paths: Vec<String> =
+                    text("paths").and_then(|p| serde_json::from_value(p).ok()).unwrap_or_else(|| vec![String::new()]);
+                let urls: Vec<String> = paths.iter().map(|p| format!("https://{hostname}{p}")).collect();
+                answer.insert("endpoints".into(), serde_json::to_string(&urls).unwrap());
+            } else if !route.is_empty() {
+                answer.insert("endpoints".into(), "[]".into());
+            }
+            self.publish_remote_app_data(endpoint, id, ROUTE_APP, &answer);
         }
     }
 

@@ -17,6 +17,8 @@ pub struct ServerRow {
     pub backend: String,
     pub server: String,
     pub status: String,
+    /// The last health check's result (`L7OK`, `L4CON`, ...), empty without checks.
+    pub check_status: String,
 }
 
 /// One command on the HAProxy master CLI (`-S` socket); `@1 <cmd>` goes to
@@ -40,11 +42,16 @@ pub fn server_states(socket: &Path) -> Result<Vec<ServerRow>, String> {
     let header = lines.next().ok_or("empty show stat")?;
     let columns: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
     let col = |name: &str| columns.iter().position(|c| *c == name).ok_or(format!("no {name} column in: {header}"));
-    let (px, sv, st) = (col("pxname")?, col("svname")?, col("status")?);
+    let (px, sv, st, ck) = (col("pxname")?, col("svname")?, col("status")?, col("check_status")?);
     Ok(lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.len() > st && f[sv] != "FRONTEND" && f[sv] != "BACKEND")
-        .map(|f| ServerRow { backend: f[px].to_string(), server: f[sv].to_string(), status: f[st].to_string() })
+        .filter(|f| f.len() > st.max(ck) && f[sv] != "FRONTEND" && f[sv] != "BACKEND")
+        .map(|f| ServerRow {
+            backend: f[px].to_string(),
+            server: f[sv].to_string(),
+            status: f[st].to_string(),
+            check_status: f[ck].trim_start_matches('*').to_string(),
+        })
         .collect())
 }
 

@@ -1,0 +1,401 @@
+//! The eight `haproxy-route` requirer endpoints of the 26.04 charm, served
+//! so that a deployment refreshed from it keeps its external HAProxy's
+//! backends, with the routes of [`routes`] instead of the 26.04 charm's.
+//!
+//! The wire format is the haproxy-route library's (v1 and v2 agree): each
+//! top-level field its own JSON document, defaults omitted; the leader
+//! writes the application bag, every unit its `address`. The provider
+//! answers `endpoints` (a JSON list of URLs) in its application bag.
+//!
+//! Hook-tool calls: a full hook costs one `relation-ids` per endpoint. The
+//! provider's side (its answer, its units' addresses) is read only in a hook
+//! of that relation, after a refresh, or when nothing is on record, since
+//! Juju runs `relation-changed` (or `-departed`) for every change of it; what
+//! this unit published is on record too, so a bag is written only when it
+//! changes and never read back. Both records live in unit state, which Juju
+//! commits with the relation writes or not at all.
+
+pub mod routes;
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CharmConfig, Network};
+use crate::host::Host;
+use crate::ingress::IngressRelation;
+use crate::juju::{Bag, Databag, Event, HookToolError, HookTools, LogLevel, RelationId};
+use crate::status::{Status, StatusCollector};
+use crate::unit_state::{StateKey, UnitState};
+pub use routes::{ENDPOINTS, RouteEndpoint, Target};
+
+/// What this unit knows of one relation's provider side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderView {
+    /// The provider's `endpoints` field as it wrote it (JSON text).
+    #[serde(default)]
+    pub endpoints: Option<String>,
+    /// Its units' addresses on the relation (`ingress-address`, and the host
+    /// networks of `egress-subnets`), as written.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// The unit-state record of one relation: the provider's side as last read,
+/// and this unit's bags as last written (the application bag only while
+/// leader: another leader may have written it since).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(default)]
+    pub provider: ProviderView,
+    #[serde(default)]
+    pub app: Option<Databag>,
+    #[serde(default)]
+    pub unit: Option<Databag>,
+}
+
+impl Record {
+    fn parse(raw: Option<&String>) -> Option<Self> {
+        raw.and_then(|text| serde_json::from_str(text).ok())
+    }
+}
+
+/// One related haproxy-route endpoint, as the hook sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRelation {
+    pub endpoint: &'static RouteEndpoint,
+    pub relation: RelationId,
+    pub provider: ProviderView,
+    /// Whether `provider` was read in this hook (else it is the record's).
+    pub read_now: bool,
+    /// What is on record for this relation (default: nothing).
+    pub record: Record,
+}
+
+/// Reads every related haproxy-route endpoint: `relation-ids` for each, and
+/// the provider's side only where it may have changed.
+pub fn observe(
+    juju: &HookTools<'_>,
+    event: &Event,
+    unit_state: &UnitState,
+    broken: Option<&RelationId>,
+) -> Result<Vec<RouteRelation>, HookToolError> {
+    let mut found = vec![];
+    for endpoint in &ENDPOINTS {
+        let Some(relation) = juju.live_relation(endpoint.name, broken)? else { continue };
+        let on_record = Record::parse(unit_state.get(&StateKey::HaproxyRoute(relation.to_string())));
+        let this_relation = matches!(event, Event::Relation(r) if r.relation == relation);
+        let refreshed = matches!(event, Event::UpgradeCharm);
+        let must_read = this_relation || refreshed || on_record.is_none();
+        let mut record = on_record.unwrap_or_default();
+        if refreshed {
+            // A refresh writes every bag whole once: the charm before may have
+            // written other fields (the 26.04 charm did).
+            (record.app, record.unit) = (None, None);
+        }
+        if matches!(event, Event::LeaderElected) {
+            // Another leader may have written the application bag since this
+            // unit last did, without this unit running a hook in between.
+            record.app = None;
+        }
+        let provider = if must_read { read_provider(juju, event, &relation)? } else { record.provider.clone() };
+        found.push(RouteRelation { endpoint, relation, provider, read_now: must_read, record });
+    }
+    Ok(found)
+}
+
+/// The provider's answer and its units' addresses.
+fn read_provider(juju: &HookTools<'_>, event: &Event, relation: &RelationId) -> Result<ProviderView, HookToolError> {
+    // A hook of this relation names the remote application; no need to ask.
+    let named = match event {
+        Event::Relation(r) if &r.relation == relation => r.remote_app.clone().filter(|a| !a.is_empty()),
+        _ => None,
+    };
+    let remote_app = match named {
+        Some(app) => app,
+        None => juju.relation_remote_app(relation)?,
+    };
+    let app = juju.relation_get_or_empty(relation, &remote_app, Bag::App)?;
+    let mut addresses = vec![];
+    for unit in juju.relation_list(relation)? {
+        let bag = juju.relation_get_or_empty(relation, &unit, Bag::Unit)?;
+        addresses.extend(bag.get("ingress-address").cloned());
+        if let Some(subnets) = bag.get("egress-subnets") {
+            addresses.extend(subnets.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+        }
+    }
+    addresses.sort();
+    addresses.dedup();
+    Ok(ProviderView { endpoints: app.get("endpoints").cloned(), addresses })
+}
+
+/// The provider units' addresses, trusted for their `X-Forwarded-*`
+/// headers: an address, or a host network of `egress-subnets`. A wider
+/// egress network is not trusted (a NAT's whole subnet would be).
+pub fn trusted_networks(relations: &[RouteRelation]) -> Vec<Network> {
+    let mut networks: Vec<Network> = relations
+        .iter()
+        .flat_map(|rel| rel.provider.addresses.iter())
+        .filter_map(|raw| Network::parse(raw).ok())
+        .filter(|n| n.prefix == if n.address.is_ipv4() { 32 } else { 128 })
+        .collect();
+    networks.sort();
+    networks.dedup();
+    networks
+}
+
+/// What port 80 answers for the related web routes' health checks.
+pub fn health_checks(relations: &[RouteRelation]) -> Vec<crate::haproxy::model::RouteHealth> {
+    relations.iter().filter_map(|rel| rel.endpoint.health()).collect()
+}
+
+/// The provider's `endpoints`, validated: a JSON list of `http(s)` URLs
+/// (`[""]`, its answer for a route without paths, is none).
+pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
+    let field = "endpoints";
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("{field} is not JSON ({e}): {}", crate::text::quoted(raw)))?;
+    let list = value.as_array().ok_or_else(|| format!("{field} is not a JSON list: {}", crate::text::quoted(raw)))?;
+    let mut urls = vec![];
+    for item in list {
+        let url = item.as_str().ok_or_else(|| format!("{field} holds a non-string: {}", crate::text::quoted(raw)))?;
+        if url.is_empty() {
+            continue;
+        }
+        let valid = (url.starts_with("https://") || url.starts_with("http://"))
+            && url.len() <= 2048
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(url)));
+        }
+        urls.push(url.to_string());
+    }
+    Ok(urls)
+}
+
+/// What the haproxy-route part needs from the rest of the hook.
+pub struct Inputs<'a> {
+    pub config: &'a CharmConfig,
+    pub is_leader: bool,
+    pub unit_ip: Option<IpAddr>,
+    pub leader_ip: Option<IpAddr>,
+    /// The frontend ports this unit's HAProxy serves (a gRPC route only
+    /// while its TLS frontend is there).
+    pub open_ports: &'a [u16],
+    /// Whether `load-balancer-certificates` is related (what a gRPC route
+    /// without its frontend waits for).
+    pub tls_related: bool,
+    pub unit_state: &'a UnitState,
+}
+
+/// Publishes this side of every haproxy-route relation, logs the provider's
+/// answer when it changes, and says what is missing.
+pub fn reconcile(
+    host: &Host<'_>,
+    relations: &[RouteRelation],
+    inputs: &Inputs<'_>,
+    status: &mut StatusCollector,
+) -> Result<(), HookToolError> {
+    forget_gone_relations(host, relations, inputs.unit_state);
+    if relations.is_empty() {
+        return Ok(());
+    }
+    let hostname = inputs.config.root_url.as_ref().and_then(|u| u.hostname());
+    let hostname_problem = routes::hostname_problem(hostname);
+    if let Some(problem) = &hostname_problem {
+        status.add(Status::blocked(format!("root_url must name a host for haproxy-route: {problem}")));
+    }
+    let route_inputs = routes::RouteInputs {
+        hostname: hostname.unwrap_or_default(),
+        model_uuid: &host.ctx.model_uuid,
+        redirect_https: inputs.config.redirect_https,
+        leader_ip: inputs.leader_ip,
+    };
+    for rel in relations {
+        let withheld = withheld(rel.endpoint, inputs, hostname_problem.is_some());
+        if let Some(Withheld::Because(note)) = &withheld {
+            status.add(note.clone());
+        }
+        let app = if withheld.is_none() { routes::app_bag(rel.endpoint, &route_inputs) } else { Databag::new() };
+        let unit = routes::unit_bag(inputs.unit_ip);
+        let mut record = Record { provider: rel.provider.clone(), app: None, unit: Some(unit.clone()) };
+        if inputs.is_leader {
+            write_changes(host, &rel.relation, Bag::App, rel.record.app.as_ref(), &app, &routes::APP_KEYS)?;
+            record.app = Some(app);
+        }
+        write_changes(host, &rel.relation, Bag::Unit, rel.record.unit.as_ref(), &unit, &routes::UNIT_KEYS)?;
+        if rel.read_now && rel.provider.endpoints != rel.record.provider.endpoints {
+            log_answer(host, rel);
+        }
+        let text = serde_json::to_string(&record).unwrap_or_default();
+        host.stage_state(StateKey::HaproxyRoute(rel.relation.to_string()), text);
+    }
+    Ok(())
+}
+
+/// Why an endpoint publishes no route now.
+enum Withheld {
+    Because(Status),
+    /// Said once for every endpoint (the hostname).
+    AlreadySaid,
+}
+
+/// Why `endpoint` publishes no route now; None when it does.
+fn withheld(endpoint: &RouteEndpoint, inputs: &Inputs<'_>, no_hostname: bool) -> Option<Withheld> {
+    if let Some(reason) = endpoint.unused_reason(inputs.config) {
+        return Some(Withheld::Because(Status::active(reason)));
+    }
+    if no_hostname {
+        return Some(Withheld::AlreadySaid);
+    }
+    if matches!(endpoint.target, Target::Grpc { .. }) && !inputs.open_ports.contains(&endpoint.unit_port()) {
+        let name = endpoint.name;
+        return Some(Withheld::Because(if inputs.tls_related {
+            Status::waiting(format!("Waiting for this unit's certificate to serve {name} over TLS"))
+        } else {
+            Status::blocked(format!(
+                "{name} needs load-balancer-certificates: the provider routes gRPC to TLS backends only"
+            ))
+        }));
+    }
+    None
+}
+
+/// One `relation-set` with what turns the bag as last written into
+/// `wanted`; with nothing on record, the whole bag: every field of the
+/// library not wanted is deleted (a leader new to the bag, or a refresh
+/// from the 26.04 charm, whose bag held other fields), as the library
+/// clears the bag before it writes.
+fn write_changes(
+    host: &Host<'_>,
+    relation: &RelationId,
+    bag: Bag,
+    written: Option<&Databag>,
+    wanted: &Databag,
+    keys: &[&str],
+) -> Result<(), HookToolError> {
+    let changes = match written {
+        Some(current) => crate::ingress::diff(current, wanted, keys),
+        None => keys.iter().map(|k| (k.to_string(), wanted.get(*k).cloned().unwrap_or_default())).collect(),
+    };
+    if !changes.is_empty() {
+        host.juju.relation_set(relation, &changes, bag)?;
+    }
+    Ok(())
+}
+
+/// The provider's new answer, once: its URLs, or what is wrong with it.
+fn log_answer(host: &Host<'_>, rel: &RouteRelation) {
+    let name = rel.endpoint.name;
+    match rel.provider.endpoints.as_deref().map(parse_endpoints) {
+        None => host.log(LogLevel::Info, &format!("{name}: the provider has not answered with endpoints yet")),
+        Some(Ok(urls)) if urls.is_empty() => host.log(
+            LogLevel::Warning,
+            &format!("{name}: the provider serves no endpoint for this route (it found the route invalid)"),
+        ),
+        Some(Ok(urls)) => host.log(LogLevel::Info, &format!("{name}: the provider serves {}", urls.join(", "))),
+        Some(Err(problem)) => host.log(LogLevel::Warning, &format!("{name}: ignoring the provider's data: {problem}")),
+    }
+}
+
+/// Records of relations that are no longer there go.
+fn forget_gone_relations(host: &Host<'_>, relations: &[RouteRelation], unit_state: &UnitState) {
+    for name in unit_state.haproxy_route_relations() {
+        if !relations.iter().any(|rel| rel.relation.to_string() == name) {
+            host.stage_state_delete(StateKey::HaproxyRoute(name));
+        }
+    }
+}
+
+/// The active status's word on how each kind of traffic is exposed, once
+/// any haproxy-route endpoint is related: e.g. `web via haproxy-route and
+/// ingress, hostagent-messenger via haproxy-route`.
+pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &CharmConfig) -> Option<String> {
+    if routes.is_empty() {
+        return None;
+    }
+    let route_used = |pick: &dyn Fn(&RouteEndpoint) -> bool| {
+        routes.iter().any(|r| pick(r.endpoint) && r.endpoint.unused_reason(config).is_none())
+    };
+    let ingress_used = |names: &[&str]| {
+        ingress.iter().any(|i| names.contains(&i.endpoint.name) && i.endpoint.unused_reason(config).is_none())
+    };
+    let kinds = [
+        (
+            "web",
+            route_used(&|e| matches!(e.target, Target::Web { .. })),
+            ingress_used(&["http-ingress", "https-ingress"]),
+        ),
+        (
+            "hostagent-messenger",
+            route_used(&|e| e.name == "hostagent-messenger-haproxy-route"),
+            ingress_used(&["hostagent-messenger-ingress"]),
+        ),
+        (
+            "ubuntu-installer-attach",
+            route_used(&|e| e.name == "ubuntu-installer-attach-haproxy-route"),
+            ingress_used(&["ubuntu-installer-attach-ingress"]),
+        ),
+    ];
+    let parts: Vec<String> = kinds
+        .iter()
+        .filter_map(|(kind, route, ingress)| match (route, ingress) {
+            (true, true) => Some(format!("{kind} via haproxy-route and ingress")),
+            (true, false) => Some(format!("{kind} via haproxy-route")),
+            (false, true) => Some(format!("{kind} via ingress")),
+            (false, false) => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("{}; {}", crate::status::READY_MESSAGE, parts.join(", ")))
+}
+
+/// A provider's answer: none yet, its URLs, or what is wrong with it.
+pub type Answer = Option<Result<Vec<String>, String>>;
+
+/// The provider's answer on every related endpoint, read now (the
+/// `get-ingress-urls` action).
+pub fn answers(juju: &HookTools<'_>) -> Result<Vec<(&'static str, Answer)>, HookToolError> {
+    let mut found = vec![];
+    for endpoint in &ENDPOINTS {
+        let Some(relation) = juju.live_relation(endpoint.name, None)? else { continue };
+        let remote_app = juju.relation_remote_app(&relation)?;
+        let app = juju.relation_get_or_empty(&relation, &remote_app, Bag::App)?;
+        found.push((endpoint.name, app.get("endpoints").map(|raw| parse_endpoints(raw))));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_endpoints_are_validated() {
+        assert_eq!(
+            parse_endpoints(r#"["https://landscape.example.com/", "https://landscape.example.com/hash-id-databases"]"#),
+            Ok(vec!["https://landscape.example.com/".into(), "https://landscape.example.com/hash-id-databases".into()])
+        );
+        assert_eq!(parse_endpoints(r#"[""]"#), Ok(vec![]));
+        assert_eq!(parse_endpoints("[]"), Ok(vec![]));
+        let err = parse_endpoints("not json").unwrap_err();
+        assert!(err.starts_with("endpoints is not JSON"), "{err}");
+        assert!(parse_endpoints(r#"{"url": "x"}"#).unwrap_err().contains("not a JSON list"));
+        assert!(parse_endpoints(r#"[1]"#).unwrap_err().contains("non-string"));
+        assert!(parse_endpoints(r#"["ftp://x"]"#).unwrap_err().contains("not an http(s) URL"));
+        assert!(parse_endpoints(r#"["https://x/\nbad"]"#).is_err());
+    }
+
+    #[test]
+    fn only_host_networks_of_the_provider_are_trusted() {
+        let rel = |addresses: &[&str]| RouteRelation {
+            endpoint: &ENDPOINTS[0],
+            relation: RelationId { endpoint: ENDPOINTS[0].name.into(), id: 1 },
+            provider: ProviderView { endpoints: None, addresses: addresses.iter().map(|a| a.to_string()).collect() },
+            read_now: true,
+            record: Record::default(),
+        };
+        let trusted = trusted_networks(&[rel(&["10.1.99.1", "10.1.99.1/32", "10.0.0.0/8", "fd00::7", "junk"])]);
+        let shown: Vec<String> = trusted.iter().map(Network::to_string).collect();
+        assert_eq!(shown, ["10.1.99.1/32", "fd00::7/128"]);
+    }
+}
