@@ -123,6 +123,51 @@ pub fn problems(bundle: &Value) -> Vec<String> {
         }
     }
     found.extend(ingress_problems(bundle, &rels));
+    found.extend(route_problems(bundle, &rels));
+    found
+}
+
+/// What haproxy-operator and this charm need of a bundle that relates the
+/// haproxy-route endpoints: a root_url that names a host (haproxy refuses an
+/// IP), the gRPC routes' flags on (else they are unused), and for those TLS
+/// routes the units' certificates and a CA on haproxy:receive-ca-certs.
+fn route_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<String> {
+    let routes: Vec<&str> = rels
+        .iter()
+        .flatten()
+        .filter(|(app, endpoint)| app == "landscape-server" && endpoint.ends_with("-haproxy-route"))
+        .map(|(_, endpoint)| endpoint.as_str())
+        .collect();
+    if routes.is_empty() {
+        return vec![];
+    }
+    let mut found = Vec::new();
+    let options = &bundle["applications"]["landscape-server"]["options"];
+    let root_url = option_str(options, "root_url");
+    let host = root_url.as_deref().and_then(|u| landscape_server::config::RootUrl::parse(u).ok());
+    if let Some(problem) =
+        landscape_server::haproxy_route::routes::hostname_problem(host.as_ref().and_then(|h| h.hostname()))
+    {
+        found.push(format!("landscape-server: root_url must name a host for haproxy-route: {problem}"));
+    }
+    let related = |endpoint: &str| rels.iter().flatten().any(|(_, e)| e == endpoint);
+    for (endpoint, flag) in [
+        ("hostagent-messenger-haproxy-route", "enable_hostagent_messenger"),
+        ("ubuntu-installer-attach-haproxy-route", "enable_ubuntu_installer_attach"),
+    ] {
+        if !routes.contains(&endpoint) {
+            continue;
+        }
+        if options[flag].as_bool() != Some(true) {
+            found.push(format!("landscape-server:{endpoint} is related but unused: {flag} is off"));
+        }
+        for (needed, why) in [("load-balancer-certificates", "the units' TLS frontend"), ("receive-ca-certs", "the CA")]
+        {
+            if !related(needed) {
+                found.push(format!("landscape-server:{endpoint}: haproxy's gRPC route needs {why} ({needed})"));
+            }
+        }
+    }
     found
 }
 
@@ -226,4 +271,28 @@ fn the_bundle_check_fails_on_each_kind_of_mistake() {
         b["applications"]["http-ingress"]["options"]["redirect-https"] = Value::Bool(true);
     });
     assert!(ic_option.contains(r#"unknown ingress-configurator option "redirect-https""#), "{ic_option}");
+}
+
+#[test]
+fn the_route_check_fails_on_each_kind_of_mistake() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/landscape-26.04.yaml");
+    let good = read_bundle(&path);
+    let mutate = |change: &dyn Fn(&mut Value)| {
+        let mut bundle = good.clone();
+        change(&mut bundle);
+        problems(&bundle).join("\n")
+    };
+    let by_ip = mutate(&|b| {
+        b["applications"]["landscape-server"]["options"]["root_url"] = Value::String("https://10.0.0.5/".into());
+    });
+    assert!(by_ip.contains("root_url must name a host for haproxy-route"), "{by_ip}");
+    let flag_off = mutate(&|b| {
+        b["applications"]["landscape-server"]["options"]["enable_hostagent_messenger"] = Value::Bool(false);
+    });
+    assert!(flag_off.contains("hostagent-messenger-haproxy-route is related but unused"), "{flag_off}");
+    let no_ca = mutate(&|b| {
+        let rels = b["relations"].as_sequence_mut().unwrap();
+        rels.retain(|pair| !format!("{pair:?}").contains("receive-ca-certs"));
+    });
+    assert!(no_ca.contains("haproxy's gRPC route needs the CA (receive-ca-certs)"), "{no_ca}");
 }
