@@ -29,17 +29,23 @@ use crate::status::{Status, StatusCollector};
 use crate::unit_state::{StateKey, UnitState};
 pub use routes::{ENDPOINTS, RouteEndpoint, Target};
 
-/// What this unit knows of one relation's provider side.
+/// What this unit knows of one relation's provider side, as unit state
+/// keeps it: bounded whatever the provider writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderView {
-    /// The provider's `endpoints` field as it wrote it (JSON text).
+    /// A digest of the provider's `endpoints` as written (a change is
+    /// logged once).
     #[serde(default)]
-    pub endpoints: Option<String>,
-    /// Its units' addresses on the relation (`ingress-address`, and the host
-    /// networks of `egress-subnets`), as written.
+    pub answer_digest: Option<String>,
+    /// Its units' addresses, as host networks (`10.0.0.5/32`): their
+    /// `ingress-address` and the host networks of their `egress-subnets`.
     #[serde(default)]
-    pub addresses: Vec<String>,
+    pub proxies: Vec<String>,
 }
+
+/// The most provider addresses trusted on one relation (a provider has a
+/// few units; more is not an address list but an attack on unit state).
+const MAX_PROXIES: usize = 64;
 
 /// The unit-state record of one relation: the provider's side as last read,
 /// and this unit's bags as last written (the application bag only while
@@ -66,7 +72,10 @@ pub struct RouteRelation {
     pub endpoint: &'static RouteEndpoint,
     pub relation: RelationId,
     pub provider: ProviderView,
-    /// Whether `provider` was read in this hook (else it is the record's).
+    /// The provider's `endpoints` as written, when read in this hook.
+    pub answer: Option<String>,
+    /// Whether the provider's side was read in this hook (else `provider`
+    /// is the record's).
     pub read_now: bool,
     /// What is on record for this relation (default: nothing).
     pub record: Record,
@@ -98,14 +107,19 @@ pub fn observe(
             // unit last did, without this unit running a hook in between.
             record.app = None;
         }
-        let provider = if must_read { read_provider(juju, event, &relation)? } else { record.provider.clone() };
-        found.push(RouteRelation { endpoint, relation, provider, read_now: must_read, record });
+        let (provider, answer) =
+            if must_read { read_provider(juju, event, &relation)? } else { (record.provider.clone(), None) };
+        found.push(RouteRelation { endpoint, relation, provider, answer, read_now: must_read, record });
     }
     Ok(found)
 }
 
-/// The provider's answer and its units' addresses.
-fn read_provider(juju: &HookTools<'_>, event: &Event, relation: &RelationId) -> Result<ProviderView, HookToolError> {
+/// The provider's answer (as written) and its units' addresses.
+fn read_provider(
+    juju: &HookTools<'_>,
+    event: &Event,
+    relation: &RelationId,
+) -> Result<(ProviderView, Option<String>), HookToolError> {
     // A hook of this relation names the remote application; no need to ask.
     let named = match event {
         Event::Relation(r) if &r.relation == relation => r.remote_app.clone().filter(|a| !a.is_empty()),
@@ -116,29 +130,32 @@ fn read_provider(juju: &HookTools<'_>, event: &Event, relation: &RelationId) -> 
         None => juju.relation_remote_app(relation)?,
     };
     let app = juju.relation_get_or_empty(relation, &remote_app, Bag::App)?;
-    let mut addresses = vec![];
+    let mut proxies = vec![];
     for unit in juju.relation_list(relation)? {
         let bag = juju.relation_get_or_empty(relation, &unit, Bag::Unit)?;
-        addresses.extend(bag.get("ingress-address").cloned());
-        if let Some(subnets) = bag.get("egress-subnets") {
-            addresses.extend(subnets.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
-        }
+        let subnets = bag.get("egress-subnets").map(|s| s.split(',').collect::<Vec<_>>()).unwrap_or_default();
+        let candidates = bag.get("ingress-address").map(String::as_str).into_iter().chain(subnets);
+        proxies.extend(candidates.filter_map(|raw| host_network(raw.trim())).map(|n| n.to_string()));
     }
-    addresses.sort();
-    addresses.dedup();
-    Ok(ProviderView { endpoints: app.get("endpoints").cloned(), addresses })
+    proxies.sort();
+    proxies.dedup();
+    proxies.truncate(MAX_PROXIES);
+    let answer = app.get("endpoints").cloned();
+    let answer_digest = answer.as_ref().map(|text| crate::fsutil::sha256_hex(&[text.as_bytes()]));
+    Ok((ProviderView { answer_digest, proxies }, answer))
+}
+
+/// An address, or a network of one address: what a proxy's unit is. A wider
+/// egress network is not trusted (a NAT's whole subnet would be).
+fn host_network(raw: &str) -> Option<Network> {
+    Network::parse(raw).ok().filter(|n| n.prefix == if n.address.is_ipv4() { 32 } else { 128 })
 }
 
 /// The provider units' addresses, trusted for their `X-Forwarded-*`
-/// headers: an address, or a host network of `egress-subnets`. A wider
-/// egress network is not trusted (a NAT's whole subnet would be).
+/// headers for as long as they are related.
 pub fn trusted_networks(relations: &[RouteRelation]) -> Vec<Network> {
-    let mut networks: Vec<Network> = relations
-        .iter()
-        .flat_map(|rel| rel.provider.addresses.iter())
-        .filter_map(|raw| Network::parse(raw).ok())
-        .filter(|n| n.prefix == if n.address.is_ipv4() { 32 } else { 128 })
-        .collect();
+    let mut networks: Vec<Network> =
+        relations.iter().flat_map(|rel| rel.provider.proxies.iter()).filter_map(|raw| host_network(raw)).collect();
     networks.sort();
     networks.dedup();
     networks
@@ -224,7 +241,7 @@ pub fn reconcile(
             record.app = Some(app);
         }
         write_changes(host, &rel.relation, Bag::Unit, rel.record.unit.as_ref(), &unit, &routes::UNIT_KEYS)?;
-        if rel.read_now && rel.provider.endpoints != rel.record.provider.endpoints {
+        if rel.read_now && rel.provider.answer_digest != rel.record.provider.answer_digest {
             log_answer(host, rel);
         }
         let text = serde_json::to_string(&record).unwrap_or_default();
@@ -287,7 +304,7 @@ fn write_changes(
 /// The provider's new answer, once: its URLs, or what is wrong with it.
 fn log_answer(host: &Host<'_>, rel: &RouteRelation) {
     let name = rel.endpoint.name;
-    match rel.provider.endpoints.as_deref().map(parse_endpoints) {
+    match rel.answer.as_deref().map(parse_endpoints) {
         None => host.log(LogLevel::Info, &format!("{name}: the provider has not answered with endpoints yet")),
         Some(Ok(urls)) if urls.is_empty() => host.log(
             LogLevel::Warning,
@@ -387,15 +404,11 @@ mod tests {
 
     #[test]
     fn only_host_networks_of_the_provider_are_trusted() {
-        let rel = |addresses: &[&str]| RouteRelation {
-            endpoint: &ENDPOINTS[0],
-            relation: RelationId { endpoint: ENDPOINTS[0].name.into(), id: 1 },
-            provider: ProviderView { endpoints: None, addresses: addresses.iter().map(|a| a.to_string()).collect() },
-            read_now: true,
-            record: Record::default(),
-        };
-        let trusted = trusted_networks(&[rel(&["10.1.99.1", "10.1.99.1/32", "10.0.0.0/8", "fd00::7", "junk"])]);
-        let shown: Vec<String> = trusted.iter().map(Network::to_string).collect();
-        assert_eq!(shown, ["10.1.99.1/32", "fd00::7/128"]);
+        let found: Vec<String> = ["10.1.99.1", "10.1.99.1/32", "10.0.0.0/8", "fd00::7", "junk", "10.1.99.2/31"]
+            .iter()
+            .filter_map(|raw| host_network(raw))
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(found, ["10.1.99.1/32", "10.1.99.1/32", "fd00::7/128"]);
     }
 }

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Databag, Unit, backend_servers};
+use crate::lab::edge;
 
 /// `(endpoint, relation id)`, in the 26.04 charm's metadata order.
 pub const ROUTES: [(&str, u32); 8] = [
@@ -476,4 +477,67 @@ fn refresh_from_the_26_04_charm_keeps_every_relation_and_republishes_every_route
     }
     let log = unit.log_text();
     assert!(log.contains(&format!("repository-haproxy-route: the provider serves https://{HOSTNAME}/")), "{log}");
+}
+
+/// haproxy-operator's config for routes given as application bags, checked
+/// by the real `haproxy -c`: the certificate and the CA are the test ones.
+fn haproxy_operator_config(bags: &[Databag], unit_addresses: &[String]) -> (String, Result<(), String>) {
+    let routes: Vec<edge::Route> = bags.iter().map(|app| edge::route_from_bag(app, unit_addresses)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let pem = crate::fixtures::test_pem();
+    std::fs::write(certs.join("landscape.example.com.pem"), pem).unwrap();
+    let cert_only = &pem[..pem.find("-----BEGIN PRIVATE KEY").unwrap_or(pem.len())];
+    std::fs::write(dir.path().join("cas.pem"), cert_only).unwrap();
+    let config = edge::render(&routes, &certs, &dir.path().join("cas.pem"));
+    let checked = crate::fixtures::haproxy_check_every_version(&config);
+    (config, checked)
+}
+
+#[test]
+fn haproxy_operator_renders_our_routes_into_a_config_haproxy_accepts_and_the_26_04_charms_into_one_it_refuses() {
+    let unit = unit_with_routes();
+    let ours: Vec<Databag> = ROUTES.iter().map(|(_, id)| own_app(&unit, *id)).collect();
+    let (config, checked) = haproxy_operator_config(&ours, &["10.1.77.18".to_string()]);
+    checked.unwrap_or_else(|e| panic!("{e}\n{config}"));
+    // haproxy-operator orders its backends deepest path first: `/` is last,
+    // so it takes only what no other route takes.
+    let sections = crate::fixtures::parse_sections(&config);
+    let frontend = sections.iter().find(|s| s.kind == "frontend" && s.name == "haproxy").unwrap();
+    let uses: Vec<&String> = frontend.lines.iter().filter(|l| l.starts_with("use_backend")).collect();
+    assert!(uses.last().is_some_and(|l| l.contains("use_backend landscape-appserver-")), "{uses:#?}");
+    assert!(config.contains("server landscape-package-upload-"), "{config}");
+    assert!(config.contains("check inter 5s rise 2 fall 5"), "{config}");
+    assert!(config.contains("option httpchk GET /haproxy-route-health/package-upload"), "{config}");
+    // The 26.04 charm's appserver route under redirect_https=none.
+    let mut theirs = bags_of_the_26_04_charm("appserver-haproxy-route");
+    theirs.insert("allow_http".into(), "true".into());
+    let (config, checked) = haproxy_operator_config(&[theirs], &["10.1.77.18".to_string()]);
+    let refused = checked.expect_err(&config);
+    assert!(refused.contains("missing fetch method in ACL expression '!path_beg'"), "{refused}");
+}
+
+#[test]
+fn a_unit_with_ingress_and_haproxy_route_serves_both_and_says_how() {
+    let mut unit = routed_leader();
+    unit.set_config("haproxy_trusted_proxies", json!("10.1.80.7"));
+    for (endpoint, id) in [("http-ingress", 10), ("https-ingress", 11), ("hostagent-messenger-ingress", 12)] {
+        unit.add_relation(endpoint, id, "ingress-configurator");
+    }
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        unit.status(),
+        (
+            "active".into(),
+            "Unit is ready; web via haproxy-route and ingress, hostagent-messenger via haproxy-route and ingress, \
+             ubuntu-installer-attach via haproxy-route"
+                .into()
+        )
+    );
+    assert_eq!(own_app(&unit, 10)["port"], "80", "the ingress request");
+    assert_eq!(own_app(&unit, 40), expected_app("appserver-haproxy-route", "default", Some("10.1.77.18")));
+    let config = unit.haproxy_config().unwrap();
+    assert!(config.contains("acl trusted_proxy src 10.1.80.7/32 10.1.99.1/32"), "both proxies trusted:\n{config}");
 }

@@ -95,48 +95,55 @@ pub fn routes(bundle: &Value, model: &Model) -> Vec<Route> {
     routes
 }
 
-/// The routes the units published on their haproxy-route relations, read
-/// as haproxy-operator reads them: each field of the leader's bag a JSON
-/// document (defaults for absent ones), the servers `hosts` or else every
-/// unit's `address`, times `ports`.
+/// The routes the units published on their haproxy-route relations (the
+/// leader's application bags, each unit's `address`).
 pub fn haproxy_routes(model: &Model) -> Vec<Route> {
     let mut routes = vec![];
-    for (endpoint, id) in ROUTE_RELATIONS {
+    for (_, id) in ROUTE_RELATIONS {
         let app = model.route_request(id);
         if app.is_empty() {
             continue;
         }
-        let field = |key: &str| app.get(key).map(|raw| serde_json::from_str::<serde_json::Value>(raw).unwrap());
-        let strings =
-            |key: &str| -> Vec<String> { field(key).map(|v| serde_json::from_value(v).unwrap()).unwrap_or_default() };
-        let ports: Vec<u16> = field("ports").map(|v| serde_json::from_value(v).unwrap()).expect("ports");
-        let mut addresses = strings("hosts");
-        if addresses.is_empty() {
-            addresses = model
-                .units
-                .iter()
-                .filter_map(|u| u.unit.state.relation(id).and_then(|r| json_string(r.local_unit_data.get("address"))))
-                .collect();
-        }
-        let servers = addresses.iter().flat_map(|a| ports.iter().map(move |p| (a.clone(), *p))).collect();
-        let check = field("check").map(|c| {
-            let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{endpoint}: check has no {k}"));
-            (n("interval"), n("rise"), n("fall"), c["path"].as_str().map(str::to_string))
-        });
-        routes.push(Route {
-            service: field("service").and_then(|v| v.as_str().map(str::to_string)).expect("service"),
-            hostname: field("hostname").and_then(|v| v.as_str().map(str::to_string)).expect("hostname"),
-            paths: strings("paths"),
-            deny_paths: strings("deny_paths"),
-            https: field("protocol").and_then(|v| v.as_str().map(str::to_string)).as_deref() == Some("https"),
-            allow_http: field("allow_http").and_then(|v| v.as_bool()).unwrap_or(false),
-            grpc_port: field("external_grpc_port").and_then(|v| v.as_u64()).map(|p| p as u16),
-            check,
-            timeout_server: field("timeout").and_then(|t| t["server"].as_u64()).unwrap_or(60),
-            servers,
-        });
+        let addresses: Vec<String> = model
+            .units
+            .iter()
+            .filter_map(|u| u.unit.state.relation(id).and_then(|r| json_string(r.local_unit_data.get("address"))))
+            .collect();
+        routes.push(route_from_bag(&app, &addresses));
     }
     routes
+}
+
+/// One route as haproxy-operator reads a requirer's bags: each field of the
+/// application bag a JSON document (defaults for absent ones), the servers
+/// `hosts` or else the units' addresses, times `ports`.
+pub fn route_from_bag(app: &crate::harness::Databag, unit_addresses: &[String]) -> Route {
+    let field = |key: &str| app.get(key).map(|raw| serde_json::from_str::<serde_json::Value>(raw).unwrap());
+    let strings =
+        |key: &str| -> Vec<String> { field(key).map(|v| serde_json::from_value(v).unwrap()).unwrap_or_default() };
+    let text = |key: &str| field(key).and_then(|v| v.as_str().map(str::to_string));
+    let ports: Vec<u16> = field("ports").map(|v| serde_json::from_value(v).unwrap()).expect("ports");
+    let mut addresses = strings("hosts");
+    if addresses.is_empty() {
+        addresses = unit_addresses.to_vec();
+    }
+    let servers = addresses.iter().flat_map(|a| ports.iter().map(move |p| (a.clone(), *p))).collect();
+    let check = field("check").map(|c| {
+        let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("check has no {k}"));
+        (n("interval"), n("rise"), n("fall"), c["path"].as_str().map(str::to_string))
+    });
+    Route {
+        service: text("service").expect("service"),
+        hostname: text("hostname").expect("hostname"),
+        paths: strings("paths"),
+        deny_paths: strings("deny_paths"),
+        https: text("protocol").as_deref() == Some("https"),
+        allow_http: field("allow_http").and_then(|v| v.as_bool()).unwrap_or(false),
+        grpc_port: field("external_grpc_port").and_then(|v| v.as_u64()).map(|p| p as u16),
+        check,
+        timeout_server: field("timeout").and_then(|t| t["server"].as_u64()).unwrap_or(60),
+        servers,
+    }
 }
 
 /// haproxy-operator's config for `routes`: certificates from `cert_dir`, the
@@ -144,7 +151,7 @@ pub fn haproxy_routes(model: &Model) -> Vec<Route> {
 pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
     let (cert_dir, cas) = (cert_dir.display(), cas_file.display());
     let mut out = String::from(
-        "global\n    maxconn 4096\n\ndefaults\n    log global\n    mode http\n    option httplog\n    \
+        "global\n    maxconn 4096\n    log stdout format raw local0\n\ndefaults\n    log global\n    mode http\n    option httplog\n    \
          option dontlognull\n    retries 3\n    timeout queue 20000\n    timeout connect 5000\n    \
          timeout server 50000\n    timeout client 50000\n\n",
     );

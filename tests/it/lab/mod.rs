@@ -3,7 +3,7 @@
 //! namespace, with stand-in Landscape services behind it and a client host
 //! in front. See README "The namespace lab".
 
-mod edge;
+pub mod edge;
 mod model;
 mod net;
 mod probe;
