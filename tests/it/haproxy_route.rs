@@ -541,3 +541,30 @@ fn a_unit_with_ingress_and_haproxy_route_serves_both_and_says_how() {
     let config = unit.haproxy_config().unwrap();
     assert!(config.contains("acl trusted_proxy src 10.1.80.7/32 10.1.99.1/32"), "both proxies trusted:\n{config}");
 }
+
+#[test]
+fn the_default_config_publishes_the_six_web_routes_and_says_the_grpc_ones_are_unused() {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_workload();
+    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
+    relate_routes(&mut unit);
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (endpoint, id) in ROUTES {
+        let expected = if endpoint.contains("hostagent") || endpoint.contains("installer") {
+            Databag::new()
+        } else {
+            expected_app(endpoint, "default", Some("10.1.77.18"))
+        };
+        assert_eq!(own_app(&unit, id), expected, "{endpoint}");
+        assert_eq!(own_unit(&unit, id), bag(&[("address", "\"10.1.77.18\"".into())]), "{endpoint}");
+    }
+    assert_eq!(
+        unit.status(),
+        (
+            "active".into(),
+            "hostagent-messenger-haproxy-route is related but unused: enable_hostagent_messenger is off".into()
+        )
+    );
+}
