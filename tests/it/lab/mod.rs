@@ -491,6 +491,23 @@ fn check_edge_health(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
     table.check("edge", "package-upload route's servers", &wanted, &servers, servers == wanted && upload.len() == 1);
 }
 
+/// Through the edge, Landscape learns the scheme the client used and the
+/// client's address: the units believe the edge's `X-Forwarded-*` headers
+/// because the edge is related (no haproxy_trusted_proxies is set).
+fn check_forwarded_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let (site, address) = (edge.hostname.as_str(), edge.host.address.as_str());
+    let origin = format!("::ffff:{}", model.client.address);
+    for (scheme, port, path, proto) in [("https", 443, "/", "https"), ("http", 80, "/ping", "http")] {
+        let resolve = format!("{site}:{port}:{address}");
+        let reply = client.curl(&format!("{scheme}://{site}{path}"), &["--resolve", &resolve]);
+        let forwarded_for = reply.received_header("x-forwarded-for").unwrap_or_default();
+        let got = format!("{} {forwarded_for}", reply.received_header("x-forwarded-proto").unwrap_or_default());
+        let ok = got.starts_with(&format!("{proto} {origin}"));
+        table.check("edge", &format!("{scheme} :{port}{path} X-Forwarded-*"), &format!("{proto} {origin}…"), &got, ok);
+    }
+}
+
 #[test]
 fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     let _lab = lab_lock();
@@ -511,6 +528,7 @@ fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     let mut table = RouteTable::new("Key Info routes through haproxy-operator, from the haproxy-route bags");
     check_edge_health(&model, &edge, &mut table);
     check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    check_forwarded_through_the_edge(&model, &edge, &mut table);
     table.finish();
 
     // Leadership moves: the new leader publishes the leader-only route.
@@ -520,6 +538,16 @@ fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     edge.serve(&model, &edge::haproxy_routes(&model));
     let mut table = RouteTable::new("haproxy-route after the leader moved");
     check_edge_health(&model, &edge, &mut table);
+    check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    table.finish();
+
+    // A refresh keeps every relation and every route.
+    let before = edge::haproxy_routes(&model).len();
+    model.upgrade_charm();
+    edge.serve(&model, &edge::haproxy_routes(&model));
+    let mut table = RouteTable::new("haproxy-route after upgrade-charm");
+    let after = edge::haproxy_routes(&model).len();
+    table.check("model", "routes published", &before.to_string(), &after.to_string(), after == before && after == 8);
     check_routes_through_the_edge(&model, &edge, &mut table, "default");
     table.finish();
 
