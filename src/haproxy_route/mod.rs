@@ -337,9 +337,18 @@ pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &
     let ingress_used = |names: &[&str]| {
         ingress.iter().any(|i| names.contains(&i.endpoint.name) && i.endpoint.unused_reason(config).is_none())
     };
+    // The appserver route takes `/`, so with it every web path goes
+    // through haproxy; without it, only the routes related do.
+    let web_routes: Vec<&str> =
+        routes.iter().filter(|r| matches!(r.endpoint.target, Target::Web { .. })).map(|r| r.endpoint.route).collect();
+    let web = if web_routes.is_empty() || web_routes.contains(&"appserver") {
+        "web".to_string()
+    } else {
+        format!("web ({})", web_routes.join(", "))
+    };
     let kinds = [
         (
-            "web",
+            web.as_str(),
             route_used(&|e| matches!(e.target, Target::Web { .. })),
             ingress_used(&["http-ingress", "https-ingress"]),
         ),
@@ -400,6 +409,35 @@ mod tests {
         assert!(parse_endpoints(r#"[1]"#).unwrap_err().contains("non-string"));
         assert!(parse_endpoints(r#"["ftp://x"]"#).unwrap_err().contains("not an http(s) URL"));
         assert!(parse_endpoints(r#"["https://x/\nbad"]"#).is_err());
+    }
+
+    fn related(names: &[&str]) -> Vec<RouteRelation> {
+        ENDPOINTS
+            .iter()
+            .filter(|e| names.contains(&e.name))
+            .map(|endpoint| RouteRelation {
+                endpoint,
+                relation: RelationId { endpoint: endpoint.name.into(), id: 1 },
+                provider: ProviderView::default(),
+                answer: None,
+                read_now: false,
+                record: Record::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_status_says_which_web_paths_go_through_haproxy() {
+        let config = CharmConfig::parse(Default::default()).unwrap();
+        let say = |names: &[&str]| exposure(&related(names), &[], &config);
+        assert_eq!(say(&[]), None);
+        let ping = say(&["pingserver-haproxy-route", "api-haproxy-route"]);
+        assert_eq!(ping.as_deref(), Some("Unit is ready; web (pingserver, api) via haproxy-route"));
+        // The appserver route's `/` takes every path no other route takes.
+        let all = say(&["appserver-haproxy-route", "pingserver-haproxy-route"]);
+        assert_eq!(all.as_deref(), Some("Unit is ready; web via haproxy-route"));
+        // A gRPC route whose flag is off exposes nothing.
+        assert_eq!(say(&["hostagent-messenger-haproxy-route"]), None);
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn command_problems(command: &str) -> Vec<String> {
                     // The migrations remove the relations of endpoints this
                     // charm does not declare: the Python charm's `website`.
                     let legacy = *verb == "remove-relation"
-                        && crate::metadata::TRAFFIC_ENDPOINTS_NOT_SERVED_YET.contains(&endpoint.as_str());
+                        && crate::metadata::UNDECLARED_ENDPOINTS.contains(&endpoint.as_str());
                     if !legacy && !spec().endpoints.contains_key(&endpoint) {
                         found.push(format!("`{command}`: no endpoint {endpoint:?} in metadata.yaml"));
                     }

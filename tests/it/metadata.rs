@@ -54,13 +54,13 @@ fn the_fake_knows_the_endpoints_of_metadata_yaml() {
     assert_eq!(known, declared);
 }
 
-/// The 26.04 charm's endpoints that carry traffic and this charm does not
-/// serve. Declared but not served, they would turn Juju's refusal of a
+/// The endpoints of earlier charms that carry traffic and this charm does
+/// not serve. Declared but not served, they would turn Juju's refusal of a
 /// refresh (nothing changes) into a silent outage at the external load
-/// balancer: they stay undeclared until the charm serves them. The eight
-/// haproxy-route endpoints are served (issue 16); `website` is the Python
-/// charm's, gone for good.
-pub const TRAFFIC_ENDPOINTS_NOT_SERVED_YET: [&str; 1] = ["website"];
+/// balancer: they stay undeclared. The eight haproxy-route endpoints of the
+/// 26.04 charm are served (issue 16); `website` is the Python charm's, gone
+/// for good.
+pub const UNDECLARED_ENDPOINTS: [&str; 1] = ["website"];
 
 /// Options of older revisions of that charm, superseded there too.
 const SUPERSEDED_OPTIONS: [&str; 1] = ["allow_http"];
@@ -83,7 +83,7 @@ fn refresh_from_the_26_04_charm_keeps_every_served_endpoint_and_every_option() {
         let name = endpoint["name"].as_str().unwrap();
         let theirs =
             (endpoint["role"].as_str().unwrap().to_string(), endpoint["interface"].as_str().unwrap().to_string());
-        match (spec().endpoints.get(name), TRAFFIC_ENDPOINTS_NOT_SERVED_YET.contains(&name)) {
+        match (spec().endpoints.get(name), UNDECLARED_ENDPOINTS.contains(&name)) {
             (Some(_), true) => problems.push(format!("{name} is declared but not served")),
             (None, true) => {}
             (None, false) => problems.push(format!("{name} ({theirs:?}) is not declared")),
