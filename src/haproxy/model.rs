@@ -428,31 +428,35 @@ fn web_routes(scheme: WebScheme, settings: &Settings, acls: &mut Vec<Acl>) -> Ve
 /// route: `<prefix><route>`.
 pub const ROUTE_HEALTH_PREFIX: &str = "/haproxy-route-health/";
 
-/// One haproxy-route route's health on this unit: up while each of its
-/// backends (suffixes of `landscape-http-…`) has a server up.
+/// One haproxy-route route's health on this unit: up while one of its
+/// backends (suffixes of `landscape-http-…`) has a server up. (The
+/// leader-only route carries package upload and the hash-id databases; in
+/// the deployment modes without package upload, the hash-id databases must
+/// still be reachable through it.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteHealth {
     pub route: &'static str,
     pub backends: Vec<&'static str>,
 }
 
-/// `200 up` for a route whose backends all have a server up, `503 down`
-/// for any other path under the prefix. The provider's check then follows
-/// the route's backends on this unit, not just this HAProxy being there.
+/// `200 up` for a route with a backend that has a server up, `503 down` for
+/// any other path under the prefix. The provider's check then follows the
+/// route's backends on this unit, not just this HAProxy being there.
 fn route_health_rules(routes: &[RouteHealth]) -> Vec<String> {
     if routes.is_empty() {
         return vec![];
     }
     let mut rules: Vec<String> = routes
         .iter()
-        .map(|route| {
-            let up: Vec<String> =
-                route.backends.iter().map(|b| format!("{{ nbsrv({}-{b}) gt 0 }}", WebScheme::Http.prefix())).collect();
-            format!(
-                "return status 200 content-type text/plain string up if {{ path {ROUTE_HEALTH_PREFIX}{} }} {}",
-                route.route,
-                up.join(" ")
-            )
+        .flat_map(|route| {
+            route.backends.iter().map(move |backend| {
+                format!(
+                    "return status 200 content-type text/plain string up if {{ path {ROUTE_HEALTH_PREFIX}{} }} \
+                     {{ nbsrv({}-{backend}) gt 0 }}",
+                    route.route,
+                    WebScheme::Http.prefix()
+                )
+            })
         })
         .collect();
     rules

@@ -18,8 +18,8 @@
 //!   `allow_http`);
 //! - gRPC routes go to the unit's TLS frontend of the service (6554, 50051),
 //!   `protocol: https` with `external_grpc_port`;
-//! - each web route's health check asks the unit whether that route's
-//!   backends have a server up there (`/haproxy-route-health/<route>`).
+//! - each web route's health check asks the unit whether a backend of that
+//!   route has a server up there (`/haproxy-route-health/<route>`).
 
 use std::net::IpAddr;
 
@@ -42,14 +42,15 @@ pub enum UnitBackend {
 }
 
 impl UnitBackend {
-    fn suffix(self) -> &'static str {
+    /// Its name after `landscape-http-`; None for a service that has no
+    /// backend there (a gRPC one: a test keeps the table free of them).
+    fn suffix(self) -> Option<&'static str> {
         match self {
             UnitBackend::Of(service) => match ports::spec(service).route {
-                ports::Route::Web { backend } => backend,
-                // Not a web service: the table's gRPC rows are never named here.
-                ports::Route::Grpc { name, .. } => name,
+                ports::Route::Web { backend } => Some(backend),
+                ports::Route::Grpc { .. } => None,
             },
-            UnitBackend::HashIds => HASHIDS_BACKEND,
+            UnitBackend::HashIds => Some(HASHIDS_BACKEND),
         }
     }
 }
@@ -59,7 +60,8 @@ pub enum Target {
     /// Port 80 of the units' HAProxys, for these path prefixes.
     Web {
         paths: &'static [&'static str],
-        /// What must have a server up on a unit for this route to be healthy there.
+        /// The unit's backends behind the route: it is healthy on a unit
+        /// while one of them has a server up there.
         needs: &'static [UnitBackend],
         /// Only the leader's HAProxy is a server (`hosts`).
         leader_only: bool,
@@ -202,7 +204,7 @@ impl RouteEndpoint {
     pub fn health(&self) -> Option<RouteHealth> {
         match self.target {
             Target::Web { needs, .. } => {
-                Some(RouteHealth { route: self.route, backends: needs.iter().map(|b| b.suffix()).collect() })
+                Some(RouteHealth { route: self.route, backends: needs.iter().filter_map(|b| b.suffix()).collect() })
             }
             Target::Grpc { .. } => None,
         }
@@ -322,6 +324,16 @@ mod tests {
             ports::UPLOAD_PATH,
         ] {
             assert!(published.contains(&path.prefix), "{} has no route", path.prefix);
+        }
+    }
+
+    #[test]
+    fn every_web_route_checks_backends_of_the_port_80_frontend() {
+        for endpoint in ENDPOINTS {
+            if let Target::Web { needs, .. } = endpoint.target {
+                let health = endpoint.health().unwrap();
+                assert_eq!(health.backends.len(), needs.len(), "{}: a need with no backend", endpoint.name);
+            }
         }
     }
 

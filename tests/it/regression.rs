@@ -642,3 +642,28 @@ fn a_percent_in_a_password_was_written_for_configparser_to_misread() {
     assert!(!message.contains("rabbit%(home)s") && !unit.log_text().contains("rabbit%(home)s"));
     assert!(!unit.read("/etc/landscape/service.conf").unwrap().contains('%'));
 }
+
+/// Issue 16: the first health answer for the leader-only haproxy-route
+/// route asked both of its backends to be up, so in a deployment mode
+/// without package upload haproxy-operator would have marked the leader
+/// down and lost the hash-id databases with it. The route is now up while
+/// either backend is; a route whose only backend is down answers 503,
+/// through the real HAProxy.
+#[test]
+fn haproxy_route_health_of_the_leader_route_needed_package_upload_too() {
+    let mut settings = loopback_settings(RedirectHttps::Default);
+    settings.route_health =
+        landscape_server::haproxy_route::ENDPOINTS.iter().filter_map(|endpoint| endpoint.health()).collect();
+    let health = |route: &str| format!("http://127.0.0.1/haproxy-route-health/{route}");
+    // No api server: its first check fails, and the route goes down once it
+    // has (bounded polling, not a timing).
+    let api = format!(
+        "for i in $(seq 200); do c=$(curl -s -o /dev/null -w '%{{http_code}}' {}); \
+         [ \"$c\" = 503 ] && break; sleep 0.05; done; echo \"api $c\"",
+        health("api")
+    );
+    let code = |route: &str| format!("curl -s -o /dev/null -w '{route} %{{http_code}}' {}; echo", health(route));
+    let commands = [api, code("package-upload"), code("appserver"), code("no-such-route")];
+    let (_, answers) = behind_real_haproxy(&settings, &[("appserver", 8080)], &commands);
+    assert_eq!(answers, ["api 503", "package-upload 200", "appserver 200", "no-such-route 503"]);
+}
