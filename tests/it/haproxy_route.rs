@@ -573,3 +573,27 @@ fn the_default_config_publishes_the_six_web_routes_and_says_the_grpc_ones_are_un
         )
     );
 }
+
+#[test]
+fn refresh_from_the_26_04_charm_without_a_tls_provider_keeps_the_web_routes_serving() {
+    // The 26.04 charm has no load-balancer-certificates: right after the
+    // refresh the unit lacks it, and says so, while port 80 and the web
+    // routes serve.
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    unit.relate_landscape_backends();
+    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
+    relate_routes(&mut unit);
+    for (endpoint, id) in ROUTES {
+        unit.state.relation_mut(id).unwrap().local_app_data = bags_of_the_26_04_charm(endpoint);
+    }
+    let run = unit.hook("upgrade-charm");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(unit.status(), ("blocked".into(), "Missing relations: load-balancer-certificates".into()));
+    for (endpoint, id) in ROUTES.iter().filter(|(e, _)| !e.contains("hostagent") && !e.contains("installer")) {
+        assert_eq!(own_app(&unit, *id), expected_app(endpoint, "default", Some("10.1.77.18")), "{endpoint}");
+    }
+    let config = unit.haproxy_config().unwrap();
+    assert!(config.contains("frontend landscape-http\n"), "{config}");
+    assert!(config.contains("/haproxy-route-health/appserver"), "port 80 answers the provider's checks");
+}
