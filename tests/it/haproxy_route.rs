@@ -186,9 +186,8 @@ fn wire_format_problems(app: &Databag) -> Vec<String> {
     if parsed.contains_key("external_grpc_port") && !https {
         problems.push("external_grpc_port without protocol https".into());
     }
-    if let Some(hostname) = parsed.get("hostname").and_then(Value::as_str)
-        && hostname.parse::<std::net::IpAddr>().is_ok()
-    {
+    let hostname = parsed.get("hostname").and_then(Value::as_str).unwrap_or_default();
+    if hostname.parse::<std::net::IpAddr>().is_ok() {
         problems.push(format!("hostname {hostname} is an IP address, which the provider refuses"));
     }
     problems
