@@ -42,6 +42,21 @@ impl FeatureFlag {
             FeatureFlag::UbuntuInstallerAttach => config.enable_ubuntu_installer_attach,
         }
     }
+
+    /// The status note of `endpoint`, related while this flag is off.
+    pub fn unused_reason(self, endpoint: &str, config: &CharmConfig) -> Option<String> {
+        (!self.is_on(config)).then(|| format!("{endpoint} is related but unused: {} is off", self.option()))
+    }
+}
+
+/// A URL a provider answered with: http(s), something after the scheme,
+/// bounded, no whitespace or control characters (it is logged and returned
+/// by an action).
+pub fn is_provider_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > "https://".len()
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +96,7 @@ const UNIT_KEYS: [&str; 2] = ["host", "ip"];
 impl IngressEndpoint {
     /// Why this endpoint is unused with this config (its flag is off), if it is.
     pub fn unused_reason(&self, config: &CharmConfig) -> Option<String> {
-        let flag = self.flag.filter(|flag| !flag.is_on(config))?;
-        Some(format!("{} is related but unused: {} is off", self.name, flag.option()))
+        self.flag?.unused_reason(self.name, config)
     }
 }
 
@@ -105,11 +119,7 @@ impl IngressRelation {
         let Some(raw) = self.provider_app.get("ingress") else { return Ok(None) };
         let value: Value = serde_json::from_str(raw).map_err(|e| format!("ingress is not JSON: {e}"))?;
         let url = value.get("url").and_then(Value::as_str).ok_or("ingress has no url string")?;
-        let valid = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len()
-            && url.len() <= 2048
-            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid {
+        if is_provider_url(url) {
             Ok(Some(url.to_string()))
         } else {
             Err(format!("ingress url is not an http(s) URL: {}", crate::text::quoted(url)))

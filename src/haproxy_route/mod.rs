@@ -179,10 +179,7 @@ pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
         if url.is_empty() {
             continue;
         }
-        let valid = (url.starts_with("https://") || url.starts_with("http://"))
-            && url.len() <= 2048
-            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !valid {
+        if !crate::ingress::is_provider_url(url) {
             return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(url)));
         }
         urls.push(url.to_string());
@@ -409,6 +406,7 @@ mod tests {
         assert!(parse_endpoints(r#"[1]"#).unwrap_err().contains("non-string"));
         assert!(parse_endpoints(r#"["ftp://x"]"#).unwrap_err().contains("not an http(s) URL"));
         assert!(parse_endpoints(r#"["https://x/\nbad"]"#).is_err());
+        assert!(parse_endpoints(r#"["https://"]"#).is_err(), "a scheme alone is no URL");
     }
 
     fn related(names: &[&str]) -> Vec<RouteRelation> {

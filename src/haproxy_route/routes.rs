@@ -185,8 +185,7 @@ impl RouteEndpoint {
 
     /// Why this endpoint publishes no route with this config, if it does not.
     pub fn unused_reason(&self, config: &CharmConfig) -> Option<String> {
-        let flag = self.flag().filter(|flag| !flag.is_on(config))?;
-        Some(format!("{} is related but unused: {} is off", self.name, flag.option()))
+        self.flag()?.unused_reason(self.name, config)
     }
 
     /// The unit's frontend the route's servers are.
@@ -324,6 +323,13 @@ mod tests {
             ports::UPLOAD_PATH,
         ] {
             assert!(published.contains(&path.prefix), "{} has no route", path.prefix);
+        }
+    }
+
+    #[test]
+    fn every_endpoint_is_named_after_its_route() {
+        for endpoint in ENDPOINTS {
+            assert_eq!(endpoint.name, format!("{}-haproxy-route", endpoint.route));
         }
     }
 

@@ -233,15 +233,16 @@ fn every_bundle_uses_only_real_options_endpoints_and_valid_routes() {
     }
 }
 
+/// The problems of `bundles/<file>` after `change`, one a line.
+fn problems_once_changed(file: &str, change: &dyn Fn(&mut Value)) -> String {
+    let mut bundle = read_bundle(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles").join(file));
+    change(&mut bundle);
+    problems(&bundle).join("\n")
+}
+
 #[test]
 fn the_bundle_check_fails_on_each_kind_of_mistake() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/landscape-scalable-ingress.yaml");
-    let good = read_bundle(&path);
-    let mutate = |change: &dyn Fn(&mut Value)| {
-        let mut bundle = good.clone();
-        change(&mut bundle);
-        problems(&bundle).join("\n")
-    };
+    let mutate = |change: &dyn Fn(&mut Value)| problems_once_changed("landscape-scalable-ingress.yaml", change);
     let unknown = mutate(&|b| {
         b["applications"]["landscape-server"]["options"]["ssl_cert"] = Value::String("x".into());
     });
@@ -275,13 +276,7 @@ fn the_bundle_check_fails_on_each_kind_of_mistake() {
 
 #[test]
 fn the_route_check_fails_on_each_kind_of_mistake() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/landscape-26.04.yaml");
-    let good = read_bundle(&path);
-    let mutate = |change: &dyn Fn(&mut Value)| {
-        let mut bundle = good.clone();
-        change(&mut bundle);
-        problems(&bundle).join("\n")
-    };
+    let mutate = |change: &dyn Fn(&mut Value)| problems_once_changed("landscape-26.04.yaml", change);
     let by_ip = mutate(&|b| {
         b["applications"]["landscape-server"]["options"]["root_url"] = Value::String("https://10.0.0.5/".into());
     });

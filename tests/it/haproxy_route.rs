@@ -35,13 +35,20 @@ fn relate_routes(unit: &mut Unit) {
 /// A leader with every haproxy-route endpoint related, both gRPC flags on,
 /// a certificate and a root_url with a host name, before any hook.
 fn routed_leader() -> Unit {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
+    let mut unit = leader_with_routes(Unit::relate_workload);
     unit.set_config("enable_hostagent_messenger", json!(true));
     unit.set_config("enable_ubuntu_installer_attach", json!(true));
     unit.mark_installed("landscape-ubuntu-installer-attach");
+    unit
+}
+
+/// A leader at root_url's host name, with what `relate` relates and the
+/// eight haproxy-route relations, before any hook.
+fn leader_with_routes(relate: fn(&mut Unit)) -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    relate(&mut unit);
+    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
     relate_routes(&mut unit);
     unit
 }
@@ -548,11 +555,7 @@ fn a_unit_with_ingress_and_haproxy_route_serves_both_and_says_how() {
 
 #[test]
 fn the_default_config_publishes_the_six_web_routes_and_says_the_grpc_ones_are_unused() {
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_workload();
-    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
-    relate_routes(&mut unit);
+    let mut unit = leader_with_routes(Unit::relate_workload);
     let run = unit.hook("config-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
     for (endpoint, id) in ROUTES {
@@ -578,11 +581,7 @@ fn refresh_from_the_26_04_charm_without_a_tls_provider_keeps_the_web_routes_serv
     // The 26.04 charm has no load-balancer-certificates: right after the
     // refresh the unit lacks it, and says so, while port 80 and the web
     // routes serve.
-    let mut unit = Unit::new(0, "10.1.77.18");
-    unit.state.leader = true;
-    unit.relate_landscape_backends();
-    unit.set_config("root_url", json!(format!("https://{HOSTNAME}/")));
-    relate_routes(&mut unit);
+    let mut unit = leader_with_routes(Unit::relate_landscape_backends);
     for (endpoint, id) in ROUTES {
         unit.state.relation_mut(id).unwrap().local_app_data = bags_of_the_26_04_charm(endpoint);
     }
