@@ -195,9 +195,9 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         leader_ip,
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
-    // The debarchive and the task handler know Landscape by its hostname.
-    let hostname = hostname.map(str::to_string).or_else(|| leader_ip.map(|ip| ip.to_string()));
-    companions(host, world, config, &landscape, hostname.as_deref().unwrap_or_default(), status)?;
+    // The debarchive and the task handler know Landscape by root_url's host
+    // name, never an address: they route by it (SNI), which takes no address.
+    companions(host, world, config, &landscape, hostname, status)?;
     // Said when nothing else is (the first status of a rank wins).
     if let Some(exposure) = haproxy_route::exposure(&world.haproxy_route, &world.ingress, config) {
         status.add(Status::active(exposure));
@@ -268,15 +268,19 @@ fn companions(
     world: &World,
     config: &CharmConfig,
     landscape: &landscape::LandscapeOutcome,
-    hostname: &str,
+    hostname: Option<&str>,
     status: &mut StatusCollector,
 ) -> Result<(), CharmError> {
+    if hostname.is_none() && (world.task_handler.is_some() || !world.debarchive.is_empty()) {
+        status.add(Status::active(
+            "root_url names no host: the task handler and debarchive are reached by their own addresses",
+        ));
+    }
     let relay = config.landscape.smtp_relay_host.as_deref();
     let mail = smtp::reconcile(host, world.smtp.as_ref(), relay, &world.unit_state, status);
     status.absorb(host, mail)?;
     let token = landscape.secret_token.as_deref();
-    let hostname_given = (!hostname.is_empty()).then_some(hostname);
-    let published = debarchive::reconcile(host, &world.debarchive, &world.unit_state, hostname_given, token);
+    let published = debarchive::reconcile(host, &world.debarchive, &world.unit_state, hostname, token);
     status.absorb(host, published)?;
     let outbox_inputs =
         outbox::Inputs { config, unit_state: &world.unit_state, landscape_restarted: landscape.restarted };

@@ -3,8 +3,9 @@
 //! route on every unit's HAProxy.
 //!
 //! The leader publishes, in its application bag on each relation, as the
-//! 26.04 charm does: `hostname` (root_url's host, else the leader's
-//! address), `secret-token-id` (a Juju secret `{"secret-token": <token>}`,
+//! 26.04 charm does: `hostname` (root_url's host name; none when root_url
+//! names an address, which the debarchive's own haproxy-route refuses),
+//! `secret-token-id` (a Juju secret `{"secret-token": <token>}`,
 //! one per relation, granted to it) and `secret-token-revision` (+1 when
 //! the token's content changes). The relation carries no address back, so
 //! every unit routes `/debarchive` (prefix stripped) to the debarchive
@@ -15,6 +16,7 @@
 use std::net::IpAddr;
 
 use crate::host::Host;
+use crate::juju::granted_secret::{self, GrantedSecret};
 use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Explain, Status};
 use crate::unit_state::{StateKey, UnitState};
@@ -47,7 +49,7 @@ pub fn observe(
             let bag = juju.relation_get_or_empty(&relation, &unit, Bag::Unit)?;
             // An address that does not parse is no backend: it is skipped.
             let address = bag.get("ingress-address").or_else(|| bag.get("private-address"));
-            unit_addresses.extend(address.and_then(|a| crate::peers::parse_ip(a)));
+            unit_addresses.extend(address.and_then(|a| crate::text::parse_routable_ip(a)));
         }
         unit_addresses.sort();
         unit_addresses.dedup();
@@ -78,16 +80,19 @@ impl Explain for DebarchiveError {
     }
 }
 
-/// What the leader publishes on one relation, beside the secret's id.
-fn wanted_bag(own: &Databag, hostname: &str, secret_id: &str, revision: Option<u64>) -> Databag {
+/// What turns the leader's bag on one relation into what it publishes: the
+/// secret's id, its revision when it changed, and the hostname (removed
+/// when there is none).
+fn bag_changes(own: &Databag, hostname: Option<&str>, secret_id: &str, revision: Option<u64>) -> Databag {
     let mut wanted = Databag::from([
-        ("hostname".to_string(), hostname.to_string()),
+        ("hostname".to_string(), hostname.unwrap_or_default().to_string()),
         ("secret-token-id".to_string(), secret_id.to_string()),
     ]);
     if let Some(revision) = revision {
         wanted.insert("secret-token-revision".into(), revision.to_string());
     }
-    wanted.into_iter().filter(|(k, v)| own.get(k) != Some(v)).collect()
+    // An empty value deletes the key; one that is not there needs nothing.
+    wanted.into_iter().filter(|(k, v)| own.get(k).map_or(!v.is_empty(), |current| current != v)).collect()
 }
 
 /// The leader's side: the secret made or updated, granted, and the bag
@@ -100,8 +105,8 @@ pub fn reconcile(
     hostname: Option<&str>,
     secret_token: Option<&str>,
 ) -> Result<(), DebarchiveError> {
-    let (Some(hostname), Some(token)) = (hostname, secret_token) else {
-        if !relations.is_empty() && secret_token.is_none() {
+    let Some(token) = secret_token else {
+        if !relations.is_empty() {
             host.log(LogLevel::Debug, "debarchive: no secret token yet; the relation is answered once there is one");
         }
         return Ok(());
@@ -111,26 +116,25 @@ pub fn reconcile(
         let Some(own) = &rel.own_app else { continue };
         let content = Databag::from([(SECRET_CONTENT_KEY.to_string(), token.to_string())]);
         let state_key = StateKey::DebarchiveToken(rel.relation.id);
-        let (secret_id, revision) = match own.get("secret-token-id").filter(|id| crate::text::is_secret_uri(id)) {
-            None => {
-                let label = format!("debarchive.{}.secret-token", rel.relation.id);
-                let id = host.juju.secret_add(&content, &label, crate::juju::tools::SecretOwner::Application)?;
-                host.juju.secret_grant(&id, &rel.relation)?;
-                (id, None)
+        let label = format!("debarchive.{}.secret-token", rel.relation.id);
+        let changed = unit_state.get(&state_key) != Some(&token_digest);
+        let published = own.get("secret-token-id").map(String::as_str);
+        let secret = granted_secret::ensure(&host.juju, &rel.relation, &label, &content, published, changed)?;
+        // The revision tells the debarchive to read the secret again.
+        let revision = match &secret {
+            GrantedSecret::Updated(_) => {
+                Some(own.get("secret-token-revision").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0) + 1)
             }
-            Some(id) if unit_state.get(&state_key) != Some(&token_digest) => {
-                // The token changed, or this leader has not set it yet.
-                host.juju.secret_set(id, &content)?;
-                host.juju.secret_grant(id, &rel.relation)?;
-                let previous = own.get("secret-token-revision").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
-                (id.clone(), Some(previous + 1))
-            }
-            Some(id) => (id.clone(), None),
+            GrantedSecret::Unchanged(_) | GrantedSecret::Created(_) => None,
         };
-        let changes = wanted_bag(own, hostname, &secret_id, revision);
+        let secret_id = secret.id().to_string();
+        let changes = bag_changes(own, hostname, &secret_id, revision);
         if !changes.is_empty() {
             host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
-            let message = format!("{}: published the hostname and secret token for {hostname}", rel.relation);
+            let message = match hostname {
+                Some(hostname) => format!("{}: published the hostname and secret token for {hostname}", rel.relation),
+                None => format!("{}: published the secret token (root_url names no host)", rel.relation),
+            };
             host.log(LogLevel::Info, &message);
         }
         host.stage_state(state_key, token_digest.clone());
@@ -145,9 +149,12 @@ mod tests {
     #[test]
     fn only_what_changed_is_published() {
         let own = Databag::from([("hostname".to_string(), "landscape.example".to_string())]);
-        let changes = wanted_bag(&own, "landscape.example", "secret:abc", Some(2));
+        let changes = bag_changes(&own, Some("landscape.example"), "secret:abc", Some(2));
         assert_eq!(changes.len(), 2);
         assert_eq!(changes["secret-token-revision"], "2");
         assert!(!changes.contains_key("hostname"));
+        let changes = bag_changes(&own, None, "secret:abc", None);
+        assert_eq!(changes["hostname"], "", "a hostname no longer wanted is deleted");
+        assert!(!bag_changes(&Databag::new(), None, "secret:abc", None).contains_key("hostname"));
     }
 }

@@ -119,10 +119,12 @@ impl IngressRelation {
         let Some(raw) = self.provider_app.get("ingress") else { return Ok(None) };
         let value: Value = serde_json::from_str(raw).map_err(|e| format!("ingress is not JSON: {e}"))?;
         let url = value.get("url").and_then(Value::as_str).ok_or("ingress has no url string")?;
+        // What is logged or shown of the URL never carries its credentials.
+        let masked = crate::text::mask_userinfo_in(url);
         if is_provider_url(url) {
-            Ok(Some(url.to_string()))
+            Ok(Some(masked))
         } else {
-            Err(format!("ingress url is not an http(s) URL: {}", crate::text::quoted(url)))
+            Err(format!("ingress url is not an http(s) URL: {}", crate::text::quoted(&masked)))
         }
     }
 }
@@ -309,7 +311,7 @@ fn publish(
 ) -> Result<(), HookToolError> {
     let endpoint = rel.endpoint;
     let unit_ip = match rel.unit_address.as_deref() {
-        Some(raw) => crate::peers::parse_ip(raw).or_else(|| {
+        Some(raw) => crate::text::parse_ip(raw).or_else(|| {
             let message = format!("{}: network-get gave no IP address: {}", endpoint.name, crate::text::quoted(raw));
             host.log(LogLevel::Warning, &message);
             inputs.unit_ip

@@ -54,28 +54,6 @@ pub struct PeerView {
     pub rejected: Vec<RejectedAddress>,
 }
 
-/// Parses an address strictly: `IpAddr` syntax, nothing around it. A scoped
-/// IPv6 address (`fe80::1%eth0`) is refused: it means nothing to another host.
-pub fn parse_ip(value: &str) -> Option<IpAddr> {
-    value.parse().ok()
-}
-
-/// An address another unit published for itself: [`parse_ip`], and one that
-/// this unit can reach. An unspecified (`0.0.0.0`, `::`), loopback or
-/// link-local address means nothing here: put in every unit's server lines,
-/// it would send traffic to the sender itself, or nowhere. (This unit's own
-/// address comes from Juju's `network-get`, and is taken as it is.)
-pub fn parse_peer_ip(value: &str) -> Option<IpAddr> {
-    let ip = parse_ip(value)?;
-    let unroutable = ip.is_unspecified()
-        || ip.is_loopback()
-        || match ip {
-            IpAddr::V4(v4) => v4.is_link_local(),
-            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-        };
-    (!unroutable).then_some(ip)
-}
-
 impl PeerView {
     /// Reads the peer relation. `readable` is false during `install`, when
     /// Juju does not let a unit read peer data yet. `broken` is the relation
@@ -90,7 +68,7 @@ impl PeerView {
         let mut view = PeerView::default();
         let network = juju.network_get(PEER_ENDPOINT, None)?;
         if let Some(bind) = network.bind_addresses.first() {
-            match parse_ip(bind) {
+            match crate::text::parse_ip(bind) {
                 Some(ip) => view.unit_ip = Some(ip),
                 None => view.rejected.push(RejectedAddress {
                     source: format!("network-get {PEER_ENDPOINT}"),
@@ -106,7 +84,7 @@ impl PeerView {
         let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
         let app_bag = read(app_name, Bag::App)?;
         if let Some(value) = app_bag.get(PeerKey::LeaderIp.name()) {
-            match parse_peer_ip(value) {
+            match crate::text::parse_routable_ip(value) {
                 Some(ip) => view.published_leader_ip = Some(ip),
                 None => view.rejected.push(RejectedAddress {
                     source: format!("the {app_name} application"),
@@ -127,7 +105,7 @@ impl PeerView {
                 .iter()
                 .find_map(|key| bag.get(*key).map(|value| (*key, value)));
             let Some((key, value)) = found else { continue };
-            match parse_peer_ip(value) {
+            match crate::text::parse_routable_ip(value) {
                 Some(ip) => view.peers.push((unit, ip)),
                 None => view.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
             }
@@ -191,14 +169,16 @@ mod tests {
 
     #[test]
     fn only_plain_addresses_parse() {
-        assert!(parse_ip("10.1.77.18").is_some());
-        assert!(parse_ip("fd00::1").is_some());
+        assert!(crate::text::parse_ip("10.1.77.18").is_some());
+        assert!(crate::text::parse_ip("fd00::1").is_some());
         for bad in ["10.1.77.18\n", " 10.1.77.18", "host.example", "10.0.0.1 check", "fe80::1%eth0", "[fd00::1]", ""] {
-            assert_eq!(parse_ip(bad), None, "{bad:?}");
+            assert_eq!(crate::text::parse_ip(bad), None, "{bad:?}");
         }
-        for unroutable in ["0.0.0.0", "::", "127.0.0.1", "::1", "169.254.1.2", "fe80::1"] {
-            assert!(parse_ip(unroutable).is_some(), "{unroutable:?}");
-            assert_eq!(parse_peer_ip(unroutable), None, "{unroutable:?}");
+        for unroutable in
+            ["0.0.0.0", "::", "127.0.0.1", "::1", "169.254.1.2", "fe80::1", "255.255.255.255", "224.0.0.1", "ff02::1"]
+        {
+            assert!(crate::text::parse_ip(unroutable).is_some(), "{unroutable:?}");
+            assert_eq!(crate::text::parse_routable_ip(unroutable), None, "{unroutable:?}");
         }
     }
 

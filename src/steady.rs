@@ -122,7 +122,7 @@ pub fn what_changed(
         return Ok(Some("leadership moved".into()));
     }
     let network = host.juju.network_get(PEER_ENDPOINT, None)?;
-    let address = network.bind_addresses.first().and_then(|a| crate::peers::parse_ip(a)).map(|ip| ip.to_string());
+    let address = network.bind_addresses.first().and_then(|a| crate::text::parse_ip(a)).map(|ip| ip.to_string());
     if address != record.address {
         return Ok(Some("the unit's address changed".into()));
     }

@@ -19,6 +19,7 @@
 use crate::fsutil::{self, FsError, Owner};
 use crate::host::Host;
 use crate::ini::IniDocument;
+use crate::juju::granted_secret;
 use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Explain, Status, first_line};
 use crate::system::{Cmd, CmdError};
@@ -28,6 +29,8 @@ use crate::unit_state::{StateKey, UnitState};
 pub use crate::juju::metadata::TASK_HANDLER_ENDPOINT;
 const GRPC_ADDRESS_KEY: &str = "landscape.task-handler.grpc-address";
 const CERTS_DIR_KEY: &str = "landscape.task-handler.grpc-certs-dir";
+/// The keys of the leader's bag that are there only sometimes.
+const OPTIONAL_KEYS: [&str; 5] = ["hostname", "sslmode", "sslrootcert", "sslcert", "sslkey"];
 /// The bundle's files, by the secret's content keys.
 const CERT_FILES: [(&str, &str, u32); 3] =
     [("ca-cert", "ca.crt", 0o644), ("client-cert", "client.crt", 0o644), ("client-key", "client.key", 0o600)];
@@ -86,7 +89,7 @@ impl Explain for TaskHandlerError {
 
 /// The stores as the task handler takes them, from service.conf, and the
 /// password apart (it goes in the secret). None until service.conf has them.
-pub fn stores(service_conf: &str, hostname: &str) -> Result<Option<(Databag, String)>, TaskHandlerError> {
+pub fn stores(service_conf: &str, hostname: Option<&str>) -> Result<Option<(Databag, String)>, TaskHandlerError> {
     let Ok(doc) = IniDocument::parse(service_conf) else { return Ok(None) };
     let get = |keys: &[&str]| keys.iter().find_map(|k| doc.get("stores", k)).filter(|v| !v.is_empty());
     let (Some(address), Some(user), Some(password)) = (get(&["host"]), get(&["user"]), get(&["password"])) else {
@@ -108,8 +111,10 @@ pub fn stores(service_conf: &str, hostname: &str) -> Result<Option<(Databag, Str
         ("main".to_string(), main),
         ("account_1".to_string(), account),
         ("resource_1".to_string(), resource),
-        ("hostname".to_string(), hostname.to_string()),
     ]);
+    if let Some(hostname) = hostname {
+        bag.insert("hostname".to_string(), hostname.to_string());
+    }
     for key in ["sslmode", "sslrootcert", "sslcert", "sslkey"] {
         if let Some(value) = get(&[key]) {
             bag.insert(key.to_string(), value);
@@ -144,7 +149,7 @@ pub fn reconcile(
     host: &Host<'_>,
     rel: Option<&TaskHandlerRelation>,
     unit_state: &UnitState,
-    hostname: &str,
+    hostname: Option<&str>,
     outbox_installed: bool,
 ) -> Result<(), TaskHandlerError> {
     if let Some(rel) = rel.filter(|r| r.own_app.is_some()) {
@@ -167,21 +172,19 @@ pub fn publish(
     let content = Databag::from([("password".to_string(), password.clone())]);
     let digest = fsutil::sha256_hex(&[password.as_bytes()]);
     let state_key = StateKey::TaskHandlerPassword(rel.relation.id);
-    let secret_id = match own.get("secret-id").filter(|id| crate::text::is_secret_uri(id)) {
-        None => {
-            let label = format!("task-handler.{}.password", rel.relation.id);
-            let id = host.juju.secret_add(&content, &label, crate::juju::tools::SecretOwner::Application)?;
-            host.juju.secret_grant(&id, &rel.relation)?;
-            id
-        }
-        Some(id) if unit_state.get(&state_key) != Some(&digest) => {
-            host.juju.secret_set(id, &content)?;
-            host.juju.secret_grant(id, &rel.relation)?;
-            id.clone()
-        }
-        Some(id) => id.clone(),
-    };
+    let label = format!("task-handler.{}.password", rel.relation.id);
+    let changed = unit_state.get(&state_key) != Some(&digest);
+    let published = own.get("secret-id").map(String::as_str);
+    let secret = granted_secret::ensure(&host.juju, &rel.relation, &label, &content, published, changed)?;
+    let secret_id = secret.id().to_string();
     wanted.insert("secret-id".into(), secret_id);
+    // A key published before and not wanted now (the hostname, once root_url
+    // names none) is deleted with an empty value.
+    for key in OPTIONAL_KEYS {
+        if own.contains_key(key) && !wanted.contains_key(key) {
+            wanted.insert(key.to_string(), String::new());
+        }
+    }
     let changes: Databag = wanted.into_iter().filter(|(k, v)| own.get(k) != Some(v)).collect();
     if !changes.is_empty() {
         host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
@@ -216,8 +219,9 @@ pub fn configure_outbox(
     if !is_host_port(address) {
         return Err(TaskHandlerError::Provider(format!("grpc-address is not host:port: {}", quoted(address))));
     }
-    let revision = bag.get("certs-revision").cloned().unwrap_or_default();
-    let marker = format!("{address} {secret_id} {revision}");
+    let revision = bag.get("certs-revision").map(String::as_str).unwrap_or_default();
+    // A digest: unit state keeps no provider value as written (any size).
+    let marker = fsutil::sha256_hex(&[address.as_bytes(), b" ", secret_id.as_bytes(), b" ", revision.as_bytes()]);
     if applied == Some(&marker) || !outbox_installed {
         return Ok(());
     }
@@ -227,17 +231,7 @@ pub fn configure_outbox(
             quoted(secret_id)
         )));
     }
-    let bundle = host.juju.secret_get(Some(secret_id), None, true).map_err(|e| {
-        TaskHandlerError::Provider(format!("certs-secret-id's secret cannot be read: {}", first_line(&e)))
-    })?;
-    let dir = host.paths.outbox_task_handler_certs_dir();
-    for (key, file, mode) in CERT_FILES {
-        let pem = bundle
-            .get(key)
-            .filter(|pem| pem.contains("-----BEGIN "))
-            .ok_or_else(|| TaskHandlerError::Provider(format!("certs-secret-id's secret has no PEM {key}")))?;
-        fsutil::write_atomic(&dir.join(file), format!("{}\n", pem.trim_end()).as_bytes(), mode, Owner::default())?;
-    }
+    write_bundle(host, secret_id)?;
     let address_arg = format!("{GRPC_ADDRESS_KEY}={address}");
     // The snap reads the machine's path (CHARM_FS_ROOT, in tests, moves
     // only where the charm writes).
@@ -250,10 +244,63 @@ pub fn configure_outbox(
     Ok(())
 }
 
-/// `host:port`: a DNS name or an address (v6 bracketed), and a port.
+/// The task handler's client bundle, from its secret, into the files the
+/// outbox reads; every file checked before any is written, so none is left
+/// half-updated.
+fn write_bundle(host: &Host<'_>, secret_id: &str) -> Result<(), TaskHandlerError> {
+    let bundle = host.juju.secret_get(Some(secret_id), None, true).map_err(|e| {
+        TaskHandlerError::Provider(format!("certs-secret-id's secret cannot be read: {}", first_line(&e)))
+    })?;
+    for (key, _, _) in CERT_FILES {
+        let pem = bundle.get(key).map(String::as_str).unwrap_or_default();
+        if let Some(problem) = pem_problem(key, pem) {
+            return Err(TaskHandlerError::Provider(format!("certs-secret-id's secret's {key} {problem}")));
+        }
+    }
+    let dir = host.paths.outbox_task_handler_certs_dir();
+    for (key, file, mode) in CERT_FILES {
+        let pem = bundle.get(key).map(String::as_str).unwrap_or_default();
+        fsutil::write_atomic(&dir.join(file), format!("{}\n", pem.trim_end()).as_bytes(), mode, Owner::default())?;
+    }
+    Ok(())
+}
+
+/// `host:port`: a DNS name or an address (v6 bracketed), and a port, both
+/// given (a bare IPv6 address is no host and port).
 fn is_host_port(text: &str) -> bool {
-    let (host, port) = split_address(text);
-    text.contains(':') && crate::text::is_host(&host) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => (host, port),
+            _ => return false,
+        },
+        None => match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, port),
+            _ => return false,
+        },
+    };
+    crate::text::is_host(host) && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// A PEM the outbox may be given for `key`: text without NUL or other
+/// control characters, every block a certificate (`ca-cert`, `client-cert`,
+/// which are written world-readable) or a private key (`client-key`).
+fn pem_problem(key: &str, pem: &str) -> Option<&'static str> {
+    if pem.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Some("holds control characters");
+    }
+    let labels: Vec<&str> =
+        pem.lines().filter_map(|l| l.trim().strip_prefix("-----BEGIN ")?.strip_suffix("-----")).collect();
+    let wanted_key = key == "client-key";
+    if labels.is_empty() {
+        return Some("is not PEM");
+    }
+    if wanted_key && !labels.iter().all(|l| l.ends_with("PRIVATE KEY")) {
+        return Some("holds something other than a private key");
+    }
+    if !wanted_key && !labels.iter().all(|l| *l == "CERTIFICATE") {
+        return Some("holds something other than certificates");
+    }
+    None
 }
 
 #[cfg(test)]
@@ -264,7 +311,7 @@ mod tests {
 
     #[test]
     fn the_stores_as_the_task_handler_reads_them() {
-        let (bag, password) = stores(CONF, "landscape.example").unwrap().unwrap();
+        let (bag, password) = stores(CONF, Some("landscape.example")).unwrap().unwrap();
         assert_eq!(bag["host"], "10.0.0.5");
         assert_eq!(bag["port"], "5432");
         assert_eq!(bag["account_1"], "landscape-standalone-account-1");
@@ -272,17 +319,34 @@ mod tests {
         assert_eq!(bag["hostname"], "landscape.example");
         assert!(!bag.values().any(|v| v == "pw"), "the password goes in the secret");
         assert_eq!(password, "pw");
-        assert_eq!(stores("[stores]\nhost = db:5432\n", "x").unwrap(), None, "not complete yet");
+        assert_eq!(stores("[stores]\nhost = db:5432\n", None).unwrap(), None, "not complete yet");
     }
 
     #[test]
     fn a_loopback_store_is_never_published() {
         for host in ["localhost:6432", "127.0.0.1:6432", "[::1]:6432", "127.0.1.1:5432"] {
             let conf = CONF.replace("10.0.0.5:5432", host);
-            assert!(matches!(stores(&conf, "x"), Err(TaskHandlerError::LoopbackStores(_))), "{host}");
+            assert!(matches!(stores(&conf, None), Err(TaskHandlerError::LoopbackStores(_))), "{host}");
         }
         assert_eq!(split_address("[fd00::5]:5433"), ("fd00::5".into(), "5433".into()));
         assert!(is_host_port("landscape.example.com:50053") && is_host_port("10.1.1.9:50051"));
         assert!(!is_host_port("10.1.1.9") && !is_host_port("x y:1") && !is_host_port("h:0"));
+        assert!(is_host_port("[fd00::53]:50051"));
+        for bad in ["fd00::53", "[fd00::53]", "[fd00::53]:", "[x]:1", "fd00::53:50051"] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_certificates_and_a_key_reach_the_outbox() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
+        assert_eq!(pem_problem("ca-cert", cert), None);
+        assert_eq!(pem_problem("client-key", key), None);
+        assert!(pem_problem("ca-cert", &format!("{cert}{key}")).is_some(), "a key in a 0644 file");
+        assert!(pem_problem("client-cert", key).is_some());
+        assert!(pem_problem("client-key", cert).is_some());
+        assert!(pem_problem("ca-cert", &cert.replace("MIIB", "MI\0IB")).is_some(), "NUL");
+        assert!(pem_problem("ca-cert", "not pem").is_some());
     }
 }

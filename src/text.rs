@@ -8,6 +8,8 @@
 //! echoed from outside goes through [`quoted`]; every message a hook tool
 //! carries goes through [`one_line`].
 
+use std::net::IpAddr;
+
 /// How many characters of a value are shown.
 pub const SHOWN_CHARS: usize = 80;
 /// The longest message sent to `status-set` or `juju-log`, in characters.
@@ -48,6 +50,51 @@ pub fn mask_userinfo(url: &str) -> String {
         Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
         None => url.to_string(),
     }
+}
+
+/// `text` with every URL's `user:password@` in it shown as `<redacted>@`:
+/// for data that may hold URLs anywhere (a JSON list of them, say).
+pub fn mask_userinfo_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        let authority_end = tail.find(|c: char| "/?#\"',] \t\r\n".contains(c)).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("<redacted>");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses an address strictly: `IpAddr` syntax, nothing around it. A scoped
+/// IPv6 address (`fe80::1%eth0`) is refused: it means nothing to another host.
+pub fn parse_ip(value: &str) -> Option<IpAddr> {
+    value.parse().ok()
+}
+
+/// An address another host published for itself (a peer, a debarchive
+/// unit): [`parse_ip`], and one that this unit can reach. An unspecified
+/// (`0.0.0.0`, `::`), loopback, link-local, broadcast or multicast address
+/// means nothing here: put in every unit's server lines, it would send
+/// traffic to the sender itself, or nowhere. (This unit's own address
+/// comes from Juju's `network-get`, and is taken as it is.)
+pub fn parse_routable_ip(value: &str) -> Option<IpAddr> {
+    let ip = parse_ip(value)?;
+    let unroutable = ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || match ip {
+            IpAddr::V4(v4) => v4.is_link_local() || v4.is_broadcast(),
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        };
+    (!unroutable).then_some(ip)
 }
 
 /// A DNS name (RFC 1123): dot-separated labels of letters, digits and inner
@@ -143,6 +190,10 @@ mod tests {
         assert_eq!(mask_userinfo("http://proxy:3128"), "http://proxy:3128");
         assert_eq!(mask_userinfo("https://example.com/a@b"), "https://example.com/a@b");
         assert_eq!(mask_userinfo("not a url"), "not a url");
+        assert_eq!(
+            mask_userinfo_in(r#"["https://admin:secret@x.example/", "http://y/a@b", "https://u@z"]"#),
+            r#"["https://<redacted>@x.example/", "http://y/a@b", "https://<redacted>@z"]"#
+        );
     }
 
     #[test]

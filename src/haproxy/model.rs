@@ -69,6 +69,8 @@ pub struct Backend {
     /// ignored them.
     pub http_checks: bool,
     pub check_path: &'static str,
+    /// `http-check expect <this>`; None keeps HAProxy's default (2xx, 3xx).
+    pub check_expect: Option<&'static str>,
     /// `http-request` rules of the backend (after the frontend chose it).
     pub http_request: Vec<String>,
     pub timeout_server: u32,
@@ -292,34 +294,59 @@ const ACL_DEBARCHIVE: Acl = Acl::fixed("debarchive", "path_reg -i ^/debarchive(/
 const DEBARCHIVE_BACKEND: &str = "debarchive";
 /// The debarchive service's own health endpoint, under the stripped prefix.
 const DEBARCHIVE_CHECK_PATH: &str = "/v1beta1/mirrors";
+/// The debarchive API answers a request without credentials (the check's)
+/// with 401: that answer proves it is serving, so it counts as up.
+const DEBARCHIVE_CHECK_EXPECT: &str = "rstatus ^([23][0-9][0-9]|401)$";
 /// A trusted proxy in front (the ingress HAProxy) ended TLS and says so.
 /// Redirecting such a request would send the client back to the same proxy,
 /// which sends it here again: a loop.
 const ACL_FORWARDED_HTTPS: Acl = Acl::fixed("forwarded_https", "req.hdr(X-Forwarded-Proto) -i https");
 const ACL_FORWARDED_PROTO: Acl = Acl::fixed("forwarded_proto", "req.hdr(X-Forwarded-Proto) -m found");
+/// The last `X-Forwarded-For` entry (over every header line), when it is an
+/// address: the one the sending proxy appended.
+const LAST_FORWARDED_FOR: &str = "req.hdr_ip(X-Forwarded-For,-1)";
+const ACL_FORWARDED_FOR: Acl = Acl::fixed("forwarded_for", "req.hdr_ip(X-Forwarded-For,-1) -m found");
 const TRUSTED_PROXY: &str = "trusted_proxy";
 
 /// The `X-Forwarded-*` headers Landscape gets: a client's own are dropped
 /// (`X-Forwarded-For`, which `option forwardfor` then sets from the
 /// connection) or replaced (`X-Forwarded-Proto`, the scheme of the
-/// connection: `proto`), unless it is a trusted proxy, whose are passed on.
-/// Landscape builds absolute URLs and decides "secure" from them, so a value
-/// any client can send must not reach it unchanged.
+/// connection: `proto`), unless it is a trusted proxy. Of a trusted proxy's
+/// `X-Forwarded-For` only the last entry is kept, the address that proxy
+/// saw: the entries before it came from its client, who can write anything
+/// there. Landscape builds absolute URLs and decides "secure" from these
+/// headers, and records the client's address, so a value any client can
+/// send must not reach it unchanged.
 fn forwarded_headers(proto: &str, trusted: &[Network]) -> (Vec<Acl>, Vec<String>) {
     if trusted.is_empty() {
         let rules = vec!["del-header X-Forwarded-For".to_string(), format!("set-header X-Forwarded-Proto {proto}")];
         return (vec![], rules);
     }
-    let sources: Vec<String> = trusted.iter().map(Network::to_string).collect();
-    let acls = vec![
-        Acl { name: TRUSTED_PROXY, criterion: Cow::Owned(format!("src {}", sources.join(" "))) },
-        ACL_FORWARDED_PROTO,
-    ];
+    let mut acls = trusted_proxy_acls(trusted);
+    acls.extend([ACL_FORWARDED_FOR, ACL_FORWARDED_PROTO]);
+    let trusted_for = format!("{TRUSTED_PROXY} {}", ACL_FORWARDED_FOR.name);
     let rules = vec![
-        format!("del-header X-Forwarded-For unless {TRUSTED_PROXY}"),
+        format!("set-header X-Forwarded-For %[{LAST_FORWARDED_FOR}] if {trusted_for}"),
+        format!("del-header X-Forwarded-For unless {trusted_for}"),
         format!("set-header X-Forwarded-Proto {proto} unless {TRUSTED_PROXY} {}", ACL_FORWARDED_PROTO.name),
     ];
     (acls, rules)
+}
+
+/// The most networks one `acl` line names: HAProxy reads at most 64 words a
+/// line, and the line has three more (`acl`, the name, `src`).
+pub const NETWORKS_PER_ACL_LINE: usize = 60;
+
+/// `acl trusted_proxy src …`, over as many lines as the networks need
+/// (HAProxy ORs the lines of one ACL).
+fn trusted_proxy_acls(trusted: &[Network]) -> Vec<Acl> {
+    trusted
+        .chunks(NETWORKS_PER_ACL_LINE)
+        .map(|chunk| {
+            let sources: Vec<String> = chunk.iter().map(Network::to_string).collect();
+            Acl { name: TRUSTED_PROXY, criterion: Cow::Owned(format!("src {}", sources.join(" "))) }
+        })
+        .collect()
 }
 
 /// The HTTP (80) or HTTPS (443) service: one definition for both.
@@ -474,6 +501,7 @@ fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Settings) -> 
         name: format!("{}-{suffix}", scheme.prefix()),
         http_checks: true,
         check_path: "/",
+        check_expect: None,
         http_request: vec![],
         timeout_server: SERVER_TIMEOUT_MS,
         servers,
@@ -497,6 +525,7 @@ fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Settings) -> 
             .collect();
         backends.push(Backend {
             check_path: DEBARCHIVE_CHECK_PATH,
+            check_expect: Some(DEBARCHIVE_CHECK_EXPECT),
             // The debarchive service serves from `/`.
             http_request: vec!["set-path %[path,regsub(^/debarchive/?,/)]".to_string()],
             ..http_backend(DEBARCHIVE_BACKEND, servers)
@@ -577,6 +606,7 @@ fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Top
             name: grpc_backend_name(name),
             http_checks: false,
             check_path: "/",
+            check_expect: None,
             http_request: vec![],
             timeout_server: SERVER_TIMEOUT_MS,
             servers: topology

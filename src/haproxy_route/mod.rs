@@ -41,6 +41,13 @@ pub struct ProviderView {
     /// `ingress-address` and the host networks of their `egress-subnets`.
     #[serde(default)]
     pub proxies: Vec<String>,
+    /// How many more addresses its units had than are trusted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub proxies_left_out: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The most provider addresses trusted on one relation (a provider has a
@@ -139,10 +146,11 @@ fn read_provider(
     }
     proxies.sort();
     proxies.dedup();
+    let proxies_left_out = proxies.len().saturating_sub(MAX_PROXIES);
     proxies.truncate(MAX_PROXIES);
     let answer = app.get("endpoints").cloned();
     let answer_digest = answer.as_ref().map(|text| crate::fsutil::sha256_hex(&[text.as_bytes()]));
-    Ok((ProviderView { answer_digest, proxies }, answer))
+    Ok((ProviderView { answer_digest, proxies, proxies_left_out }, answer))
 }
 
 /// An address, or a network of one address: what a proxy's unit is. A wider
@@ -170,19 +178,22 @@ pub fn health_checks(relations: &[RouteRelation]) -> Vec<crate::haproxy::model::
 /// (`[""]`, its answer for a route without paths, is none).
 pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
     let field = "endpoints";
+    // What is logged or shown of the answer never carries a URL's credentials.
+    let shown = || crate::text::quoted(&crate::text::mask_userinfo_in(raw));
     let value: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| format!("{field} is not JSON ({e}): {}", crate::text::quoted(raw)))?;
-    let list = value.as_array().ok_or_else(|| format!("{field} is not a JSON list: {}", crate::text::quoted(raw)))?;
+        serde_json::from_str(raw).map_err(|e| format!("{field} is not JSON ({e}): {}", shown()))?;
+    let list = value.as_array().ok_or_else(|| format!("{field} is not a JSON list: {}", shown()))?;
     let mut urls = vec![];
     for item in list {
-        let url = item.as_str().ok_or_else(|| format!("{field} holds a non-string: {}", crate::text::quoted(raw)))?;
+        let url = item.as_str().ok_or_else(|| format!("{field} holds a non-string: {}", shown()))?;
         if url.is_empty() {
             continue;
         }
+        let masked = crate::text::mask_userinfo_in(url);
         if !crate::ingress::is_provider_url(url) {
-            return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(url)));
+            return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(&masked)));
         }
-        urls.push(url.to_string());
+        urls.push(masked);
     }
     Ok(urls)
 }
@@ -226,6 +237,14 @@ pub fn reconcile(
         leader_ip: inputs.leader_ip,
     };
     for rel in relations {
+        if rel.provider.proxies_left_out > 0 {
+            status.add(Status::blocked(format!(
+                "{}: the provider's units have {} addresses, more than the {MAX_PROXIES} trusted: \
+                 set haproxy_trusted_proxies to their network",
+                rel.endpoint.name,
+                MAX_PROXIES + rel.provider.proxies_left_out
+            )));
+        }
         let withheld = withheld(rel.endpoint, inputs, hostname_problem.is_some());
         if let Some(Withheld::Because(note)) = &withheld {
             status.add(note.clone());

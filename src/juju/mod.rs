@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod event;
+pub mod granted_secret;
 pub mod metadata;
 pub mod pyjson;
 pub mod tools;

@@ -35,6 +35,9 @@ pub struct DbConnection {
     pub stores_password: String,
     /// PostgreSQL's major version, when the provider says.
     pub major_version: Option<u32>,
+    /// The provider says it serves TLS (`tls`): PostgreSQL then accepts
+    /// only TLS connections from other machines, so `sslmode=require`.
+    pub tls: bool,
     pub source: DbSource,
 }
 
@@ -170,24 +173,10 @@ fn read_database(
     let Some(endpoints) = provider.get("endpoints") else {
         return Ok(Err(DbState::Incomplete("database (no endpoints yet)".into())));
     };
-    let credentials = match provider.get("secret-user") {
-        // Checked before it reaches argv: anything else is the provider's bad data.
-        Some(uri) if !crate::text::is_secret_uri(uri) => {
-            let shown = crate::text::quoted(uri);
-            return Ok(Err(DbState::Invalid(format!("database: secret-user is not a Juju secret URI: {shown}"))));
-        }
-        Some(uri) => {
-            let label = format!("{}.{}.user.secret", relation.endpoint, relation.id);
-            match juju.secret_get(Some(uri), Some(&label), refresh) {
-                Ok(content) => content,
-                // Not granted to us yet, or already rotated away: wait for the next change.
-                Err(HookToolError::SecretNotFound { .. }) => {
-                    return Ok(Err(DbState::Incomplete("database (credentials secret not readable yet)".into())));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        None => provider.clone(),
+    let credentials = match provider_secret(juju, relation, &provider, ("user", "credentials"), refresh)? {
+        Ok(Some(content)) => content,
+        Ok(None) => provider.clone(),
+        Err(state) => return Ok(Err(state)),
     };
     let (Some(user), Some(password)) = (credentials.get("username"), credentials.get("password")) else {
         return Ok(Err(DbState::Incomplete("database (no credentials yet)".into())));
@@ -199,6 +188,10 @@ fn read_database(
     if !is_token(user) || !is_token(password) {
         return Ok(Err(DbState::Invalid("database: username or password holds spaces or control characters".into())));
     }
+    let tls = match read_tls(juju, relation, &provider, refresh)? {
+        Ok(tls) => tls,
+        Err(state) => return Ok(Err(state)),
+    };
     Ok(Ok(DbConnection {
         host,
         port,
@@ -206,8 +199,52 @@ fn read_database(
         password: password.clone(),
         stores_password: password.clone(),
         major_version: major_version(provider.get("version")),
+        tls,
         source: DbSource::Database(relation.clone()),
     }))
+}
+
+/// The content of the secret the provider names in `secret-<group>` (the
+/// secrets variant this charm asks for; `what` it holds, for the status);
+/// None when it names none (the values are then in its bag).
+fn provider_secret(
+    juju: &HookTools<'_>,
+    relation: &RelationId,
+    provider: &Databag,
+    (group, what): (&str, &str),
+    refresh: bool,
+) -> Result<Result<Option<Databag>, DbState>, HookToolError> {
+    let Some(uri) = provider.get(&format!("secret-{group}")) else { return Ok(Ok(None)) };
+    // Checked before it reaches argv: anything else is the provider's bad data.
+    if !crate::text::is_secret_uri(uri) {
+        let shown = crate::text::quoted(uri);
+        return Ok(Err(DbState::Invalid(format!("database: secret-{group} is not a Juju secret URI: {shown}"))));
+    }
+    let label = format!("{}.{}.{group}.secret", relation.endpoint, relation.id);
+    match juju.secret_get(Some(uri), Some(&label), refresh) {
+        Ok(content) => Ok(Ok(Some(content))),
+        // Not granted to us yet, or already rotated away: wait for the next change.
+        Err(HookToolError::SecretNotFound { .. }) => {
+            Ok(Err(DbState::Incomplete(format!("database ({what} secret not readable yet)"))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the provider serves TLS: `tls` in its bag, or in the secret
+/// `secret-tls` names (the secrets variant this charm asks for).
+fn read_tls(
+    juju: &HookTools<'_>,
+    relation: &RelationId,
+    provider: &Databag,
+    refresh: bool,
+) -> Result<Result<bool, DbState>, HookToolError> {
+    let flag = match provider_secret(juju, relation, provider, ("tls", "TLS"), refresh)? {
+        Ok(Some(content)) => content.get("tls").cloned(),
+        Ok(None) => provider.get("tls").cloned(),
+        Err(state) => return Ok(Err(state)),
+    };
+    Ok(Ok(flag.is_some_and(|f| f.trim().eq_ignore_ascii_case("true"))))
 }
 
 /// Reads the legacy `db` relation: the first provider unit that lists us in
@@ -229,13 +266,9 @@ fn read_legacy(
         let master = parse_libpq(master);
         let user = bag.get("user").or(master.get("user"));
         let (Some(host), Some(password), Some(user)) = (master.get("host"), master.get("password"), user) else {
-            let lacking: Vec<&str> =
-                [("host", master.get("host")), ("password", master.get("password")), ("user", user)]
-                    .iter()
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(k, _)| *k)
-                    .collect();
-            unusable = Some(format!("db: {unit}'s master connection string has no {}", lacking.join(", ")));
+            let lacking =
+                lacking(&[("host", master.get("host")), ("password", master.get("password")), ("user", user)]);
+            unusable = Some(format!("db: {unit}'s master connection string has no {lacking}"));
             continue;
         };
         let port = bag.get("port").or(master.get("port")).map_or(Ok(DEFAULT_PORT), |p| {
@@ -264,6 +297,7 @@ fn read_legacy(
             password: password.clone(),
             stores_password: password.clone(),
             major_version: major_version(bag.get("version")),
+            tls: false,
             source: DbSource::LegacyDb(relation.clone()),
         }));
     }
@@ -271,6 +305,11 @@ fn read_legacy(
         Some(problem) => DbState::Invalid(problem),
         None => DbState::Incomplete(format!("db ({unit_name} is not in allowed-units yet)")),
     }))
+}
+
+/// The names of the fields that are not there, comma-separated.
+fn lacking(fields: &[(&str, Option<&String>)]) -> String {
+    fields.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
 }
 
 /// Applies the `db_*` options over a relation's connection (or stands in
@@ -296,6 +335,7 @@ fn apply_overrides(found: Result<DbConnection, DbState>, overrides: &DbOverrides
                 stores_password: password.clone(),
                 password,
                 major_version: None,
+                tls: false,
                 source: DbSource::Config,
             }
         }
@@ -382,6 +422,7 @@ mod tests {
             user: "relation-4".into(),
             password: "pw".into(),
             stores_password: "pw".into(),
+            tls: false,
             major_version: Some(16),
             source: DbSource::Config,
         };

@@ -28,9 +28,23 @@ pub type Dropin = (&'static str, &'static str, Option<String>);
 pub fn desired_all(mode: &str, analytics_id: Option<&str>) -> Vec<Dropin> {
     let mut all: Vec<Dropin> =
         SERVICES_WITH_HARDCODED_MODE.iter().map(|unit| (*unit, DROPIN_NAME, desired(mode))).collect();
-    let analytics = analytics_id.map(|id| format!("[Service]\nEnvironment=LANDSCAPE_SYSTEM__ANALYTICS_ID={id}\n"));
+    let analytics = analytics_id
+        .map(|id| format!("[Service]\nEnvironment={}\n", environment_assignment("LANDSCAPE_SYSTEM__ANALYTICS_ID", id)));
     all.push((ANALYTICS_DROPIN.0, ANALYTICS_DROPIN.1, analytics));
     all
+}
+
+/// `NAME=value` as systemd's `Environment=` reads it back to the letter:
+/// as it is when it holds only plain characters, else quoted, with `\\`
+/// and `"` escaped (systemd unquotes C-style) and `%` doubled (systemd
+/// expands specifiers such as `%n` even inside quotes).
+fn environment_assignment(name: &str, value: &str) -> String {
+    let plain = value.chars().all(|c| c.is_ascii_alphanumeric() || "._:/@+,=-".contains(c));
+    if plain {
+        return format!("{name}={value}");
+    }
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%");
+    format!("\"{name}={escaped}\"")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +68,9 @@ impl crate::status::Explain for DropinError {
 
 /// Each service's drop-in text for `mode`; none for standalone.
 pub fn desired(mode: &str) -> Option<String> {
-    (mode != STANDALONE).then(|| format!("[Service]\nEnvironment=LANDSCAPE_SYSTEM__DEPLOYMENT_MODE={mode}\n"))
+    (mode != STANDALONE).then(|| {
+        format!("[Service]\nEnvironment={}\n", environment_assignment("LANDSCAPE_SYSTEM__DEPLOYMENT_MODE", mode))
+    })
 }
 
 /// Puts the drop-ins in place; returns their text, empty when none is
@@ -130,5 +146,23 @@ mod tests {
     fn the_drop_in_is_two_lines_and_standalone_needs_none() {
         assert_eq!(desired("standalone"), None);
         assert_eq!(desired("saas").as_deref(), Some("[Service]\nEnvironment=LANDSCAPE_SYSTEM__DEPLOYMENT_MODE=saas\n"));
+    }
+
+    /// systemd.syntax(7): in a quoted word `\\` and `\"` are escapes, and
+    /// systemd.unit(5): `%` starts a specifier anywhere. Each value must be
+    /// read back by systemd exactly as given.
+    #[test]
+    fn values_are_escaped_for_systemd() {
+        let cases = [
+            ("UA-1", "X=UA-1"),
+            ("UA-1%n", "\"X=UA-1%%n\""),
+            ("UA\\x41", "\"X=UA\\\\x41\""),
+            ("UA\\nINJ", "\"X=UA\\\\nINJ\""),
+            ("a \"b\" 'c'", "\"X=a \\\"b\\\" 'c'\""),
+            ("%Z", "\"X=%%Z\""),
+        ];
+        for (value, line) in cases {
+            assert_eq!(environment_assignment("X", value), line, "{value}");
+        }
     }
 }

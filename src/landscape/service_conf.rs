@@ -180,6 +180,10 @@ pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<()
     if let Some(db) = inputs.db {
         set(doc, "stores", "host", &db.address())?;
         set(doc, "stores", "password", &db.stores_password)?;
+        if db.tls {
+            // What Landscape's outbox reads, and the task handler is given.
+            set(doc, "stores", "sslmode", "require")?;
+        }
         set(doc, "schema", "store_user", &db.user)?;
         set(doc, "schema", "store_password", &db.password)?;
     }

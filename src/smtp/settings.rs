@@ -53,11 +53,7 @@ impl SmtpSettings {
     /// `[host]:port`, as postfix's `relayhost` and `sasl_passwd` name it
     /// (brackets: no MX lookup).
     pub fn relay(&self) -> String {
-        if self.host.starts_with('[') {
-            format!("{}:{}", self.host, self.port)
-        } else {
-            format!("[{}]:{}", self.host, self.port)
-        }
+        format!("[{}]:{}", self.host, self.port)
     }
 
     /// SASL is used when the provider asks for it and gives both halves.
@@ -74,9 +70,16 @@ impl SmtpSettings {
 /// value (cut short); a password is never quoted.
 pub fn parse(bag: &Databag, secret_password: Option<String>) -> Result<Option<SmtpSettings>, String> {
     let Some(host) = bag.get("host") else { return Ok(None) };
-    let host = host.trim();
-    if !crate::text::is_host(host.trim_start_matches('[').trim_end_matches(']')) {
-        return Err(format!("host is not a host name or address: {}", quoted(host)));
+    let given = host.trim();
+    // One pair of brackets (postfix's "no MX lookup") is taken off; the
+    // relay is always written with them.
+    let host = match given.strip_prefix('[').map(|rest| rest.strip_suffix(']')) {
+        Some(Some(inner)) => inner,
+        Some(None) => given,
+        None => given,
+    };
+    if !crate::text::is_host(host) {
+        return Err(format!("host is not a host name or address: {}", quoted(given)));
     }
     let field = |name: &str| bag.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let port = match field("port") {
@@ -152,12 +155,16 @@ mod tests {
         );
         assert_eq!(secret.unwrap().unwrap().sasl_credentials(), Some(("u", "s")));
         assert_eq!(parse(&bag(&[]), None), Ok(None), "nothing yet");
+        let bracketed = parse(&bag(&[("host", "[smtp.example.com]"), ("port", "25")]), None).unwrap().unwrap();
+        assert_eq!(bracketed.relay(), "[smtp.example.com]:25", "one pair of brackets, not two");
     }
 
     #[test]
     fn refusals_name_the_field() {
         for (entries, says) in [
             (vec![("host", "smtp example"), ("port", "25")], "host"),
+            (vec![("host", "[[smtp.example.com]]"), ("port", "25")], "host"),
+            (vec![("host", "[smtp.example.com"), ("port", "25")], "host"),
             (vec![("host", "smtp.example"), ("port", "70000")], "port"),
             (vec![("host", "smtp.example")], "port is missing"),
             (vec![("host", "smtp.example"), ("port", "25"), ("auth_type", "login")], "auth_type"),

@@ -210,6 +210,17 @@ fn ingress_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<Strin
                 }
             }
         }
+        // haproxy-operator renders `check` on a route's servers only when
+        // its configurator sets all three; without them a dead unit keeps
+        // its share of the traffic.
+        let checked = ["health-check-interval", "health-check-rise", "health-check-fall"]
+            .iter()
+            .all(|key| options[*key].as_u64().is_some_and(|n| n > 0));
+        if !checked {
+            found.push(format!(
+                "{name}: no health check (interval, rise and fall): haproxy keeps sending a dead unit its share"
+            ));
+        }
         if protocol == "https" {
             https_routes.push(name);
         }
@@ -272,6 +283,10 @@ fn the_bundle_check_fails_on_each_kind_of_mistake() {
         b["applications"]["http-ingress"]["options"]["redirect-https"] = Value::Bool(true);
     });
     assert!(ic_option.contains(r#"unknown ingress-configurator option "redirect-https""#), "{ic_option}");
+    let unchecked = mutate(&|b| {
+        b["applications"]["http-ingress"]["options"].as_mapping_mut().unwrap().remove("health-check-fall");
+    });
+    assert!(unchecked.contains("http-ingress: no health check (interval, rise and fall)"), "{unchecked}");
 }
 
 #[test]

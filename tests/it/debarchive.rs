@@ -59,11 +59,30 @@ fn the_leader_publishes_the_hostname_and_a_granted_secret_with_the_secret_token(
     assert_eq!(own_app(&unit).get("secret-token-id"), Some(&id), "the same secret");
 }
 
+/// The debarchive routes by the hostname (its own haproxy-route's SNI and
+/// host, which take no address): without a host name in root_url none is
+/// published, the secret token is, and the status says so.
 #[test]
-fn without_root_url_the_hostname_is_the_leaders_address_and_followers_publish_nothing() {
+fn without_a_root_url_host_no_hostname_is_published_and_followers_publish_nothing() {
     let mut unit = ready_leader(0);
     relate_debarchive(&mut unit, &[("landscape-debarchive/0", "10.1.90.4")]);
-    assert_eq!(own_app(&unit).get("hostname").map(String::as_str), Some("10.1.77.18"));
+    assert_eq!(own_app(&unit).get("hostname"), None);
+    assert!(own_app(&unit).get("secret-token-id").is_some_and(|id| id.starts_with("secret:")));
+    assert_eq!(
+        unit.status().1,
+        "root_url names no host: the task handler and debarchive are reached by their own addresses"
+    );
+    // An address published before (by an earlier revision) goes.
+    let rel = unit.state.relations.iter_mut().find(|r| r.id == REL).unwrap();
+    rel.local_app_data.insert("hostname".into(), "10.1.77.18".into());
+    unit.hook("config-changed");
+    assert_eq!(own_app(&unit).get("hostname"), None);
+    unit.set_config("root_url", json!("https://10.1.77.18/"));
+    unit.hook("config-changed");
+    assert_eq!(own_app(&unit).get("hostname"), None, "an address in root_url is no host name");
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
+    unit.hook("config-changed");
+    assert_eq!(own_app(&unit).get("hostname").map(String::as_str), Some("landscape.example.com"));
 
     let mut follower = Unit::new(1, "10.1.78.1");
     follower.relate_workload();
@@ -129,6 +148,7 @@ fn debarchive_requests_reach_the_service_with_the_prefix_stripped() {
 #[test]
 fn a_bad_secret_token_id_in_our_bag_is_replaced_by_a_new_secret() {
     let mut unit = ready_leader(0);
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
     let rel = unit.add_relation("debarchive", REL, "landscape-debarchive");
     rel.local_app_data.insert("secret-token-id".into(), "../../etc/shadow".into());
     rel.remote_units
@@ -139,4 +159,22 @@ fn a_bad_secret_token_id_in_our_bag_is_replaced_by_a_new_secret() {
     assert!(id.starts_with("secret:") && unit.state.secrets.iter().any(|s| s.id == id), "{id}");
     assert!(!run.tool_calls.iter().any(|c| c.program == "secret-set"), "nothing set on the bad id");
     assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+}
+
+/// Debarchive units' addresses were not held to the rule peers' are: a
+/// broadcast, loopback, unspecified, link-local or multicast address became
+/// an HAProxy server of every unit.
+#[test]
+fn unroutable_debarchive_addresses_became_haproxy_servers() {
+    let mut unit = ready_leader(0);
+    let units: Vec<(String, &str)> = ["255.255.255.255", "127.0.0.1", "::", "::1", "fe80::1", "224.0.0.1", "10.1.90.4"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("landscape-debarchive/{i}"), *a))
+        .collect();
+    let units: Vec<(&str, &str)> = units.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    let run = relate_debarchive(&mut unit, &units);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let servers = crate::harness::backend_servers(&unit.haproxy_config().unwrap(), "landscape-https-debarchive");
+    assert_eq!(servers, [("landscape-debarchive-10-1-90-4".to_string(), "10.1.90.4:8100".to_string())]);
 }

@@ -595,3 +595,27 @@ fn refresh_from_the_26_04_charm_without_a_tls_provider_keeps_the_web_routes_serv
     assert!(config.contains("frontend landscape-http\n"), "{config}");
     assert!(config.contains("/haproxy-route-health/appserver"), "port 80 answers the provider's checks");
 }
+
+/// A provider's answer with a URL's credentials (`user:password@`) was
+/// logged, and returned by the action, as written.
+#[test]
+fn a_providers_url_credentials_reached_the_log() {
+    let mut unit = unit_with_routes();
+    let answer = format!(r#"["https://admin:s3cr3t-pw@{HOSTNAME}/"]"#);
+    let run = unit.remote_app_answers("appserver-haproxy-route", 40, PROVIDER, &[("endpoints", &answer)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    unit.remote_app_answers("api-haproxy-route", 43, PROVIDER, &[("endpoints", r#"["ftp://admin:s3cr3t-pw@x/"]"#)]);
+    unit.remote_app_answers(
+        "pingserver-haproxy-route",
+        41,
+        PROVIDER,
+        &[("endpoints", r#"["https://admin:s3cr3t-pw@x/""#)],
+    );
+    let action = unit.action("get-ingress-urls");
+    let log = unit.log_text();
+    assert!(log.contains(&format!("the provider serves https://<redacted>@{HOSTNAME}/")), "{log}");
+    let results = format!("{:?}", unit.state.action.clone().unwrap().results);
+    for (what, text) in [("log", log.as_str()), ("action", results.as_str()), ("stderr", action.stderr.as_str())] {
+        assert!(!text.contains("s3cr3t-pw"), "{what}: {text}");
+    }
+}

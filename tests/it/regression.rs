@@ -27,7 +27,7 @@ pub fn loopback_settings(redirect_https: RedirectHttps) -> Settings {
 /// Renders the unit's config for `settings` and runs the real HAProxy with
 /// it in `unshare -n` (a new network namespace with only loopback, gone when
 /// the shell exits), with an echo server for each of `services` (name,
-/// port); returns what each `curl` argument list printed, one line each
+/// port; `name FILE` for one that wants credentials); returns what each `curl` argument list printed, one line each
 /// (`-w` given by the caller where the status is wanted).
 pub fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls: &[&str]) -> Vec<String> {
     let commands: Vec<String> = curls.iter().map(|args| format!("curl -s {args}; echo")).collect();
@@ -47,14 +47,16 @@ fn behind_real_haproxy(settings: &Settings, services: &[(&str, u16)], commands: 
 ip link set lo up
 pids=""
 trap 'kill $pids 2>/dev/null || true' EXIT
-wait_for() { for i in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
+wait_for() { for i in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0; sleep 0.05; done; return 1; }
 "#,
     );
     // Backends first: a server whose first health check fails stays down
     // for rise x inter (10 s). Background processes must not hold our
     // stdout open, and must die with us.
     for (name, port) in services {
-        script += &format!("python3 {echo} {name} 127.0.0.1 {port} >/dev/null 2>&1 & pids=\"$pids $!\"\n");
+        // `name FILE`: a stand-in that wants credentials (echo_server.py).
+        let (name, file) = name.split_once(' ').unwrap_or((name, ""));
+        script += &format!("python3 {echo} {name} 127.0.0.1 {port} {file} >/dev/null 2>&1 & pids=\"$pids $!\"\n");
         script += &format!("wait_for http://127.0.0.1:{port}/\n");
     }
     script += &format!("haproxy -f {} -db >/dev/null 2>&1 & pids=\"$pids $!\"\n", cfg.display());
@@ -666,4 +668,91 @@ fn haproxy_route_health_of_the_leader_route_needed_package_upload_too() {
     let commands = [api, code("package-upload"), code("appserver"), code("no-such-route")];
     let (_, answers) = behind_real_haproxy(&settings, &[("appserver", 8080)], &commands);
     assert_eq!(answers, ["api 503", "package-upload 200", "appserver 200", "no-such-route 503"]);
+}
+
+/// The debarchive API answers a request without credentials, HAProxy's
+/// health check among them, with 401. The check expected 2xx or 3xx, so the
+/// first check marked the debarchive DOWN and every `/debarchive` request,
+/// authenticated or not, got 503. A 401 now counts as up.
+#[test]
+fn debarchive_went_down_when_its_api_answered_the_health_check_with_401() {
+    let mut settings = loopback_settings(RedirectHttps::None);
+    settings.debarchive = vec!["127.0.0.1".parse().unwrap()];
+    settings.debarchive_port = 8100;
+    let dir = tempfile::tempdir().unwrap();
+    let checks = dir.path().join("unauthenticated");
+    let stand_in = format!("debarchive {}", checks.display());
+    let checks = checks.display();
+    let authenticated = "curl -s -o /dev/null -w 'authenticated %{http_code}\\n' -H 'Authorization: Bearer t' \
+                         http://127.0.0.1/debarchive/v1beta1/mirrors";
+    let commands = [
+        // Until HAProxy's first check has had its answer.
+        format!("for i in $(seq 200); do grep -q HEAD {checks} 2>/dev/null && break; sleep 0.05; done"),
+        "sleep 0.5".to_string(),
+        format!("grep -c 'HEAD /v1beta1/mirrors HTTP/1.0' {checks}"),
+        authenticated.to_string(),
+        "curl -s -o /dev/null -w 'anonymous %{http_code}\\n' http://127.0.0.1/debarchive/v1beta1/mirrors".to_string(),
+    ];
+    let (config, answers) = behind_real_haproxy(&settings, &[(&stand_in, 8100), ("appserver", 8080)], &commands);
+    assert!(answers[0].parse::<u32>().is_ok_and(|n| n >= 1), "the check ran: {answers:?}");
+    assert_eq!(answers[1..], ["authenticated 200", "anonymous 401"], "the API answers, not HAProxy's 503");
+    assert!(config.contains("http-check expect rstatus"), "{config}");
+}
+
+/// Through a trusted proxy (an external haproxy), a client's own
+/// `X-Forwarded-For: 203.0.113.66` arrived as `203.0.113.66, <client>,
+/// <proxy>`: the proxy appends, and the unit kept the whole list. Only the
+/// entry the proxy appended (the last, when it is an address) is kept now.
+#[test]
+fn a_client_chose_the_x_forwarded_for_landscape_saw_through_a_trusted_proxy() {
+    let mut settings = loopback_settings(RedirectHttps::None);
+    settings.trusted_proxies = vec![Network::parse("127.0.0.0/8").unwrap()];
+    let seen = "-o /dev/null -w '%header{x-seen-forwarded-for}'";
+    let curls = [
+        format!("{seen} -H 'X-Forwarded-For: 203.0.113.66, 192.0.2.9' http://127.0.0.1/"),
+        format!("{seen} -H 'X-Forwarded-For: 203.0.113.66' -H 'X-Forwarded-For: 192.0.2.9' -k https://127.0.0.1/"),
+        format!("{seen} -H 'X-Forwarded-For: 192.0.2.9, not-an-address' http://127.0.0.1/"),
+        format!("{seen} http://127.0.0.1/"),
+    ];
+    let curls: Vec<&str> = curls.iter().map(String::as_str).collect();
+    let answers = through_real_haproxy(&settings, &[("appserver", 8080)], &curls);
+    assert_eq!(
+        answers,
+        ["192.0.2.9, ::ffff:127.0.0.1", "192.0.2.9, ::ffff:127.0.0.1", "::ffff:127.0.0.1", "::ffff:127.0.0.1"]
+    );
+}
+
+/// A line of HAProxy's config holds at most 64 words: the trusted-proxy ACL
+/// of a haproxy-route provider with many units (or a long
+/// haproxy_trusted_proxies) was one line, which HAProxy refused, so the unit
+/// blocked with HAProxy's parser error and kept its old config. The ACL now
+/// spans lines; a provider with more units than are trusted blocks naming
+/// its relation.
+#[test]
+fn many_trusted_proxies_made_an_acl_line_haproxy_refuses() {
+    let mut unit = ready_leader(1);
+    let many: Vec<String> = (0..150).map(|i| format!("10.9.{}.{}", i / 200, i % 200 + 1)).collect();
+    unit.set_config("haproxy_trusted_proxies", json!(many.join(",")));
+    unit.set_config("root_url", json!("https://landscape.example.com/"));
+    let rel = unit.add_relation("api-haproxy-route", 43, "haproxy");
+    for i in 0..300u32 {
+        let address = format!("10.8.{}.{}", i / 200, i % 200 + 1);
+        let bag =
+            [("ingress-address".to_string(), address.clone()), ("egress-subnets".to_string(), format!("{address}/32"))];
+        rel.remote_units.insert(format!("haproxy/{i}"), bag.into());
+    }
+    let run = unit.relation_changed("api-haproxy-route", 43, Some("haproxy/0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let config = unit.haproxy_config().unwrap();
+    assert!(config.contains("10.9.0.150/32") && config.contains("10.8.0.1/32"), "the new config is live");
+    crate::fixtures::haproxy_check_every_version(&config).unwrap();
+    let longest = config.lines().map(|l| l.split_whitespace().count()).max().unwrap_or(0);
+    assert!(longest <= 64, "a line of {longest} words");
+    let (status, message) = unit.status();
+    assert_eq!(status, "blocked");
+    assert_eq!(
+        message,
+        "api-haproxy-route: the provider's units have 300 addresses, more than the 64 trusted: \
+         set haproxy_trusted_proxies to their network"
+    );
 }

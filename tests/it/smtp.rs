@@ -157,6 +157,8 @@ fn hostile_provider_data_blocks_naming_the_field_and_changes_nothing() {
             "password_id",
         ),
         (vec![("host", "smtp.example.com"), ("port", "587"), ("password_id", "../etc/shadow")], "password_id"),
+        // Was written as `relayhost = [[smtp.example.com]]:587`.
+        (vec![("host", "[[smtp.example.com]]"), ("port", "587")], "host"),
     ] {
         let run = relate(&mut unit, &bag);
         assert_eq!(run.code, 0, "{field}: {}", run.stderr);

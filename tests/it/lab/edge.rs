@@ -87,12 +87,20 @@ pub fn routes(bundle: &Value, model: &Model) -> Vec<Route> {
             https: text("backend-protocol").as_deref() == Some("https"),
             allow_http: options["allow-http"].as_bool().unwrap_or(false),
             grpc_port: text("external-grpc-port").and_then(|p| p.parse().ok()),
-            check: None,
+            check: ingress_check(options),
             timeout_server: 60,
             servers,
         });
     }
     routes
+}
+
+/// The health check a configurator's options ask haproxy-operator for:
+/// interval, rise, fall (all three, or none), and the path.
+fn ingress_check(options: &Value) -> Option<(u64, u64, u64, Option<String>)> {
+    let n = |key: &str| options[key].as_u64();
+    let path = crate::bundles::option_str(options, "health-check-path");
+    Some((n("health-check-interval")?, n("health-check-rise")?, n("health-check-fall")?, path))
 }
 
 /// The routes the units published on their haproxy-route relations (the

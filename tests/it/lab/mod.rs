@@ -355,26 +355,37 @@ fn exported_server_state(exposition: &str, proxy: &str, server: &str) -> Option<
 }
 
 /// The debarchive host (octet 210): related, every unit's HAProxy routes
-/// `/debarchive` to it with the prefix stripped, on 80 and 443; removed, the
-/// route goes and `/debarchive` is Landscape's again.
+/// `/debarchive` to it with the prefix stripped, on 80 and 443, and keeps
+/// doing so once its health checks have had the API's 401 (the stand-in,
+/// like the debarchive API, wants credentials); removed, the route goes and
+/// `/debarchive` is Landscape's again.
 fn check_debarchive(model: &mut Model, table: &mut RouteTable) {
     let (host, mut server) = model.relate_debarchive(DEBARCHIVE_OCTET);
     let client = Client::of(model);
     let wanted = "debarchive GET /v1beta1/mirrors HTTP/1.1";
+    let credentials = ["-H", "Authorization: Bearer lab"];
+    // Every unit's two debarchive backends (80, 443) have checked it.
+    let checked = || {
+        let log = std::fs::read_to_string(model.debarchive_unauthenticated_log()).unwrap_or_default();
+        log.lines().filter(|l| l.starts_with("HEAD ")).count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while checked() < 2 * model.units.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let checks = checked();
+    let enough = checks >= 2 * model.units.len();
+    table.check("debarchive", "health checks answered 401", ">= 6", &checks.to_string(), enough);
     for u in &model.units {
         let (via, a) = (u.name(), u.host.address.as_str());
-        // A new server is UP after its health checks pass (rise 2 x 5 s).
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut reply = client.curl(&format!("http://{a}/debarchive/v1beta1/mirrors"), &[]);
-        while reply.body.trim() != wanted && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(500));
-            reply = client.curl(&format!("http://{a}/debarchive/v1beta1/mirrors"), &[]);
-        }
+        let reply = client.curl(&format!("http://{a}/debarchive/v1beta1/mirrors"), &credentials);
         let got = reply.body.trim().to_string();
         table.check(&via, "http :80/debarchive/v1beta1/mirrors", wanted, &got, got == wanted);
-        let tls = via_site(&client, a, 443, "/debarchive/v1beta1/mirrors", &[]);
+        let tls = via_site(&client, a, 443, "/debarchive/v1beta1/mirrors", &credentials);
         let got = tls.body.trim().to_string();
         table.check(&via, "https :443/debarchive/v1beta1/mirrors", wanted, &got, got == wanted);
+        let anonymous = via_site(&client, a, 443, "/debarchive/v1beta1/mirrors", &[]);
+        table.expect(&via, "https :443/debarchive without credentials", &Expect::Status(401), &anonymous);
         let other = via_site(&client, a, 443, "/debarchive-not", &[]);
         table.expect(&via, "https :443/debarchive-not", &Expect::Service("appserver", None), &other);
     }
@@ -428,6 +439,8 @@ fn lab_key_info_routes_tls_and_h2_through_every_unit() {
     let edge = edge::Edge::start(&mut model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
     check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    check_edge_checks_every_server(&edge, &mut table);
+    check_forwarded_through_the_edge(&model, &edge, &mut table);
     table.finish();
     drop(edge);
     for redirect in ["all", "none", "default"] {
@@ -491,20 +504,48 @@ fn check_edge_health(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
     table.check("edge", "package-upload route's servers", &wanted, &servers, servers == wanted && upload.len() == 1);
 }
 
+/// The ingress bundle's edge checks every server of its web route (the
+/// configurator's health-check options) and finds each one up.
+fn check_edge_checks_every_server(edge: &edge::Edge, table: &mut RouteTable) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let rows = loop {
+        let rows: Vec<probe::ServerRow> = probe::server_states(&edge.master_socket())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.backend == "lab-http-ingress")
+            .collect();
+        let passed = !rows.is_empty() && rows.iter().all(|r| r.check_status == "L7OK" && r.status == "UP");
+        if passed || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    table.check("edge", "lab-http-ingress servers", "3", &rows.len().to_string(), rows.len() == 3);
+    for row in &rows {
+        let got = format!("{} {}", row.status, row.check_status);
+        table.check("edge", &format!("{}/{}", row.backend, row.server), "UP L7OK", &got, got == "UP L7OK");
+    }
+}
+
 /// Through the edge, Landscape learns the scheme the client used and the
 /// client's address: the units believe the edge's `X-Forwarded-*` headers
-/// because the edge is related (no haproxy_trusted_proxies is set).
+/// because the edge is trusted (related through haproxy-route, or in
+/// haproxy_trusted_proxies). A client's own `X-Forwarded-For`, which the
+/// edge passes on with the client's address appended, never reaches
+/// Landscape: it sees the client, then the edge.
 fn check_forwarded_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
     let client = Client::of(model);
     let (site, address) = (edge.hostname.as_str(), edge.host.address.as_str());
-    let origin = format!("::ffff:{}", model.client.address);
+    let origin = format!("::ffff:{}, ::ffff:{address}", model.client.address);
     for (scheme, port, path, proto) in [("https", 443, "/", "https"), ("http", 80, "/ping", "http")] {
         let resolve = format!("{site}:{port}:{address}");
-        let reply = client.curl(&format!("{scheme}://{site}{path}"), &["--resolve", &resolve]);
+        let spoofed = ["--resolve", &resolve, "-H", "X-Forwarded-For: 203.0.113.66"];
+        let reply = client.curl(&format!("{scheme}://{site}{path}"), &spoofed);
         let forwarded_for = reply.received_header("x-forwarded-for").unwrap_or_default();
         let got = format!("{} {forwarded_for}", reply.received_header("x-forwarded-proto").unwrap_or_default());
-        let ok = got.starts_with(&format!("{proto} {origin}"));
-        table.check("edge", &format!("{scheme} :{port}{path} X-Forwarded-*"), &format!("{proto} {origin}…"), &got, ok);
+        let wanted = format!("{proto} {origin}");
+        let what = format!("{scheme} :{port}{path} spoofed X-Forwarded-For");
+        table.check("edge", &what, &wanted, &got, got == wanted);
     }
 }
 

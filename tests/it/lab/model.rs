@@ -346,13 +346,21 @@ impl Model {
     /// debarchive host (a stand-in answering on 8100, as the debarchive
     /// snap's gateway does) appears on the relation of every unit, which
     /// runs relation-created, -joined and -changed for it.
+    /// Where the debarchive stand-in notes each request without credentials.
+    pub fn debarchive_unauthenticated_log(&self) -> std::path::PathBuf {
+        self.net.dir().join("debarchive-unauthenticated.log")
+    }
+
     pub fn relate_debarchive(&mut self, octet: u8) -> (Host, std::process::Child) {
         let host = self.net.add_host("deb", octet).unwrap_or_else(|e| panic!("{e}"));
         let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo_server.py");
         let log = self.net.dir().join("debarchive.log");
-        let server =
-            super::net::ns_spawn(&host.namespace, &["python3", echo, "debarchive", &host.address, "8100"], &log)
-                .unwrap_or_else(|e| panic!("{e}"));
+        // Like the debarchive API, it answers 401 to a request without
+        // credentials (HAProxy's health checks), and notes each one.
+        let unauthenticated = self.debarchive_unauthenticated_log();
+        let unauthenticated = unauthenticated.to_string_lossy();
+        let args = ["python3", echo, "debarchive", &host.address, "8100", &unauthenticated];
+        let server = super::net::ns_spawn(&host.namespace, &args, &log).unwrap_or_else(|e| panic!("{e}"));
         let remote = "landscape-debarchive/0".to_string();
         for u in &mut self.units {
             let rel = u.unit.add_relation("debarchive", DEBARCHIVE_RELATION, "landscape-debarchive");

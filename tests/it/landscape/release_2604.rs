@@ -184,6 +184,14 @@ fn the_26_04_options_are_accepted_and_act() {
         unit.read("/etc/systemd/system/landscape-appserver.service.d/analytics-id.conf").as_deref(),
         Some("[Service]\nEnvironment=LANDSCAPE_SYSTEM__ANALYTICS_ID=UA-12345-6\n")
     );
+    // systemd expands `%` specifiers and C escapes: such a value used to
+    // reach the appserver changed (`UA-1%n` as `UA-1landscape-appserver.service`).
+    unit.set_config("analytics_id", json!(r#"UA-1%n\x41"q""#));
+    unit.hook("config-changed");
+    assert_eq!(
+        unit.read("/etc/systemd/system/landscape-appserver.service.d/analytics-id.conf").as_deref(),
+        Some("[Service]\nEnvironment=\"LANDSCAPE_SYSTEM__ANALYTICS_ID=UA-1%%n\\\\x41\\\"q\\\"\"\n")
+    );
     unit.set_config("analytics_id", json!(""));
     let run = unit.hook("config-changed");
     assert_eq!(daemon_reloads(&run), 1);

@@ -52,6 +52,12 @@ pub fn run(st: &mut FakeState, tool: &str, args: &[String]) -> Outcome {
                 return Err(runtime("permission denied: only the leader can add application secrets"));
             }
             let content = secret_content(&a.positional)?;
+            // Juju keeps labels unique per owner.
+            if let Some(label) = a.get("--label") {
+                if find_secret(st, None, Some(label)).is_ok_and(|s| s.owner == owner) {
+                    return Err(runtime(format!("secret with label {label:?} already exists")));
+                }
+            }
             let n = st.secrets.len() + st.pending.len() + 1;
             let id = format!("secret:fake{n:016}");
             let secret = Secret {
