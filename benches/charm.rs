@@ -102,9 +102,14 @@ fn main() {
     // dashboards compressed for the bag.
     let mut bag = String::new();
     let cos = measure(20, || {
-        bag =
-            landscape_server::monitoring::cos_agent_config(&unit_config(), true, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
-                .unwrap()
+        let topology = landscape_server::monitoring::cos::Topology {
+            model: "landscape",
+            model_uuid: "d2a6c5e0-4c1b-4f3e-9a55-0123456789ab",
+            application: "landscape-server",
+            charm: "landscape-server",
+        };
+        let ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        bag = landscape_server::monitoring::cos_agent_config(&unit_config(), true, ip, &topology).unwrap()
     });
     println!(
         "| cos-agent bag: rules parsed, 7 dashboards compressed ({} KiB) | {:.2} ms |",

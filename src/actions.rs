@@ -95,7 +95,7 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
     Ok(done("Landscape services started"))
 }
 
-const NOT_PAUSED: &str = "is refused while Landscape is running: run the pause action first";
+const NOT_PAUSED: &str = "is refused until the unit is paused: run the pause action first";
 
 fn upgrade(host: &Host<'_>) -> Result<Outcome, CharmError> {
     if !is_paused(host)? {

@@ -18,6 +18,8 @@ pub struct Endpoint {
     pub interface: &'static str,
 }
 
+/// The charm's name (metadata.yaml's `name`): its `juju_charm` label.
+pub const CHARM_NAME: &str = "landscape-server";
 pub const PEER_ENDPOINT: &str = "replicas";
 /// The PostgreSQL endpoint an operator relates (the legacy `db` also serves).
 pub const DATABASE_ENDPOINT: &str = "database";

@@ -42,17 +42,87 @@ pub enum CosContentError {
     Compress { name: String, source: std::io::Error },
 }
 
+/// Where the rules come from, as the cos_agent library's provider gives it
+/// (`JujuTopology.from_charm`): grafana-agent keeps topology labels a rule
+/// already has and adds its own only where one is missing, so a rule
+/// without them is attributed to grafana-agent and selects its series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology<'a> {
+    pub model: &'a str,
+    pub model_uuid: &'a str,
+    pub application: &'a str,
+    pub charm: &'a str,
+}
+
+impl Topology<'_> {
+    /// The labels every rule carries (`label_matcher_dict`).
+    fn labels(&self) -> [(&'static str, &str); 4] {
+        [
+            ("juju_model", self.model),
+            ("juju_model_uuid", self.model_uuid),
+            ("juju_application", self.application),
+            ("juju_charm", self.charm),
+        ]
+    }
+
+    /// The matchers every selector of a rule gets: the labels the scrape
+    /// jobs' series carry (not the charm: the jobs have none).
+    fn matchers(&self) -> String {
+        self.labels()
+            .iter()
+            .take(3)
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `<model>_<first 8 of the uuid>_<application>`, the groups' prefix.
+    fn identifier(&self) -> String {
+        let short: String = self.model_uuid.chars().take(8).collect();
+        format!("{}_{short}_{}", self.model, self.application).replace('/', "_")
+    }
+}
+
 /// Every rule file's groups, as one `{"groups": [...]}` (the library's
-/// `metrics_alert_rules`).
-pub fn alert_rules() -> Result<Value, CosContentError> {
+/// `metrics_alert_rules`), as the library's provider builds them: each
+/// group named `<model>_<uuid8>_<application>_<group>_rules`, each rule
+/// labelled with the topology and each selector of its expression matching
+/// it (what cos-tool injects), so the alerts are this application's.
+pub fn alert_rules(topology: &Topology<'_>) -> Result<Value, CosContentError> {
     let mut groups = vec![];
     for (file, text) in RULE_FILES {
         let parsed: Value = serde_yaml_ng::from_str(text).map_err(|source| CosContentError::Rules { file, source })?;
-        if let Some(list) = parsed.get("groups").and_then(Value::as_array) {
-            groups.extend(list.iter().cloned());
+        for group in parsed.get("groups").and_then(Value::as_array).into_iter().flatten() {
+            groups.push(with_topology(group, topology));
         }
     }
     Ok(serde_json::json!({ "groups": groups }))
+}
+
+/// One group with the topology: its name, each rule's labels and expression.
+fn with_topology(group: &Value, topology: &Topology<'_>) -> Value {
+    let mut group = group.clone();
+    let name = group["name"].as_str().unwrap_or_default();
+    let mut name = format!("{}_{name}", topology.identifier());
+    if !name.ends_with("_rules") {
+        name.push_str("_rules");
+    }
+    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
+    group["name"] = Value::String(name);
+    for rule in group["rules"].as_array_mut().into_iter().flatten() {
+        if !rule["labels"].is_object() {
+            rule["labels"] = serde_json::json!({});
+        }
+        for (key, value) in topology.labels() {
+            if rule["labels"].get(key).is_none() {
+                rule["labels"][key] = Value::String(value.to_string());
+            }
+        }
+        if let Some(expr) = rule["expr"].as_str() {
+            rule["expr"] = Value::String(crate::monitoring::promql::inject_matchers(expr, &topology.matchers()));
+        }
+    }
+    group
 }
 
 /// The dashboards as the library sends them: each JSON document

@@ -7,6 +7,7 @@
 //! targets in one hook.
 
 pub mod cos;
+pub mod promql;
 
 use serde_json::{Value, json};
 
@@ -166,9 +167,10 @@ pub fn cos_agent_config(
     config: &CharmConfig,
     is_leader: bool,
     unit_ip: Option<std::net::IpAddr>,
+    topology: &cos::Topology<'_>,
 ) -> Result<String, cos::CosContentError> {
     Ok(pyjson::dumps(&json!({
-        "metrics_alert_rules": cos::alert_rules()?,
+        "metrics_alert_rules": cos::alert_rules(topology)?,
         "log_alert_rules": {},
         "dashboards": cos::dashboards(&dashboard_families())?,
         "metrics_scrape_jobs": scrape_jobs(config, is_leader)
@@ -180,16 +182,24 @@ pub fn cos_agent_config(
 }
 
 /// The leader's entry on the application dashboard.
+///
+/// As the Python charm gave it, so that a refresh changes nothing on the
+/// dashboard: the group `[<site_name>] LMA` that the Nagios and OpenStack
+/// dashboard charms share, and the charm's own icon (the SVG document,
+/// which the dashboard shows as the entry's image).
 pub fn dashboard_entry(config: &CharmConfig, url: &str) -> Databag {
     let site = &config.landscape.site_name;
     Databag::from([
         ("name".to_string(), "Landscape".to_string()),
         ("url".to_string(), url.to_string()),
-        ("subtitle".to_string(), format!("Systems management for {site}")),
-        ("group".to_string(), site.clone()),
-        ("icon".to_string(), "fa-server".to_string()),
+        ("subtitle".to_string(), format!("[{site}] Systems management")),
+        ("group".to_string(), format!("[{site}] LMA")),
+        ("icon".to_string(), ICON.to_string()),
     ])
 }
+
+/// The charm's icon (charmcraft packs it beside the binary too).
+const ICON: &str = include_str!("../../icon.svg");
 
 /// This side of the three monitoring relations, as the hook read them.
 #[derive(Debug, Default)]
@@ -257,8 +267,17 @@ pub fn reconcile(
         }
     }
     // The dashboards are compressed for the bag: only with a relation to send them on.
-    let cos =
-        if relations.cos_agent.is_empty() { String::new() } else { cos_agent_config(config, is_leader, unit_ip)? };
+    let topology = cos::Topology {
+        model: &host.ctx.model_name,
+        model_uuid: &host.ctx.model_uuid,
+        application: &host.ctx.app_name,
+        charm: crate::juju::metadata::CHARM_NAME,
+    };
+    let cos = if relations.cos_agent.is_empty() {
+        String::new()
+    } else {
+        cos_agent_config(config, is_leader, unit_ip, &topology)?
+    };
     for side in &relations.cos_agent {
         if side.own.get("config") != Some(&cos) {
             host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), Bag::Unit)?;

@@ -98,8 +98,14 @@ fn application_dashboard_entry_comes_from_the_leader_only() {
     let app = unit.relation(42).local_app_data.clone();
     assert_eq!(app["name"], "Landscape");
     assert_eq!(app["url"], "https://10.1.77.18/");
-    assert_eq!(app["group"], "acme");
-    assert!(app["subtitle"].contains("acme") && app.contains_key("icon"));
+    // As the Python charm gave them: its group, shared with the Nagios and
+    // OpenStack dashboard charms, and its icon as an SVG document (ours
+    // sent the group `acme` and the string `fa-server`).
+    assert_eq!(app["group"], "[acme] LMA");
+    assert_eq!(app["subtitle"], "[acme] Systems management");
+    let icon = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/icon.svg")).unwrap();
+    assert_eq!(app["icon"], icon);
+    assert!(app["icon"].contains("<svg"));
     let mut follower = Unit::new(1, "10.1.77.229");
     follower.add_relation("application-dashboard", 42, "homer");
     let run = follower.relation_changed("application-dashboard", 42, Some("homer/0"));
@@ -201,14 +207,27 @@ fn promtool(args: &[&str]) -> Result<String, String> {
 fn cos_agent_sends_the_rule_files_and_a_dashboard_per_service_family_in_the_librarys_format() {
     let config = cos_config(&cos_related_leader(), 41);
 
-    // The rules are the files' groups, as the files say them.
+    // The rules are the files' groups, as the files say them, with the
+    // topology added (each group's name, each rule's labels and selectors:
+    // see alert_rules_carried_no_topology_and_grafana_agent_took_them_for_its_own).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut groups = vec![];
     for file in crate::fixtures::repo_files("cos/alert_rules", "rules", false) {
         let parsed: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         groups.extend(parsed["groups"].as_array().unwrap().iter().cloned());
     }
-    assert_eq!(config["metrics_alert_rules"]["groups"].as_array().unwrap(), &groups);
+    let sent = config["metrics_alert_rules"]["groups"].as_array().unwrap();
+    assert_eq!(sent.len(), groups.len());
+    for (sent, file) in sent.iter().zip(&groups) {
+        let name = file["name"].as_str().unwrap();
+        assert_eq!(sent["name"], format!("landscape_d2a6c5e0_landscape_server_{name}_rules"));
+        for (sent, file) in sent["rules"].as_array().unwrap().iter().zip(file["rules"].as_array().unwrap()) {
+            for key in ["alert", "for", "annotations"] {
+                assert_eq!(sent[key], file[key], "{key}");
+            }
+            assert_eq!(sent["labels"]["severity"], file["labels"]["severity"]);
+        }
+    }
 
     // One dashboard for HAProxy, one per family with a scrape job, and
     // package-search; the HAProxy one is the file as written.
@@ -257,6 +276,66 @@ fn cos_agent_sends_the_rule_files_and_a_dashboard_per_service_family_in_the_libr
     promtool(&["check", "rules", &file.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// The model and its uuid in the harness's units.
+const MODEL: &str = "landscape";
+const MODEL_UUID: &str = "d2a6c5e0-4c1b-4f3e-9a55-0123456789ab";
+
+/// The alert rules of `config` (a cos-agent bag) as grafana-agent passes
+/// them on: read by the COS libraries' own `Rules` (cosl, in .venv-test)
+/// with grafana-agent's topology.
+fn rules_through_grafana_agent(config: &Value) -> Value {
+    let oracle = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cos_agent_rules_oracle.py");
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-test/bin/python");
+    let mut child = std::process::Command::new(python)
+        .args([oracle, MODEL, MODEL_UUID])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), config.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "cosl could not read the rules: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Rules without Juju topology were attributed to grafana-agent, which
+/// adds its own where a rule has none: each alert then selected
+/// grafana-agent's series, so none could fire (and an absence alert would
+/// fire for ever). Read as grafana-agent reads them, every rule keeps this
+/// application's topology, its group is named after it, and every selector
+/// of its expression matches it.
+#[test]
+fn alert_rules_carried_no_topology_and_grafana_agent_took_them_for_its_own() {
+    let config = cos_config(&cos_related_leader(), 41);
+    let forwarded = rules_through_grafana_agent(&config);
+    let groups = forwarded["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{forwarded}");
+    let mut alerts = 0;
+    for group in groups {
+        let name = group["name"].as_str().unwrap();
+        assert!(name.starts_with("landscape_d2a6c5e0_landscape_server_") && name.ends_with("_rules"), "{name}");
+        for rule in group["rules"].as_array().unwrap() {
+            let labels = &rule["labels"];
+            for (key, value) in [
+                ("juju_model", MODEL),
+                ("juju_model_uuid", MODEL_UUID),
+                ("juju_application", "landscape-server"),
+                ("juju_charm", "landscape-server"),
+            ] {
+                assert_eq!(labels[key], value, "{}: {key}", rule["alert"]);
+            }
+            let expr = rule["expr"].as_str().unwrap();
+            let selectors = expr.matches('{').count();
+            let matched = expr.matches(r#"juju_application="landscape-server""#).count();
+            assert!(selectors > 0 && matched == selectors, "{}: {expr}", rule["alert"]);
+            assert!(!expr.contains("grafana-agent"), "{expr}");
+            alerts += 1;
+        }
+    }
+    assert_eq!(alerts, 8);
+}
+
 #[test]
 fn alert_rules_pass_promtool_and_fire_on_what_should_page() {
     let files: Vec<String> = crate::fixtures::repo_files("cos/alert_rules", "rules", false)
@@ -267,10 +346,19 @@ fn alert_rules_pass_promtool_and_fire_on_what_should_page() {
     let mut args = vec!["check", "rules"];
     args.extend(files.iter().map(String::as_str));
     promtool(&args).unwrap_or_else(|e| panic!("{e}"));
-    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/cos/alert_rules/tests/rules_test.yaml");
-    promtool(&["test", "rules", cases]).unwrap_or_else(|e| panic!("{e}"));
+    // The cases run on the rules as the charm sends them (topology in
+    // labels and expressions), beside them as the cases file names them.
+    let config = cos_config(&cos_related_leader(), 41);
+    let dir = tempfile::tempdir().unwrap();
+    let sent = dir.path().join("landscape-server.rules");
+    std::fs::write(&sent, config["metrics_alert_rules"].to_string()).unwrap();
+    promtool(&["check", "rules", &sent.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));
+    let cases_source = concat!(env!("CARGO_MANIFEST_DIR"), "/cos/alert_rules/tests/rules_test.yaml");
+    let cases = dir.path().join("rules_test.yaml");
+    std::fs::copy(cases_source, &cases).unwrap();
+    promtool(&["test", "rules", &cases.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));
     // Every alert of the files has a case.
-    let cases_text = std::fs::read_to_string(cases).unwrap();
+    let cases_text = std::fs::read_to_string(cases_source).unwrap();
     for file in &files {
         let parsed: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         for group in parsed["groups"].as_array().unwrap() {

@@ -151,3 +151,19 @@ fn get_service_conf_returns_every_section_with_the_secrets_redacted() {
         }
     }
 }
+
+/// On a unit that never started Landscape, `upgrade` and `migrate-schema`
+/// were refused "while Landscape is running", which it was not. The
+/// refusal says what is true: they wait for the pause action.
+#[test]
+fn the_refusal_claimed_landscape_was_running_on_a_unit_that_never_started_it() {
+    let mut unit = crate::harness::Unit::new(0, "10.1.77.18");
+    unit.state.leader = true;
+    assert_eq!(unit.hook("install").code, 0);
+    for action in ["upgrade", "migrate-schema"] {
+        unit.action(action);
+        let failed = unit.state.action.clone().unwrap().failed.unwrap_or_default();
+        assert!(failed.starts_with(&format!("{action} is refused until the unit is paused")), "{failed}");
+        assert!(!failed.contains("running"), "{failed}");
+    }
+}
