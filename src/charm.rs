@@ -175,7 +175,10 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let hostname = config.root_url.as_ref().and_then(|u| u.hostname());
     let cert = tls::reconcile(host, world.tls.as_ref(), world.tls_removed(), peers.unit_ip, hostname);
     // Unusable provider data blocks the unit; the bundle in place keeps serving.
-    let cert = status.absorb(host, cert)?.unwrap_or_else(|| tls::CertOutcome::in_place(&host.paths));
+    let cert = match status.absorb(host, cert)? {
+        Some(cert) => cert,
+        None => tls::CertOutcome::in_place(&host.paths)?,
+    };
 
     let leader_ip = peers.leader_ip(world.is_leader);
     let root_url = peers::root_url(config.root_url.as_ref(), leader_ip);

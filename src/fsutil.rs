@@ -85,6 +85,27 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> Re
     result.map(|()| Written::Changed)
 }
 
+/// Records, durably, a debt that outlives the hook: a service must re-read
+/// its files. Written before the files change and paid (removed) only once
+/// the service has read them, so that a hook killed in between leaves the
+/// debt to the next one, whatever unit state it rolled back.
+pub fn owe(marker: &Path) -> Result<(), FsError> {
+    if !marker.exists() {
+        write_atomic(marker, b"owed\n", 0o600, Owner::default())?;
+    }
+    Ok(())
+}
+
+/// Whether a debt recorded by [`owe`] is still there.
+pub fn is_owed(marker: &Path) -> bool {
+    marker.exists()
+}
+
+/// The debt recorded by [`owe`] is paid.
+pub fn pay(marker: &Path) -> Result<(), FsError> {
+    remove_optional(marker)
+}
+
 /// Renames `from` over `to` and makes the rename durable.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<(), FsError> {
     fs::rename(from, to).map_err(|e| FsError::new("rename into place", to, e))?;

@@ -156,7 +156,22 @@ impl Paths {
     /// state: a hook killed in between is rolled back by Juju, and its record
     /// with it, but the renamed file stays, and so must the reload it owes.
     pub fn haproxy_reload_owed(&self) -> PathBuf {
-        self.at("/var/lib/landscape-server-charm/haproxy-reload-owed")
+        self.reload_owed("haproxy")
+    }
+
+    /// The same debt for postfix (main.cf, the SASL map) and for systemd's
+    /// daemon-reload (the drop-ins): present from just before their files
+    /// change until they have read them.
+    pub fn postfix_reload_owed(&self) -> PathBuf {
+        self.reload_owed("postfix")
+    }
+
+    pub fn daemon_reload_owed(&self) -> PathBuf {
+        self.reload_owed("systemd-daemon")
+    }
+
+    fn reload_owed(&self, service: &str) -> PathBuf {
+        self.at(&format!("/var/lib/landscape-server-charm/{service}-reload-owed"))
     }
 
     /// Where secret values are written for `secret-add`/`secret-set`

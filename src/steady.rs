@@ -115,8 +115,13 @@ pub fn what_changed(
     {
         return Ok(Some(format!("the unit is blocked ({})", record.message)));
     }
-    if host.paths.haproxy_reload_owed().exists() {
-        return Ok(Some("an HAProxy reload is owed".into()));
+    let debts = [
+        (host.paths.haproxy_reload_owed(), "an HAProxy reload is owed"),
+        (host.paths.postfix_reload_owed(), "a postfix reload is owed"),
+        (host.paths.daemon_reload_owed(), "a systemd daemon-reload is owed"),
+    ];
+    if let Some((_, why)) = debts.iter().find(|(marker, _)| fsutil::is_owed(marker)) {
+        return Ok(Some(why.to_string()));
     }
     if record.leader != is_leader {
         return Ok(Some("leadership moved".into()));

@@ -248,9 +248,18 @@ pub fn configure_outbox(
 /// outbox reads; every file checked before any is written, so none is left
 /// half-updated.
 fn write_bundle(host: &Host<'_>, secret_id: &str) -> Result<(), TaskHandlerError> {
-    let bundle = host.juju.secret_get(Some(secret_id), None, true).map_err(|e| {
-        TaskHandlerError::Provider(format!("certs-secret-id's secret cannot be read: {}", first_line(&e)))
-    })?;
+    let bundle = match host.juju.secret_get(Some(secret_id), None, true) {
+        Ok(bundle) => bundle,
+        // Gone or not granted: the provider's to fix. Anything else (the
+        // tool could not run) is a fault for Juju to retry.
+        Err(e @ (HookToolError::SecretNotFound { .. } | HookToolError::PermissionDenied { .. })) => {
+            return Err(TaskHandlerError::Provider(format!(
+                "certs-secret-id's secret cannot be read: {}",
+                first_line(&e)
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     for (key, _, _) in CERT_FILES {
         let pem = bundle.get(key).map(String::as_str).unwrap_or_default();
         if let Some(problem) = pem_problem(key, pem) {

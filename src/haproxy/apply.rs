@@ -218,11 +218,7 @@ pub fn install_bundle(
 /// bundle replaces the live one, so that a crash between the rename and the
 /// reload leaves the debt for the next hook.
 pub fn owe_reload(paths: &Paths) -> Result<(), FsError> {
-    let marker = paths.haproxy_reload_owed();
-    if !marker.exists() {
-        fsutil::write_atomic(&marker, b"owed\n", 0o600, Owner::default())?;
-    }
-    Ok(())
+    fsutil::owe(&paths.haproxy_reload_owed())
 }
 
 /// Makes sure HAProxy runs the live configuration: starts it when it is not
@@ -230,7 +226,7 @@ pub fn owe_reload(paths: &Paths) -> Result<(), FsError> {
 /// `changed` or when an earlier hook owes a reload, and otherwise leaves it
 /// alone. The debt is paid only once systemd says the reload or start worked.
 pub fn ensure_running(paths: &Paths, cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
-    let owed = paths.haproxy_reload_owed().exists();
+    let owed = fsutil::is_owed(&paths.haproxy_reload_owed());
     let active = cmds
         .output(&Cmd::new("systemctl", &["is-active", "--quiet", HAPROXY_SERVICE]))
         .map_err(ApplyError::Service)?
@@ -241,7 +237,7 @@ pub fn ensure_running(paths: &Paths, cmds: &dyn CommandRunner, changed: bool) ->
         cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
     }
     if owed {
-        fsutil::remove_optional(&paths.haproxy_reload_owed())?;
+        fsutil::pay(&paths.haproxy_reload_owed())?;
     }
     Ok(())
 }

@@ -93,9 +93,15 @@ pub fn reconcile(
         }
     };
     // The files are checked too: one an operator removed comes back.
-    if unit_state.get(&StateKey::DeploymentModeDropins) == Some(&digest) && wanted.iter().all(in_place) {
+    let owed = host.paths.daemon_reload_owed();
+    let applied = unit_state.get(&StateKey::DeploymentModeDropins) == Some(&digest);
+    if applied && wanted.iter().all(in_place) && !fsutil::is_owed(&owed) {
         return Ok(text);
     }
+    // Owed until systemd has re-read them: the digest on record may match
+    // already (a drop-in went missing), so a hook killed before the
+    // daemon-reload would otherwise leave systemd with another unit.
+    fsutil::owe(&owed)?;
     for (unit, name, contents) in &wanted {
         let path = host.paths.systemd_dropin(unit, name);
         match contents {
@@ -112,6 +118,7 @@ pub fn reconcile(
         }
     }
     daemon_reload(host.cmds).map_err(DropinError::DaemonReload)?;
+    fsutil::pay(&owed)?;
     host.log(crate::juju::LogLevel::Info, &format!("systemd drop-ins now: {}", summary(&wanted)));
     host.stage_state(StateKey::DeploymentModeDropins, digest);
     Ok(text)

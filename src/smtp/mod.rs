@@ -11,9 +11,9 @@
 //! relay (if any) is set again. The relation wins over the option, and the
 //! status says so.
 //!
-//! A digest of what postfix was last reloaded with is kept in unit state: a
-//! hook killed between the files and the reload leaves it unchanged, so the
-//! next hook reloads.
+//! A digest of what postfix was last reloaded with is kept in unit state,
+//! and a debt on disk from just before its files change until it reloaded:
+//! a hook killed in between leaves the next one to postmap and reload.
 
 pub mod postfix;
 pub mod settings;
@@ -68,7 +68,12 @@ pub fn observe(juju: &HookTools<'_>, broken: Option<&RelationId>) -> Result<Opti
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| "password_id's secret has no password".to_string()),
-            Err(e) => Err(format!("password_id's secret cannot be read: {}", first_line(&e))),
+            // Gone or not granted: the provider's to fix. Anything else (the
+            // tool could not run) is a fault for Juju to retry.
+            Err(e @ (HookToolError::SecretNotFound { .. } | HookToolError::PermissionDenied { .. })) => {
+                Err(format!("password_id's secret cannot be read: {}", first_line(&e)))
+            }
+            Err(e) => return Err(e),
         },
     };
     let settings = secret_password.and_then(|password| settings::parse(&bag, password));
@@ -186,9 +191,15 @@ fn apply(host: &Host<'_>, wanted: &Desired, unit_state: &UnitState) -> Result<()
     let (current, encoding) = crate::text::decode_file(&current);
     let text = postfix::apply(&current, &wanted.keys);
     let digest = fsutil::sha256_hex(&[text.as_bytes(), wanted.sasl_passwd.as_deref().unwrap_or_default().as_bytes()]);
-    if text == current && unit_state.get(&StateKey::SmtpApplied) == Some(&digest) && sasl_in_place(host, wanted) {
+    let owed = host.paths.postfix_reload_owed();
+    let applied = unit_state.get(&StateKey::SmtpApplied) == Some(&digest);
+    if text == current && applied && sasl_in_place(host, wanted) && !fsutil::is_owed(&owed) {
         return Ok(());
     }
+    // Owed until postfix has reloaded: a hook killed in between (the digest
+    // on record may already match, when only a file went missing) leaves
+    // the postmap and the reload to the next one.
+    fsutil::owe(&owed)?;
     let (mode, owner) = fsutil::mode_and_owner(&main_cf)?.unwrap_or((0o644, Owner::default()));
     fsutil::write_atomic(&main_cf, &crate::text::encode_file(&text, encoding), mode, owner)?;
     let (sasl, db) = (host.paths.postfix_sasl_passwd(), host.paths.postfix_sasl_passwd_db());
@@ -212,6 +223,7 @@ fn apply(host: &Host<'_>, wanted: &Desired, unit_state: &UnitState) -> Result<()
         }
     }
     host.cmds.run(&Cmd::new("systemctl", &["reload", "postfix"])).map_err(|e| SmtpError::Postfix(first_line(&e)))?;
+    fsutil::pay(&owed)?;
     let relay = postfix::get(&text, "relayhost").filter(|r| !r.is_empty()).unwrap_or_else(|| "nothing".into());
     let sasl_note = if wanted.sasl_passwd.is_some() { ", with SASL" } else { "" };
     host.log(LogLevel::Info, &format!("postfix relays through {relay}{sasl_note}"));

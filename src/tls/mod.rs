@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub use x509::*;
 
-use crate::fsutil::{self, Owner};
+use crate::fsutil::{self, FsError, Owner};
 use crate::haproxy::apply::HAPROXY_USER;
 use crate::host::Host;
 use crate::juju::{Bag, Databag, LogLevel};
@@ -36,18 +36,20 @@ pub struct CertOutcome {
 
 impl CertOutcome {
     /// The bundle already in place, changed by nobody in this hook.
-    pub fn in_place(paths: &crate::paths::Paths) -> Self {
+    pub fn in_place(paths: &crate::paths::Paths) -> Result<Self, FsError> {
         let pem = paths.haproxy_pem();
-        let not_after = not_after_of(&pem);
-        CertOutcome { bundle: pem.exists().then_some(pem), candidate: None, removed: false, not_after }
+        let not_after = not_after_of(&pem)?;
+        Ok(CertOutcome { bundle: pem.exists().then_some(pem), candidate: None, removed: false, not_after })
     }
 }
 
-/// The expiry of the bundle at `path`, if it is there and readable (a
-/// missing or damaged bundle has none; HAProxy's check says the rest).
-fn not_after_of(path: &std::path::Path) -> Option<i64> {
-    let bytes = fsutil::read_optional(path).ok()??;
-    leaf_not_after(&String::from_utf8_lossy(&bytes))
+/// The expiry of the bundle at `path`: none when it is absent or holds no
+/// certificate (HAProxy's check says the rest). A bundle that cannot be
+/// read is an error: taken as absent, it would render a config without its
+/// expiry, which neither the hook before nor this one meant.
+fn not_after_of(path: &std::path::Path) -> Result<Option<i64>, FsError> {
+    let Some(bytes) = fsutil::read_optional(path)? else { return Ok(None) };
+    Ok(leaf_not_after(&String::from_utf8_lossy(&bytes)))
 }
 
 /// Keeps this unit's CSR current on `load-balancer-certificates` and
@@ -73,10 +75,10 @@ pub fn reconcile(
         (Some(_), None) => false,
         (Some(rel), Some(ip)) => keep_current(host, rel, CertRequest::new(hostname, ip))?,
     };
-    let mut outcome = CertOutcome { removed: removed && rel.is_none(), ..CertOutcome::in_place(&host.paths) };
+    let mut outcome = CertOutcome { removed: removed && rel.is_none(), ..CertOutcome::in_place(&host.paths)? };
     if candidate {
         outcome.bundle = Some(host.paths.haproxy_pem());
-        outcome.not_after = not_after_of(&host.paths.haproxy_candidate_pem());
+        outcome.not_after = not_after_of(&host.paths.haproxy_candidate_pem())?;
         outcome.candidate = Some(host.paths.haproxy_candidate_pem());
     } else {
         // One an interrupted hook left is not wanted any more.

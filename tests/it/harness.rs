@@ -183,10 +183,22 @@ pub const TLS_RELATION: u32 = 23;
 pub const DB_PASSWORD: &str = "pg-password-6f1d";
 pub const AMQP_PASSWORD: &str = "rabbit-password-93c2";
 
+/// What [`Unit::save`] keeps.
+pub struct Saved {
+    state: FakeState,
+    files: tempfile::TempDir,
+}
+
 pub struct Unit {
     dir: tempfile::TempDir,
     pub state: FakeState,
     runs: u32,
+    /// A command that runs `dispatch` (its path the last argument), such as
+    /// `strace` injecting a fault; None runs it directly.
+    pub wrapper: Option<Vec<String>>,
+    /// Runs hooks in this process ([`Unit::run_in_process`]): for the many
+    /// hooks of a test whose subject is not the binary itself.
+    pub in_process: bool,
 }
 
 impl Unit {
@@ -224,7 +236,26 @@ impl Unit {
             peer_data_readable: true,
             ..Default::default()
         };
-        Self { dir, state, runs: 0 }
+        Self { dir, state, runs: 0, wrapper: None, in_process: false }
+    }
+
+    /// The unit as it is now, state and files, to [`Unit::restore`] any
+    /// number of times (each fault of the crash test starts from it).
+    pub fn save(&self) -> Saved {
+        let copy = tempfile::Builder::new().prefix("landscape-unit-saved-").tempdir().unwrap();
+        let status = Command::new("cp").arg("-a").arg(self.root()).arg(copy.path().join("root")).status().unwrap();
+        assert!(status.success(), "cp -a of the unit's files");
+        Saved { state: self.state.clone(), files: copy }
+    }
+
+    /// Puts back what [`Unit::save`] saved, at this unit's own paths (files
+    /// name them, so a copy elsewhere would differ).
+    pub fn restore(&mut self, saved: &Saved) {
+        std::fs::remove_dir_all(self.root()).unwrap();
+        let status =
+            Command::new("cp").arg("-a").arg(saved.files.path().join("root")).arg(self.root()).status().unwrap();
+        assert!(status.success(), "cp -a back to the unit's files");
+        self.state = saved.state.clone();
     }
 
     /// Moves the unit to a new address on every binding.
@@ -532,7 +563,8 @@ impl Unit {
     }
 
     pub fn try_run(&mut self, dispatch: Dispatch) -> Result<RunResult, String> {
-        self.try_run_as(dispatch, Execution::Binary)
+        let execution = if self.in_process { Execution::InProcess } else { Execution::Binary };
+        self.try_run_as(dispatch, execution)
     }
 
     /// Runs the charm's library in this process, with the fake's answers
@@ -550,6 +582,7 @@ impl Unit {
         // calls only, and keep the history here.
         let history = (std::mem::take(&mut state.tool_calls), std::mem::take(&mut state.commands));
         state.pending.clear();
+        state.fs_root = Some(self.root().display().to_string());
         state.peer_data_readable = !matches!(&dispatch, Dispatch::Hook(h) if h == "install");
         state.broken_relation = match &dispatch {
             Dispatch::Relation { kind: "broken", id, .. } => Some(*id),
@@ -570,7 +603,15 @@ impl Unit {
             Execution::Binary => {
                 let state_path = self.dir.path().join("state.json");
                 std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
-                let out = Command::new(DISPATCH)
+                let mut command = match &self.wrapper {
+                    Some(wrapper) => {
+                        let mut command = Command::new(&wrapper[0]);
+                        command.args(&wrapper[1..]).arg(DISPATCH);
+                        command
+                    }
+                    None => Command::new(DISPATCH),
+                };
+                let out = command
                     .env_clear()
                     .envs(self.env(&dispatch))
                     .current_dir(self.dir.path().join("charm"))

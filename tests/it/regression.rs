@@ -756,3 +756,52 @@ fn many_trusted_proxies_made_an_acl_line_haproxy_refuses() {
          set haproxy_trusted_proxies to their network"
     );
 }
+
+/// The hook that found the SASL map gone wrote it again and was killed
+/// before `postmap`. Unit state still held the digest of what postfix had
+/// been reloaded with (the same text), so the retry found everything in
+/// place and skipped `postmap` and the reload: postfix ran without the map
+/// on disk. A debt on disk now lasts from before the write to the reload.
+#[test]
+fn a_postfix_reload_was_lost_when_the_hook_died_before_postmap() {
+    let mut unit = crate::smtp::postfix_unit();
+    crate::smtp::add_password_secret(&mut unit);
+    assert_eq!(crate::smtp::relate(&mut unit, crate::smtp::STARTTLS_SASL).code, 0);
+    for gone in ["/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"] {
+        std::fs::remove_file(unit.path(gone)).unwrap();
+    }
+    unit.state.kill_at_command = Some("postmap".into());
+    let killed = unit.hook("config-changed");
+    unit.state.kill_at_command = None;
+    assert_ne!(killed.code, 0, "killed at postmap");
+    let retry = unit.hook("config-changed");
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    assert!(retry.command_lines().iter().any(|l| l.starts_with("postmap ")), "{:?}", retry.command_lines());
+    assert!(retry.ran("systemctl reload postfix"));
+    let map = unit.read("/etc/postfix/sasl_passwd.db");
+    assert_eq!(map, unit.read("/etc/postfix/sasl_passwd"), "the map is made from the file");
+    let running = unit.read(&format!("/{}/postfix/sasl_passwd.db", fake_juju::SERVICES_DIR));
+    assert_eq!(running, map, "postfix runs the map on disk");
+}
+
+/// With the live certificate bundle unreadable for a moment (ENOSPC on its
+/// open), the bundle's expiry was taken as absent: the hook rendered a
+/// config without the expiry gauge, neither the one before nor the one an
+/// uninterrupted run writes, and put it live. A bundle that cannot be read
+/// now fails the hook, and the live config stays as it was.
+#[test]
+fn an_unreadable_bundle_put_a_config_neither_old_nor_new_live() {
+    let (mut unit, _ca, _) = leader_with_a_certificate();
+    let before = unit.haproxy_config().unwrap();
+    assert!(before.contains("landscape_haproxy_certificate_expiry_timestamp_seconds"), "{before}");
+    let pem = unit.path("/etc/haproxy/haproxy.pem").display().to_string();
+    let wrapper = ["strace", "-o", "/dev/null", "-P", &pem, "-e", "trace=openat", "-e", "inject=openat:error=ENOSPC"];
+    unit.wrapper = Some(wrapper.map(str::to_string).to_vec());
+    let faulted = unit.hook("config-changed");
+    unit.wrapper = None;
+    assert_eq!(unit.haproxy_config().unwrap(), before, "the live config is the one before");
+    assert_ne!(faulted.code, 0, "the hook fails for Juju to retry");
+    assert!(faulted.stderr.contains("haproxy.pem"), "{}", faulted.stderr);
+    assert_eq!(unit.hook("config-changed").code, 0);
+    assert_eq!(unit.haproxy_config().unwrap(), before);
+}

@@ -3,6 +3,7 @@
 //! a follower.
 
 use landscape_server::ini::IniDocument;
+use serde_json::json;
 
 use crate::fixtures::{TestCa, issue_certificate};
 use crate::harness::{
@@ -197,4 +198,61 @@ pub fn write_package_service_conf(unit: &Unit) {
          resource-1 = landscape-standalone-resource-1\n",
     )
     .unwrap();
+}
+
+/// The secret token a unit of the 26.04 charm kept in plain peer data.
+pub const TOKEN_OF_THE_26_04_CHARM: &str = "t0ken-from-the-26.04-charm";
+/// The debarchive secret the 26.04 charm made and published.
+pub const SECRET_OF_THE_26_04_CHARM: &str = "secret:deba0rchive0t0ken000";
+
+/// A leader as the 26.04 charm leaves it, before `upgrade-charm`: its
+/// option names, its `smtp`, `debarchive` and `task-handler` relations with
+/// their data (and the debarchive secret it made), its peer data (the
+/// secret token in plain peer data).
+pub fn unit_as_the_26_04_charm_left_it() -> Unit {
+    let mut unit = Unit::new(0, "10.1.77.18");
+    crate::scenario::write_package_service_conf(&unit);
+    unit.state.leader = true;
+    unit.relate_workload();
+    let token = TOKEN_OF_THE_26_04_CHARM;
+    {
+        let peers = unit.peer_relation();
+        peers.local_app_data.insert("leader-ip".into(), "10.1.77.18".into());
+        peers.local_app_data.insert("secret-token".into(), token.into());
+        peers.local_app_data.insert("cookie-encryption-key".into(), "Y29va2llLWtleS1mcm9tLTI2LjA0LWNoYXJtISE=".into());
+    }
+    for (option, value) in [
+        ("hostagent_server_base_port", json!(50060)),
+        ("enable_hostagent_messenger", json!(true)),
+        ("outbox_snap_channel", json!("latest/candidate")),
+        ("analytics_id", json!("UA-2604-1")),
+        ("nagios_context", json!("prod")),
+        ("root_url", json!("https://landscape.example.com/")),
+    ] {
+        unit.set_config(option, value);
+    }
+    // smtp, as smtp-integrator answered the 26.04 charm.
+    let cf = unit.path("/etc/postfix/main.cf");
+    std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
+    std::fs::write(&cf, "relayhost = [smtp.example.com]:25\n").unwrap();
+    unit.add_relation("smtp", 60, "smtp-integrator").remote_app_data =
+        [("host", "smtp.example.com"), ("port", "25"), ("auth_type", "none"), ("transport_security", "none")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    // debarchive, with the secret the 26.04 charm made and published.
+    let old_secret = SECRET_OF_THE_26_04_CHARM;
+    unit.put_secret(old_secret, "application", [("secret-token".to_string(), token.to_string())].into());
+    unit.state.secrets.last_mut().unwrap().granted = vec![70];
+    let rel = unit.add_relation("debarchive", 70, "landscape-debarchive");
+    rel.local_app_data = [
+        ("hostname".to_string(), "landscape.example.com".to_string()),
+        ("secret-token-id".to_string(), old_secret.to_string()),
+    ]
+    .into();
+    rel.remote_units
+        .insert("landscape-debarchive/0".into(), [("ingress-address".to_string(), "10.1.90.4".to_string())].into());
+    unit.add_relation("task-handler", 80, "landscape-task-handler");
+
+    unit
 }

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::harness::{Dispatch, Unit, ready_leader};
 
-const REL: u32 = 60;
+pub const REL: u32 = 60;
 const PASSWORD: &str = "smtp-pa55word-3f9";
 const SECRET: &str = "secret:5mtp0pa55v0rd0000000";
 
-fn postfix_unit() -> Unit {
+pub fn postfix_unit() -> Unit {
     let unit = ready_leader(0);
     let cf = unit.path("/etc/postfix/main.cf");
     std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
@@ -21,11 +21,11 @@ fn postfix_unit() -> Unit {
     unit
 }
 
-fn relate(unit: &mut Unit, bag: &[(&str, &str)]) -> crate::harness::RunResult {
+pub fn relate(unit: &mut Unit, bag: &[(&str, &str)]) -> crate::harness::RunResult {
     unit.remote_app_answers("smtp", REL, "smtp-integrator", bag)
 }
 
-fn add_password_secret(unit: &mut Unit) {
+pub fn add_password_secret(unit: &mut Unit) {
     unit.put_secret(SECRET, "smtp-integrator", [("password".to_string(), PASSWORD.to_string())].into());
 }
 
@@ -33,7 +33,7 @@ fn main_cf(unit: &Unit) -> String {
     unit.read("/etc/postfix/main.cf").unwrap()
 }
 
-const STARTTLS_SASL: &[(&str, &str)] = &[
+pub const STARTTLS_SASL: &[(&str, &str)] = &[
     ("host", "smtp.example.com"),
     ("port", "587"),
     ("auth_type", "plain"),

@@ -9,12 +9,12 @@ use serde_json::json;
 
 use crate::harness::{Dispatch, Unit};
 
-const REL: u32 = 80;
-const CERTS_SECRET: &str = "secret:task0hand1er0cert500";
+pub const REL: u32 = 80;
+pub const CERTS_SECRET: &str = "secret:task0hand1er0cert500";
 const CERTS_DIR: &str = "/var/snap/landscape-outbox/common/task-handler-certs";
 
 /// A deployed leader whose service.conf has the package's [stores] layout.
-fn leader_with_package_service_conf() -> Unit {
+pub fn leader_with_package_service_conf() -> Unit {
     let mut unit = Unit::new(0, "10.1.77.18");
     crate::scenario::write_package_service_conf(&unit);
     unit.state.leader = true;
@@ -25,11 +25,11 @@ fn leader_with_package_service_conf() -> Unit {
     unit
 }
 
-fn relate_task_handler(unit: &mut Unit, answer: &[(&str, &str)]) -> crate::harness::RunResult {
+pub fn relate_task_handler(unit: &mut Unit, answer: &[(&str, &str)]) -> crate::harness::RunResult {
     unit.remote_app_answers("task-handler", REL, "landscape-task-handler", answer)
 }
 
-fn add_certs_secret(unit: &mut Unit, key_pem: &str) {
+pub fn add_certs_secret(unit: &mut Unit, key_pem: &str) {
     let pem = |what: &str| format!("-----BEGIN {what}-----\nMIIB\n-----END {what}-----");
     let bundle = [
         ("ca-cert".to_string(), pem("CERTIFICATE")),
@@ -39,7 +39,7 @@ fn add_certs_secret(unit: &mut Unit, key_pem: &str) {
     unit.put_secret(CERTS_SECRET, "landscape-task-handler", bundle.into());
 }
 
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
+pub const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
 
 #[test]
 fn the_leader_publishes_the_stores_key_by_key_and_the_password_in_a_granted_secret() {

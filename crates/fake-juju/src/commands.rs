@@ -1,5 +1,6 @@
 //! The system commands the charm runs, as the fake answers them: a
-//! behaviour the test set, or dpkg-query's and apt-mark's own model.
+//! behaviour the test set, or dpkg-query's and apt-mark's own model, or
+//! what postfix and systemd read when they (re)load.
 
 use crate::Reply;
 use crate::state::{Behaviour, FakeState};
@@ -37,4 +38,55 @@ pub fn apt_mark(st: &mut FakeState, args: &[String]) {
 /// What a command with behaviour `b` prints and how it exits.
 pub fn behave(b: &Behaviour) -> Reply {
     Reply { code: b.code, stdout: b.stdout.clone(), stderr: b.stderr.clone() }
+}
+
+/// Where the fake keeps what a service read at its last (re)load.
+pub const SERVICES_DIR: &str = "run/fake-services";
+
+/// `postmap FILE` writes its map (`FILE.db`, here FILE's text); a reload
+/// or restart of postfix reads main.cf and that map, and systemd's
+/// daemon-reload every drop-in: each copied under [`SERVICES_DIR`]. Without
+/// a root (a test that sets none), nothing is read.
+pub fn services(st: &FakeState, program: &str, args: &[String]) {
+    let Some(root) = st.fs_root.as_deref().map(std::path::Path::new) else { return };
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match (program, words.as_slice()) {
+        ("postmap", [.., file]) => {
+            let _ = std::fs::copy(file, format!("{file}.db"));
+        }
+        ("systemctl", ["reload" | "restart", "postfix"]) => {
+            let read = root.join(SERVICES_DIR).join("postfix");
+            snapshot(&[root.join("etc/postfix/main.cf"), root.join("etc/postfix/sasl_passwd.db")], &read);
+        }
+        ("systemctl", ["daemon-reload"]) => {
+            let system = root.join("etc/systemd/system");
+            let dropins: Vec<std::path::PathBuf> = std::fs::read_dir(&system)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|d| d.file_name().to_string_lossy().ends_with(".d"))
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten().map(|f| f.path()))
+                .collect();
+            let read = root.join(SERVICES_DIR).join("systemd");
+            let _ = std::fs::remove_dir_all(&read);
+            for file in dropins {
+                let unit = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+                snapshot(&[file.clone()], &read.join(unit.unwrap_or_default()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Copies each of `files` that exists into `dir` (emptied first), by name.
+fn snapshot(files: &[std::path::PathBuf], dir: &std::path::Path) {
+    if files.len() > 1 {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let _ = std::fs::create_dir_all(dir);
+    for file in files {
+        if let Some(name) = file.file_name() {
+            let _ = std::fs::copy(file, dir.join(name));
+        }
+    }
 }

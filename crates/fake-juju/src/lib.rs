@@ -17,6 +17,7 @@
 
 mod args;
 mod commands;
+pub use commands::SERVICES_DIR;
 pub mod state;
 mod tools;
 
@@ -75,6 +76,10 @@ pub fn answer(
                 commands::apt_mark(st, args);
                 commands::behave(&Behaviour::default())
             }
+            (None, "postmap" | "systemctl") => {
+                commands::services(st, program, args);
+                commands::behave(&Behaviour::default())
+            }
             (None, _) => commands::behave(&Behaviour::default()),
         };
     };
@@ -114,7 +119,9 @@ pub fn run(argv: impl IntoIterator<Item = String>) -> ExitCode {
         stdin = Some(buf);
     }
     let env = RECORDED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
-    if st.kill_at_call.is_some_and(|k| st.tool_calls.len() + st.commands.len() + 1 >= k) {
+    let line = std::iter::once(program.as_str()).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let kill_here = st.kill_at_command.as_deref().is_some_and(|prefix| line.starts_with(prefix));
+    if kill_here || st.kill_at_call.is_some_and(|k| st.tool_calls.len() + st.commands.len() + 1 >= k) {
         // The crash test: the hook dies here, as on a machine that lost
         // power; nothing of this call is answered or recorded.
         let _ = std::process::Command::new("kill")

@@ -203,6 +203,15 @@ pub struct FakeState {
     /// it (`dispatch`) instead of answering.
     #[serde(default)]
     pub kill_at_call: Option<usize>,
+    /// The same at the first call whose command line starts with this.
+    #[serde(default)]
+    pub kill_at_command: Option<String>,
+    /// The unit's file-system root (the charm's `CHARM_FS_ROOT`), where the
+    /// services the fake stands in for read their files: `postmap` writes
+    /// its map there, and a reload copies what the service reads under
+    /// `run/fake-services/`, so a test can compare what runs with the disk.
+    #[serde(default)]
+    pub fs_root: Option<String>,
 }
 
 impl FakeState {
