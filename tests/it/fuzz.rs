@@ -3,8 +3,11 @@
 //! field of a ready leader's relations gets a hostile value, and the hook
 //! that delivers it must end cleanly (exit 0, or a clean retry: never a
 //! panic), inject nothing into HAProxy's config, service.conf or
-//! `/etc/default`, leave a config the real HAProxy accepts, and show no
-//! password it was given.
+//! `/etc/default`, postfix's main.cf or the systemd drop-ins, leave a
+//! config the real HAProxy accepts, and show no password it was given.
+//! The 26.04 parts' fields are fuzzed too (smtp, the task handler's answer,
+//! the debarchive units), and what the charm reads back as input: its own
+//! application bags, its unit state and `analytics_id`.
 
 use landscape_server::ini::IniDocument;
 use proptest::prelude::*;
@@ -37,19 +40,97 @@ const FIELDS: &[(&str, u32, Option<&str>, &str)] = &[
     (ROUTE_ENDPOINT, ROUTE_RELATION, None, "endpoints"),
     (ROUTE_ENDPOINT, ROUTE_RELATION, Some("haproxy/0"), "ingress-address"),
     (ROUTE_ENDPOINT, ROUTE_RELATION, Some("haproxy/0"), "egress-subnets"),
+    ("smtp", SMTP_RELATION, None, "host"),
+    ("smtp", SMTP_RELATION, None, "port"),
+    ("smtp", SMTP_RELATION, None, "auth_type"),
+    ("smtp", SMTP_RELATION, None, "transport_security"),
+    ("smtp", SMTP_RELATION, None, "skip_ssl_verify"),
+    ("smtp", SMTP_RELATION, None, "user"),
+    ("smtp", SMTP_RELATION, None, "password_id"),
+    ("task-handler", TASK_HANDLER_RELATION, None, "grpc-address"),
+    ("task-handler", TASK_HANDLER_RELATION, None, "certs-secret-id"),
+    ("task-handler", TASK_HANDLER_RELATION, None, "certs-revision"),
+    ("debarchive", DEBARCHIVE_RELATION, Some("landscape-debarchive/0"), "ingress-address"),
+    ("task-handler", TASK_HANDLER_RELATION, Some(OWN_APP), "secret-id"),
+    ("debarchive", DEBARCHIVE_RELATION, Some(OWN_APP), "secret-token-id"),
+    (UNIT_STATE, 0, None, "smtp-applied"),
+    (UNIT_STATE, 0, None, "smtp-relation-keys"),
+    (UNIT_STATE, 0, None, "task-handler-outbox"),
+    (UNIT_STATE, 0, None, "deployment-mode-dropins"),
+    (UNIT_STATE, 0, None, "haproxy-applied"),
+    (UNIT_STATE, 0, None, "last-reconcile"),
+    (UNIT_STATE, 0, None, "haproxy-route.api-haproxy-route:43"),
+    (CONFIG, 0, None, "analytics_id"),
 ];
+
+/// The 26.04 parts' relations of the fuzzed leader.
+const SMTP_RELATION: u32 = 60;
+const TASK_HANDLER_RELATION: u32 = 80;
+const DEBARCHIVE_RELATION: u32 = 70;
+/// A member that stands for this side's own application bag.
+const OWN_APP: &str = "(own application)";
+/// Endpoints that stand for the unit's state and its config.
+const UNIT_STATE: &str = "(unit state)";
+const CONFIG: &str = "(config)";
+const CERTS_SECRET: &str = "secret:fuzz0cert5000000000";
 
 /// A haproxy-route relation of the fuzzed leader.
 const ROUTE_ENDPOINT: &str = "api-haproxy-route";
 const ROUTE_RELATION: u32 = 43;
 
-/// A ready leader with one peer and a haproxy-route relation.
+/// A ready leader with one peer, a haproxy-route relation, and smtp, the
+/// task handler and the debarchive answered, in a mode with drop-ins.
 fn fuzzed_leader() -> Unit {
     let mut unit = ready_leader(1);
     unit.set_config("root_url", serde_json::json!("https://landscape.example.com/"));
+    unit.set_config("deployment_mode", serde_json::json!("saas"));
     unit.add_relation(ROUTE_ENDPOINT, ROUTE_RELATION, "haproxy");
+    let cf = unit.path("/etc/postfix/main.cf");
+    std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
+    std::fs::write(&cf, "myhostname = landscape\nrelayhost =\n").unwrap();
+    let smtp = [("host", "smtp.example.com"), ("port", "587"), ("auth_type", "plain"), ("user", "landscape")];
+    unit.add_relation("smtp", SMTP_RELATION, "smtp-integrator").remote_app_data =
+        smtp.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let pem = |what: &str| format!("-----BEGIN {what}-----\nMIIB\n-----END {what}-----");
+    let bundle =
+        [("ca-cert", pem("CERTIFICATE")), ("client-cert", pem("CERTIFICATE")), ("client-key", pem("PRIVATE KEY"))];
+    unit.put_secret(CERTS_SECRET, "landscape-task-handler", bundle.map(|(k, v)| (k.to_string(), v)).into());
+    let answer = [("grpc-address", "10.1.1.9:50051"), ("certs-secret-id", CERTS_SECRET), ("certs-revision", "1")];
+    unit.add_relation("task-handler", TASK_HANDLER_RELATION, "landscape-task-handler").remote_app_data =
+        answer.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let rel = unit.add_relation("debarchive", DEBARCHIVE_RELATION, "landscape-debarchive");
+    rel.remote_units
+        .insert("landscape-debarchive/0".into(), [("ingress-address".to_string(), "10.1.90.4".to_string())].into());
     assert_eq!(unit.hook("config-changed").code, 0);
     unit
+}
+
+/// main.cf's keys: the file's own and those the smtp part manages.
+fn main_cf_keys_are_known(unit: &Unit) -> Result<(), String> {
+    let text = unit.read("/etc/postfix/main.cf").unwrap_or_default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let key = line.split('=').next().unwrap_or_default().trim();
+        let known = ["myhostname", "relayhost"].contains(&key) || landscape_server::smtp::MANAGED_KEYS.contains(&key);
+        if !known {
+            return Err(format!("main.cf gained {line:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Each drop-in is a `[Service]` line and one `Environment=` line.
+fn dropins_are_two_lines(unit: &Unit) -> Result<(), String> {
+    let system = unit.root().join("etc/systemd/system");
+    for dir in std::fs::read_dir(&system).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.len() != 2 || lines[0] != "[Service]" || !lines[1].starts_with("Environment=") {
+                return Err(format!("{} is {text:?}", file.path().display()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The most a unit-state value may hold: what the charm keeps there is its
@@ -95,14 +176,29 @@ fn shape(conf: &str) -> Vec<(String, Vec<String>)> {
 
 fn check(unit: &mut Unit, field: usize, value: &str, before: &[(String, Vec<String>)]) -> Result<(), TestCaseError> {
     let (endpoint, id, member, key) = FIELDS[field];
-    let rel = unit.state.relation_mut(id).expect("related");
-    let bag = match member {
-        Some(member) => rel.remote_units.get_mut(member).expect("the remote unit"),
-        None => &mut rel.remote_app_data,
+    let dispatch = match endpoint {
+        UNIT_STATE => {
+            unit.state.unit_state.insert(key.to_string(), value.to_string());
+            Dispatch::Hook("config-changed".into())
+        }
+        CONFIG => {
+            unit.set_config(key, serde_json::json!(value));
+            Dispatch::Hook("config-changed".into())
+        }
+        _ => {
+            let rel = unit.state.relation_mut(id).expect("related");
+            let bag = match member {
+                Some(OWN_APP) => &mut rel.local_app_data,
+                Some(member) => rel.remote_units.get_mut(member).expect("the remote unit"),
+                None => &mut rel.remote_app_data,
+            };
+            bag.insert(key.to_string(), value.to_string());
+            let remote = member.filter(|m| *m != OWN_APP).map(str::to_string);
+            let remote = remote.or_else(|| rel.remote_units.keys().next().cloned());
+            Dispatch::relation(endpoint, "changed", id, remote.as_deref())
+        }
     };
-    bag.insert(key.to_string(), value.to_string());
-    let remote = member.map(str::to_string).or_else(|| rel.remote_units.keys().next().cloned());
-    let run = unit.run(Dispatch::relation(endpoint, "changed", id, remote.as_deref()));
+    let run = unit.run(dispatch);
     let context = format!("{endpoint} {key}");
     prop_assert!(!run.stderr.contains("panicked"), "{context}: dispatch panicked: {}", run.stderr);
     // A retry is a clean error of the charm's own, bounded.
@@ -114,6 +210,8 @@ fn check(unit: &mut Unit, field: usize, value: &str, before: &[(String, Vec<Stri
     prop_assert_eq!(&shape(&conf), before, "{}: service.conf gained a section or key", context);
     let defaults = unit.read("/etc/default/landscape-server").unwrap_or_default();
     prop_assert!(!defaults.contains(MARKER), "{context}: the value reached /etc/default");
+    prop_assert!(main_cf_keys_are_known(unit).is_ok(), "{context}: {:?}", main_cf_keys_are_known(unit));
+    prop_assert!(dropins_are_two_lines(unit).is_ok(), "{context}: {:?}", dropins_are_two_lines(unit));
     let (status, message) = unit.status();
     let log = unit.log_text();
     for secret in [DB_PASSWORD, AMQP_PASSWORD] {
