@@ -8,8 +8,8 @@
 //! Four hooks of the 26.04 parts get the same, and ENOSPC (strace's fault
 //! injection) at every file syscall `dispatch` makes on the unit's files:
 //! after each fault the files are old or new, and the hook Juju runs next
-//! converges, with postfix and systemd running what is on disk (the fake
-//! keeps what each read at its last reload).
+//! converges, with postfix, systemd, Landscape and the outbox running what
+//! is on disk (the fake keeps what each read at its last reload).
 
 use landscape_server::ini::IniDocument;
 use serde_json::json;
@@ -265,8 +265,9 @@ fn watched_files(unit: &Unit) -> std::collections::BTreeMap<String, String> {
     found
 }
 
-/// Whether postfix and systemd run what is on disk: what each read at its
-/// last (re)load (the fake's copies) is what the files hold now.
+/// Whether postfix, systemd, Landscape and the outbox run what is on disk:
+/// what each read at its last (re)load or restart (the fake's copies) is
+/// what the files hold now. (HAProxy's debt is checked on its own.)
 fn services_run_what_is_on_disk(unit: &Unit) -> Result<(), String> {
     let root = unit.root();
     let read = root.join(fake_juju::SERVICES_DIR);
@@ -277,6 +278,16 @@ fn services_run_what_is_on_disk(unit: &Unit) -> Result<(), String> {
     if read.join("postfix").exists() {
         for file in ["main.cf", "sasl_passwd.db"] {
             same(read.join("postfix").join(file), root.join("etc/postfix").join(file))?;
+        }
+    }
+    if read.join("landscape").exists() {
+        same(read.join("landscape/service.conf"), root.join("etc/landscape/service.conf"))?;
+        same(read.join("landscape/landscape-server"), root.join("etc/default/landscape-server"))?;
+    }
+    let certs = root.join("var/snap/landscape-outbox/common/task-handler-certs");
+    for file in ["ca.crt", "client.crt", "client.key"] {
+        if read.join("outbox").exists() || certs.join(file).exists() {
+            same(read.join("outbox").join(file), certs.join(file))?;
         }
     }
     let system = root.join("etc/systemd/system");

@@ -44,7 +44,9 @@ pub fn behave(b: &Behaviour) -> Reply {
 pub const SERVICES_DIR: &str = "run/fake-services";
 
 /// `postmap FILE` writes its map (`FILE.db`, here FILE's text); a reload
-/// or restart of postfix reads main.cf and that map, and systemd's
+/// or restart of postfix reads main.cf and that map, Landscape's start or
+/// restart (`lsctl`) service.conf and /etc/default, the outbox (restarted
+/// by `snap set`) the task handler's client bundle, and systemd's
 /// daemon-reload every drop-in: each copied under [`SERVICES_DIR`]. Without
 /// a root (a test that sets none), nothing is read.
 pub fn services(st: &FakeState, program: &str, args: &[String]) {
@@ -57,6 +59,19 @@ pub fn services(st: &FakeState, program: &str, args: &[String]) {
         ("systemctl", ["reload" | "restart", "postfix"]) => {
             let read = root.join(SERVICES_DIR).join("postfix");
             snapshot(&[root.join("etc/postfix/main.cf"), root.join("etc/postfix/sasl_passwd.db")], &read);
+        }
+        ("lsctl", ["start" | "restart"]) => {
+            let read = root.join(SERVICES_DIR).join("landscape");
+            snapshot(&[root.join("etc/landscape/service.conf"), root.join("etc/default/landscape-server")], &read);
+        }
+        // snapd restarts the outbox when its options change.
+        ("snap", ["set" | "restart", "landscape-outbox", ..]) => {
+            let certs = root.join("var/snap/landscape-outbox/common/task-handler-certs");
+            let files: Vec<std::path::PathBuf> =
+                std::fs::read_dir(&certs).into_iter().flatten().flatten().map(|f| f.path()).collect();
+            let read = root.join(SERVICES_DIR).join("outbox");
+            let _ = std::fs::remove_dir_all(&read);
+            snapshot(&files, &read);
         }
         ("systemctl", ["daemon-reload"]) => {
             let system = root.join("etc/systemd/system");

@@ -76,7 +76,7 @@ pub fn answer(
                 commands::apt_mark(st, args);
                 commands::behave(&Behaviour::default())
             }
-            (None, "postmap" | "systemctl") => {
+            (None, "postmap" | "systemctl" | "lsctl" | "snap") => {
                 commands::services(st, program, args);
                 commands::behave(&Behaviour::default())
             }
