@@ -4,11 +4,12 @@
 //! bag, the stores Landscape uses, as service.conf has them: `host`,
 //! `port`, `user`, `main`, `account_1`, `resource_1`, `sslmode` (and the
 //! `ssl*` paths when set), `hostname`, and `secret-id`, a Juju secret
-//! `{"password": ...}` granted to the relation. The host must be reachable
-//! from the task handler's units: a loopback address (a PgBouncer beside
-//! Landscape) is never published; the unit is Blocked saying so instead
-//! (the task handler would otherwise quietly use another database's
-//! credentials for it).
+//! `{"password": ...}` granted to the relation. With a PgBouncer beside
+//! Landscape the host is a loopback address, out of the task handler's
+//! reach: it is published as one the task handler recognises
+//! (`localhost`, `127.0.0.1`, `::1`), which makes it use its own `task-db`
+//! relation's host and SSL mode with these credentials, and the log says
+//! so.
 //!
 //! The task handler answers with `grpc-address` and `certs-secret-id` (its
 //! mTLS client bundle for the outbox, `ca-cert`, `client-cert`,
@@ -59,12 +60,6 @@ pub fn observe(
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskHandlerError {
-    /// The stores' address is this unit's own: the task handler cannot reach it.
-    #[error(
-        "task-handler: the database address {0} is only reachable on this unit (a PgBouncer beside Landscape?): \
-         relate database to PostgreSQL directly"
-    )]
-    LoopbackStores(String),
     /// The provider's answer is unusable.
     #[error("task-handler: {0}")]
     Provider(String),
@@ -79,9 +74,7 @@ pub enum TaskHandlerError {
 impl Explain for TaskHandlerError {
     fn status(&self) -> Option<Status> {
         match self {
-            TaskHandlerError::LoopbackStores(_) | TaskHandlerError::Provider(_) | TaskHandlerError::Snap(_) => {
-                Some(Status::blocked(first_line(self)))
-            }
+            TaskHandlerError::Provider(_) | TaskHandlerError::Snap(_) => Some(Status::blocked(first_line(self))),
             TaskHandlerError::HookTool(_) | TaskHandlerError::Fs(_) => None,
         }
     }
@@ -100,9 +93,10 @@ pub fn stores(service_conf: &str, hostname: Option<&str>) -> Result<Option<(Data
     else {
         return Ok(None);
     };
-    let (host, port) = split_address(&address);
-    if is_loopback(&host) {
-        return Err(TaskHandlerError::LoopbackStores(quoted(&address)));
+    let (mut host, port) = split_address(&address);
+    if is_loopback(&host) && !TASK_HANDLER_LOOPBACK.contains(&host.to_ascii_lowercase().as_str()) {
+        // Any other loopback address is one the task handler would dial.
+        host = "127.0.0.1".to_string();
     }
     let mut bag = Databag::from([
         ("host".to_string(), host),
@@ -137,8 +131,13 @@ fn split_address(address: &str) -> (String, String) {
     }
 }
 
-/// `localhost` and loopback addresses: what the task handler's own fallback
-/// catches, plus the whole 127/8.
+/// The stores' hosts the task handler takes for "on Landscape's unit, out of
+/// my reach" (a PgBouncer beside Landscape): it then uses its own `task-db`
+/// relation's host and SSL mode for them. Published as they are, so that
+/// it does.
+const TASK_HANDLER_LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// `localhost` and loopback addresses (the whole 127/8).
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -185,10 +184,15 @@ pub fn publish(
             wanted.insert(key.to_string(), String::new());
         }
     }
-    let changes: Databag = wanted.into_iter().filter(|(k, v)| own.get(k) != Some(v)).collect();
+    let changes: Databag =
+        wanted.iter().filter(|(k, v)| own.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if !changes.is_empty() {
         host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
-        host.log(LogLevel::Info, &format!("{}: published the stores for the task handler", rel.relation));
+        let used = match wanted.get("host") {
+            Some(h) if is_loopback(h) => "a PgBouncer on this unit, so the task handler uses its own task-db database",
+            _ => "the task handler uses them",
+        };
+        host.log(LogLevel::Info, &format!("{}: published the stores ({used})", rel.relation));
     }
     host.stage_state(state_key, digest);
     Ok(())
@@ -332,10 +336,16 @@ mod tests {
     }
 
     #[test]
-    fn a_loopback_store_is_never_published() {
-        for host in ["localhost:6432", "127.0.0.1:6432", "[::1]:6432", "127.0.1.1:5432"] {
-            let conf = CONF.replace("10.0.0.5:5432", host);
-            assert!(matches!(stores(&conf, None), Err(TaskHandlerError::LoopbackStores(_))), "{host}");
+    fn a_pgbouncer_beside_landscape_is_published_as_the_task_handler_knows_it() {
+        for (address, host) in [
+            ("localhost:6432", "localhost"),
+            ("127.0.0.1:6432", "127.0.0.1"),
+            ("[::1]:6432", "::1"),
+            ("127.0.1.1:6432", "127.0.0.1"),
+        ] {
+            let conf = CONF.replace("10.0.0.5:5432", address);
+            let (bag, _) = stores(&conf, None).unwrap().unwrap();
+            assert_eq!((bag["host"].as_str(), bag["port"].as_str()), (host, "6432"), "{address}");
         }
         assert_eq!(split_address("[fd00::5]:5433"), ("fd00::5".into(), "5433".into()));
         assert!(is_host_port("landscape.example.com:50053") && is_host_port("10.1.1.9:50051"));
