@@ -220,7 +220,7 @@ pub fn configure_outbox(
     };
     let bag = &rel.provider_app;
     let (Some(address), Some(secret_id)) = (bag.get("grpc-address"), bag.get("certs-secret-id")) else { return Ok(()) };
-    if !is_host_port(address) {
+    if !crate::text::is_host_port(address) {
         return Err(TaskHandlerError::Provider(format!("grpc-address is not host:port: {}", quoted(address))));
     }
     let revision = bag.get("certs-revision").map(String::as_str).unwrap_or_default();
@@ -278,22 +278,6 @@ fn write_bundle(host: &Host<'_>, secret_id: &str) -> Result<(), TaskHandlerError
     Ok(())
 }
 
-/// `host:port`: a DNS name or an address (v6 bracketed), and a port, both
-/// given (a bare IPv6 address is no host and port).
-fn is_host_port(text: &str) -> bool {
-    let (host, port) = match text.strip_prefix('[') {
-        Some(rest) => match rest.split_once("]:") {
-            Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => (host, port),
-            _ => return false,
-        },
-        None => match text.rsplit_once(':') {
-            Some((host, port)) if !host.contains(':') => (host, port),
-            _ => return false,
-        },
-    };
-    crate::text::is_host(host) && port.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
 /// A PEM the outbox may be given for `key`: text without NUL or other
 /// control characters, every block a certificate (`ca-cert`, `client-cert`,
 /// which are written world-readable) or a private key (`client-key`).
@@ -348,12 +332,6 @@ mod tests {
             assert_eq!((bag["host"].as_str(), bag["port"].as_str()), (host, "6432"), "{address}");
         }
         assert_eq!(split_address("[fd00::5]:5433"), ("fd00::5".into(), "5433".into()));
-        assert!(is_host_port("landscape.example.com:50053") && is_host_port("10.1.1.9:50051"));
-        assert!(!is_host_port("10.1.1.9") && !is_host_port("x y:1") && !is_host_port("h:0"));
-        assert!(is_host_port("[fd00::53]:50051"));
-        for bad in ["fd00::53", "[fd00::53]", "[fd00::53]:", "[x]:1", "fd00::53:50051"] {
-            assert!(!is_host_port(bad), "{bad}");
-        }
     }
 
     #[test]

@@ -97,6 +97,22 @@ pub fn parse_routable_ip(value: &str) -> Option<IpAddr> {
     (!unroutable).then_some(ip)
 }
 
+/// `host:port`: a DNS name or an address (v6 bracketed), and a port, both
+/// given (a bare IPv6 address is no host and port).
+pub fn is_host_port(text: &str) -> bool {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => (host, port),
+            _ => return false,
+        },
+        None => match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, port),
+            _ => return false,
+        },
+    };
+    is_host(host) && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 /// A DNS name (RFC 1123): dot-separated labels of letters, digits and inner
 /// hyphens, each at most 63 characters, 253 in all, and not all numeric
 /// (`2130706433` or `10.1.2` would be read as an address by resolvers).
@@ -183,6 +199,15 @@ pub fn line_ending(text: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_are_both_given() {
+        assert!(is_host_port("landscape.example.com:50053") && is_host_port("10.1.1.9:50051"));
+        assert!(is_host_port("[fd00::53]:50051"));
+        for bad in ["10.1.1.9", "x y:1", "h:0", "fd00::53", "[fd00::53]", "[fd00::53]:", "[x]:1", "fd00::53:50051"] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn credentials_in_urls_are_masked() {

@@ -176,7 +176,8 @@ pub fn health_checks(relations: &[RouteRelation]) -> Vec<crate::haproxy::model::
 
 /// The provider's `endpoints`, validated: a JSON list of `http(s)` URLs
 /// (`[""]`, its answer for a route without paths, is none).
-pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
+pub fn parse_endpoints(raw: &str, endpoint: &RouteEndpoint) -> Result<Vec<String>, String> {
+    let tcp = matches!(endpoint.target, Target::Grpc { .. });
     let field = "endpoints";
     // What is logged or shown of the answer never carries a URL's credentials.
     let shown = || crate::text::quoted(&crate::text::mask_userinfo_in(raw));
@@ -190,7 +191,11 @@ pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
             continue;
         }
         let masked = crate::text::mask_userinfo_in(url);
-        if !crate::ingress::is_provider_url(url) {
+        // haproxy-route-tcp answers `<sni>:<port>` (the SNI may be a wildcard).
+        if tcp && !crate::text::is_host_port(url.strip_prefix("*.").unwrap_or(url)) {
+            return Err(format!("{field} holds {}, not host:port", crate::text::quoted(&masked)));
+        }
+        if !tcp && !crate::ingress::is_provider_url(url) {
             return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(&masked)));
         }
         urls.push(masked);
@@ -253,7 +258,7 @@ pub fn reconcile(
         let unit = routes::unit_bag(inputs.unit_ip);
         let mut record = Record { provider: rel.provider.clone(), app: None, unit: Some(unit.clone()) };
         if inputs.is_leader {
-            write_changes(host, &rel.relation, Bag::App, rel.record.app.as_ref(), &app, &routes::APP_KEYS)?;
+            write_changes(host, &rel.relation, Bag::App, rel.record.app.as_ref(), &app, &rel.endpoint.app_keys())?;
             record.app = Some(app);
         }
         write_changes(host, &rel.relation, Bag::Unit, rel.record.unit.as_ref(), &unit, &routes::UNIT_KEYS)?;
@@ -287,7 +292,7 @@ fn withheld(endpoint: &RouteEndpoint, inputs: &Inputs<'_>, no_hostname: bool) ->
             Status::waiting(format!("Waiting for this unit's certificate to serve {name} over TLS"))
         } else {
             Status::blocked(format!(
-                "{name} needs load-balancer-certificates: the provider routes gRPC to TLS backends only"
+                "{name} needs load-balancer-certificates: its route passes TLS through to the units' TLS frontend"
             ))
         }));
     }
@@ -320,7 +325,7 @@ fn write_changes(
 /// The provider's new answer, once: its URLs, or what is wrong with it.
 fn log_answer(host: &Host<'_>, rel: &RouteRelation) {
     let name = rel.endpoint.name;
-    match rel.answer.as_deref().map(parse_endpoints) {
+    match rel.answer.as_deref().map(|raw| parse_endpoints(raw, rel.endpoint)) {
         None => host.log(LogLevel::Info, &format!("{name}: the provider has not answered with endpoints yet")),
         Some(Ok(urls)) if urls.is_empty() => host.log(
             LogLevel::Warning,
@@ -342,7 +347,7 @@ fn forget_gone_relations(host: &Host<'_>, relations: &[RouteRelation], unit_stat
 
 /// The active status's word on how each kind of traffic is exposed, once
 /// any haproxy-route endpoint is related: e.g. `web via haproxy-route and
-/// ingress, hostagent-messenger via haproxy-route`.
+/// ingress, hostagent-messenger via haproxy-route-tcp`.
 pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &CharmConfig) -> Option<String> {
     if routes.is_empty() {
         return None;
@@ -365,25 +370,28 @@ pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &
     let kinds = [
         (
             web.as_str(),
+            "haproxy-route",
             route_used(&|e| matches!(e.target, Target::Web { .. })),
             ingress_used(&["http-ingress", "https-ingress"]),
         ),
         (
             "hostagent-messenger",
+            "haproxy-route-tcp",
             route_used(&|e| e.name == "hostagent-messenger-haproxy-route"),
             ingress_used(&["hostagent-messenger-ingress"]),
         ),
         (
             "ubuntu-installer-attach",
+            "haproxy-route-tcp",
             route_used(&|e| e.name == "ubuntu-installer-attach-haproxy-route"),
             ingress_used(&["ubuntu-installer-attach-ingress"]),
         ),
     ];
     let parts: Vec<String> = kinds
         .iter()
-        .filter_map(|(kind, route, ingress)| match (route, ingress) {
-            (true, true) => Some(format!("{kind} via haproxy-route and ingress")),
-            (true, false) => Some(format!("{kind} via haproxy-route")),
+        .filter_map(|(kind, via, route, ingress)| match (route, ingress) {
+            (true, true) => Some(format!("{kind} via {via} and ingress")),
+            (true, false) => Some(format!("{kind} via {via}")),
             (false, true) => Some(format!("{kind} via ingress")),
             (false, false) => None,
         })
@@ -402,7 +410,7 @@ pub fn answers(juju: &HookTools<'_>) -> Result<Vec<(&'static str, Answer)>, Hook
         let Some(relation) = juju.live_relation(endpoint.name, None)? else { continue };
         let remote_app = juju.relation_remote_app(&relation)?;
         let app = juju.relation_get_or_empty(&relation, &remote_app, Bag::App)?;
-        found.push((endpoint.name, app.get("endpoints").map(|raw| parse_endpoints(raw))));
+        found.push((endpoint.name, app.get("endpoints").map(|raw| parse_endpoints(raw, endpoint))));
     }
     Ok(found)
 }
@@ -413,19 +421,27 @@ mod tests {
 
     #[test]
     fn provider_endpoints_are_validated() {
+        let web = &ENDPOINTS[0];
+        let parse = |raw: &str| parse_endpoints(raw, web);
         assert_eq!(
-            parse_endpoints(r#"["https://landscape.example.com/", "https://landscape.example.com/hash-id-databases"]"#),
+            parse(r#"["https://landscape.example.com/", "https://landscape.example.com/hash-id-databases"]"#),
             Ok(vec!["https://landscape.example.com/".into(), "https://landscape.example.com/hash-id-databases".into()])
         );
-        assert_eq!(parse_endpoints(r#"[""]"#), Ok(vec![]));
-        assert_eq!(parse_endpoints("[]"), Ok(vec![]));
-        let err = parse_endpoints("not json").unwrap_err();
+        assert_eq!(parse(r#"[""]"#), Ok(vec![]));
+        assert_eq!(parse("[]"), Ok(vec![]));
+        let err = parse("not json").unwrap_err();
         assert!(err.starts_with("endpoints is not JSON"), "{err}");
-        assert!(parse_endpoints(r#"{"url": "x"}"#).unwrap_err().contains("not a JSON list"));
-        assert!(parse_endpoints(r#"[1]"#).unwrap_err().contains("non-string"));
-        assert!(parse_endpoints(r#"["ftp://x"]"#).unwrap_err().contains("not an http(s) URL"));
-        assert!(parse_endpoints(r#"["https://x/\nbad"]"#).is_err());
-        assert!(parse_endpoints(r#"["https://"]"#).is_err(), "a scheme alone is no URL");
+        assert!(parse(r#"{"url": "x"}"#).unwrap_err().contains("not a JSON list"));
+        assert!(parse(r#"[1]"#).unwrap_err().contains("non-string"));
+        assert!(parse(r#"["ftp://x"]"#).unwrap_err().contains("not an http(s) URL"));
+        assert!(parse(r#"["https://x/\nbad"]"#).is_err());
+        assert!(parse(r#"["https://"]"#).is_err(), "a scheme alone is no URL");
+        // haproxy-route-tcp answers `<sni>:<port>`.
+        let grpc = ENDPOINTS.iter().find(|e| e.interface() == "haproxy-route-tcp").unwrap();
+        let tcp = |raw: &str| parse_endpoints(raw, grpc);
+        assert_eq!(tcp(r#"["landscape.example.com:6554"]"#), Ok(vec!["landscape.example.com:6554".into()]));
+        assert!(tcp(r#"["https://landscape.example.com/"]"#).unwrap_err().contains("not host:port"));
+        assert!(tcp(r#"["landscape.example.com"]"#).is_err());
     }
 
     fn related(names: &[&str]) -> Vec<RouteRelation> {

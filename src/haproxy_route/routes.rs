@@ -16,8 +16,11 @@
 //!   they are related). So the routes allow HTTP unless `redirect_https=all`,
 //!   and never carry `deny_paths` (which the provider cannot combine with
 //!   `allow_http`);
-//! - gRPC routes go to the unit's TLS frontend of the service (6554, 50051),
-//!   `protocol: https` with `external_grpc_port`;
+//! - the gRPC endpoints speak `haproxy-route-tcp` (as the 26.04 charm's
+//!   released revisions do): the provider passes TLS through, chosen by SNI
+//!   (root_url's host), to the unit's TLS frontend of the service (6554,
+//!   50051), so clients keep ALPN h2 end to end with the units' own
+//!   certificate, and no CA needs to reach the provider;
 //! - each web route's health check asks the unit whether a backend of that
 //!   route has a server up there (`/haproxy-route-health/<route>`).
 
@@ -167,6 +170,26 @@ pub const APP_KEYS: [&str; 19] = [
     "allow_http",
     "external_grpc_port",
 ];
+/// Every field of the haproxy-route-tcp library's
+/// `TcpRequirerApplicationData`, likewise.
+pub const TCP_APP_KEYS: [&str; 16] = [
+    "port",
+    "backend_port",
+    "port_mapping",
+    "sni",
+    "hosts",
+    "check",
+    "load_balancing",
+    "rate_limit",
+    "bandwidth_limit",
+    "retry",
+    "timeout",
+    "server_maxconn",
+    "ip_deny_list",
+    "enforce_tls",
+    "tls_terminate",
+    "proxy_protocol",
+];
 pub const UNIT_KEYS: [&str; 1] = ["address"];
 
 /// The provider's health checks, as the unit's HAProxy checks its own
@@ -180,6 +203,24 @@ impl RouteEndpoint {
         match self.target {
             Target::Grpc { flag, .. } => Some(flag),
             Target::Web { .. } => None,
+        }
+    }
+
+    /// The interface: `haproxy-route`, or `haproxy-route-tcp` for gRPC.
+    pub fn interface(&self) -> &'static str {
+        match self.target {
+            Target::Web { .. } => "haproxy-route",
+            Target::Grpc { .. } => "haproxy-route-tcp",
+        }
+    }
+
+    /// Every field of its library's application bag, and for a gRPC
+    /// endpoint the haproxy-route library's too (the 26.04 charm's earlier
+    /// revisions, and this one's, spoke haproxy-route there).
+    pub fn app_keys(&self) -> Vec<&'static str> {
+        match self.target {
+            Target::Web { .. } => APP_KEYS.to_vec(),
+            Target::Grpc { .. } => TCP_APP_KEYS.iter().chain(&APP_KEYS).copied().collect(),
         }
     }
 
@@ -223,10 +264,7 @@ pub struct RouteInputs<'a> {
 /// The application bag of `endpoint`'s route: each field its own JSON
 /// document as `json.dumps` writes it, defaults omitted.
 pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
-    let mut fields: Vec<(&str, Value)> = vec![
-        ("service", json!(format!("landscape-{}-{}", endpoint.route, inputs.model_uuid))),
-        ("ports", json!([endpoint.unit_port()])),
-    ];
+    let mut fields: Vec<(&str, Value)> = vec![];
     let check = json!({"interval": CHECK_INTERVAL_SECS, "rise": CHECK_RISE, "fall": CHECK_FALL});
     // The unit's own server timeout (long API calls and uploads, gRPC
     // streams); the library's default is 60 s. Connect and queue stay at
@@ -234,6 +272,8 @@ pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
     let timeout = json!({"server": model::SERVER_TIMEOUT_MS / 1000});
     match endpoint.target {
         Target::Web { paths, leader_only, .. } => {
+            fields.push(("service", json!(format!("landscape-{}-{}", endpoint.route, inputs.model_uuid))));
+            fields.push(("ports", json!([endpoint.unit_port()])));
             if let (true, Some(leader)) = (leader_only, inputs.leader_ip) {
                 fields.push(("hosts", json!([leader.to_string()])));
             }
@@ -251,11 +291,23 @@ pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
             }
         }
         Target::Grpc { .. } => {
-            fields.push(("protocol", json!("https")));
-            fields.push(("hostname", json!(inputs.hostname)));
+            // The library writes backend_port even when it is the port (its
+            // validator sets it, so it is no longer the default).
+            let port = endpoint.unit_port();
+            fields.push(("port", json!(port)));
+            fields.push(("backend_port", json!(port)));
+            fields.push(("sni", json!(inputs.hostname)));
+            // A TCP check of the unit's TLS frontend (the provider renders
+            // `check` only when it is sent).
             fields.push(("check", check));
-            fields.push(("timeout", timeout));
-            fields.push(("external_grpc_port", json!(endpoint.unit_port())));
+            // As the library writes them: its timeout model has no defaults
+            // (the unset ones go as null), and its requirer always sends a
+            // bandwidth limit, empty when none is set.
+            fields
+                .push(("timeout", json!({"server": model::SERVER_TIMEOUT_MS / 1000, "connect": null, "queue": null})));
+            fields.push(("bandwidth_limit", json!({})));
+            // enforce_tls stays at its default (true), so it is omitted.
+            fields.push(("tls_terminate", json!(false)));
         }
     }
     fields.into_iter().map(|(key, value)| (key.to_string(), dumps(&value))).collect()

@@ -2,7 +2,8 @@
 //! in config.yaml with the right type, every endpoint in metadata.yaml, and
 //! the ingress-configurator and haproxy-operator parts obey those charms'
 //! rules (their options, one owner per host and path on haproxy's single
-//! 80/443 frontend, a CA for every https backend, stable channels).
+//! 80/443 frontend, a CA for every https backend, haproxy-route-tcp's port
+//! and SNI rules, stable channels).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,9 @@ use serde_yaml_ng::Value;
 
 use crate::harness::spec;
 
-/// ingress-configurator's HTTP-route options (its charmcraft.yaml; the
-/// `tcp-*` ones are for haproxy-route-tcp, which Landscape does not use).
+/// ingress-configurator's HTTP-route options (its charmcraft.yaml; its
+/// `tcp-*` ones are for haproxy-route-tcp, which the bundles relate to
+/// Landscape's own endpoints instead).
 const INGRESS_CONFIGURATOR_OPTIONS: &[&str] = &[
     "hostname",
     "additional-hostnames",
@@ -129,14 +131,20 @@ pub fn problems(bundle: &Value) -> Vec<String> {
 
 /// What haproxy-operator and this charm need of a bundle that relates the
 /// haproxy-route endpoints: a root_url that names a host (haproxy refuses an
-/// IP), the gRPC routes' flags on (else they are unused), and for those TLS
-/// routes the units' certificates and a CA on haproxy:receive-ca-certs.
+/// IP), each endpoint on the provider's endpoint of its interface, the gRPC
+/// routes' flags on (else they are unused) and the units' certificates for
+/// them (TLS is passed through to the units), and haproxy-route-tcp's rules
+/// for the TCP routes on one haproxy: never on 80 or 443, and a port shared
+/// only by routes that each have their own SNI.
 fn route_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<String> {
-    let routes: Vec<&str> = rels
+    let routes: Vec<(&str, &(String, String))> = rels
         .iter()
-        .flatten()
-        .filter(|(app, endpoint)| app == "landscape-server" && endpoint.ends_with("-haproxy-route"))
-        .map(|(_, endpoint)| endpoint.as_str())
+        .filter_map(|[a, b]| match (a, b) {
+            (ours, theirs) | (theirs, ours) if ours.0 == "landscape-server" && ours.1.ends_with("-haproxy-route") => {
+                Some((ours.1.as_str(), theirs))
+            }
+            _ => None,
+        })
         .collect();
     if routes.is_empty() {
         return vec![];
@@ -145,26 +153,61 @@ fn route_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<String>
     let options = &bundle["applications"]["landscape-server"]["options"];
     let root_url = option_str(options, "root_url");
     let host = root_url.as_deref().and_then(|u| landscape_server::config::RootUrl::parse(u).ok());
-    if let Some(problem) =
-        landscape_server::haproxy_route::routes::hostname_problem(host.as_ref().and_then(|h| h.hostname()))
-    {
+    let hostname = host.as_ref().and_then(|h| h.hostname()).map(str::to_string);
+    if let Some(problem) = landscape_server::haproxy_route::routes::hostname_problem(hostname.as_deref()) {
         found.push(format!("landscape-server: root_url must name a host for haproxy-route: {problem}"));
     }
     let related = |endpoint: &str| rels.iter().flatten().any(|(_, e)| e == endpoint);
-    for (endpoint, flag) in [
-        ("hostagent-messenger-haproxy-route", "enable_hostagent_messenger"),
-        ("ubuntu-installer-attach-haproxy-route", "enable_ubuntu_installer_attach"),
-    ] {
-        if !routes.contains(&endpoint) {
+    // (haproxy app, port, SNI, who) of every TCP route.
+    let mut tcp_routes: Vec<(String, u16, Option<String>, String)> = vec![];
+    for (endpoint, (provider, provider_endpoint)) in &routes {
+        let Some(route) = landscape_server::haproxy_route::ENDPOINTS.iter().find(|e| e.name == *endpoint) else {
             continue;
+        };
+        if provider_endpoint.as_str() != route.interface() {
+            found.push(format!(
+                "landscape-server:{endpoint} speaks {}: relate it to {provider}:{}",
+                route.interface(),
+                route.interface()
+            ));
         }
-        if options[flag].as_bool() != Some(true) {
-            found.push(format!("landscape-server:{endpoint} is related but unused: {flag} is off"));
+        let Some(flag) = route.flag() else { continue };
+        if options[flag.option()].as_bool() != Some(true) {
+            found.push(format!("landscape-server:{endpoint} is related but unused: {} is off", flag.option()));
         }
-        for (needed, why) in [("load-balancer-certificates", "the units' TLS frontend"), ("receive-ca-certs", "the CA")]
-        {
-            if !related(needed) {
-                found.push(format!("landscape-server:{endpoint}: haproxy's gRPC route needs {why} ({needed})"));
+        if !related("load-balancer-certificates") {
+            found.push(format!(
+                "landscape-server:{endpoint}: its route passes TLS through to the units' TLS frontend, \
+                 which needs load-balancer-certificates"
+            ));
+        }
+        tcp_routes.push((
+            provider.clone(),
+            route.unit_port(),
+            hostname.clone(),
+            format!("landscape-server:{endpoint}"),
+        ));
+    }
+    // The task handler's route: its grpc-external-port (50053 by default),
+    // by the hostname Landscape gives it.
+    for [a, b] in rels {
+        for ((app, endpoint), (provider, _)) in [(a, b), (b, a)] {
+            if endpoint == "grpc-haproxy-route" {
+                let port =
+                    bundle["applications"][app.as_str()]["options"]["grpc-external-port"].as_u64().unwrap_or(50053);
+                tcp_routes.push((provider.clone(), port as u16, hostname.clone(), format!("{app}:{endpoint}")));
+            }
+        }
+    }
+    for (i, (provider, port, sni, who)) in tcp_routes.iter().enumerate() {
+        if [80, 443].contains(port) {
+            found.push(format!("{who}: TCP port {port} clashes with {provider}'s HTTP frontends"));
+        }
+        for (other_provider, other_port, other_sni, other) in &tcp_routes[i + 1..] {
+            let shared = provider == other_provider && port == other_port;
+            if shared && (sni.is_none() || other_sni.is_none() || sni == other_sni) {
+                found
+                    .push(format!("{who} and {other}: both on {provider}'s TCP port {port} without SNIs of their own"));
             }
         }
     }
@@ -300,9 +343,30 @@ fn the_route_check_fails_on_each_kind_of_mistake() {
         b["applications"]["landscape-server"]["options"]["enable_hostagent_messenger"] = Value::Bool(false);
     });
     assert!(flag_off.contains("hostagent-messenger-haproxy-route is related but unused"), "{flag_off}");
-    let no_ca = mutate(&|b| {
+    let no_certificates = mutate(&|b| {
         let rels = b["relations"].as_sequence_mut().unwrap();
-        rels.retain(|pair| !format!("{pair:?}").contains("receive-ca-certs"));
+        rels.retain(|pair| !format!("{pair:?}").contains("landscape-server:load-balancer-certificates"));
     });
-    assert!(no_ca.contains("haproxy's gRPC route needs the CA (receive-ca-certs)"), "{no_ca}");
+    assert!(no_certificates.contains("which needs load-balancer-certificates"), "{no_certificates}");
+    let http_interface = mutate(&|b| {
+        for pair in b["relations"].as_sequence_mut().unwrap() {
+            if format!("{pair:?}").contains("hostagent-messenger-haproxy-route") {
+                pair[1] = Value::String("haproxy:haproxy-route".into());
+            }
+        }
+    });
+    assert!(
+        http_interface.contains("speaks haproxy-route-tcp: relate it to haproxy:haproxy-route-tcp"),
+        "{http_interface}"
+    );
+    let same_port = mutate(&|b| {
+        b["applications"]["landscape-task-handler"]["options"] =
+            serde_yaml_ng::from_str("{grpc-external-port: 6554}").unwrap();
+    });
+    assert!(same_port.contains("both on haproxy's TCP port 6554 without SNIs of their own"), "{same_port}");
+    let on_443 = mutate(&|b| {
+        b["applications"]["landscape-task-handler"]["options"] =
+            serde_yaml_ng::from_str("{grpc-external-port: 443}").unwrap();
+    });
+    assert!(on_443.contains("TCP port 443 clashes with haproxy's HTTP frontends"), "{on_443}");
 }

@@ -40,6 +40,7 @@ const FIELDS: &[(&str, u32, Option<&str>, &str)] = &[
     (ROUTE_ENDPOINT, ROUTE_RELATION, None, "endpoints"),
     (ROUTE_ENDPOINT, ROUTE_RELATION, Some("haproxy/0"), "ingress-address"),
     (ROUTE_ENDPOINT, ROUTE_RELATION, Some("haproxy/0"), "egress-subnets"),
+    (TCP_ROUTE_ENDPOINT, TCP_ROUTE_RELATION, None, "endpoints"),
     ("smtp", SMTP_RELATION, None, "host"),
     ("smtp", SMTP_RELATION, None, "port"),
     ("smtp", SMTP_RELATION, None, "auth_type"),
@@ -63,6 +64,9 @@ const FIELDS: &[(&str, u32, Option<&str>, &str)] = &[
     (CONFIG, 0, None, "analytics_id"),
 ];
 
+/// A haproxy-route-tcp relation of the fuzzed leader.
+const TCP_ROUTE_ENDPOINT: &str = "hostagent-messenger-haproxy-route";
+const TCP_ROUTE_RELATION: u32 = 45;
 /// The 26.04 parts' relations of the fuzzed leader.
 const SMTP_RELATION: u32 = 60;
 const TASK_HANDLER_RELATION: u32 = 80;
@@ -85,6 +89,7 @@ fn fuzzed_leader() -> Unit {
     unit.set_config("root_url", serde_json::json!("https://landscape.example.com/"));
     unit.set_config("deployment_mode", serde_json::json!("saas"));
     unit.add_relation(ROUTE_ENDPOINT, ROUTE_RELATION, "haproxy");
+    unit.add_relation(TCP_ROUTE_ENDPOINT, TCP_ROUTE_RELATION, "haproxy");
     let cf = unit.path("/etc/postfix/main.cf");
     std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
     std::fs::write(&cf, "myhostname = landscape\nrelayhost =\n").unwrap();

@@ -83,23 +83,30 @@ fn bag(pairs: &[(&str, String)]) -> Databag {
 /// the leader-only route's `hosts`.
 fn expected_app(endpoint: &str, redirect: &str, leader: Option<&str>) -> Databag {
     let route = endpoint.strip_suffix("-haproxy-route").unwrap();
-    let mut fields = vec![
-        ("service", format!("\"landscape-{route}-{UUID}\"")),
-        ("hostname", format!("\"{HOSTNAME}\"")),
-        ("timeout", r#"{"server": 300}"#.to_string()),
-    ];
     let grpc_port = match route {
         "hostagent-messenger" => Some(6554),
         "ubuntu-installer-attach" => Some(50051),
         _ => None,
     };
     if let Some(port) = grpc_port {
-        fields.push(("ports", format!("[{port}]")));
-        fields.push(("protocol", "\"https\"".into()));
-        fields.push(("external_grpc_port", port.to_string()));
-        fields.push(("check", r#"{"interval": 5, "rise": 2, "fall": 5}"#.into()));
-        return bag(&fields);
+        // haproxy-route-tcp, TLS passed through by SNI to the unit's TLS
+        // frontend, as the library writes it (checked against the library
+        // itself once; see the closing note of the change).
+        return bag(&[
+            ("port", port.to_string()),
+            ("backend_port", port.to_string()),
+            ("sni", format!("\"{HOSTNAME}\"")),
+            ("check", r#"{"interval": 5, "rise": 2, "fall": 5}"#.into()),
+            ("timeout", r#"{"server": 300, "connect": null, "queue": null}"#.into()),
+            ("bandwidth_limit", "{}".into()),
+            ("tls_terminate", "false".into()),
+        ]);
     }
+    let mut fields = vec![
+        ("service", format!("\"landscape-{route}-{UUID}\"")),
+        ("hostname", format!("\"{HOSTNAME}\"")),
+        ("timeout", r#"{"server": 300}"#.to_string()),
+    ];
     let paths = match route {
         "appserver" => r#"["/"]"#,
         "pingserver" => r#"["/ping"]"#,
@@ -150,10 +157,10 @@ fn library_defaults() -> Vec<(&'static str, Option<Value>)> {
     ]
 }
 
-/// What the provider would refuse or render wrongly in an application bag,
-/// by the spec's rules (§7.1 and §7.2's consequences).
-fn wire_format_problems(app: &Databag) -> Vec<String> {
-    let defaults = library_defaults();
+/// Each field of `app` as JSON, and what is wrong: a field the library
+/// lacks, one that is not JSON, one equal to its default (which the library
+/// leaves out).
+fn parse_fields(app: &Databag, defaults: &[(&str, Option<Value>)]) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut problems = vec![];
     let mut parsed = serde_json::Map::new();
     for (key, raw) in app {
@@ -169,6 +176,73 @@ fn wire_format_problems(app: &Databag) -> Vec<String> {
             }
         }
     }
+    (parsed, problems)
+}
+
+/// The haproxy-route-tcp library's `TcpRequirerApplicationData` fields and
+/// their defaults (a field equal to its default is omitted; a field with
+/// none is required).
+fn tcp_library_defaults() -> Vec<(&'static str, Option<Value>)> {
+    vec![
+        ("port", Some(Value::Null)),
+        ("backend_port", Some(Value::Null)),
+        ("port_mapping", Some(Value::Null)),
+        ("sni", Some(Value::Null)),
+        ("hosts", Some(json!([]))),
+        ("check", Some(Value::Null)),
+        ("load_balancing", Some(Value::Null)),
+        ("rate_limit", Some(Value::Null)),
+        ("bandwidth_limit", Some(Value::Null)),
+        ("retry", Some(Value::Null)),
+        ("timeout", Some(Value::Null)),
+        ("server_maxconn", Some(Value::Null)),
+        ("ip_deny_list", Some(json!([]))),
+        ("enforce_tls", Some(json!(true))),
+        ("tls_terminate", Some(json!(true))),
+        ("proxy_protocol", Some(json!(false))),
+    ]
+}
+
+/// What haproxy-operator would refuse in a haproxy-route-tcp bag, by the
+/// library's and the provider's rules: a port (or a port mapping), never
+/// 80 or 443 (its HTTP frontends); an SNI only with TLS enforced, and a
+/// domain, not an address; a complete check; a timeout with all three of
+/// its fields (its model has no defaults).
+fn tcp_wire_format_problems(app: &Databag) -> Vec<String> {
+    let (parsed, mut problems) = parse_fields(app, &tcp_library_defaults());
+    let port = parsed.get("port").and_then(Value::as_u64);
+    if port.is_none() && !parsed.contains_key("port_mapping") {
+        problems.push("neither port nor port_mapping".into());
+    }
+    if port.is_some_and(|p| p == 80 || p == 443) {
+        problems.push("port 80 or 443 clashes with the provider's HTTP frontends".into());
+    }
+    let enforce_tls = parsed.get("enforce_tls").and_then(Value::as_bool).unwrap_or(true);
+    match parsed.get("sni").and_then(Value::as_str) {
+        Some(_) if !enforce_tls => problems.push("sni without enforce_tls".into()),
+        Some(sni) if sni.parse::<std::net::IpAddr>().is_ok() => problems.push(format!("sni {sni} is an address")),
+        Some(_) => {}
+        None => problems.push("no sni: a passthrough route shares its port only by SNI".into()),
+    }
+    match parsed.get("check") {
+        Some(check) if ["interval", "rise", "fall"].iter().all(|k| check[*k].as_u64() > Some(0)) => {}
+        _ => problems.push("no complete health check".into()),
+    }
+    if let Some(timeout) = parsed.get("timeout") {
+        if !["server", "connect", "queue"].iter().all(|k| timeout.get(*k).is_some()) {
+            problems.push(format!("timeout {timeout} lacks a field (its model has no defaults)"));
+        }
+    }
+    problems
+}
+
+/// What the provider would refuse or render wrongly in an application bag,
+/// by the spec's rules (§7.1 and §7.2's consequences).
+fn wire_format_problems(app: &Databag) -> Vec<String> {
+    if app.contains_key("port") || app.contains_key("port_mapping") {
+        return tcp_wire_format_problems(app);
+    }
+    let (parsed, mut problems) = parse_fields(app, &library_defaults());
     for required in ["service", "ports"] {
         if !parsed.contains_key(required) {
             problems.push(format!("{required} is missing"));
@@ -213,7 +287,8 @@ fn every_route_is_published_key_by_key_in_the_librarys_wire_format() {
     assert_eq!(name, "active", "{message}");
     assert_eq!(
         message,
-        "Unit is ready; web via haproxy-route, hostagent-messenger via haproxy-route, ubuntu-installer-attach via haproxy-route"
+        "Unit is ready; web via haproxy-route, hostagent-messenger via haproxy-route-tcp, \
+         ubuntu-installer-attach via haproxy-route-tcp"
     );
 }
 
@@ -321,8 +396,8 @@ fn grpc_routes_follow_their_flags_and_wait_for_the_units_tls_frontend() {
         fresh.status(),
         (
             "blocked".into(),
-            "ubuntu-installer-attach-haproxy-route needs load-balancer-certificates: the provider routes gRPC to \
-             TLS backends only"
+            "ubuntu-installer-attach-haproxy-route needs load-balancer-certificates: its route passes TLS through \
+             to the units' TLS frontend"
                 .into()
         )
     );
@@ -490,6 +565,57 @@ fn refresh_from_the_26_04_charm_keeps_every_relation_and_republishes_every_route
     assert!(log.contains(&format!("repository-haproxy-route: the provider serves https://{HOSTNAME}/")), "{log}");
 }
 
+/// The 26.04 charm's gRPC routes as its released revisions publish them on
+/// haproxy-route-tcp (a passthrough route by the Landscape host name, to
+/// its workers' own ports), with an `endpoints` answer to match.
+fn tcp_bags_of_the_26_04_charm(port: u16) -> Databag {
+    bag(&[
+        ("port", port.to_string()),
+        ("backend_port", "50052".into()),
+        ("sni", format!("\"{HOSTNAME}\"")),
+        ("tls_terminate", "false".into()),
+        ("load_balancing", r#"{"algorithm": "roundrobin"}"#.into()),
+    ])
+}
+
+/// A refresh from the 26.04 charm as released now, its gRPC routes on
+/// haproxy-route-tcp: every relation stays, every option, and each route is
+/// replaced whole (fields the 26.04 charm set and this one does not go);
+/// haproxy's `<sni>:<port>` answer is taken.
+#[test]
+fn refresh_from_the_26_04_charm_with_its_grpc_routes_on_haproxy_route_tcp() {
+    let mut unit = routed_leader();
+    for (endpoint, id) in ROUTES {
+        let grpc_port = match endpoint {
+            "hostagent-messenger-haproxy-route" => Some(6554),
+            "ubuntu-installer-attach-haproxy-route" => Some(50051),
+            _ => None,
+        };
+        let rel = unit.state.relation_mut(id).unwrap();
+        rel.local_app_data = grpc_port.map_or_else(|| bags_of_the_26_04_charm(endpoint), tcp_bags_of_the_26_04_charm);
+        rel.local_unit_data.insert("address".into(), "\"10.1.77.18\"".into());
+        let answer = match grpc_port {
+            Some(port) => format!(r#"["{HOSTNAME}:{port}"]"#),
+            None => format!(r#"["https://{HOSTNAME}/"]"#),
+        };
+        rel.remote_app_data.insert("endpoints".into(), answer);
+    }
+    let options_before = unit.state.config.clone();
+    let run = unit.hook("upgrade-charm");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (endpoint, id) in ROUTES {
+        assert!(unit.state.relation(id).is_some(), "{endpoint} is still related");
+        let app = own_app(&unit, id);
+        assert_eq!(app, expected_app(endpoint, "default", Some("10.1.77.18")), "{endpoint}");
+        assert_eq!(wire_format_problems(&app), Vec::<String>::new(), "{endpoint}");
+    }
+    assert_eq!(unit.state.config, options_before);
+    let log = unit.log_text();
+    let answer = format!("hostagent-messenger-haproxy-route: the provider serves {HOSTNAME}:6554");
+    assert!(log.contains(&answer), "{log}");
+    assert!(!log.contains("ignoring the provider's data"), "{log}");
+}
+
 /// haproxy-operator's config for routes given as application bags, checked
 /// by the real `haproxy -c`: the certificate and the CA are the test ones.
 fn haproxy_operator_config(bags: &[Databag], unit_addresses: &[String]) -> (String, Result<(), String>) {
@@ -542,8 +668,8 @@ fn a_unit_with_ingress_and_haproxy_route_serves_both_and_says_how() {
         unit.status(),
         (
             "active".into(),
-            "Unit is ready; web via haproxy-route and ingress, hostagent-messenger via haproxy-route and ingress, \
-             ubuntu-installer-attach via haproxy-route"
+            "Unit is ready; web via haproxy-route and ingress, hostagent-messenger via haproxy-route-tcp and ingress, \
+             ubuntu-installer-attach via haproxy-route-tcp"
                 .into()
         )
     );

@@ -143,16 +143,27 @@ fn the_26_04_fixture_is_the_interface_notes_tables() {
         })
         .collect();
     let charm = charm_2604();
+    // Endpoints that changed interface since the notes were written: the
+    // fixture says what the notes said, and the update beside the notes
+    // says it changed.
+    let update = std::fs::read_to_string(notes.with_file_name("landscape-26.04-update.md")).unwrap_or_default();
+    let changed: Vec<(String, String)> = charm["changed_since_notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["notes"].as_str().unwrap().to_string()))
+        .collect();
+    for (name, _) in &changed {
+        assert!(update.contains(&format!("`{name}`")) && update.contains("haproxy-route-tcp"), "{name}");
+    }
     let fixture_endpoints: Vec<(String, String, String)> = charm["endpoints"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
-            (
-                e["name"].as_str().unwrap().into(),
-                e["role"].as_str().unwrap().into(),
-                e["interface"].as_str().unwrap().into(),
-            )
+            let name: String = e["name"].as_str().unwrap().into();
+            let noted = changed.iter().find(|(n, _)| *n == name).map(|(_, was)| was.clone());
+            (name, e["role"].as_str().unwrap().into(), noted.unwrap_or_else(|| e["interface"].as_str().unwrap().into()))
         })
         .collect();
     let fixture_options: Vec<(String, String)> = charm["options"]

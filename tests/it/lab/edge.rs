@@ -7,7 +7,9 @@
 //! 165497fb): one frontend on 80 and 443 with host and path ACLs, the HTTP to
 //! HTTPS redirect unless `allow-http`, `X-Forwarded-Proto` from the scheme,
 //! a frontend per `external-grpc-port`, and `ssl ca-file` towards https
-//! backends. The routes come from the bundle file itself (each
+//! backends; and haproxy-route-tcp routes as `haproxy_route_tcp.cfg.j2`
+//! renders them (a `mode tcp` frontend per port, TLS passed through and
+//! chosen by SNI). The routes come from the bundle file itself (each
 //! configurator's options) and from what the units published on their
 //! ingress relations (the port, each unit's `ip`), as ingress-configurator's
 //! adapter mode reads them.
@@ -37,7 +39,14 @@ pub struct Route {
     pub check: Option<(u64, u64, u64, Option<String>)>,
     pub timeout_server: u64,
     pub servers: Vec<(String, u16)>,
+    /// A haproxy-route-tcp route: its port at the edge (TLS passed through;
+    /// `hostname` is its SNI).
+    pub tcp_port: Option<u16>,
 }
+
+/// The requirer application of the lab's haproxy-route-tcp routes (the
+/// provider names their backends and servers after it).
+const TCP_REQUIRER: &str = "landscape-server";
 
 /// haproxy-operator's order of the HTTP backends: by the depth of their
 /// deepest path, deepest first (`len(path.rstrip("/").split("/"))`, 1
@@ -90,6 +99,7 @@ pub fn routes(bundle: &Value, model: &Model) -> Vec<Route> {
             check: ingress_check(options),
             timeout_server: 60,
             servers,
+            tcp_port: None,
         });
     }
     routes
@@ -130,16 +140,38 @@ pub fn route_from_bag(app: &crate::harness::Databag, unit_addresses: &[String]) 
     let strings =
         |key: &str| -> Vec<String> { field(key).map(|v| serde_json::from_value(v).unwrap()).unwrap_or_default() };
     let text = |key: &str| field(key).and_then(|v| v.as_str().map(str::to_string));
+    let check = field("check").map(|c| {
+        let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("check has no {k}"));
+        (n("interval"), n("rise"), n("fall"), c["path"].as_str().map(str::to_string))
+    });
+    let timeout_server = field("timeout").and_then(|t| t["server"].as_u64()).unwrap_or(60);
+    if let Some(port) = field("port").and_then(|p| p.as_u64()).map(|p| p as u16) {
+        // haproxy-route-tcp: servers on backend_port (the port by default).
+        let backend_port = field("backend_port").and_then(|p| p.as_u64()).map_or(port, |p| p as u16);
+        let mut addresses = strings("hosts");
+        if addresses.is_empty() {
+            addresses = unit_addresses.to_vec();
+        }
+        return Route {
+            service: format!("{TCP_REQUIRER}_{port}_{port}"),
+            hostname: text("sni").expect("sni"),
+            paths: vec![],
+            deny_paths: vec![],
+            https: true,
+            allow_http: false,
+            grpc_port: None,
+            check,
+            timeout_server,
+            servers: addresses.into_iter().map(|a| (a, backend_port)).collect(),
+            tcp_port: Some(port),
+        };
+    }
     let ports: Vec<u16> = field("ports").map(|v| serde_json::from_value(v).unwrap()).expect("ports");
     let mut addresses = strings("hosts");
     if addresses.is_empty() {
         addresses = unit_addresses.to_vec();
     }
     let servers = addresses.iter().flat_map(|a| ports.iter().map(move |p| (a.clone(), *p))).collect();
-    let check = field("check").map(|c| {
-        let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("check has no {k}"));
-        (n("interval"), n("rise"), n("fall"), c["path"].as_str().map(str::to_string))
-    });
     Route {
         service: text("service").expect("service"),
         hostname: text("hostname").expect("hostname"),
@@ -149,8 +181,9 @@ pub fn route_from_bag(app: &crate::harness::Databag, unit_addresses: &[String]) 
         allow_http: field("allow_http").and_then(|v| v.as_bool()).unwrap_or(false),
         grpc_port: field("external_grpc_port").and_then(|v| v.as_u64()).map(|p| p as u16),
         check,
-        timeout_server: field("timeout").and_then(|t| t["server"].as_u64()).unwrap_or(60),
+        timeout_server,
         servers,
+        tcp_port: None,
     }
 }
 
@@ -163,7 +196,7 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
          option dontlognull\n    retries 3\n    timeout queue 20000\n    timeout connect 5000\n    \
          timeout server 50000\n    timeout client 50000\n\n",
     );
-    let mut http: Vec<&Route> = routes.iter().filter(|r| r.grpc_port.is_none()).collect();
+    let mut http: Vec<&Route> = routes.iter().filter(|r| r.grpc_port.is_none() && r.tcp_port.is_none()).collect();
     http.sort_by_key(|r| std::cmp::Reverse(path_depth(r)));
     out += &format!(
         "frontend haproxy\n    mode http\n    bind [::]:80 v4v6\n    bind [::]:443 v4v6 ssl crt {cert_dir} alpn h2,http/1.1\n"
@@ -206,11 +239,7 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
             let path = r.check.as_ref().and_then(|c| c.3.as_ref()).map(|p| format!(" GET {p}")).unwrap_or_default();
             out += &format!("    option httpchk{path}\n    http-check send hdr Host {}\n", r.hostname);
         }
-        let check = r
-            .check
-            .as_ref()
-            .map(|(interval, rise, fall, _)| format!(" check inter {interval}s rise {rise} fall {fall}"))
-            .unwrap_or_default();
+        let check = server_check(r);
         for (i, (address, port)) in r.servers.iter().enumerate() {
             out += &format!("    server {}_{port}_{i} {address}:{port}{check}{tls}\n", r.service);
         }
@@ -233,6 +262,39 @@ pub fn render(routes: &[Route], cert_dir: &Path, cas_file: &Path) -> String {
         out += "\n";
     }
     out += "backend default\n    http-request return status 200 content-type \"text/plain\" string \"Default page for the haproxy-operator charm\"\n";
+    for r in routes.iter().filter(|r| r.tcp_port.is_some()) {
+        out += &render_tcp(r);
+    }
+    out
+}
+
+/// A server's check as haproxy-operator renders it: only when one was sent.
+fn server_check(r: &Route) -> String {
+    r.check
+        .as_ref()
+        .map(|(interval, rise, fall, _)| format!(" check inter {interval}s rise {rise} fall {fall}"))
+        .unwrap_or_default()
+}
+
+/// One haproxy-route-tcp route as `haproxy_route_tcp.cfg.j2` renders a port
+/// with one SNI backend and TLS passed through: the hello inspected, the
+/// backend chosen by `req.ssl_sni`, anything else refused.
+fn render_tcp(r: &Route) -> String {
+    let (name, port) = (&r.service, r.tcp_port.unwrap_or_default());
+    let default = format!("haproxy_route_tcp_{port}_default_backend");
+    let mut out = format!(
+        "\nfrontend haproxy_route_tcp_{port}\n    mode tcp\n    option tcplog\n    bind [::]:{port} v4v6\n    \
+         tcp-request inspect-delay 5s\n    tcp-request content accept if {{ req_ssl_hello_type 1 }}\n    \
+         tcp-request content reject\n    acl is_{name} req.ssl_sni -i {}\n    use_backend {name} if is_{name}\n    \
+         default_backend {default}\n\nbackend {default}\n    mode tcp\n\n",
+        r.hostname
+    );
+    out += &format!("backend {name}\n    mode tcp\n    timeout server {}s\n", r.timeout_server);
+    let check = server_check(r);
+    for (i, (address, port)) in r.servers.iter().enumerate() {
+        let address = if address.contains(':') { format!("[{address}]") } else { address.clone() };
+        out += &format!("    server {TCP_REQUIRER}-{i} {address}:{port}{check}\n");
+    }
     out
 }
 

@@ -473,7 +473,8 @@ fn routed_model() -> Model {
 /// alone as its server.
 fn check_edge_health(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    let web = |row: &probe::ServerRow| !row.backend.contains("hostagent") && !row.backend.contains("installer");
+    // The web routes' backends; the TCP ones are `<requirer>_<port>_<port>`.
+    let web = |row: &probe::ServerRow| !row.backend.contains('_');
     let rows = loop {
         let rows: Vec<probe::ServerRow> = probe::server_states(&edge.master_socket())
             .unwrap_or_default()
@@ -489,6 +490,26 @@ fn check_edge_health(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
     for row in &rows {
         let got = format!("{} {}", row.status, row.check_status);
         table.check("edge", &format!("{}/{}", row.backend, row.server), "UP L7OK", &got, got == "UP L7OK");
+    }
+    // The gRPC routes (haproxy-route-tcp): a TCP check of each unit's TLS
+    // frontend.
+    let wanted = 2 * model.units.len();
+    let tcp = loop {
+        let rows: Vec<probe::ServerRow> = probe::server_states(&edge.master_socket())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.backend.starts_with("landscape-server_"))
+            .collect();
+        let passed = rows.len() == wanted && rows.iter().all(|r| r.check_status == "L4OK" && r.status == "UP");
+        if passed || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    table.check("edge", "haproxy-route-tcp servers", &wanted.to_string(), &tcp.len().to_string(), tcp.len() == wanted);
+    for row in &tcp {
+        let got = format!("{} {}", row.status, row.check_status);
+        table.check("edge", &format!("{}/{}", row.backend, row.server), "UP L4OK", &got, got == "UP L4OK");
     }
     let upload: Vec<&probe::ServerRow> =
         rows.iter().filter(|r| r.backend.starts_with("landscape-package-upload")).collect();
@@ -549,6 +570,49 @@ fn check_forwarded_through_the_edge(model: &Model, edge: &edge::Edge, table: &mu
     }
 }
 
+/// Through the edge's haproxy-route-tcp routes (TLS passed through by SNI),
+/// new gRPC connections reach both gRPC services on every unit, with
+/// `X-FQDN` set by the unit's HAProxy for installer attach.
+fn check_grpc_spread_through_the_edge(model: &Model, edge: &edge::Edge, table: &mut RouteTable) {
+    let client = Client::of(model);
+    let (site, address) = (edge.hostname.as_str(), edge.host.address.as_str());
+    let all: std::collections::BTreeSet<String> = model.units.iter().map(|u| u.name()).collect();
+    let method = "/landscape.lab.Echo/Call";
+    let (mut calls, mut failed) = (0, 0);
+    for (port, service) in [(6554, "hostagent-messenger"), (50051, "ubuntu-installer-attach")] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut wrong = vec![];
+        // One connection a call: the edge balances connections.
+        for _ in 0..3 * all.len() {
+            calls += 1;
+            match client.grpc(&format!("{address}:{port}"), site, method, 1) {
+                Ok(answers) => {
+                    for a in answers {
+                        let fqdn = a["headers"]["x-fqdn"].as_str().unwrap_or("-").to_string();
+                        let wanted_fqdn = if port == 50051 { site } else { "-" };
+                        if a["service"] != service || fqdn != wanted_fqdn {
+                            wrong.push(format!("{} x-fqdn={fqdn}", a["service"]));
+                        }
+                        seen.insert(a["unit"].as_str().unwrap_or("?").to_string());
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    wrong.push(format!("failed: {e}"));
+                }
+            }
+        }
+        let got = format!(
+            "{} on {}",
+            if wrong.is_empty() { service.to_string() } else { wrong.join("; ") },
+            summarize(&seen.iter().cloned().collect::<Vec<_>>())
+        );
+        let wanted = format!("{service} on {}", all.iter().cloned().collect::<Vec<_>>().join(", "));
+        table.check("edge", &format!("gRPC :{port} over haproxy-route-tcp"), &wanted, &got, got == wanted);
+    }
+    println!("gRPC calls through the edge's haproxy-route-tcp routes: {calls} sent, {failed} failed");
+}
+
 #[test]
 fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     let _lab = lab_lock();
@@ -570,6 +634,7 @@ fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     check_edge_health(&model, &edge, &mut table);
     check_routes_through_the_edge(&model, &edge, &mut table, "default");
     check_forwarded_through_the_edge(&model, &edge, &mut table);
+    check_grpc_spread_through_the_edge(&model, &edge, &mut table);
     table.finish();
 
     // Leadership moves: the new leader publishes the leader-only route.
