@@ -39,7 +39,15 @@ impl HookToolRunner for ProcessHookTools {
             .spawn()
             .map_err(spawn_error)?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input).map_err(spawn_error)?;
+            if let Err(e) = pipe.write_all(input) {
+                // The tool must not act on part of its input, nor outlive the
+                // call (a hook that failed would still be changing things):
+                // it is killed before the pipe closes, and reaped.
+                let _ = child.kill();
+                drop(pipe);
+                let _ = child.wait();
+                return Err(spawn_error(e));
+            }
         }
         let output = child.wait_with_output().map_err(spawn_error)?;
         Ok(ToolOutput {
@@ -47,5 +55,28 @@ impl HookToolRunner for ProcessHookTools {
             stdout: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tool that stopped reading its input (here it closes it at once)
+    /// made the write fail, and the call returned while the tool ran on,
+    /// with part of its input, after the hook had failed.
+    #[test]
+    fn a_tool_whose_input_could_not_be_written_is_killed_and_reaped() {
+        let dir = std::env::temp_dir().join(format!("landscape-runner-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("pid");
+        let script = format!("echo $$ > {}; exec 0<&-; sleep 30", pidfile.display());
+        let input = vec![b'x'; 1 << 20];
+        let result = ProcessHookTools.run("sh", &["-c".to_string(), script], Some(&input));
+        assert!(matches!(result, Err(HookToolError::Spawn { .. })), "{result:?}");
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        assert!(!alive, "the tool {pid} still runs");
     }
 }
