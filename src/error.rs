@@ -1,9 +1,9 @@
 //! The top-level failure of a hook: the sum of every part's error.
 //!
 //! What each failure means for the unit is said beside its type (its
-//! [`Explain`] impl); this sum only delegates. The test table below lists
-//! every variant and the status it gives, so this file is where a reader
-//! learns the whole policy.
+//! [`Explain`] impl); this sum only delegates. The test table below has a
+//! row for every variant (a test counts them against the enum) and the
+//! status it gives, so this file is where a reader learns the whole policy.
 
 use crate::config::ConfigError;
 use crate::fsutil::FsError;
@@ -140,9 +140,51 @@ mod tests {
             (tool_failed().into(), None),
             (fs_failed().into(), None),
             (failed().into(), None),
+            (ContextError::Missing("JUJU_UNIT_NAME").into(), None),
+            (
+                crate::outbox::OutboxError::NoSnapd.into(),
+                Some(Status::blocked(
+                    "landscape-outbox needs snapd, which is not installed on this machine (apt install snapd)",
+                )),
+            ),
+            (
+                crate::smtp::SmtpError::Provider("port is missing".into()).into(),
+                Some(Status::blocked("smtp: port is missing")),
+            ),
+            (crate::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
+            (
+                crate::task_handler::TaskHandlerError::Provider("grpc-address is not host:port: \"x\"".into()).into(),
+                Some(Status::blocked("task-handler: grpc-address is not host:port: \"x\"")),
+            ),
+            (crate::task_handler::TaskHandlerError::Fs(fs_failed()).into(), None),
         ];
+        let mut kinds = std::collections::BTreeSet::new();
         for (err, expected) in table {
             assert_eq!(err.status(), expected, "{err}");
+            kinds.insert(kind(&err));
+        }
+        assert_eq!(kinds.len(), KINDS, "a kind of failure has no row: {kinds:?}");
+    }
+
+    /// How many variants `CharmError` has: [`kind`]'s match names each, so
+    /// a new one fails to compile until it is counted and given a row.
+    const KINDS: usize = 13;
+
+    fn kind(err: &CharmError) -> &'static str {
+        match err {
+            CharmError::Context(_) => "context",
+            CharmError::HookTool(_) => "hook tool",
+            CharmError::Config(_) => "config",
+            CharmError::Fs(_) => "fs",
+            CharmError::Command(_) => "command",
+            CharmError::Tls(_) => "tls",
+            CharmError::Haproxy(_) => "haproxy",
+            CharmError::Monitoring(_) => "monitoring",
+            CharmError::Landscape(_) => "landscape",
+            CharmError::Outbox(_) => "outbox",
+            CharmError::Smtp(_) => "smtp",
+            CharmError::Debarchive(_) => "debarchive",
+            CharmError::TaskHandler(_) => "task handler",
         }
     }
 }

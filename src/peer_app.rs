@@ -58,3 +58,37 @@ impl PeerApp {
         &self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Persisted in the peer application bag: renaming one would make a
+    /// refreshed leader forget what the application knew (or what the
+    /// Python charm left there to adopt).
+    #[test]
+    fn peer_keys_keep_their_names() {
+        let pinned = [
+            (PeerKey::LeaderIp, "leader-ip"),
+            (PeerKey::SchemaBootstrapped, "schema-bootstrapped"),
+            (PeerKey::AccountBootstrapped, "account-bootstrapped"),
+            (PeerKey::Autoregistration, "autoregistration"),
+            (PeerKey::SharedSecretId, "shared-secret-id"),
+            (PeerKey::LegacySecretToken, "secret-token"),
+            (PeerKey::LegacyCookieEncryptionKey, "cookie-encryption-key"),
+        ];
+        for (key, name) in pinned {
+            // Every variant: a new one fails to compile here until pinned.
+            match key {
+                PeerKey::LeaderIp
+                | PeerKey::SchemaBootstrapped
+                | PeerKey::AccountBootstrapped
+                | PeerKey::Autoregistration
+                | PeerKey::SharedSecretId
+                | PeerKey::LegacySecretToken
+                | PeerKey::LegacyCookieEncryptionKey => {}
+            }
+            assert_eq!(key.name(), name);
+        }
+    }
+}
