@@ -90,15 +90,13 @@ mod tests {
         FsError::new("write", std::path::Path::new("/x"), std::io::Error::other("full"))
     }
 
-    /// Every kind of failure, and what the unit shows for it (None: the hook
-    /// fails and Juju retries it).
-    #[test]
-    fn every_failure_and_its_status() {
+    /// The failures that block the unit, and the status each shows.
+    fn rows_that_block() -> Vec<(CharmError, Option<Status>)> {
         let config = ConfigError {
             problems: vec![ConfigProblem { option: "worker_counts".into(), reason: "must be between 1 and 64".into() }],
         };
         let rejected = ApplyError::Rejected { first_error: "[ALERT] bad".into(), output: String::new() };
-        let table: Vec<(CharmError, Option<Status>)> = vec![
+        vec![
             (config.into(), Some(Status::blocked("Invalid config: worker_counts must be between 1 and 64"))),
             (rejected.into(), Some(Status::blocked("HAProxy rejected the new config: [ALERT] bad"))),
             (
@@ -132,15 +130,6 @@ mod tests {
                 LandscapeError::License { url: "https://x/".into(), reason: "404".into() }.into(),
                 Some(Status::blocked("license_file: cannot fetch https://x/: 404")),
             ),
-            (LandscapeError::Install(InstallError::Command { step: "apt-get install", source: failed() }).into(), None),
-            (LandscapeError::LeaderServices(failed()).into(), None),
-            (HaproxyError::Apply(ApplyError::Service(failed())).into(), None),
-            (TlsError::Crypto("no rng".into()).into(), None),
-            (MonitoringError::HookTool(tool_failed()).into(), None),
-            (tool_failed().into(), None),
-            (fs_failed().into(), None),
-            (failed().into(), None),
-            (ContextError::Missing("JUJU_UNIT_NAME").into(), None),
             (
                 crate::outbox::OutboxError::NoSnapd.into(),
                 Some(Status::blocked(
@@ -151,15 +140,36 @@ mod tests {
                 crate::smtp::SmtpError::Provider("port is missing".into()).into(),
                 Some(Status::blocked("smtp: port is missing")),
             ),
-            (crate::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
             (
                 crate::task_handler::TaskHandlerError::Provider("grpc-address is not host:port: \"x\"".into()).into(),
                 Some(Status::blocked("task-handler: grpc-address is not host:port: \"x\"")),
             ),
+        ]
+    }
+
+    /// The failures Juju retries (the hook fails, no status is set).
+    fn rows_that_retry() -> Vec<(CharmError, Option<Status>)> {
+        vec![
+            (LandscapeError::Install(InstallError::Command { step: "apt-get install", source: failed() }).into(), None),
+            (LandscapeError::LeaderServices(failed()).into(), None),
+            (HaproxyError::Apply(ApplyError::Service(failed())).into(), None),
+            (TlsError::Crypto("no rng".into()).into(), None),
+            (MonitoringError::HookTool(tool_failed()).into(), None),
+            (tool_failed().into(), None),
+            (fs_failed().into(), None),
+            (failed().into(), None),
+            (ContextError::Missing("JUJU_UNIT_NAME").into(), None),
+            (crate::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
             (crate::task_handler::TaskHandlerError::Fs(fs_failed()).into(), None),
-        ];
+        ]
+    }
+
+    /// Every kind of failure, and what the unit shows for it (None: the hook
+    /// fails and Juju retries it).
+    #[test]
+    fn every_failure_and_its_status() {
         let mut kinds = std::collections::BTreeSet::new();
-        for (err, expected) in table {
+        for (err, expected) in rows_that_block().into_iter().chain(rows_that_retry()) {
             assert_eq!(err.status(), expected, "{err}");
             kinds.insert(kind(&err));
         }
