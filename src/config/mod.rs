@@ -2,9 +2,11 @@
 //! typed values. Every problem names its option; all problems are reported at
 //! once so an operator fixes them in one go.
 
+pub mod deployment_mode;
 pub mod networks;
 pub mod ports;
 
+pub use deployment_mode::DeploymentMode;
 pub use networks::Network;
 pub use ports::{LandscapeService, ServicePorts};
 
@@ -179,7 +181,7 @@ pub struct LandscapeConfig {
     pub proxies: ProxyConfig,
     pub identity: Identity,
     pub db: DbOverrides,
-    pub deployment_mode: String,
+    pub deployment_mode: DeploymentMode,
     pub additional_service_config: Option<IniDocument>,
     pub secret_token: Option<String>,
     pub cookie_encryption_key: Option<String>,
@@ -425,8 +427,8 @@ fn parse_landscape(r: &mut Reader<'_>) -> LandscapeConfig {
     let identity = parse_identity(r);
     let db = parse_db_overrides(r);
     let deployment_mode = parse_deployment_mode(r);
-    if min_install && deployment_mode != "standalone" {
-        let mode = crate::text::quoted(&deployment_mode);
+    if min_install && !deployment_mode.is_standalone() {
+        let mode = crate::text::quoted(deployment_mode.as_str());
         r.problem(
             "min_install",
             format!("needs deployment_mode standalone (got {mode}): other modes need the full install"),
@@ -570,13 +572,12 @@ fn parse_db_overrides(r: &mut Reader<'_>) -> DbOverrides {
 }
 
 /// `deployment_mode`: it names a directory under /opt/canonical/landscape/configs.
-fn parse_deployment_mode(r: &mut Reader<'_>) -> String {
-    let mode = r.string("deployment_mode").unwrap_or_else(|| "standalone".into());
-    if !mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        let reason = format!("must be a word of letters, digits, - and _ (got {})", crate::text::quoted(&mode));
+fn parse_deployment_mode(r: &mut Reader<'_>) -> DeploymentMode {
+    let Some(text) = r.string("deployment_mode") else { return DeploymentMode::standalone() };
+    DeploymentMode::parse(&text).unwrap_or_else(|reason| {
         r.problem("deployment_mode", reason);
-    }
-    mode
+        DeploymentMode::standalone()
+    })
 }
 
 /// `prometheus_scrape_interval`, a Prometheus duration.

@@ -10,6 +10,7 @@
 //! `daemon-reload` per change. A hook killed between the files and the reload
 //! leaves the digest in unit state unchanged, so the next hook reloads.
 
+use crate::config::DeploymentMode;
 use crate::fsutil::{self, FsError, Owner};
 use crate::host::Host;
 use crate::system::{Cmd, CmdError, CommandRunner};
@@ -19,13 +20,12 @@ use crate::unit_state::{StateKey, UnitState};
 pub use crate::paths::DROPIN_UNITS as SERVICES_WITH_HARDCODED_MODE;
 pub const DROPIN_NAME: &str = "deployment-mode.conf";
 pub const ANALYTICS_DROPIN: (&str, &str) = ("landscape-appserver.service", "analytics-id.conf");
-const STANDALONE: &str = "standalone";
 
 /// One drop-in: its unit, its file name, and its text (None: absent).
 pub type Dropin = (&'static str, &'static str, Option<String>);
 
 /// Every drop-in the charm manages, as it should be.
-pub fn desired_all(mode: &str, analytics_id: Option<&str>) -> Vec<Dropin> {
+pub fn desired_all(mode: &DeploymentMode, analytics_id: Option<&str>) -> Vec<Dropin> {
     let mut all: Vec<Dropin> =
         SERVICES_WITH_HARDCODED_MODE.iter().map(|unit| (*unit, DROPIN_NAME, desired(mode))).collect();
     let analytics = analytics_id
@@ -67,9 +67,12 @@ impl crate::status::Explain for DropinError {
 }
 
 /// Each service's drop-in text for `mode`; none for standalone.
-pub fn desired(mode: &str) -> Option<String> {
-    (mode != STANDALONE).then(|| {
-        format!("[Service]\nEnvironment={}\n", environment_assignment("LANDSCAPE_SYSTEM__DEPLOYMENT_MODE", mode))
+pub fn desired(mode: &DeploymentMode) -> Option<String> {
+    (!mode.is_standalone()).then(|| {
+        format!(
+            "[Service]\nEnvironment={}\n",
+            environment_assignment("LANDSCAPE_SYSTEM__DEPLOYMENT_MODE", mode.as_str())
+        )
     })
 }
 
@@ -78,7 +81,7 @@ pub fn desired(mode: &str) -> Option<String> {
 pub fn reconcile(
     host: &Host<'_>,
     unit_state: &UnitState,
-    mode: &str,
+    mode: &DeploymentMode,
     analytics_id: Option<&str>,
 ) -> Result<String, DropinError> {
     let wanted = desired_all(mode, analytics_id);
@@ -151,8 +154,12 @@ mod tests {
 
     #[test]
     fn the_drop_in_is_two_lines_and_standalone_needs_none() {
-        assert_eq!(desired("standalone"), None);
-        assert_eq!(desired("saas").as_deref(), Some("[Service]\nEnvironment=LANDSCAPE_SYSTEM__DEPLOYMENT_MODE=saas\n"));
+        let mode = |m: &str| DeploymentMode::parse(m).unwrap();
+        assert_eq!(desired(&mode("standalone")), None);
+        assert_eq!(
+            desired(&mode("saas")).as_deref(),
+            Some("[Service]\nEnvironment=LANDSCAPE_SYSTEM__DEPLOYMENT_MODE=saas\n")
+        );
     }
 
     /// systemd.syntax(7): in a quoted word `\\` and `\"` are escapes, and

@@ -25,7 +25,7 @@ pub struct ServiceSelection {
 impl ServiceSelection {
     /// What a unit with `config` runs, as the leader or not.
     pub fn of(config: &CharmConfig, is_leader: bool) -> Self {
-        Self { workers: config.worker_counts, is_leader, standalone: config.landscape.deployment_mode == "standalone" }
+        Self { workers: config.worker_counts, is_leader, standalone: config.landscape.deployment_mode.is_standalone() }
     }
 
     /// The `RUN_*` values, as the Python charm sets them.

@@ -3,6 +3,7 @@
 //! service.conf.
 
 use super::LandscapeError;
+use crate::config::DeploymentMode;
 use crate::config::LicenseSource;
 use crate::fsutil::{self, Owner, Written};
 use crate::paths::Paths;
@@ -39,16 +40,16 @@ pub fn write_license(paths: &Paths, bytes: &[u8]) -> Result<Written, LandscapeEr
 
 /// For a mode other than standalone, Landscape expects
 /// `configs/<mode>` beside `configs/standalone`.
-pub fn ensure_deployment_mode_link(paths: &Paths, mode: &str) -> Result<bool, LandscapeError> {
-    if mode == "standalone" {
+pub fn ensure_deployment_mode_link(paths: &Paths, mode: &DeploymentMode) -> Result<bool, LandscapeError> {
+    if mode.is_standalone() {
         return Ok(false);
     }
-    let link = paths.landscape_configs_dir().join(mode);
+    let link = paths.landscape_configs_dir().join(mode.as_str());
     if std::fs::symlink_metadata(&link).is_ok() {
         return Ok(false);
     }
     std::fs::create_dir_all(paths.landscape_configs_dir())
-        .and_then(|()| std::os::unix::fs::symlink("standalone", &link))
+        .and_then(|()| std::os::unix::fs::symlink(DeploymentMode::STANDALONE, &link))
         .map_err(|e| fsutil::FsError::new("create the symlink", &link, e))?;
     Ok(true)
 }
@@ -61,10 +62,11 @@ mod tests {
     fn deployment_mode_link_points_at_standalone() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::under(dir.path());
-        assert!(!ensure_deployment_mode_link(&paths, "standalone").unwrap());
-        assert!(ensure_deployment_mode_link(&paths, "saas").unwrap());
+        let mode = |m: &str| DeploymentMode::parse(m).unwrap();
+        assert!(!ensure_deployment_mode_link(&paths, &mode("standalone")).unwrap());
+        assert!(ensure_deployment_mode_link(&paths, &mode("saas")).unwrap());
         let link = paths.landscape_configs_dir().join("saas");
         assert_eq!(std::fs::read_link(link).unwrap(), std::path::Path::new("standalone"));
-        assert!(!ensure_deployment_mode_link(&paths, "saas").unwrap());
+        assert!(!ensure_deployment_mode_link(&paths, &mode("saas")).unwrap());
     }
 }

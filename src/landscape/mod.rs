@@ -225,7 +225,7 @@ fn write_files(
         ports: config.ports,
         workers: config.worker_counts,
         root_url: inputs.root_url.clone(),
-        deployment_mode: &lc.deployment_mode,
+        deployment_mode: lc.deployment_mode.as_str(),
         identity: &lc.identity,
         secrets,
         package_search_host,

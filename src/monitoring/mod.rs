@@ -105,7 +105,7 @@ pub fn scrape_jobs(config: &CharmConfig, is_leader: bool) -> Vec<Value> {
     // standalone mode only): elsewhere they would be scraped as down for ever.
     let runs_here = |spec: &ServiceSpec| match spec.placement {
         Placement::EveryUnit => true,
-        Placement::Leader => is_leader && config.landscape.deployment_mode == "standalone",
+        Placement::Leader => is_leader && config.landscape.deployment_mode.is_standalone(),
     };
     let mut services: Vec<(&str, Vec<u16>)> = ports::SERVICES
         .iter()
