@@ -114,19 +114,24 @@ fn a_hook_killed_at_any_call_leaves_whole_files_and_the_retry_converges() {
 
     let (mut kills, mut owed_kills) = (0, 0);
     for (index, step) in [Step::ConfigChange, Step::CertificateArrival].into_iter().enumerate() {
+        // The unit before the step, put back before each kill point.
+        let mut unit = ready_leader(1);
+        if step == Step::CertificateArrival {
+            assert_eq!(run_step(&mut unit, Step::ConfigChange, &ca, None).code, 0);
+        }
+        let saved = unit.save();
         for k in 1..=counts[index] {
             let context = format!("{step:?} killed at call {k}");
-            let mut unit = ready_leader(1);
-            if step == Step::CertificateArrival {
-                assert_eq!(run_step(&mut unit, Step::ConfigChange, &ca, None).code, 0);
-            }
+            unit.restore(&saved);
             let killed = run_step(&mut unit, step, &ca, Some(k));
             assert_ne!(killed.code, 0, "{context}: the hook was not killed");
             kills += 1;
             assert_files_whole(&unit, &context);
             let owed = unit.read(RELOAD_OWED).is_some();
             owed_kills += usize::from(owed);
-            // Juju retries the failed hook; then the rest of the sequence.
+            // Juju retries the failed hook; then the rest of the sequence,
+            // in this process (the binary's part was the killed run).
+            unit.in_process = true;
             let retry = run_step(&mut unit, step, &ca, None);
             assert_eq!(retry.code, 0, "{context}: the retry failed: {}", retry.stderr);
             if owed {
@@ -139,6 +144,7 @@ fn a_hook_killed_at_any_call_leaves_whole_files_and_the_retry_converges() {
             if step == Step::ConfigChange {
                 assert_eq!(run_step(&mut unit, Step::CertificateArrival, &ca, None).code, 0);
             }
+            unit.in_process = false;
             assert_eq!(end_state(&unit, true), wanted, "{context}: the unit did not converge");
             assert!(unit.read(RELOAD_OWED).is_none(), "{context}: a reload is still owed");
             let left = temporary_files(&unit);

@@ -240,22 +240,26 @@ fn check(unit: &mut Unit, field: usize, value: &str, before: &[(String, Vec<Stri
 fn hostile_values_in_every_relation_field_inject_nothing_and_never_panic() {
     let config = Config { cases: 36, failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-    let base = fuzzed_leader();
-    let before = shape(&base.read("/etc/landscape/service.conf").unwrap());
-    drop(base);
+    // One leader, its files and state put back before each case.
+    let unit = std::cell::RefCell::new(fuzzed_leader());
+    let saved = unit.borrow().save();
+    let before = shape(&unit.borrow().read("/etc/landscape/service.conf").unwrap());
+    let case = |field: usize, value: &str| {
+        let mut unit = unit.borrow_mut();
+        unit.restore(&saved);
+        check(&mut unit, field, value, &before)
+    };
     // Every field at least once, then random ones.
     let strategy = (0..FIELDS.len(), hostile_value());
     let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
     runner
         .run(&strategy, |(field, value)| {
             seen.borrow_mut().insert(field);
-            let mut unit = fuzzed_leader();
-            check(&mut unit, field, &value, &before)
+            case(field, &value)
         })
         .unwrap_or_else(|e| panic!("{e}"));
     for (field, _) in FIELDS.iter().enumerate().filter(|(f, _)| !seen.borrow().contains(f)) {
-        let mut unit = fuzzed_leader();
         let value = format!("{MARKER}\n server evil 6.6.6.6:80 #");
-        check(&mut unit, field, &value, &before).unwrap_or_else(|e| panic!("{e}"));
+        case(field, &value).unwrap_or_else(|e| panic!("{e}"));
     }
 }
