@@ -80,19 +80,21 @@ impl Explain for DebarchiveError {
     }
 }
 
-/// What turns the leader's bag on one relation into what it publishes: the
-/// secret's id, its revision when it changed, and the hostname (removed
-/// when there is none).
-fn bag_changes(own: &Databag, hostname: Option<&str>, secret_id: &str, revision: Option<u64>) -> Databag {
-    let mut wanted = Databag::from([
-        ("hostname".to_string(), hostname.unwrap_or_default().to_string()),
-        ("secret-token-id".to_string(), secret_id.to_string()),
-    ]);
-    if let Some(revision) = revision {
-        wanted.insert("secret-token-revision".into(), revision.to_string());
+/// Every key of the leader's bag.
+const PUBLISHED_KEYS: [&str; 3] = ["hostname", "secret-token-id", "secret-token-revision"];
+
+/// What the leader publishes on one relation: the hostname (none when
+/// root_url names no host), the secret's id and its revision (absent until
+/// the content first changes).
+fn wanted_bag(hostname: Option<&str>, secret_id: &str, revision: Option<String>) -> Databag {
+    let mut wanted = Databag::from([("secret-token-id".to_string(), secret_id.to_string())]);
+    if let Some(hostname) = hostname {
+        wanted.insert("hostname".into(), hostname.to_string());
     }
-    // An empty value deletes the key; one that is not there needs nothing.
-    wanted.into_iter().filter(|(k, v)| own.get(k).map_or(!v.is_empty(), |current| current != v)).collect()
+    if let Some(revision) = revision {
+        wanted.insert("secret-token-revision".into(), revision);
+    }
+    wanted
 }
 
 /// The leader's side: the secret made or updated, granted, and the bag
@@ -121,14 +123,16 @@ pub fn reconcile(
         let published = own.get("secret-token-id").map(String::as_str);
         let secret = granted_secret::ensure(&host.juju, &rel.relation, &label, &content, published, changed)?;
         // The revision tells the debarchive to read the secret again.
+        let published_revision = own.get("secret-token-revision");
         let revision = match &secret {
             GrantedSecret::Updated(_) => {
-                Some(own.get("secret-token-revision").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0) + 1)
+                let previous = published_revision.and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+                Some((previous + 1).to_string())
             }
-            GrantedSecret::Unchanged(_) | GrantedSecret::Created(_) => None,
+            GrantedSecret::Unchanged(_) | GrantedSecret::Created(_) => published_revision.cloned(),
         };
-        let secret_id = secret.id().to_string();
-        let changes = bag_changes(own, hostname, &secret_id, revision);
+        let wanted = wanted_bag(hostname, secret.id(), revision);
+        let changes = crate::juju::databag::changes(own, &wanted, &PUBLISHED_KEYS);
         if !changes.is_empty() {
             host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
             let message = match hostname {
@@ -149,12 +153,14 @@ mod tests {
     #[test]
     fn only_what_changed_is_published() {
         let own = Databag::from([("hostname".to_string(), "landscape.example".to_string())]);
-        let changes = bag_changes(&own, Some("landscape.example"), "secret:abc", Some(2));
-        assert_eq!(changes.len(), 2);
-        assert_eq!(changes["secret-token-revision"], "2");
-        assert!(!changes.contains_key("hostname"));
-        let changes = bag_changes(&own, None, "secret:abc", None);
-        assert_eq!(changes["hostname"], "", "a hostname no longer wanted is deleted");
-        assert!(!bag_changes(&Databag::new(), None, "secret:abc", None).contains_key("hostname"));
+        let changes = |own: &Databag, hostname, revision| {
+            crate::juju::databag::changes(own, &wanted_bag(hostname, "secret:abc", revision), &PUBLISHED_KEYS)
+        };
+        let published = changes(&own, Some("landscape.example"), Some("2".to_string()));
+        assert_eq!(published.len(), 2);
+        assert_eq!(published["secret-token-revision"], "2");
+        assert!(!published.contains_key("hostname"));
+        assert_eq!(changes(&own, None, None)["hostname"], "", "a hostname no longer wanted is deleted");
+        assert!(!changes(&Databag::new(), None, None).contains_key("hostname"));
     }
 }

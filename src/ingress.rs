@@ -198,32 +198,12 @@ pub fn desired(
     Publication { app: requirer.is_leader.then_some(app), unit }
 }
 
-/// The relation-set body that turns `current` into `wanted` for our keys:
-/// changed values, and `""` (delete) for our keys no longer wanted. Keys we
-/// do not own (Juju's `private-address`, ...) are left alone.
-pub fn diff(current: &Databag, wanted: &Databag, keys: &[&str]) -> Databag {
-    let mut changes = Databag::new();
-    for key in keys {
-        match (current.get(*key), wanted.get(*key)) {
-            (Some(old), Some(new)) if old == new => {}
-            (_, Some(new)) => {
-                changes.insert(key.to_string(), new.clone());
-            }
-            (Some(_), None) => {
-                changes.insert(key.to_string(), String::new());
-            }
-            (None, None) => {}
-        }
-    }
-    changes
-}
-
 pub fn app_changes(current: &Databag, wanted: &Databag) -> Databag {
-    diff(current, wanted, &APP_KEYS)
+    crate::juju::databag::changes(current, wanted, &APP_KEYS)
 }
 
 pub fn unit_changes(current: &Databag, wanted: &Databag) -> Databag {
-    diff(current, wanted, &UNIT_KEYS)
+    crate::juju::databag::changes(current, wanted, &UNIT_KEYS)
 }
 
 /// The machine's host name, for the `host` field (the library uses

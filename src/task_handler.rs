@@ -30,8 +30,22 @@ use crate::unit_state::{StateKey, UnitState};
 pub use crate::juju::metadata::TASK_HANDLER_ENDPOINT;
 const GRPC_ADDRESS_KEY: &str = "landscape.task-handler.grpc-address";
 const CERTS_DIR_KEY: &str = "landscape.task-handler.grpc-certs-dir";
-/// The keys of the leader's bag that are there only sometimes.
-const OPTIONAL_KEYS: [&str; 5] = ["hostname", "sslmode", "sslrootcert", "sslcert", "sslkey"];
+/// Every key of the leader's bag (`hostname` and the `ssl*` ones only
+/// sometimes: one published before and not wanted now is deleted).
+const PUBLISHED_KEYS: [&str; 12] = [
+    "host",
+    "port",
+    "user",
+    "main",
+    "account_1",
+    "resource_1",
+    "secret-id",
+    "hostname",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+];
 /// The bundle's files, by the secret's content keys.
 const CERT_FILES: [(&str, &str, u32); 3] =
     [("ca-cert", "ca.crt", 0o644), ("client-cert", "client.crt", 0o644), ("client-key", "client.key", 0o600)];
@@ -177,15 +191,7 @@ pub fn publish(
     let secret = granted_secret::ensure(&host.juju, &rel.relation, &label, &content, published, changed)?;
     let secret_id = secret.id().to_string();
     wanted.insert("secret-id".into(), secret_id);
-    // A key published before and not wanted now (the hostname, once root_url
-    // names none) is deleted with an empty value.
-    for key in OPTIONAL_KEYS {
-        if own.contains_key(key) && !wanted.contains_key(key) {
-            wanted.insert(key.to_string(), String::new());
-        }
-    }
-    let changes: Databag =
-        wanted.iter().filter(|(k, v)| own.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let changes = crate::juju::databag::changes(own, &wanted, &PUBLISHED_KEYS);
     if !changes.is_empty() {
         host.juju.relation_set(&rel.relation, &changes, Bag::App)?;
         let used = match wanted.get("host") {

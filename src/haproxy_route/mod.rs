@@ -313,7 +313,7 @@ fn write_changes(
     keys: &[&str],
 ) -> Result<(), HookToolError> {
     let changes = match written {
-        Some(current) => crate::ingress::diff(current, wanted, keys),
+        Some(current) => crate::juju::databag::changes(current, wanted, keys),
         None => keys.iter().map(|k| (k.to_string(), wanted.get(*k).cloned().unwrap_or_default())).collect(),
     };
     if !changes.is_empty() {

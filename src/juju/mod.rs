@@ -2,6 +2,7 @@
 //! declared endpoints and the hook tools.
 
 pub mod context;
+pub mod databag;
 pub mod event;
 pub mod granted_secret;
 pub mod metadata;
