@@ -262,7 +262,7 @@ fn write_bundle(host: &Host<'_>, secret_id: &str) -> Result<(), TaskHandlerError
         Ok(bundle) => bundle,
         // Gone or not granted: the provider's to fix. Anything else (the
         // tool could not run) is a fault for Juju to retry.
-        Err(e @ (HookToolError::SecretNotFound { .. } | HookToolError::PermissionDenied { .. })) => {
+        Err(e) if e.is_secret_unavailable() => {
             return Err(TaskHandlerError::Provider(format!(
                 "certs-secret-id's secret cannot be read: {}",
                 first_line(&e)

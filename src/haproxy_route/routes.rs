@@ -267,9 +267,8 @@ pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
     let mut fields: Vec<(&str, Value)> = vec![];
     let check = json!({"interval": CHECK_INTERVAL_SECS, "rise": CHECK_RISE, "fall": CHECK_FALL});
     // The unit's own server timeout (long API calls and uploads, gRPC
-    // streams); the library's default is 60 s. Connect and queue stay at
-    // their defaults, so they are omitted.
-    let timeout = json!({"server": model::SERVER_TIMEOUT_MS / 1000});
+    // streams); the libraries' default is 60 s.
+    let server_timeout = model::SERVER_TIMEOUT_MS / 1000;
     match endpoint.target {
         Target::Web { paths, leader_only, .. } => {
             fields.push(("service", json!(format!("landscape-{}-{}", endpoint.route, inputs.model_uuid))));
@@ -282,7 +281,8 @@ pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
             let mut check = check;
             check["path"] = json!(format!("{}{}", model::ROUTE_HEALTH_PREFIX, endpoint.route));
             fields.push(("check", check));
-            fields.push(("timeout", timeout));
+            // Connect and queue stay at their defaults, so they are omitted.
+            fields.push(("timeout", json!({"server": server_timeout})));
             // With redirect_https=all the provider redirects every plain
             // request, as the unit would; otherwise it lets them through and
             // the unit redirects what its rule covers.
@@ -303,8 +303,7 @@ pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
             // As the library writes them: its timeout model has no defaults
             // (the unset ones go as null), and its requirer always sends a
             // bandwidth limit, empty when none is set.
-            fields
-                .push(("timeout", json!({"server": model::SERVER_TIMEOUT_MS / 1000, "connect": null, "queue": null})));
+            fields.push(("timeout", json!({"server": server_timeout, "connect": null, "queue": null})));
             fields.push(("bandwidth_limit", json!({})));
             // enforce_tls stays at its default (true), so it is omitted.
             fields.push(("tls_terminate", json!(false)));

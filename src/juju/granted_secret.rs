@@ -46,7 +46,7 @@ pub fn ensure(
         match set_and_grant(juju, id, content, relation) {
             Ok(()) => return Ok(GrantedSecret::Updated(id.to_string())),
             // Gone, or another application's: ours is made below.
-            Err(HookToolError::SecretNotFound { .. } | HookToolError::PermissionDenied { .. }) => {}
+            Err(e) if e.is_secret_unavailable() => {}
             Err(e) => return Err(e),
         }
     }

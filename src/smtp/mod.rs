@@ -70,7 +70,7 @@ pub fn observe(juju: &HookTools<'_>, broken: Option<&RelationId>) -> Result<Opti
                 .ok_or_else(|| "password_id's secret has no password".to_string()),
             // Gone or not granted: the provider's to fix. Anything else (the
             // tool could not run) is a fault for Juju to retry.
-            Err(e @ (HookToolError::SecretNotFound { .. } | HookToolError::PermissionDenied { .. })) => {
+            Err(e) if e.is_secret_unavailable() => {
                 Err(format!("password_id's secret cannot be read: {}", first_line(&e)))
             }
             Err(e) => return Err(e),

@@ -62,6 +62,13 @@ impl HookToolError {
         }
     }
 
+    /// A secret that is gone, or that this unit may not see (not granted,
+    /// another application's): the other side's to fix, not a fault to
+    /// retry.
+    pub fn is_secret_unavailable(&self) -> bool {
+        matches!(self, Self::SecretNotFound { .. } | Self::PermissionDenied { .. })
+    }
+
     pub(super) fn bad_output(tool: &str, expected: &'static str, detail: impl ToString) -> Self {
         Self::BadOutput { tool: tool.to_string(), expected, detail: detail.to_string() }
     }
