@@ -349,6 +349,11 @@ fn old_or_new(
             return Err(format!("{path} is neither old nor new"));
         }
     }
+    // service.conf holds generated secrets, so it is not compared with
+    // another unit's; a half-written one would not parse.
+    if let Some(conf) = unit.read("/etc/landscape/service.conf") {
+        IniDocument::parse(&conf).map_err(|e| format!("service.conf is not whole: {e}"))?;
+    }
     // Old or new, it was checked whole with the uninterrupted run.
     match unit.haproxy_config() {
         Some(_) => Ok(()),
