@@ -3,10 +3,12 @@
 //! once so an operator fixes them in one go.
 
 pub mod deployment_mode;
+pub mod haproxy_limits;
 pub mod networks;
 pub mod ports;
 
 pub use deployment_mode::DeploymentMode;
+pub use haproxy_limits::HaproxyLimits;
 pub use networks::Network;
 pub use ports::{LandscapeService, ServicePorts};
 
@@ -88,20 +90,6 @@ fn check_port(suffix: &str) -> Result<(), String> {
         None if suffix.is_empty() => Ok(()),
         Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
         _ => Err("has an invalid port".into()),
-    }
-}
-
-/// How long HAProxy waits for slow clients and old workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct HaproxyLimits {
-    pub http_request_secs: u32,
-    pub http_keep_alive_secs: u32,
-    pub hard_stop_after_secs: u32,
-}
-
-impl Default for HaproxyLimits {
-    fn default() -> Self {
-        Self { http_request_secs: 10, http_keep_alive_secs: 10, hard_stop_after_secs: 1800 }
     }
 }
 
@@ -335,7 +323,7 @@ impl CharmConfig {
         let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
         let max_global_haproxy_connections =
             r.int("max_global_haproxy_connections", 4096, 1..=i64::from(i32::MAX)) as u32;
-        let haproxy_limits = parse_haproxy_limits(&mut r);
+        let haproxy_limits = haproxy_limits::parse(&mut r);
         let haproxy_metrics_port = r.port("haproxy_metrics_port", 8404);
         let haproxy_trusted_proxies = parse_trusted_proxies(&mut r);
         let debarchive_gateway_port = r.port("debarchive_gateway_port", 8100);
@@ -375,14 +363,6 @@ impl CharmConfig {
         } else {
             Err(ConfigError { problems })
         }
-    }
-}
-
-fn parse_haproxy_limits(r: &mut Reader<'_>) -> HaproxyLimits {
-    HaproxyLimits {
-        http_request_secs: r.int("haproxy_timeout_http_request", 10, 1..=3600) as u32,
-        http_keep_alive_secs: r.int("haproxy_timeout_http_keep_alive", 10, 1..=3600) as u32,
-        hard_stop_after_secs: r.int("haproxy_hard_stop_after", 1800, 1..=86400) as u32,
     }
 }
 

@@ -15,8 +15,13 @@ use serde::Serialize;
 use crate::config::ports::{self, Placement, Ports, ServiceSpec, WebPath};
 use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, Network, RedirectHttps, ServicePorts};
 
-/// Per-server options (`maxconn` is per server, not HAProxy's global one).
-pub const SERVER_CHECK: &str = "check inter 5000 rise 2 fall 5 maxconn 50";
+/// Per-server options beside the check timings (`maxconn` is per server, not
+/// HAProxy's global one). Failed requests count as checks: five in a row
+/// (refused, reset, timed out, or a 5xx other than 501/505) are a "sudden
+/// death": the next failed check, 500 ms later, marks the server down. A
+/// server that fails one kind of request but passes its checks stays up, so
+/// that one request failing everywhere cannot empty a backend.
+pub const SERVER_OPTIONS: &str = "observe layer7 error-limit 5 on-error sudden-death fastinter 500 maxconn 50";
 pub const CLIENT_TIMEOUT_MS: u32 = 300_000;
 pub const SERVER_TIMEOUT_MS: u32 = 300_000;
 

@@ -3,7 +3,7 @@
 
 use minijinja::{Environment, UndefinedBehavior, context};
 
-use super::model::{HaproxyConfig, SERVER_CHECK};
+use super::model::{HaproxyConfig, SERVER_OPTIONS};
 
 const TEMPLATE_NAME: &str = "haproxy.cfg.j2";
 const TEMPLATE: &str = include_str!("../../templates/haproxy.cfg.j2");
@@ -70,7 +70,7 @@ pub fn render(config: &HaproxyConfig) -> Result<String, RenderError> {
         metrics => &config.metrics,
         error_files => &config.error_files,
         services => &config.services,
-        server_check => SERVER_CHECK,
+        server_options => SERVER_OPTIONS,
     })?)
 }
 

@@ -36,8 +36,22 @@ pub fn through_real_haproxy(settings: &Settings, services: &[(&str, u16)], curls
 
 /// The same, with any shell commands as the clients; also returns the config.
 fn behind_real_haproxy(settings: &Settings, services: &[(&str, u16)], commands: &[String]) -> (String, Vec<String>) {
-    let loopback = "127.0.0.1".parse().unwrap();
-    let config = render(&build(&Topology::new(vec![loopback], Some(loopback)), settings)).unwrap();
+    behind_real_haproxy_of_units(&["127.0.0.1"], settings, services, &[], commands)
+}
+
+/// The same for a deployment of `units` (loopback addresses, the first the
+/// leader); the services given run on the first unit only, so every other
+/// unit's servers refuse connections but for what the `first` commands
+/// start (before HAProxy, whose first failed check marks a server down).
+fn behind_real_haproxy_of_units(
+    units: &[&str],
+    settings: &Settings,
+    services: &[(&str, u16)],
+    first: &[String],
+    commands: &[String],
+) -> (String, Vec<String>) {
+    let addresses: Vec<std::net::IpAddr> = units.iter().map(|u| u.parse().unwrap()).collect();
+    let config = render(&build(&Topology::new(addresses.clone(), Some(addresses[0])), settings)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg, &config).unwrap();
@@ -58,6 +72,9 @@ wait_for() { for i in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}'
         let (name, file) = name.split_once(' ').unwrap_or((name, ""));
         script += &format!("python3 {echo} {name} 127.0.0.1 {port} {file} >/dev/null 2>&1 & pids=\"$pids $!\"\n");
         script += &format!("wait_for http://127.0.0.1:{port}/\n");
+    }
+    for command in first {
+        script += &format!("{command}\n");
     }
     script += &format!("haproxy -f {} -db >/dev/null 2>&1 & pids=\"$pids $!\"\n", cfg.display());
     script += "for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1/ && break; sleep 0.05; done\n";
@@ -804,4 +821,70 @@ fn an_unreadable_bundle_put_a_config_neither_old_nor_new_live() {
     assert!(faulted.stderr.contains("haproxy.pem"), "{}", faulted.stderr);
     assert_eq!(unit.hook("config-changed").code, 0);
     assert_eq!(unit.haproxy_config().unwrap(), before);
+}
+
+/// `retries 3` without `option redispatch`: a request whose connection to a
+/// unit that just went away was refused was retried three times on that
+/// same unit, then answered 503, until the health checks took the unit out
+/// (25 s). Now every retry goes to another server. Unit 127.0.0.2 runs
+/// nothing, so half of the first requests meet a refused connection; all
+/// are served, GETs and POSTs alike (a refused connection carried nothing).
+#[test]
+fn retries_went_back_to_a_dead_units_server_and_failed_the_request() {
+    let settings = loopback_settings(RedirectHttps::None);
+    let status = "curl -s -o /dev/null -w '%{http_code}\\n'";
+    let commands = vec![format!(
+        "for i in $(seq 10); do {status} http://127.0.0.1/ping; {status} -d x http://127.0.0.1/message-system; done"
+    )];
+    let (_, answers) = behind_real_haproxy_of_units(
+        &["127.0.0.1", "127.0.0.2"],
+        &settings,
+        &[("pingserver", 8070), ("message-server", 8090), ("appserver", 8080)],
+        &[],
+        &commands,
+    );
+    let failed: Vec<&String> = answers.iter().filter(|a| *a != "200").collect();
+    assert_eq!(answers.len(), 20, "{answers:?}");
+    assert!(failed.is_empty(), "failed with a dead unit in the backends: {failed:?}");
+}
+
+/// What a server that dies while serving costs, by method. A GET that got
+/// an empty answer is replayed on another server and served; a POST is
+/// never replayed (the dead server may have acted on it): its client gets
+/// HAProxy's 502 and decides. Every POST reaches exactly one server.
+#[test]
+fn a_get_whose_server_died_mid_request_is_replayed_and_a_post_never_is() {
+    let settings = loopback_settings(RedirectHttps::None);
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("closing-server.log");
+    let closer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/closing_server.py");
+    let status = "curl -s -o /dev/null -w";
+    let first = vec![
+        format!("python3 {closer} 127.0.0.2 8090 {} & pids=\"$pids $!\"", seen.display()),
+        "for i in $(seq 100); do curl -sI -o /dev/null http://127.0.0.2:8090/ && break; sleep 0.05; done".to_string(),
+    ];
+    let commands = vec![
+        format!("for i in $(seq 10); do {status} 'GET %{{http_code}}\\n' http://127.0.0.1/message-system; done"),
+        format!("for i in $(seq 10); do {status} 'POST %{{http_code}}\\n' -d x http://127.0.0.1/message-system; done"),
+    ];
+    let (_, answers) = behind_real_haproxy_of_units(
+        &["127.0.0.1", "127.0.0.2"],
+        &settings,
+        &[("message-server", 8090), ("pingserver", 8070), ("appserver", 8080)],
+        &first,
+        &commands,
+    );
+    let log = std::fs::read_to_string(&seen).unwrap_or_default();
+    let got_by_closer =
+        |method: &str| log.lines().filter(|l| l.starts_with(&format!("{method} /message-system"))).count();
+    let count = |answer: &str| answers.iter().filter(|a| *a == answer).count();
+    println!("answers: {answers:?}\nthe dying server saw:\n{log}");
+    assert_eq!(count("GET 200"), 10, "every GET served: {answers:?}");
+    assert!(got_by_closer("GET") > 0, "no GET met the dying server, so nothing was shown:\n{log}");
+    assert_eq!(
+        count("POST 502"),
+        got_by_closer("POST"),
+        "each POST the dying server took is answered 502, not replayed"
+    );
+    assert_eq!(count("POST 200") + count("POST 502"), 10, "{answers:?}");
 }

@@ -859,31 +859,65 @@ fn parse_wrk(report: &str) -> LoadResult {
     result
 }
 
-/// Two bounded loads from the client host for `seconds`: keep-alive HTTP
-/// to one unit's port 80, and a new TLS connection per request to another
-/// unit's port 443. `during` runs while they do.
-/// Load from the client while `during` runs: it lasts until `during` is
+/// One load of [`under_load`]: what it sends, and whether a request of it
+/// may be sent twice (HAProxy replays only those).
+struct LoadTarget {
+    label: &'static str,
+    url: String,
+    /// A new connection per request (`Connection: close`).
+    close: bool,
+    /// POST with a body: not idempotent.
+    post: bool,
+}
+
+/// Three loads from the client host: keep-alive HTTP GETs to the first
+/// unit's port 80, GETs on a new TLS connection each to the second unit's
+/// port 443 (both idempotent), and keep-alive POSTs of a message exchange to
+/// the third unit's port 80 (not idempotent). They last until `during` is
 /// done (bounded by [`LOAD_BOUND`]), whatever the machine's speed, then wrk
 /// is stopped and reports. Each result says whether the load still ran when
 /// the changes were done (the overlap the test relies on).
 fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult, bool)> {
     let client = Client::of(model);
     let bound = format!("{}s", LOAD_BOUND.as_secs());
+    let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
     let targets = [
-        ("keep-alive http :80/ping", format!("http://{}/ping", model.units[0].host.address), false),
-        ("new TLS connection per request https :443/", format!("https://{}/", model.units[1].host.address), true),
+        LoadTarget {
+            label: "GET keep-alive http :80/ping",
+            url: format!("http://{}/ping", address(0)),
+            close: false,
+            post: false,
+        },
+        LoadTarget {
+            label: "GET new TLS connection each https :443/",
+            url: format!("https://{}/", address(1)),
+            close: true,
+            post: false,
+        },
+        LoadTarget {
+            label: "POST keep-alive http :80/message-system",
+            url: format!("http://{}/message-system", address(2)),
+            close: false,
+            post: true,
+        },
     ];
+    let post_script = model.net.dir().join("wrk-post.lua");
+    std::fs::write(&post_script, "wrk.method = \"POST\"\nwrk.body = \"exchange\"\n").unwrap();
+    let post_script = post_script.display().to_string();
     let mut runs = Vec::new();
-    for (i, (label, url, close)) in targets.iter().enumerate() {
+    for (i, target) in targets.iter().enumerate() {
         let log = model.net.dir().join(format!("wrk-{i}.log"));
         // Niced: the load must not starve the hooks that change the config
         // (2 cores); it is bounded in time, not in rate.
         let mut argv = vec!["nice", "-n", "19", "wrk", "-t1", "-c4", "-d", bound.as_str(), "--timeout", "5s"];
-        if *close {
+        if target.close {
             argv.extend(["-H", "Connection: close"]);
         }
-        argv.push(url);
-        runs.push((label.to_string(), log.clone(), client.spawn(&argv, &log)));
+        if target.post {
+            argv.extend(["-s", post_script.as_str()]);
+        }
+        argv.push(&target.url);
+        runs.push((target.label.to_string(), log.clone(), client.spawn(&argv, &log)));
     }
     // A head start, so that the first change already meets load.
     std::thread::sleep(Duration::from_millis(500));
@@ -910,7 +944,7 @@ fn reloads(model: &Model) -> Vec<u32> {
 }
 
 #[test]
-fn lab_reloads_under_load_lose_no_request() {
+fn lab_reloads_and_a_lost_units_services_under_load_lose_no_request() {
     let _lab = lab_lock();
     let mut model = three_unit_model();
     let client = Client::of(&model);
@@ -985,6 +1019,57 @@ fn lab_reloads_under_load_lose_no_request() {
         let (status, message) = u.unit.status();
         table.check(&u.name(), "status after the fault", "active", &format!("{status}: {message}"), status == "active");
     }
+    table.finish();
+
+    check_a_units_services_killed_under_load(&mut model);
+}
+
+/// Every Landscape service of one unit killed, as a crashed or OOM-killed
+/// process is (its listeners and connections gone), while the load runs:
+/// no GET fails (a refused connection is retried on another unit, an empty
+/// answer to a GET is replayed); a POST in flight on a killed service gets
+/// HAProxy's 502, at most one per connection of the load. Then the services
+/// come back and every unit's HAProxy takes them in again.
+fn check_a_units_services_killed_under_load(model: &mut Model) {
+    let mut table = RouteTable::new("a unit's Landscape services killed under load");
+    let victim = model.units[2].number;
+    let address = model.unit(victim).host.address.clone();
+    let results = under_load(model, |model| {
+        std::thread::sleep(Duration::from_secs(2));
+        let killed = std::time::Instant::now();
+        for service in ["appserver", "pingserver", "message-server", "api"] {
+            for worker in 0..3 {
+                model.crash(victim, service, worker);
+            }
+        }
+        let server = appserver_server(&address, 0);
+        let deadline = killed + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline
+            && !model.units.iter().all(|u| {
+                let state = probe::server_status(&u.master_socket(), HTTPS_APPSERVER, &server);
+                state.ok().flatten().is_some_and(|s| s.starts_with("DOWN"))
+            })
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        println!("{server} DOWN on every unit {:.1?} after the kill", killed.elapsed());
+        // Load on the survivors alone for a while.
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    for (label, r, overlapped) in &results {
+        table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        if label.starts_with("POST") {
+            // wrk -c4: four POSTs in flight at most when the services die.
+            table.check("client", label, "at most 4 failed (in flight)", &got, r.failures <= 4 && r.requests > 0);
+        } else {
+            table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
+        }
+        println!("{label}: {got}");
+    }
+    model.revive(victim);
+    model.wait_until_serving(Duration::from_secs(60));
+    table.check("every unit", "servers", "all UP again", "UP", true);
     table.finish();
 }
 

@@ -653,6 +653,12 @@ impl Model {
         writeln!(f, "{service} {worker}").unwrap();
     }
 
+    /// Restarts every service [`Model::crash`] killed on unit `number`.
+    pub fn revive(&self, number: u32) {
+        let u = self.unit(number);
+        let _ = std::fs::remove_file(u.run_dir().join("crashed"));
+    }
+
     /// Restarts the stand-in services of a removed unit's host, as if its
     /// machine had stayed up: any traffic still sent there would be answered
     /// (and seen).
