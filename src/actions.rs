@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::charm;
+use crate::drain;
 use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
@@ -14,7 +15,7 @@ use crate::landscape::{install, services};
 use crate::outbox;
 use crate::system::Cmd;
 use crate::tls;
-use crate::unit_state::{StateKey, UnitState};
+use crate::unit_state::StateKey;
 
 /// `action-set` takes one argv element per key; stay below the 128 KiB limit.
 const MAX_RESULT_CHUNK: usize = 100 * 1024;
@@ -54,14 +55,34 @@ fn done(message: &str) -> Outcome {
     Outcome::Results(BTreeMap::from([("result".to_string(), message.to_string())]))
 }
 
-/// Stops every Landscape service and keeps them stopped across hooks.
+/// Stops every Landscape service and keeps them stopped across hooks. With
+/// peers, whose HAProxy route here, it first asks them to drain this unit
+/// (see [`crate::drain`]): the services stop in a later hook, once they
+/// have, or after `haproxy_drain_timeout`.
 fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let mut world = charm::observe_for_action(host)?;
+    let timeout = world.config.as_ref().map_or(0, |c| c.haproxy_limits.drain_timeout_secs);
+    let paused = world.unit_state.contains(&StateKey::Paused);
+    if !paused && timeout > 0 && !world.peers.peers.is_empty() {
+        let peers: Vec<&str> = world.peers.peers.iter().map(|(name, _)| name.as_str()).collect();
+        if !world.unit_state.contains(&StateKey::DrainStarted) {
+            let started = drain::now().to_string();
+            host.juju.state_set(&Databag::from([(StateKey::DrainStarted.name(), started.clone())]))?;
+            world.unit_state.adjust(&StateKey::DrainStarted, Some(&started));
+            host.log(LogLevel::Info, &format!("pause: asking {} to drain this unit", peers.join(", ")));
+        }
+        charm::handle_world(host, &world)?;
+        return Ok(done(&format!(
+            "draining: Landscape services stop once {} drained this unit, or after {timeout}s; \
+             the unit is then paused (juju status shows it)",
+            peers.join(", ")
+        )));
+    }
     if let Err(e) = services::stop(host.cmds) {
         host.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
     }
-    let unit_state = UnitState::new(host.juju.state_get()?);
-    if let Err(e) = outbox::stop(host.cmds, &unit_state) {
+    if let Err(e) = outbox::stop(host.cmds, &world.unit_state) {
         host.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(e.to_string()));
     }
@@ -69,14 +90,24 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
     // `adjust` makes it, and staged writes are sent only when they differ
     // from that world.
     host.juju.state_set(&Databag::from([(StateKey::Paused.name(), "true".to_string())]))?;
-    charm::reconcile_after_action(host, |world| {
-        world.unit_state.adjust(&StateKey::Paused, Some("true"));
-    })?;
+    world.unit_state.adjust(&StateKey::Paused, Some("true"));
+    charm::handle_world(host, &world)?;
     Ok(done("Landscape services stopped"))
 }
 
-/// Starts the services again; if they do not all come up, stops them and stays paused.
+/// Starts the services again; if they do not all come up, stops them and
+/// stays paused. A drain still under way is called off (the services never
+/// stopped); either way the peers are told to route here again.
 fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let mut world = charm::observe_for_action(host)?;
+    if world.unit_state.contains(&StateKey::DrainStarted) {
+        host.juju.state_delete(&StateKey::DrainStarted.name())?;
+        world.unit_state.adjust(&StateKey::DrainStarted, None);
+        if !world.unit_state.contains(&StateKey::Paused) {
+            charm::handle_world(host, &world)?;
+            return Ok(done("drain called off: Landscape services kept running"));
+        }
+    }
     if let Err(e) = services::start(host.cmds) {
         host.log(LogLevel::Error, &format!("resume: {e}"));
         if let Err(stop) = services::stop(host.cmds) {
@@ -84,14 +115,13 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
     }
-    if let Err(e) = outbox::start(host.cmds, &UnitState::new(host.juju.state_get()?)) {
+    if let Err(e) = outbox::start(host.cmds, &world.unit_state) {
         host.log(LogLevel::Error, &format!("resume: {e}"));
         return Ok(Outcome::Failed(e.to_string()));
     }
     host.juju.state_delete(&StateKey::Paused.name())?;
-    charm::reconcile_after_action(host, |world| {
-        world.unit_state.adjust(&StateKey::Paused, None);
-    })?;
+    world.unit_state.adjust(&StateKey::Paused, None);
+    charm::handle_world(host, &world)?;
     Ok(done("Landscape services started"))
 }
 

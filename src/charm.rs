@@ -10,6 +10,7 @@
 
 use crate::config::{CharmConfig, ConfigError};
 use crate::debarchive::{self, DebarchiveRelation};
+use crate::drain;
 use crate::error::CharmError;
 use crate::haproxy::{self, ApplyError, apply, model};
 use crate::haproxy_route::{self, RouteRelation};
@@ -123,33 +124,75 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
         return stop(host);
     }
     let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
-    if event == Event::UpdateStatus {
+    // A drain under way may be finished by this hook (its timeout passed).
+    if event == Event::UpdateStatus && !unit_state.contains(&StateKey::DrainStarted) {
         match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
             None => return Ok(()),
             Some(reason) => host.log(LogLevel::Debug, &format!("update-status reconciles: {reason}")),
         }
     }
-    let world = World::observe(host, event, unit_state, is_leader)?;
+    let mut world = World::observe(host, event, unit_state, is_leader)?;
+    finish_drain(host, &mut world)?;
     handle_world(host, &world)
+}
+
+/// Stops the services of a unit whose drain is done (every peer drained
+/// it, or the timeout passed), and records it paused. Both records are
+/// written at once: a hook killed between the stop and them stops again.
+fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), CharmError> {
+    let timeout = world.config.as_ref().map_or(0, |c| c.haproxy_limits.drain_timeout_secs);
+    let progress = drain::progress(&host.ctx.unit_name, &world.peers, &world.unit_state, timeout.into(), drain::now());
+    let drain::Progress::Stop { not_drained } = progress else { return Ok(()) };
+    if !not_drained.is_empty() {
+        host.log(
+            LogLevel::Warning,
+            &format!(
+                "drain: {}s passed; stopping although {} did not drain this unit",
+                timeout,
+                not_drained.join(", ")
+            ),
+        );
+    }
+    stop_services(host)?;
+    host.juju.state_set(&crate::juju::Databag::from([(StateKey::Paused.name(), "true".to_string())]))?;
+    host.juju.state_delete(&StateKey::DrainStarted.name())?;
+    world.unit_state.adjust(&StateKey::Paused, Some("true"));
+    world.unit_state.adjust(&StateKey::DrainStarted, None);
+    host.log(LogLevel::Info, "drain: done; Landscape services stopped, the unit is paused");
+    Ok(())
+}
+
+/// Stops Landscape's services and the outbox (what `pause` stops).
+pub fn stop_services(host: &Host<'_>) -> Result<(), CharmError> {
+    landscape::services::stop(host.cmds)?;
+    outbox::stop(host.cmds, &UnitState::new(host.juju.state_get()?))?;
+    Ok(())
 }
 
 /// After an action changed what this unit should be (paused, resumed),
 /// reconciles and recomputes the status as a hook would; `adjust` applies the
 /// action's own state writes, which Juju commits only when the action ends.
 pub fn reconcile_after_action(host: &Host<'_>, adjust: impl FnOnce(&mut World)) -> Result<(), CharmError> {
-    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
-    let mut world = World::observe(host, Event::UpdateStatus, unit_state, is_leader)?;
+    let mut world = observe_for_action(host)?;
     adjust(&mut world);
     handle_world(host, &world)
 }
 
-fn handle_world(host: &Host<'_>, world: &World) -> Result<(), CharmError> {
+/// The world as an action finds it (for an action that decides on it, then
+/// reconciles with [`handle_world`]).
+pub fn observe_for_action(host: &Host<'_>) -> Result<World, CharmError> {
+    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
+    World::observe(host, Event::UpdateStatus, unit_state, is_leader)
+}
+
+/// Reconciles `world` and sets the status.
+pub fn handle_world(host: &Host<'_>, world: &World) -> Result<(), CharmError> {
     let mut status = StatusCollector::new();
     let result = reconcile(host, world, &mut status);
     status.absorb(host, result)?;
     let resolved = status.resolve();
     host.stage_state(StateKey::LastReconcile, record_of(host, world, &resolved).to_json());
-    host.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.unit_state)?;
+    host.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.peers.own_bag, &world.unit_state)?;
     host.juju.status_set(resolved.name, &resolved.message, false)?;
     Ok(())
 }
@@ -227,6 +270,7 @@ fn front_door(
         unit_ips: peers.all_ips(),
         unit_ip: peers.unit_ip,
         leader_ip,
+        draining: peers.draining_ips(drain::wanted(&world.unit_state)),
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,
         debarchive: debarchive::backends(&world.debarchive),
@@ -237,6 +281,14 @@ fn front_door(
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
     let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
+    for (key, value) in drain::publication(peers, &world.unit_state, served.is_ok()) {
+        host.stage_peer_unit(key, value);
+    }
+    let timeout = config.haproxy_limits.drain_timeout_secs.into();
+    let progress = drain::progress(&host.ctx.unit_name, peers, &world.unit_state, timeout, drain::now());
+    if let Some(draining) = drain::status(&progress) {
+        status.add(draining);
+    }
     let open_ports = model::listening_ports(&desired);
     let ingress_inputs = ingress::Inputs {
         config,

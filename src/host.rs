@@ -30,6 +30,8 @@ pub struct Host<'a> {
 #[derive(Debug, Default)]
 pub struct StagedWrites {
     pub peer_app: Databag,
+    /// This unit's own peer bag (its address excepted: see `peers`).
+    pub peer_unit: Databag,
     pub unit_state: Databag,
     pub unit_state_deleted: BTreeSet<String>,
 }
@@ -43,6 +45,12 @@ impl<'a> Host<'a> {
     /// the end of the hook.
     pub fn stage_peer_app(&self, key: PeerKey, value: impl Into<String>) {
         self.staged.borrow_mut().peer_app.insert(key.name().to_string(), value.into());
+    }
+
+    /// Sets (or, with an empty value, deletes) a key of this unit's own peer
+    /// bag at the end of the hook.
+    pub fn stage_peer_unit(&self, key: &str, value: impl Into<String>) {
+        self.staged.borrow_mut().peer_unit.insert(key.to_string(), value.into());
     }
 
     /// Sets a unit-state key at the end of the hook.
@@ -96,18 +104,22 @@ impl<'a> Host<'a> {
         &self,
         peer_relation: Option<&RelationId>,
         peer_app: &PeerApp,
+        own_peer_bag: &Databag,
         unit_state: &UnitState,
     ) -> Result<(), HookToolError> {
         let (peer_app, unit_state) = (peer_app.raw(), unit_state.raw());
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
         // An empty value deletes a relation key: a change only if the key is there.
-        let peer_changes: Databag = staged
-            .peer_app
-            .into_iter()
-            .filter(|(k, v)| peer_app.get(k).map_or(!v.is_empty(), |current| current != v))
-            .collect();
+        let relation_changes = |staged: Databag, current: &Databag| -> Databag {
+            staged.into_iter().filter(|(k, v)| current.get(k).map_or(!v.is_empty(), |now| now != v)).collect()
+        };
+        let peer_changes = relation_changes(staged.peer_app, peer_app);
         if let (Some(relation), false) = (peer_relation, peer_changes.is_empty()) {
             self.juju.relation_set(relation, &peer_changes, Bag::App)?;
+        }
+        let own_changes = relation_changes(staged.peer_unit, own_peer_bag);
+        if let (Some(relation), false) = (peer_relation, own_changes.is_empty()) {
+            self.juju.relation_set(relation, &own_changes, Bag::Unit)?;
         }
         let state_changes: Databag =
             staged.unit_state.into_iter().filter(|(k, v)| unit_state.get(k) != Some(v)).collect();

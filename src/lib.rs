@@ -13,6 +13,7 @@ pub mod actions;
 pub mod charm;
 pub mod config;
 pub mod debarchive;
+pub mod drain;
 pub mod error;
 pub mod fsutil;
 pub mod haproxy;

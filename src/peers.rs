@@ -16,6 +16,12 @@ use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
 use crate::peer_app::{PeerApp, PeerKey};
 
 pub const ADDRESS_KEY: &str = "address";
+/// In a unit's own bag: why it asks its peers to drain it (it is about to
+/// stop its services); absent otherwise.
+pub const DRAIN_KEY: &str = "drain";
+/// In a unit's own bag: the units (comma-separated names) its HAProxy has
+/// drained, published once the config that drains them is live.
+pub const DRAINED_KEY: &str = "drained";
 
 /// A peer value that was not a routable IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +55,12 @@ pub struct PeerView {
     pub published_leader_ip: Option<IpAddr>,
     /// What this unit has published under `address`.
     pub published_own_address: Option<String>,
+    /// This unit's own bag as the hook read it.
+    pub own_bag: Databag,
+    /// Peers (by name) that ask to be drained.
+    pub draining: Vec<String>,
+    /// Each peer's `drained`: the units its HAProxy has drained.
+    pub drained_by: Vec<(String, Vec<String>)>,
     /// The whole application databag (leader-written, every unit reads it).
     pub app_data: PeerApp,
     pub rejected: Vec<RejectedAddress>,
@@ -93,7 +105,9 @@ impl PeerView {
                 }),
             }
         }
-        view.published_own_address = read(unit_name, Bag::Unit)?.get(ADDRESS_KEY).cloned();
+        let own = read(unit_name, Bag::Unit)?;
+        view.published_own_address = own.get(ADDRESS_KEY).cloned();
+        view.own_bag = own;
         view.app_data = PeerApp::new(app_bag);
         let units = match juju.relation_list(&relation) {
             Err(HookToolError::RelationNotFound { .. }) => vec![],
@@ -101,17 +115,49 @@ impl PeerView {
         };
         for unit in units {
             let bag = read(&unit, Bag::Unit)?;
-            let found = [ADDRESS_KEY, "ingress-address", "private-address"]
-                .iter()
-                .find_map(|key| bag.get(*key).map(|value| (*key, value)));
-            let Some((key, value)) = found else { continue };
-            match crate::text::parse_routable_ip(value) {
-                Some(ip) => view.peers.push((unit, ip)),
-                None => view.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
-            }
+            view.add_peer(unit, &bag);
         }
         view.relation = Some(relation);
         Ok(view)
+    }
+
+    /// One peer's bag: its address (or Juju's, before it published its
+    /// own), whether it asks to be drained, and whom it drained.
+    fn add_peer(&mut self, unit: String, bag: &Databag) {
+        if bag.get(DRAIN_KEY).is_some_and(|v| !v.is_empty()) {
+            self.draining.push(unit.clone());
+        }
+        let drained = bag.get(DRAINED_KEY).map(|v| split_names(v)).unwrap_or_default();
+        self.drained_by.push((unit.clone(), drained));
+        let found = [ADDRESS_KEY, "ingress-address", "private-address"]
+            .iter()
+            .find_map(|key| bag.get(*key).map(|value| (*key, value)));
+        let Some((key, value)) = found else { return };
+        match crate::text::parse_routable_ip(value) {
+            Some(ip) => self.peers.push((unit, ip)),
+            None => self.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
+        }
+    }
+
+    /// The addresses of the peers that ask to be drained, and this unit's
+    /// own when `self_draining`.
+    pub fn draining_ips(&self, self_draining: bool) -> Vec<IpAddr> {
+        let own = self.unit_ip.filter(|_| self_draining);
+        let peers = self.peers.iter().filter(|(name, _)| self.draining.contains(name)).map(|(_, ip)| *ip);
+        own.into_iter().chain(peers).collect()
+    }
+
+    /// The peers with an address (the ones whose HAProxy routes here) that
+    /// have not yet said they drained `unit_name`.
+    pub fn not_drained_by(&self, unit_name: &str) -> Vec<String> {
+        self.peers
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                !self.drained_by.iter().any(|(peer, drained)| peer == *name && drained.iter().any(|u| u == unit_name))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Every unit's address, this unit's first.
@@ -144,6 +190,19 @@ impl PeerView {
         }
         Ok(())
     }
+}
+
+/// A `drained` value's unit names; anything that is not a unit name is
+/// ignored (the value comes from another unit).
+fn split_names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| {
+            n.len() <= 100 && n.split_once('/').is_some_and(|(app, num)| !app.is_empty() && num.parse::<u32>().is_ok())
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// `root_url`, or `https://<leader-ip>/` when it is unset; None until the

@@ -11,6 +11,9 @@ use crate::juju::Databag;
 pub enum StateKey {
     /// Set by the `pause` action, removed by `resume`.
     Paused,
+    /// Unix seconds when `pause` asked the peers to drain this unit; removed
+    /// once the services are stopped (or `resume` cancels).
+    DrainStarted,
     /// Digest of the files Landscape's services read, at their last restart.
     ServicesDigest,
     /// The APT source this unit added.
@@ -49,6 +52,7 @@ impl StateKey {
     pub fn name(&self) -> String {
         match self {
             StateKey::Paused => "paused".into(),
+            StateKey::DrainStarted => "drain-started".into(),
             StateKey::ServicesDigest => "services-digest".into(),
             StateKey::LandscapePpa => "landscape-ppa".into(),
             StateKey::LeaderOnlyServices => "leader-only-services".into(),
@@ -118,6 +122,7 @@ mod tests {
         // knew (that it owns postfix's relay keys, which secrets it set).
         let names: Vec<(String, &str)> = [
             (StateKey::Paused, "paused"),
+            (StateKey::DrainStarted, "drain-started"),
             (StateKey::ServicesDigest, "services-digest"),
             (StateKey::LandscapePpa, "landscape-ppa"),
             (StateKey::LeaderOnlyServices, "leader-only-services"),
@@ -138,6 +143,7 @@ mod tests {
             // Every variant: a new one fails to compile here until pinned.
             match &key {
                 StateKey::Paused
+                | StateKey::DrainStarted
                 | StateKey::ServicesDigest
                 | StateKey::LandscapePpa
                 | StateKey::LeaderOnlyServices
@@ -159,6 +165,6 @@ mod tests {
         for (got, wanted) in &names {
             assert_eq!(got, wanted);
         }
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
     }
 }

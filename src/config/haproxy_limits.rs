@@ -1,6 +1,6 @@
 //! How long HAProxy waits for clients, old workers and servers, and how fast
 //! it gives up on a server: the `haproxy_timeout_*`, `haproxy_hard_stop_after`
-//! and `haproxy_health_check_*` options.
+//! `haproxy_health_check_*` and `haproxy_drain_timeout` options.
 
 use super::Reader;
 
@@ -15,6 +15,9 @@ pub struct HaproxyLimits {
     pub check_fall: u32,
     /// Passed checks in a row that bring it back (`rise`).
     pub check_rise: u32,
+    /// The longest `pause` waits for the peers' HAProxy to drain this unit
+    /// before it stops the services anyway.
+    pub drain_timeout_secs: u32,
 }
 
 /// Defaults: a unit that stops answering is out of every backend within
@@ -33,6 +36,7 @@ impl Default for HaproxyLimits {
             check_interval_ms: 2000,
             check_fall: 3,
             check_rise: 2,
+            drain_timeout_secs: 60,
         }
     }
 }
@@ -47,6 +51,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> HaproxyLimits {
         check_interval_ms: r.int("haproxy_health_check_interval", secs(d.check_interval_ms), 1..=60) as u32 * 1000,
         check_fall: r.int("haproxy_health_check_fall", d.check_fall.into(), 1..=10) as u32,
         check_rise: r.int("haproxy_health_check_rise", d.check_rise.into(), 1..=10) as u32,
+        drain_timeout_secs: r.int("haproxy_drain_timeout", d.drain_timeout_secs.into(), 0..=3600) as u32,
     }
 }
 

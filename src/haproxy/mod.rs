@@ -53,6 +53,8 @@ pub struct Inputs<'a> {
     /// This unit's own address, once Juju gives it.
     pub unit_ip: Option<IpAddr>,
     pub leader_ip: Option<IpAddr>,
+    /// Units whose servers get no new requests (they are about to stop).
+    pub draining: Vec<IpAddr>,
     /// The TLS part's bundle; None serves port 80 only.
     pub bundle: Option<PathBuf>,
     /// When its certificate expires (Unix seconds), for the exporter.
@@ -76,7 +78,7 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     if inputs.leader_ip.is_none() {
         status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
     }
-    let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip);
+    let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip).with_draining(inputs.draining.clone());
     let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
     settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
     settings.certificate_expiry = inputs.bundle.as_ref().and(inputs.certificate_expiry);

@@ -50,11 +50,19 @@ pub struct Server {
     /// `proto h2` for the gRPC backends (their checks stay TCP: an HTTP check
     /// over h2 fails against these h2c servers).
     pub h2: bool,
+    /// `weight 0`: the unit is about to stop its services, so it gets no new
+    /// request; the ones in flight finish (HAProxy's drain).
+    pub drain: bool,
 }
 
 impl Server {
     fn new(name: String, ip: IpAddr, port: u16, h2: bool) -> Self {
-        Self { name, address: bind_address(&ip), port, h2 }
+        Self { name, address: bind_address(&ip), port, h2, drain: false }
+    }
+
+    fn drained_if(mut self, topology: &Topology, ip: &IpAddr) -> Self {
+        self.drain = topology.draining.contains(ip);
+        self
     }
 }
 
@@ -196,13 +204,24 @@ pub struct Topology {
     /// The leader's address, when known. Leader-only backends stay empty
     /// (HAProxy answers 503) until it is.
     pub leader_ip: Option<IpAddr>,
+    /// Units that asked to be drained before they stop their services:
+    /// their servers get no new requests. Not the leader-only servers, which
+    /// have nowhere else to go.
+    pub draining: Vec<IpAddr>,
 }
 
 impl Topology {
     pub fn new(mut unit_ips: Vec<IpAddr>, leader_ip: Option<IpAddr>) -> Self {
         unit_ips.sort();
         unit_ips.dedup();
-        Self { unit_ips, leader_ip }
+        Self { unit_ips, leader_ip, draining: vec![] }
+    }
+
+    pub fn with_draining(mut self, mut draining: Vec<IpAddr>) -> Self {
+        draining.sort();
+        draining.dedup();
+        self.draining = draining;
+        self
     }
 }
 
@@ -551,6 +570,7 @@ fn servers_of(spec: &ServiceSpec, topology: &Topology, settings: &Settings) -> V
         .flat_map(|ip| {
             ports.iter().enumerate().map(move |(i, port)| {
                 Server::new(format!("landscape-{}-{}-{i}", spec.server, ip_slug(ip)), *ip, *port, false)
+                    .drained_if(topology, ip)
             })
         })
         .collect()
@@ -617,7 +637,9 @@ fn grpc_service(name: &'static str, port: u16, backend_port: u16, topology: &Top
             servers: topology
                 .unit_ips
                 .iter()
-                .map(|ip| Server::new(format!("{name}-{}", ip_slug(ip)), *ip, backend_port, true))
+                .map(|ip| {
+                    Server::new(format!("{name}-{}", ip_slug(ip)), *ip, backend_port, true).drained_if(topology, ip)
+                })
                 .collect(),
         }],
     }

@@ -13,6 +13,7 @@ mod crash;
 mod debarchive;
 mod dispatch;
 mod docs;
+mod drain;
 mod fuzz;
 mod haproxy_golden;
 mod haproxy_hooks;

@@ -944,7 +944,7 @@ fn reloads(model: &Model) -> Vec<u32> {
 }
 
 #[test]
-fn lab_reloads_and_a_lost_units_services_under_load_lose_no_request() {
+fn lab_reloads_a_lost_unit_and_pause_under_load_lose_no_request() {
     let _lab = lab_lock();
     let mut model = three_unit_model();
     let client = Client::of(&model);
@@ -1022,6 +1022,7 @@ fn lab_reloads_and_a_lost_units_services_under_load_lose_no_request() {
     table.finish();
 
     check_a_units_services_killed_under_load(&mut model);
+    check_pause_and_resume_under_load(&mut model);
 }
 
 /// Every Landscape service of one unit killed, as a crashed or OOM-killed
@@ -1070,6 +1071,39 @@ fn check_a_units_services_killed_under_load(model: &mut Model) {
     model.revive(victim);
     model.wait_until_serving(Duration::from_secs(60));
     table.check("every unit", "servers", "all UP again", "UP", true);
+    table.finish();
+}
+
+/// `pause` then `resume` on one unit while the load runs: the peers drain
+/// it first (peer data), then its services stop; after `resume` they come
+/// back into every backend. No request fails, POSTs included.
+fn check_pause_and_resume_under_load(model: &mut Model) {
+    let mut table = RouteTable::new("pause and resume under load");
+    let victim = model.units[2].number;
+    let name = model.unit(victim).name();
+    let mut paused = String::new();
+    let results = under_load(model, |model| {
+        std::thread::sleep(Duration::from_secs(2));
+        let t = std::time::Instant::now();
+        model.action(victim, "pause");
+        paused = model.unit(victim).unit.status().1;
+        println!("{name} paused in {:.1?}: {paused}", t.elapsed());
+        std::thread::sleep(Duration::from_secs(3));
+        let t = std::time::Instant::now();
+        model.action(victim, "resume");
+        model.wait_until_serving(Duration::from_secs(60));
+        println!("{name} resumed and UP everywhere in {:.1?}", t.elapsed());
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    table.check(&name, "status after pause", "Paused", &paused, paused.starts_with("Paused"));
+    for (label, r, overlapped) in &results {
+        table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
+        println!("{label}: {got}");
+    }
+    let status = model.unit(victim).unit.status();
+    table.check(&name, "status after resume", "active", &format!("{}: {}", status.0, status.1), status.0 == "active");
     table.finish();
 }
 

@@ -423,6 +423,12 @@ impl Model {
         self.settle();
     }
 
+    /// `juju run <unit> <action>`, then whatever the hooks it causes cause.
+    pub fn action(&mut self, number: u32, name: &str) {
+        self.queue.push_back(Step::Hook(number, Dispatch::Action { name: name.into(), params: Map::new() }));
+        self.settle();
+    }
+
     /// `juju refresh`: upgrade-charm then config-changed on every unit.
     pub fn upgrade_charm(&mut self) {
         let numbers: Vec<u32> = self.units.iter().map(|u| u.number).collect();
