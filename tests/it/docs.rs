@@ -1,4 +1,4 @@
-//! The operator's manual (`docs/`, README) says only what is true of this
+//! The manuals (`docs/`, its design notes, README, HACKING, STYLE) say only what is true of this
 //! charm: every `juju` command names real actions, options, endpoints and
 //! files; every script it runs exists; every status message it lists is one
 //! the code sets; and no link leaves the repository.
@@ -13,8 +13,10 @@ fn root() -> &'static Path {
 }
 
 fn pages() -> Vec<PathBuf> {
-    let mut pages = crate::fixtures::repo_files("docs", "md", false);
-    pages.push(root().join("README.md"));
+    let mut pages = crate::fixtures::repo_files("docs", "md", true);
+    for page in ["README.md", "HACKING.md", "STYLE.md", "CHANGELOG.md"] {
+        pages.push(root().join(page));
+    }
     pages
 }
 
@@ -60,8 +62,8 @@ fn command_problems(command: &str) -> Vec<String> {
         ["juju", verb @ ("integrate" | "remove-relation"), a, b] => {
             for end in [a, b] {
                 if let Some(endpoint) = ours(end) {
-                    // The migrations remove the relations of endpoints this
-                    // charm does not declare: the Python charm's `website`.
+                    // A migration may remove the relation of an endpoint
+                    // this charm does not declare.
                     let legacy = *verb == "remove-relation"
                         && crate::metadata::UNDECLARED_ENDPOINTS.contains(&endpoint.as_str());
                     if !legacy && !spec().endpoints.contains_key(&endpoint) {
@@ -122,8 +124,8 @@ fn every_documented_command_names_real_actions_options_endpoints_and_files() {
 #[test]
 fn the_command_check_fails_on_each_kind_of_mistake() {
     assert!(!command_problems("juju run landscape-server/0 get-haproxy-cfg").is_empty());
-    assert!(!command_problems("juju config landscape-server ssl_cert=x").is_empty());
-    assert!(!command_problems("juju integrate landscape-server:website haproxy:reverseproxy").is_empty());
+    assert!(!command_problems("juju config landscape-server ssl_certificate=x").is_empty());
+    assert!(!command_problems("juju integrate landscape-server:certificates haproxy:reverseproxy").is_empty());
     assert!(!command_problems("juju deploy ./bundles/landscape-huge.yaml").is_empty());
     assert!(!command_problems("scripts/make-charm").is_empty());
     assert!(command_problems("juju run landscape-server/0 get-certificates").is_empty());
