@@ -32,6 +32,7 @@ use crate::system::apt::{self, InstalledPackages};
 use crate::task_handler::{self, TaskHandlerRelation};
 use crate::tls::{self, TlsRelation};
 use crate::unit_state::{StateKey, UnitState};
+use crate::website::{self, WebsiteRelation};
 
 /// One typed snapshot of everything a reconcile looks at.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ pub struct World {
     pub smtp: Option<SmtpRelation>,
     pub debarchive: Vec<DebarchiveRelation>,
     pub task_handler: Option<TaskHandlerRelation>,
+    pub website: Option<WebsiteRelation>,
     /// The charm's own bookkeeping (`state-get`).
     pub unit_state: UnitState,
 }
@@ -92,6 +94,7 @@ impl World {
         let smtp = smtp::observe(&host.juju, broken)?;
         let debarchive = debarchive::observe(&host.juju, app, is_leader, broken)?;
         let task_handler = task_handler::observe(&host.juju, app, is_leader, broken)?;
+        let website = website::observe(&host.juju, unit, broken)?;
         Ok(Self {
             event,
             is_leader,
@@ -106,6 +109,7 @@ impl World {
             smtp,
             debarchive,
             task_handler,
+            website,
             unit_state,
         })
     }
@@ -224,7 +228,8 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     };
 
     let leader_ip = peers.leader_ip(world.is_leader);
-    let root_url = peers::root_url(config.root_url.as_ref(), leader_ip);
+    let legacy_host = website::root_url_host(world.website.as_ref());
+    let root_url = peers::root_url(config.root_url.as_ref(), legacy_host.as_deref(), leader_ip);
     front_door(host, world, config, &cert, leader_ip, status)?;
     monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
     let landscape_inputs = landscape::Inputs {
@@ -275,7 +280,11 @@ fn front_door(
         certificate_expiry: cert.not_after,
         debarchive: debarchive::backends(&world.debarchive),
         route_health: haproxy_route::health_checks(&world.haproxy_route),
-        related_proxies: haproxy_route::trusted_networks(&world.haproxy_route),
+        related_proxies: [
+            haproxy_route::trusted_networks(&world.haproxy_route),
+            website::trusted_networks(world.website.as_ref()),
+        ]
+        .concat(),
         errors_dir: host.paths.haproxy_errors_dir(),
     };
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
@@ -290,27 +299,37 @@ fn front_door(
         status.add(draining);
     }
     let open_ports = model::listening_ports(&desired);
-    let ingress_inputs = ingress::Inputs {
-        config,
-        is_leader: world.is_leader,
-        unit_ip: peers.unit_ip,
-        open_ports: &open_ports,
-        unit_state: &world.unit_state,
-    };
-    let published = ingress::reconcile(host, &world.ingress, &ingress_inputs, status);
-    let route_inputs = haproxy_route::Inputs {
-        config,
-        is_leader: world.is_leader,
-        unit_ip: peers.unit_ip,
-        leader_ip,
-        open_ports: &open_ports,
-        tls_related: world.tls.is_some(),
-        unit_state: &world.unit_state,
-    };
-    let routed = haproxy_route::reconcile(host, &world.haproxy_route, &route_inputs, status);
+    let published = edges(host, world, config, &open_ports, leader_ip, status);
     served?;
+    published
+}
+
+/// What external load balancers read of this unit: the ingress and
+/// haproxy-route publications, and the deprecated website bridge. Each runs
+/// even when another failed; the first failure is returned.
+fn edges(
+    host: &Host<'_>,
+    world: &World,
+    config: &CharmConfig,
+    open_ports: &[u16],
+    leader_ip: Option<std::net::IpAddr>,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let unit_ip = world.peers.unit_ip;
+    let (is_leader, unit_state) = (world.is_leader, &world.unit_state);
+    let ingress_inputs = ingress::Inputs { config, is_leader, unit_ip, open_ports, unit_state };
+    let published = ingress::reconcile(host, &world.ingress, &ingress_inputs, status);
+    let tls_related = world.tls.is_some();
+    let route_inputs =
+        haproxy_route::Inputs { config, is_leader, unit_ip, leader_ip, open_ports, tls_related, unit_state };
+    let routed = haproxy_route::reconcile(host, &world.haproxy_route, &route_inputs, status);
+    let bridged = website::reconcile(host, world.website.as_ref(), config);
+    if world.website.is_some() {
+        status.add(Status::active(website::BRIDGE_NOTE));
+    }
     published?;
     routed?;
+    bridged?;
     Ok(())
 }
 

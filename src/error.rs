@@ -44,6 +44,8 @@ pub enum CharmError {
     Debarchive(#[from] crate::debarchive::DebarchiveError),
     #[error(transparent)]
     TaskHandler(#[from] crate::task_handler::TaskHandlerError),
+    #[error(transparent)]
+    Website(#[from] crate::website::WebsiteError),
 }
 
 impl From<ApplyError> for CharmError {
@@ -64,6 +66,7 @@ impl Explain for CharmError {
             CharmError::Smtp(e) => e.status(),
             CharmError::Debarchive(e) => e.status(),
             CharmError::TaskHandler(e) => e.status(),
+            CharmError::Website(e) => e.status(),
             // The ground floor's failures (the environment, hook tools,
             // files, commands) are faults for Juju to retry.
             CharmError::Context(_) | CharmError::HookTool(_) | CharmError::Fs(_) | CharmError::Command(_) => None,
@@ -161,6 +164,7 @@ mod tests {
             (ContextError::Missing("JUJU_UNIT_NAME").into(), None),
             (crate::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
             (crate::task_handler::TaskHandlerError::Fs(fs_failed()).into(), None),
+            (crate::website::WebsiteError::HookTool(tool_failed()).into(), None),
         ]
     }
 
@@ -178,7 +182,7 @@ mod tests {
 
     /// How many variants `CharmError` has: [`kind`]'s match names each, so
     /// a new one fails to compile until it is counted and given a row.
-    const KINDS: usize = 13;
+    const KINDS: usize = 14;
 
     fn kind(err: &CharmError) -> &'static str {
         match err {
@@ -195,6 +199,7 @@ mod tests {
             CharmError::Smtp(_) => "smtp",
             CharmError::Debarchive(_) => "debarchive",
             CharmError::TaskHandler(_) => "task handler",
+            CharmError::Website(_) => "website",
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod task_handler;
 pub mod text;
 pub mod tls;
 pub mod unit_state;
+pub mod website;
 
 use std::collections::HashMap;
 

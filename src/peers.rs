@@ -205,12 +205,18 @@ fn split_names(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// `root_url`, or `https://<leader-ip>/` when it is unset; None until the
-/// leader's address is known.
-pub fn root_url(configured: Option<&crate::config::RootUrl>, leader_ip: Option<IpAddr>) -> Option<String> {
-    match configured {
-        Some(url) => Some(url.url.clone()),
-        None => leader_ip.map(default_root_url),
+/// `root_url`; when it is unset, `https://<legacy_host>/` (the legacy load
+/// balancer's address, the Python charm's choice while `website` is
+/// related), else `https://<leader-ip>/`; None until one is known.
+pub fn root_url(
+    configured: Option<&crate::config::RootUrl>,
+    legacy_host: Option<&str>,
+    leader_ip: Option<IpAddr>,
+) -> Option<String> {
+    match (configured, legacy_host) {
+        (Some(url), _) => Some(url.url.clone()),
+        (None, Some(host)) => Some(format!("https://{host}/")),
+        (None, None) => leader_ip.map(default_root_url),
     }
 }
 

@@ -4,11 +4,13 @@
 
 pub mod deployment_mode;
 pub mod haproxy_limits;
+pub mod legacy_certificate;
 pub mod networks;
 pub mod ports;
 
 pub use deployment_mode::DeploymentMode;
 pub use haproxy_limits::HaproxyLimits;
+pub use legacy_certificate::LegacyCertificate;
 pub use networks::Network;
 pub use ports::{LandscapeService, ServicePorts};
 
@@ -112,6 +114,8 @@ pub struct CharmConfig {
     pub root_url: Option<RootUrl>,
     pub ports: ServicePorts,
     pub landscape: LandscapeConfig,
+    /// `ssl_cert`/`ssl_key`, for the `website` bridge only.
+    pub legacy_certificate: LegacyCertificate,
     /// Every option as Juju gave it, for the parts not typed yet.
     pub raw: Map<String, Value>,
 }
@@ -307,18 +311,7 @@ impl CharmConfig {
     pub fn parse(raw: Map<String, Value>) -> Result<Self, ConfigError> {
         let mut r = Reader { raw: &raw, problems: vec![] };
         let worker_counts = r.int("worker_counts", 2, 1..=i64::from(MAX_WORKERS)) as u16;
-        let redirect_https = match r.string("redirect_https").as_deref() {
-            None | Some("default") => RedirectHttps::Default,
-            Some("all") => RedirectHttps::All,
-            Some("none") => RedirectHttps::None,
-            Some(other) => {
-                r.problem(
-                    "redirect_https",
-                    format!("must be all, default or none (got {})", crate::text::quoted(other)),
-                );
-                RedirectHttps::Default
-            }
-        };
+        let redirect_https = parse_redirect(&mut r);
         let enable_hostagent_messenger = r.bool("enable_hostagent_messenger");
         let enable_ubuntu_installer_attach = r.bool("enable_ubuntu_installer_attach");
         let max_global_haproxy_connections =
@@ -343,6 +336,7 @@ impl CharmConfig {
         check_port_ranges(&mut r, &ports, worker_counts);
         check_metrics_port(&mut r, haproxy_metrics_port, &ports, worker_counts);
         let landscape = parse_landscape(&mut r);
+        let legacy_certificate = legacy_certificate::parse(&mut r);
         let problems = r.problems;
         if problems.is_empty() {
             Ok(Self {
@@ -358,10 +352,23 @@ impl CharmConfig {
                 root_url,
                 ports,
                 landscape,
+                legacy_certificate,
                 raw,
             })
         } else {
             Err(ConfigError { problems })
+        }
+    }
+}
+
+fn parse_redirect(r: &mut Reader<'_>) -> RedirectHttps {
+    match r.string("redirect_https").as_deref() {
+        None | Some("default") => RedirectHttps::Default,
+        Some("all") => RedirectHttps::All,
+        Some("none") => RedirectHttps::None,
+        Some(other) => {
+            r.problem("redirect_https", format!("must be all, default or none (got {})", crate::text::quoted(other)));
+            RedirectHttps::Default
         }
     }
 }

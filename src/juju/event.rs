@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn undeclared_endpoints_and_mismatched_environments_are_unknown() {
         assert!(matches!(
-            Event::from_context(&ctx("hooks/website-relation-joined", &[("JUJU_RELATION_ID", "website:1")])),
+            Event::from_context(&ctx("hooks/certificates-relation-joined", &[("JUJU_RELATION_ID", "certificates:1")])),
             Event::Unknown(_)
         ));
         assert!(matches!(

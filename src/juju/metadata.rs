@@ -48,6 +48,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "hostagent-messenger-haproxy-route", role: Role::Requires, interface: "haproxy-route-tcp" },
     Endpoint { name: "ubuntu-installer-attach-haproxy-route", role: Role::Requires, interface: "haproxy-route-tcp" },
     Endpoint { name: "repository-haproxy-route", role: Role::Requires, interface: "haproxy-route" },
+    Endpoint { name: "website", role: Role::Provides, interface: "http" },
     Endpoint { name: "nrpe-external-master", role: Role::Provides, interface: "nrpe-external-master" },
     Endpoint { name: "cos-agent", role: Role::Provides, interface: "cos_agent" },
     Endpoint { name: DEBARCHIVE_ENDPOINT, role: Role::Provides, interface: "landscape-debarchive" },

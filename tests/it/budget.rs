@@ -43,12 +43,14 @@ enum Scenario {
     Routed,
 }
 
+/// A full hook asks `relation-ids` of every endpoint it reads once (the
+/// deprecated `website` bridge included).
 const BUDGETS: &[Budget] = &[
     Budget { scenario: Scenario::LoneLeader, hook: "update-status", tools: 3, commands: 1, python: Some(9) },
     Budget {
         scenario: Scenario::LoneLeader,
         hook: "config-changed (nothing changed)",
-        tools: 34,
+        tools: 35,
         commands: 2,
         python: None,
     },
@@ -56,32 +58,32 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::Peers(2),
         hook: "config-changed (nothing changed)",
-        tools: 48,
+        tools: 49,
         commands: 2,
         python: Some(66),
     },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "config-changed (worker_counts 2 -> 3)",
-        tools: 53,
+        tools: 54,
         // lsctl restart, then snap restart landscape-outbox (it reads the
         // same service.conf, issue 15).
         commands: 5,
         python: Some(66),
     },
-    Budget { scenario: Scenario::Peers(2), hook: "replicas-relation-changed", tools: 48, commands: 2, python: None },
-    Budget { scenario: Scenario::Peers(2), hook: "database-relation-changed", tools: 48, commands: 2, python: None },
+    Budget { scenario: Scenario::Peers(2), hook: "replicas-relation-changed", tools: 49, commands: 2, python: None },
+    Budget { scenario: Scenario::Peers(2), hook: "database-relation-changed", tools: 49, commands: 2, python: None },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "inbound-amqp-relation-changed",
-        tools: 48,
+        tools: 49,
         commands: 2,
         python: None,
     },
     Budget {
         scenario: Scenario::Peers(2),
         hook: "load-balancer-certificates-relation-changed",
-        tools: 48,
+        tools: 49,
         commands: 2,
         python: None,
     },
@@ -90,14 +92,14 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::Routed,
         hook: "config-changed (nothing changed)",
-        tools: 48,
+        tools: 49,
         commands: 2,
         python: None,
     },
     Budget {
         scenario: Scenario::Routed,
         hook: "api-haproxy-route-relation-changed",
-        tools: 51,
+        tools: 52,
         commands: 2,
         python: None,
     },
@@ -105,7 +107,7 @@ const BUDGETS: &[Budget] = &[
     Budget {
         scenario: Scenario::Peers(30),
         hook: "config-changed (nothing changed)",
-        tools: 76,
+        tools: 77,
         commands: 2,
         python: None,
     },

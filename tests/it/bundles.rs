@@ -298,9 +298,9 @@ fn problems_once_changed(file: &str, change: &dyn Fn(&mut Value)) -> String {
 fn the_bundle_check_fails_on_each_kind_of_mistake() {
     let mutate = |change: &dyn Fn(&mut Value)| problems_once_changed("landscape-scalable-ingress.yaml", change);
     let unknown = mutate(&|b| {
-        b["applications"]["landscape-server"]["options"]["ssl_cert"] = Value::String("x".into());
+        b["applications"]["landscape-server"]["options"]["ssl_certificate"] = Value::String("x".into());
     });
-    assert!(unknown.contains(r#"landscape-server: unknown option "ssl_cert""#), "{unknown}");
+    assert!(unknown.contains(r#"landscape-server: unknown option "ssl_certificate""#), "{unknown}");
     let wrong_type = mutate(&|b| {
         b["applications"]["landscape-server"]["options"]["worker_counts"] = Value::String("2".into());
     });
@@ -319,9 +319,9 @@ fn the_bundle_check_fails_on_each_kind_of_mistake() {
     assert!(edge.contains(r#"haproxy: channel "2.8/edge" is neither stable"#), "{edge}");
     let endpoint = mutate(&|b| {
         let rels = b["relations"].as_sequence_mut().unwrap();
-        rels.push(serde_yaml_ng::from_str("[landscape-server:website, haproxy:reverseproxy]").unwrap());
+        rels.push(serde_yaml_ng::from_str("[landscape-server:certificates, haproxy:reverseproxy]").unwrap());
     });
-    assert!(endpoint.contains("landscape-server:website: no such endpoint"), "{endpoint}");
+    assert!(endpoint.contains("landscape-server:certificates: no such endpoint"), "{endpoint}");
     let ic_option = mutate(&|b| {
         b["applications"]["http-ingress"]["options"]["redirect-https"] = Value::Bool(true);
     });

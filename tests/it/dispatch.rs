@@ -136,12 +136,14 @@ fn action_that_fails_says_why_and_exits_zero() {
 #[test]
 fn unknown_hook_is_logged_and_ignored() {
     let mut unit = Unit::new(0, "10.1.77.18");
-    for path in ["hooks/website-relation-joined", "hooks/collect-metrics", "actions/enable-ubuntu-installer-attach"] {
+    for path in
+        ["hooks/certificates-relation-joined", "hooks/collect-metrics", "actions/enable-ubuntu-installer-attach"]
+    {
         let run = unit.run(Dispatch::Raw(path.into()));
         assert_eq!(run.code, 0, "{path}: {}", run.stderr);
         assert!(run.commands.is_empty(), "{path} ran commands: {:?}", run.command_lines());
     }
-    assert!(unit.log_text().contains("ignoring hooks/website-relation-joined"), "{}", unit.log_text());
+    assert!(unit.log_text().contains("ignoring hooks/certificates-relation-joined"), "{}", unit.log_text());
     assert_eq!(unit.state.unit_status, None);
 }
 
@@ -198,19 +200,19 @@ fn harness_refuses_states_that_contradict_the_metadata() {
     let mut unit = Unit::new(0, "10.1.77.18");
     unit.state.relations.push(crate::harness::Relation {
         id: 9,
-        endpoint: "website".into(),
+        endpoint: "certificates".into(),
         remote_app: "haproxy".into(),
         ..Default::default()
     });
     let err = unit.try_run(Dispatch::Hook("config-changed".into())).unwrap_err();
-    assert!(err.contains("undeclared endpoint website"), "{err}");
+    assert!(err.contains("undeclared endpoint certificates"), "{err}");
 
     let mut unit = Unit::new(0, "10.1.77.18");
-    unit.set_config("ssl_cert", json!("DEFAULT"));
+    unit.set_config("ssl_certificate", json!("DEFAULT"));
     assert!(
         unit.try_run(Dispatch::Hook("config-changed".into()))
             .unwrap_err()
-            .contains("undeclared config option ssl_cert")
+            .contains("undeclared config option ssl_certificate")
     );
 
     let mut unit = Unit::new(0, "10.1.77.18");

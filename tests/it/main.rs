@@ -30,3 +30,4 @@ mod service_table;
 mod smtp;
 mod task_handler;
 mod tls;
+mod website;

@@ -32,12 +32,8 @@ fn action_table_matches_actions_yaml() {
 #[test]
 fn dead_surface_of_the_python_charm_is_gone() {
     let spec = spec();
-    assert!(!spec.endpoints.contains_key("website"));
-    // nagios_context and nagios_servicegroups are back, declared only so that
-    // a refresh from the 26.04 charm keeps them (see below).
-    for option in ["ssl_cert", "ssl_key"] {
-        assert!(!spec.options.contains_key(option), "{option} is still declared");
-    }
+    // `website`, `ssl_cert` and `ssl_key` are back, for the migration bridge
+    // only (tests/it/website.rs).
     for action in ["enable-ubuntu-installer-attach", "disable-ubuntu-installer-attach"] {
         assert!(!spec.actions.iter().any(|a| a == action), "{action} is still declared");
     }
@@ -57,10 +53,9 @@ fn the_fake_knows_the_endpoints_of_metadata_yaml() {
 /// The endpoints of earlier charms that carry traffic and this charm does
 /// not serve. Declared but not served, they would turn Juju's refusal of a
 /// refresh (nothing changes) into a silent outage at the external load
-/// balancer: they stay undeclared. The eight haproxy-route endpoints of the
-/// 26.04 charm are served (issue 16); `website` is the Python charm's, gone
-/// for good.
-pub const UNDECLARED_ENDPOINTS: [&str; 1] = ["website"];
+/// balancer: they stay undeclared. Every one is served now: the eight
+/// haproxy-route endpoints of the 26.04 charm, and `website` (the bridge).
+pub const UNDECLARED_ENDPOINTS: [&str; 0] = [];
 
 /// Options of older revisions of that charm, superseded there too.
 const SUPERSEDED_OPTIONS: [&str; 1] = ["allow_http"];
@@ -104,7 +99,6 @@ fn refresh_from_the_26_04_charm_keeps_every_served_endpoint_and_every_option() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    assert!(!spec().endpoints.contains_key("website"), "website stays undeclared until it is served");
 }
 
 /// The fixture is the notes' tables, as they are: read them when they are

@@ -86,7 +86,7 @@ pub fn services(st: &FakeState, program: &str, args: &[String]) {
             let _ = std::fs::remove_dir_all(&read);
             for file in dropins {
                 let unit = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-                snapshot(&[file.clone()], &read.join(unit.unwrap_or_default()));
+                snapshot(std::slice::from_ref(&file), &read.join(unit.unwrap_or_default()));
             }
         }
         _ => {}

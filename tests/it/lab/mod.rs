@@ -4,6 +4,7 @@
 //! in front. See README "The namespace lab".
 
 pub mod edge;
+pub mod legacy_lb;
 mod model;
 mod net;
 mod probe;
@@ -870,43 +871,54 @@ struct LoadTarget {
     post: bool,
 }
 
+impl LoadTarget {
+    /// GETs of `url`, each on a new connection when `close`.
+    fn get(label: &'static str, url: String, close: bool) -> Self {
+        LoadTarget { label, url, close, post: false }
+    }
+
+    /// POSTs of a message exchange to `url`.
+    fn post(label: &'static str, url: String, close: bool) -> Self {
+        LoadTarget { label, url, close, post: true }
+    }
+}
+
 /// Three loads from the client host: keep-alive HTTP GETs to the first
 /// unit's port 80, GETs on a new TLS connection each to the second unit's
 /// port 443 (both idempotent), and keep-alive POSTs of a message exchange to
-/// the third unit's port 80 (not idempotent). They last until `during` is
-/// done (bounded by [`LOAD_BOUND`]), whatever the machine's speed, then wrk
-/// is stopped and reports. Each result says whether the load still ran when
-/// the changes were done (the overlap the test relies on).
+/// the third unit's port 80 (not idempotent), while `during` runs.
 fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult, bool)> {
+    let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
+    let targets = vec![
+        LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", address(0)), false),
+        LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", address(1)), true),
+        LoadTarget::post(
+            "POST keep-alive http :80/message-system",
+            format!("http://{}/message-system", address(2)),
+            false,
+        ),
+    ];
+    load_on(model, &targets, during)
+}
+
+/// `targets` loaded from the client host while `during` runs: each load
+/// lasts until `during` is done (bounded by [`LOAD_BOUND`]), whatever the
+/// machine's speed, then wrk is stopped and reports. Each result says
+/// whether the load still ran when the changes were done (the overlap the
+/// test relies on).
+fn load_on(
+    model: &mut Model,
+    targets: &[LoadTarget],
+    during: impl FnOnce(&mut Model),
+) -> Vec<(String, LoadResult, bool)> {
     let client = Client::of(model);
     let bound = format!("{}s", LOAD_BOUND.as_secs());
-    let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
-    let targets = [
-        LoadTarget {
-            label: "GET keep-alive http :80/ping",
-            url: format!("http://{}/ping", address(0)),
-            close: false,
-            post: false,
-        },
-        LoadTarget {
-            label: "GET new TLS connection each https :443/",
-            url: format!("https://{}/", address(1)),
-            close: true,
-            post: false,
-        },
-        LoadTarget {
-            label: "POST keep-alive http :80/message-system",
-            url: format!("http://{}/message-system", address(2)),
-            close: false,
-            post: true,
-        },
-    ];
     let post_script = model.net.dir().join("wrk-post.lua");
     std::fs::write(&post_script, "wrk.method = \"POST\"\nwrk.body = \"exchange\"\n").unwrap();
     let post_script = post_script.display().to_string();
     let mut runs = Vec::new();
-    for (i, target) in targets.iter().enumerate() {
-        let log = model.net.dir().join(format!("wrk-{i}.log"));
+    for target in targets {
+        let log = model.net.dir().join(format!("wrk-{}.log", LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         // Niced: the load must not starve the hooks that change the config
         // (2 cores); it is bounded in time, not in rate.
         let mut argv = vec!["nice", "-n", "19", "wrk", "-t1", "-c4", "-d", bound.as_str(), "--timeout", "5s"];
@@ -934,6 +946,9 @@ fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String
         })
         .collect()
 }
+
+/// Numbers the loads' logs (loads may overlap).
+static LOADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The longest a load runs: far beyond what five config changes take on a
 /// busy machine, only there so that a wedged test ends.
@@ -1023,6 +1038,7 @@ fn lab_reloads_a_lost_unit_and_pause_under_load_lose_no_request() {
 
     check_a_units_services_killed_under_load(&mut model);
     check_pause_and_resume_under_load(&mut model);
+    check_migration_from_the_legacy_load_balancer(&mut model);
 }
 
 /// Every Landscape service of one unit killed, as a crashed or OOM-killed
@@ -1104,6 +1120,153 @@ fn check_pause_and_resume_under_load(model: &mut Model) {
     }
     let status = model.unit(victim).unit.status();
     table.check(&name, "status after resume", "active", &format!("{}: {}", status.0, status.1), status.0 == "active");
+    table.finish();
+}
+
+/// The legacy HAProxy charm's host.
+const LEGACY_LB_OCTET: u8 = 220;
+
+/// What each unit published on `website` as the Python charm, for the
+/// worker count in place.
+fn python_charm_bags(model: &Model) -> Vec<String> {
+    let workers =
+        model.units[0].unit.state.config.get("worker_counts").and_then(serde_json::Value::as_u64).unwrap_or(2) as u16;
+    model
+        .units
+        .iter()
+        .map(|u| crate::website::python_charm_services(&u.name(), &u.host.address, workers, u.unit.state.leader))
+        .collect()
+}
+
+/// `https://SITE/` and `http://SITE/ping` through the legacy load balancer,
+/// with what the service received.
+fn through_legacy_lb(model: &Model, lb: &str) -> Vec<(&'static str, probe::Reply, &'static str)> {
+    let client = Client::of(model);
+    vec![
+        ("https :443/", via_site(&client, lb, 443, "/", &[]), "https"),
+        ("http :80/ping", client.curl(&format!("http://{lb}/ping"), &["-H", &format!("Host: {SITE}")]), "http"),
+    ]
+}
+
+/// The clients' loads through the legacy load balancer: plain HTTP, HTTPS
+/// (TLS ended there with its own certificate), and POSTs of a message
+/// exchange, each on a new connection (the legacy charm's reloads, one per
+/// relation change, cut keep-alive connections: its own behaviour, before
+/// and after this charm).
+fn legacy_lb_targets(lb: &str) -> Vec<LoadTarget> {
+    vec![
+        LoadTarget::get("legacy LB: GET http :80/ping", format!("http://{lb}/ping"), true),
+        LoadTarget::get("legacy LB: GET https :443/", format!("https://{lb}/"), true),
+        LoadTarget::post("legacy LB: POST https :443/message-system", format!("https://{lb}/message-system"), true),
+    ]
+}
+
+/// The same clients, moved to the units (DNS now names them).
+fn unit_targets(model: &Model) -> Vec<LoadTarget> {
+    let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
+    vec![
+        LoadTarget::get("units: GET http :80/ping", format!("http://{}/ping", address(0)), true),
+        LoadTarget::get("units: GET https :443/", format!("https://{}/", address(1)), true),
+        LoadTarget::post(
+            "units: POST https :443/message-system",
+            format!("https://{}/message-system", address(2)),
+            true,
+        ),
+    ]
+}
+
+fn report(table: &mut RouteTable, results: &[(String, LoadResult, bool)], zero: bool) -> u64 {
+    let mut failed = 0;
+    for (label, r, overlapped) in results {
+        table.check("client", label, "load through every step", &overlapped.to_string(), *overlapped);
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        if zero {
+            table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
+        }
+        println!("{label}: {got}");
+        failed += r.failures;
+    }
+    failed
+}
+
+/// Off the legacy HAProxy charm, under load. First today's old guide as a
+/// control (`website` removed before the refresh: the load balancer has
+/// nothing to send Landscape's requests to), which must fail requests; then
+/// the bridge: each unit refreshed in turn (upgrade-charm, config-changed,
+/// the website hooks) while the legacy load balancer follows its bags, the
+/// clients moved to the units, `website` removed. Not one request fails.
+fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
+    let mut table = RouteTable::new("control: website removed before the refresh (the old guide)");
+    let python = python_charm_bags(model);
+    let mut lb = legacy_lb::LegacyLb::start(model, LEGACY_LB_OCTET, SITE, &python);
+    let lb_address = lb.host.address.clone();
+    let results = load_on(model, &legacy_lb_targets(&lb_address), |_| {
+        std::thread::sleep(Duration::from_secs(2));
+        lb.reload(&[]);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let failed = report(&mut table, &results, false);
+    table.check("client", "all loads", "requests fail", &format!("{failed} failed"), failed > 0);
+    table.finish();
+    lb.reload(&python);
+
+    let mut table = RouteTable::new("migration off the legacy load balancer under load");
+    let mut steps = vec![];
+    let mut unit_results = vec![];
+    let mut seen = vec![("Python charm", through_legacy_lb(model, &lb_address))];
+    let results = load_on(model, &legacy_lb_targets(&lb_address), |model| {
+        std::thread::sleep(Duration::from_secs(1));
+        let numbers: Vec<u32> = model.units.iter().map(|u| u.number).collect();
+        for (i, number) in numbers.iter().enumerate() {
+            model.relate_website(*number, &lb_address);
+            let mut bags: Vec<String> = numbers.iter().filter_map(|n| model.website_services(*n)).collect();
+            bags.extend(python.iter().skip(i + 1).cloned());
+            lb.reload(&bags);
+            steps.push(format!("refreshed {} (the legacy LB follows its bags)", model::unit_name(*number)));
+            seen.push((
+                if i + 1 < numbers.len() { "mid-refresh" } else { "refreshed" },
+                through_legacy_lb(model, &lb_address),
+            ));
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        // Clients move to the units while the last ones still use the
+        // legacy load balancer; then `website` goes.
+        unit_results = load_on(model, &unit_targets(model), |_| {
+            std::thread::sleep(Duration::from_secs(2));
+            steps.push("clients moved to the units".into());
+        });
+    });
+    let mut failed = report(&mut table, &results, true);
+    failed += report(&mut table, &unit_results, true);
+    // What Landscape got through the legacy load balancer, at each stage.
+    // HTTPS always arrives as HTTPS (so it is never redirected); the client's
+    // address, which the Python charm's services never passed on, arrives
+    // first in X-Forwarded-For once a unit is refreshed, never another.
+    let origin = model.client.address.clone();
+    for (stage, replies) in &seen {
+        for (what, reply, proto) in replies {
+            let scheme = reply.received_header("x-forwarded-proto").unwrap_or_default();
+            let forwarded = reply.received_header("x-forwarded-for").unwrap_or_default();
+            let got =
+                format!("{} proto={scheme:?} for={forwarded:?}", reply.service().unwrap_or_else(|| reply.summary()));
+            let scheme_ok = if *proto == "https" { scheme == "https" } else { scheme != "https" };
+            let ok = reply.status == 200 && scheme_ok && (forwarded.is_empty() || forwarded.starts_with(&origin));
+            let wanted = format!("Landscape; proto {proto}; for {origin} (first) or none");
+            table.check(&format!("legacy LB, {stage}"), what, &wanted, &got, ok);
+        }
+    }
+    let results = load_on(model, &unit_targets(model), |model| {
+        model.remove_website();
+        lb.reload(&[]);
+        steps.push("website removed".into());
+        std::thread::sleep(Duration::from_secs(1));
+    });
+    failed += report(&mut table, &results, true);
+    for u in &model.units {
+        let trusted = u.unit.haproxy_config().unwrap_or_default().contains(&format!("{lb_address}/32"));
+        table.check(&u.name(), "legacy LB trusted", "no longer", &trusted.to_string(), !trusted);
+    }
+    println!("steps: {}; {failed} requests failed", steps.join(" -> "));
     table.finish();
 }
 

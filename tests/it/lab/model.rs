@@ -34,6 +34,8 @@ use crate::state::Secret;
 pub const PEERS: u32 = 0;
 pub const TLS_RELATION: u32 = 23;
 const DEBARCHIVE_RELATION: u32 = 90;
+pub const WEBSITE_RELATION: u32 = 60;
+const LEGACY_LB_APP: &str = "haproxy";
 const TLS_APP: &str = "self-signed-certificates";
 const INGRESS_APP: &str = "ingress-configurator";
 pub const INGRESS_RELATIONS: [(&str, u32); 4] = [
@@ -419,6 +421,43 @@ impl Model {
         self.run_hook_everywhere(Dispatch::relation("debarchive", "broken", DEBARCHIVE_RELATION, None));
         for u in &mut self.units {
             u.unit.state.relations.retain(|r| r.id != DEBARCHIVE_RELATION);
+        }
+        self.settle();
+    }
+
+    /// Unit `number` (this charm now) on `website` with the legacy HAProxy
+    /// charm's unit at `lb_address`: created, joined and changed there, as
+    /// the first hooks after a refresh from the Python charm run them.
+    pub fn relate_website(&mut self, number: u32, lb_address: &str) {
+        let remote = format!("{LEGACY_LB_APP}/0");
+        let rel = self.unit_mut(number).unit.add_relation("website", WEBSITE_RELATION, LEGACY_LB_APP);
+        rel.remote_units.insert(remote.clone(), crate::harness::default_unit_bag(lb_address));
+        self.queue.push_back(Step::Hook(number, Dispatch::Hook("upgrade-charm".into())));
+        self.queue.push_back(Step::Hook(number, Dispatch::Hook("config-changed".into())));
+        for kind in ["joined", "changed"] {
+            self.queue
+                .push_back(Step::Hook(number, Dispatch::relation("website", kind, WEBSITE_RELATION, Some(&remote))));
+        }
+        self.settle();
+    }
+
+    /// What unit `number` publishes on `website`.
+    pub fn website_services(&self, number: u32) -> Option<String> {
+        self.unit(number).unit.state.relation(WEBSITE_RELATION)?.local_unit_data.get("services").cloned()
+    }
+
+    /// `juju remove-relation landscape-server:website haproxy`.
+    pub fn remove_website(&mut self) {
+        let remote = format!("{LEGACY_LB_APP}/0");
+        for u in &mut self.units {
+            if let Some(rel) = u.unit.state.relation_mut(WEBSITE_RELATION) {
+                rel.remote_units.remove(&remote);
+            }
+        }
+        self.run_hook_everywhere(Dispatch::departed("website", WEBSITE_RELATION, &remote, &remote));
+        self.run_hook_everywhere(Dispatch::relation("website", "broken", WEBSITE_RELATION, None));
+        for u in &mut self.units {
+            u.unit.state.relations.retain(|r| r.id != WEBSITE_RELATION);
         }
         self.settle();
     }

@@ -51,6 +51,7 @@ pub fn run(st: &mut FakeState, tool: &str, args: &[String], _stdin: Option<&str>
 /// Bindings `network-get` knows even without a relation (the charm's endpoints).
 pub const ENDPOINT_NAMES: &[&str] = &[
     "replicas",
+    "website",
     "database",
     "db",
     "inbound-amqp",
