@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 
 use crate::charm;
+use crate::companions::outbox;
 use crate::drain;
+use crate::edge::ingress;
 use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::host::Host;
-use crate::ingress;
 use crate::juju::{Databag, LogLevel};
 use crate::landscape::{install, services};
-use crate::outbox;
 use crate::system::Cmd;
 use crate::tls;
 use crate::unit_state::StateKey;
@@ -323,7 +323,7 @@ fn get_ingress_urls(host: &Host<'_>) -> Result<Outcome, CharmError> {
             }
         }
     }
-    let routes = crate::haproxy_route::answers(&host.juju)?;
+    let routes = crate::edge::haproxy_route::answers(&host.juju)?;
     for (endpoint, answer) in &routes {
         match answer {
             Some(Ok(urls)) if !urls.is_empty() => {

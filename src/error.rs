@@ -37,15 +37,26 @@ pub enum CharmError {
     #[error(transparent)]
     Landscape(#[from] LandscapeError),
     #[error(transparent)]
-    Outbox(#[from] crate::outbox::OutboxError),
+    Outbox(#[from] crate::companions::outbox::OutboxError),
     #[error(transparent)]
-    Smtp(#[from] crate::smtp::SmtpError),
+    Smtp(#[from] crate::companions::smtp::SmtpError),
     #[error(transparent)]
-    Debarchive(#[from] crate::debarchive::DebarchiveError),
+    Debarchive(#[from] crate::companions::debarchive::DebarchiveError),
     #[error(transparent)]
-    TaskHandler(#[from] crate::task_handler::TaskHandlerError),
-    #[error(transparent)]
-    Website(#[from] crate::website::WebsiteError),
+    TaskHandler(#[from] crate::companions::task_handler::TaskHandlerError),
+}
+
+/// Each companion's failure keeps its own kind.
+impl From<crate::companions::CompanionError> for CharmError {
+    fn from(e: crate::companions::CompanionError) -> Self {
+        use crate::companions::CompanionError;
+        match e {
+            CompanionError::Smtp(e) => CharmError::Smtp(e),
+            CompanionError::Debarchive(e) => CharmError::Debarchive(e),
+            CompanionError::Outbox(e) => CharmError::Outbox(e),
+            CompanionError::TaskHandler(e) => CharmError::TaskHandler(e),
+        }
+    }
 }
 
 impl From<ApplyError> for CharmError {
@@ -66,7 +77,6 @@ impl Explain for CharmError {
             CharmError::Smtp(e) => e.status(),
             CharmError::Debarchive(e) => e.status(),
             CharmError::TaskHandler(e) => e.status(),
-            CharmError::Website(e) => e.status(),
             // The ground floor's failures (the environment, hook tools,
             // files, commands) are faults for Juju to retry.
             CharmError::Context(_) | CharmError::HookTool(_) | CharmError::Fs(_) | CharmError::Command(_) => None,
@@ -126,7 +136,7 @@ mod tests {
                 Some(Status::blocked("Failed to bootstrap the database schema: x failed (exit status 1): boom")),
             ),
             (
-                crate::smtp::SmtpError::Postfix("no main.cf".into()).into(),
+                crate::companions::smtp::SmtpError::Postfix("no main.cf".into()).into(),
                 Some(Status::blocked("postfix configuration failed: no main.cf")),
             ),
             (
@@ -134,17 +144,20 @@ mod tests {
                 Some(Status::blocked("license_file: cannot fetch https://x/: 404")),
             ),
             (
-                crate::outbox::OutboxError::NoSnapd.into(),
+                crate::companions::outbox::OutboxError::NoSnapd.into(),
                 Some(Status::blocked(
                     "landscape-outbox needs snapd, which is not installed on this machine (apt install snapd)",
                 )),
             ),
             (
-                crate::smtp::SmtpError::Provider("port is missing".into()).into(),
+                crate::companions::smtp::SmtpError::Provider("port is missing".into()).into(),
                 Some(Status::blocked("smtp: port is missing")),
             ),
             (
-                crate::task_handler::TaskHandlerError::Provider("grpc-address is not host:port: \"x\"".into()).into(),
+                crate::companions::task_handler::TaskHandlerError::Provider(
+                    "grpc-address is not host:port: \"x\"".into(),
+                )
+                .into(),
                 Some(Status::blocked("task-handler: grpc-address is not host:port: \"x\"")),
             ),
         ]
@@ -162,9 +175,8 @@ mod tests {
             (fs_failed().into(), None),
             (failed().into(), None),
             (ContextError::Missing("JUJU_UNIT_NAME").into(), None),
-            (crate::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
-            (crate::task_handler::TaskHandlerError::Fs(fs_failed()).into(), None),
-            (crate::website::WebsiteError::HookTool(tool_failed()).into(), None),
+            (crate::companions::debarchive::DebarchiveError::HookTool(tool_failed()).into(), None),
+            (crate::companions::task_handler::TaskHandlerError::Fs(fs_failed()).into(), None),
         ]
     }
 
@@ -182,7 +194,7 @@ mod tests {
 
     /// How many variants `CharmError` has: [`kind`]'s match names each, so
     /// a new one fails to compile until it is counted and given a row.
-    const KINDS: usize = 14;
+    const KINDS: usize = 13;
 
     fn kind(err: &CharmError) -> &'static str {
         match err {
@@ -199,7 +211,6 @@ mod tests {
             CharmError::Smtp(_) => "smtp",
             CharmError::Debarchive(_) => "debarchive",
             CharmError::TaskHandler(_) => "task handler",
-            CharmError::Website(_) => "website",
         }
     }
 }

@@ -1,42 +1,40 @@
 //! The Landscape Server machine charm: one binary that Juju runs as
 //! `dispatch` for every hook and action.
 //!
-//! Floors, each importing only those below it (a test checks there is no
-//! cycle): the entry points ([`run`], [`actions`]) → [`charm`] (the snapshot
-//! and the ordered part calls) → the parts ([`peers`], [`tls`], [`haproxy`],
-//! [`ingress`], [`monitoring`], [`landscape`]) → [`status`] and [`host`] (the
-//! status rule and the per-dispatch handle) → the ground floor ([`juju`],
-//! [`config`], [`system`], [`fsutil`], [`paths`], [`text`], [`ini`],
-//! [`unit_state`], [`peer_app`]).
+//! Floors, each importing only those below it (tests/it/layering.rs checks
+//! there is no cycle, and which part may import which): the entry points
+//! ([`run`], [`actions`]) → [`charm`] (the ordered part calls) and [`world`]
+//! (the snapshot) → the parts ([`tls`], [`haproxy`], [`edge`],
+//! [`monitoring`], [`landscape`], [`companions`], [`drain`], [`steady`]) →
+//! what they share ([`peers`], [`status`], [`host`]) → the ground floor
+//! ([`juju`], [`config`], [`system`], [`systemd_units`], [`fsutil`],
+//! [`paths`], [`text`], [`ini`], [`unit_state`], [`peer_app`]).
 
 pub mod actions;
 pub mod charm;
+pub mod companions;
 pub mod config;
-pub mod debarchive;
 pub mod drain;
+pub mod edge;
 pub mod error;
 pub mod fsutil;
 pub mod haproxy;
-pub mod haproxy_route;
 pub mod host;
-pub mod ingress;
 pub mod ini;
 pub mod juju;
 pub mod landscape;
 pub mod monitoring;
-pub mod outbox;
 pub mod paths;
 pub mod peer_app;
 pub mod peers;
-pub mod smtp;
 pub mod status;
 pub mod steady;
 pub mod system;
-pub mod task_handler;
+pub mod systemd_units;
 pub mod text;
 pub mod tls;
 pub mod unit_state;
-pub mod website;
+pub mod world;
 
 use std::collections::HashMap;
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The environment variable that re-roots every system path (tests only).
 pub const FS_ROOT_ENV: &str = "CHARM_FS_ROOT";
+/// The system user HAProxy runs as, which owns its certificate bundle.
+pub const HAPROXY_USER: &str = "haproxy";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -194,7 +196,7 @@ impl Paths {
             self.at("/etc/postfix"),
             self.at("/etc/apt/trusted.gpg.d"),
         ];
-        dirs.extend(DROPIN_UNITS.iter().map(|unit| self.systemd_dropin_dir(unit)));
+        dirs.extend(crate::systemd_units::with_dropin().map(|unit| self.systemd_dropin_dir(unit)));
         dirs.push(self.outbox_task_handler_certs_dir());
         dirs
     }
@@ -204,20 +206,6 @@ impl Paths {
         self.at("/var/lib/landscape-server-charm")
     }
 }
-
-/// The Landscape units whose unit files hardcode the standalone deployment
-/// mode (26.04), and so get drop-ins (`landscape::dropins`); here because
-/// their drop-in directories are among the directories the charm writes.
-pub const DROPIN_UNITS: [&str; 8] = [
-    "landscape-api.service",
-    "landscape-appserver.service",
-    "landscape-async-frontend.service",
-    "landscape-job-handler.service",
-    "landscape-msgserver.service",
-    "landscape-package-search.service",
-    "landscape-package-upload.service",
-    "landscape-pingserver.service",
-];
 
 #[cfg(test)]
 mod tests {

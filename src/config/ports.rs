@@ -9,6 +9,9 @@
 
 /// The frontend ports of the two gRPC services on every unit's HAProxy.
 pub const HOSTAGENT_MESSENGER_FRONTEND: u16 = 6554;
+/// Where HAProxy's metrics frontend serves the charm's own gauges (beside
+/// its Prometheus exporter), and the cos-agent scrape job reads them.
+pub const CHARM_METRICS_PATH: &str = "/landscape-metrics";
 pub const UBUNTU_INSTALLER_ATTACH_FRONTEND: u16 = 50051;
 
 /// A path prefix the 80/443 frontends route away from the appserver (or,

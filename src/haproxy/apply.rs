@@ -13,7 +13,7 @@ use crate::fsutil::{self, FsError, Owner};
 use crate::paths::Paths;
 use crate::system::{Cmd, CmdError, CommandRunner};
 
-pub const HAPROXY_USER: &str = "haproxy";
+pub use crate::paths::HAPROXY_USER;
 pub const HAPROXY_SERVICE: &str = "haproxy";
 pub const HAPROXY_PACKAGE: &str = "haproxy";
 /// HAProxy refuses error pages larger than its buffer; stay well below 16 KiB.

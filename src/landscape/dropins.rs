@@ -17,7 +17,6 @@ use crate::system::{Cmd, CmdError, CommandRunner};
 use crate::unit_state::{StateKey, UnitState};
 
 /// The services whose unit files hardcode the standalone mode.
-pub use crate::paths::DROPIN_UNITS as SERVICES_WITH_HARDCODED_MODE;
 pub const DROPIN_NAME: &str = "deployment-mode.conf";
 pub const ANALYTICS_DROPIN: (&str, &str) = ("landscape-appserver.service", "analytics-id.conf");
 
@@ -27,7 +26,7 @@ pub type Dropin = (&'static str, &'static str, Option<String>);
 /// Every drop-in the charm manages, as it should be.
 pub fn desired_all(mode: &DeploymentMode, analytics_id: Option<&str>) -> Vec<Dropin> {
     let mut all: Vec<Dropin> =
-        SERVICES_WITH_HARDCODED_MODE.iter().map(|unit| (*unit, DROPIN_NAME, desired(mode))).collect();
+        crate::systemd_units::with_dropin().map(|unit| (unit, DROPIN_NAME, desired(mode))).collect();
     let analytics = analytics_id
         .map(|id| format!("[Service]\nEnvironment={}\n", environment_assignment("LANDSCAPE_SYSTEM__ANALYTICS_ID", id)));
     all.push((ANALYTICS_DROPIN.0, ANALYTICS_DROPIN.1, analytics));

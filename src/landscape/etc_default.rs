@@ -60,21 +60,7 @@ impl ServiceSelection {
     /// The systemd units that run while Landscape is up, for this selection:
     /// what update-status checks with one `systemctl is-active`.
     pub fn systemd_units(&self) -> Vec<&'static str> {
-        let mut units = vec![
-            "landscape-api",
-            "landscape-appserver",
-            "landscape-msgserver",
-            "landscape-pingserver",
-            "landscape-async-frontend",
-            "landscape-job-handler",
-        ];
-        if self.is_leader {
-            units.push("landscape-package-search");
-        }
-        if self.is_leader && self.standalone {
-            units.push("landscape-package-upload");
-        }
-        units
+        crate::systemd_units::steady(self.is_leader, self.standalone)
     }
 }
 

@@ -3,9 +3,6 @@
 
 use crate::system::{Cmd, CmdError, CmdOutput, CommandRunner};
 
-/// Services that must run on exactly one unit: the leader.
-pub const LEADER_ONLY_SERVICES: &[&str] = &["landscape-package-search", "landscape-package-upload"];
-
 fn lsctl(cmds: &dyn CommandRunner, verb: &str) -> Result<CmdOutput, CmdError> {
     cmds.run(&Cmd::new("lsctl", &[verb]))
 }
@@ -28,7 +25,7 @@ pub fn start(cmds: &dyn CommandRunner) -> Result<(), CmdError> {
 /// masks them elsewhere, so that nothing (not even `lsctl start`) can run a
 /// second package-upload or package-search (LP#2072248).
 pub fn set_leader_only_services(cmds: &dyn CommandRunner, leader: bool) -> Result<(), CmdError> {
-    for service in LEADER_ONLY_SERVICES {
+    for service in crate::systemd_units::leader_only() {
         if leader {
             cmds.run(&Cmd::new("systemctl", &["unmask", service]))?;
             cmds.run(&Cmd::new("systemctl", &["enable", "--now", service]))?;

@@ -29,18 +29,6 @@ pub const PACKAGE_SEARCH_METRICS_PORT: u16 = 9099;
 const PACKAGE_SEARCH_JOB: &str = "package-search";
 const CHECK_FILE_PREFIX: &str = "check_landscape-";
 
-/// Services every unit runs.
-pub const SERVICES: &[&str] = &[
-    "landscape-api",
-    "landscape-appserver",
-    "landscape-async-frontend",
-    "landscape-job-handler",
-    "landscape-msgserver",
-    "landscape-pingserver",
-    "landscape-hostagent-messenger",
-    "landscape-hostagent-consumer",
-];
-
 /// One relation and this side's bag on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalBag {
@@ -70,10 +58,7 @@ pub fn observe(
 
 /// The systemd services this unit runs and NRPE should watch.
 pub fn checked_services(is_leader: bool, installer_attach: bool) -> Vec<&'static str> {
-    let mut services = SERVICES.to_vec();
-    if is_leader {
-        services.extend(crate::landscape::services::LEADER_ONLY_SERVICES);
-    }
+    let mut services: Vec<&'static str> = crate::systemd_units::nrpe_checked(is_leader).collect();
     if installer_attach {
         services.push("landscape-ubuntu-installer-attach");
     }
@@ -141,7 +126,7 @@ pub fn haproxy_scrape_jobs(config: &CharmConfig, unit_ip: std::net::IpAddr) -> [
     let target = std::net::SocketAddr::new(unit_ip, config.haproxy_metrics_port).to_string();
     [
         scrape_job(config, "haproxy", "/metrics", vec![target.clone()]),
-        scrape_job(config, "haproxy-charm", crate::haproxy::model::CHARM_METRICS_PATH, vec![target]),
+        scrape_job(config, "haproxy-charm", crate::config::ports::CHARM_METRICS_PATH, vec![target]),
     ]
 }
 

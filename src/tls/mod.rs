@@ -12,9 +12,9 @@ use std::path::PathBuf;
 pub use x509::*;
 
 use crate::fsutil::{self, FsError, Owner};
-use crate::haproxy::apply::HAPROXY_USER;
 use crate::host::Host;
 use crate::juju::{Bag, Databag, LogLevel};
+use crate::paths::HAPROXY_USER;
 
 /// What the TLS part leaves for the HAProxy part.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! The pure side of the TLS part: keys, CSRs, the provider's certificates
-//! and the bundle HAProxy loads, byte-compatible with the
-//! `charmlibs-interfaces-tls-certificates` requirer.
+//! The TLS part's certificates: the relation as read, the unit's key, CSRs,
+//! the provider's certificates checked, and the bundle HAProxy loads,
+//! byte-compatible with the `charmlibs-interfaces-tls-certificates`
+//! requirer. Everything but `observe` and the key file is pure.
 //!
 //! The private key is ECDSA P-256: ring (through rcgen) generates it without
 //! a C RSA implementation, every TLS client Landscape serves speaks it, HAProxy

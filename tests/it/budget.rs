@@ -24,8 +24,8 @@ fn lone_leader() -> Unit {
 
 /// The most calls one hook may make (each relation endpoint costs one
 /// `relation-ids` per full hook: `smtp`, `debarchive` and `task-handler`
-/// raised them by three, issue 15, the eight haproxy-route endpoints by
-/// eight, issue 16); `python` is the Python charm's count of hook-tool calls
+/// raised them by three, the eight haproxy-route endpoints by
+/// eight); `python` is the Python charm's count of hook-tool calls
 /// in the same state, where it was measured. `Routed` is `Peers(2)` with the
 /// eight haproxy-route relations: in a steady hook they cost nothing more.
 struct Budget {
@@ -67,7 +67,7 @@ const BUDGETS: &[Budget] = &[
         hook: "config-changed (worker_counts 2 -> 3)",
         tools: 54,
         // lsctl restart, then snap restart landscape-outbox (it reads the
-        // same service.conf, issue 15).
+        // same service.conf).
         commands: 5,
         python: Some(66),
     },
@@ -117,7 +117,7 @@ const BUDGETS: &[Budget] = &[
 fn routed_leader() -> Unit {
     let mut unit = ready_leader(2);
     unit.set_config("root_url", json!("https://landscape.example.com/"));
-    for (endpoint, id) in crate::haproxy_route::ROUTES {
+    for (endpoint, id) in crate::edge::haproxy_route::ROUTES {
         unit.add_relation(endpoint, id, "haproxy");
     }
     for _ in 0..2 {

@@ -154,14 +154,14 @@ fn route_problems(bundle: &Value, rels: &[[(String, String); 2]]) -> Vec<String>
     let root_url = option_str(options, "root_url");
     let host = root_url.as_deref().and_then(|u| landscape_server::config::RootUrl::parse(u).ok());
     let hostname = host.as_ref().and_then(|h| h.hostname()).map(str::to_string);
-    if let Some(problem) = landscape_server::haproxy_route::routes::hostname_problem(hostname.as_deref()) {
+    if let Some(problem) = landscape_server::edge::haproxy_route::routes::hostname_problem(hostname.as_deref()) {
         found.push(format!("landscape-server: root_url must name a host for haproxy-route: {problem}"));
     }
     let related = |endpoint: &str| rels.iter().flatten().any(|(_, e)| e == endpoint);
     // (haproxy app, port, SNI, who) of every TCP route.
     let mut tcp_routes: Vec<(String, u16, Option<String>, String)> = vec![];
     for (endpoint, (provider, provider_endpoint)) in &routes {
-        let Some(route) = landscape_server::haproxy_route::ENDPOINTS.iter().find(|e| e.name == *endpoint) else {
+        let Some(route) = landscape_server::edge::haproxy_route::ENDPOINTS.iter().find(|e| e.name == *endpoint) else {
             continue;
         };
         if provider_endpoint.as_str() != route.interface() {

@@ -167,26 +167,26 @@ struct Scenario {
 
 /// smtp relation-changed turning SASL and STARTTLS on.
 fn smtp_turns_sasl_and_starttls_on() -> Unit {
-    let mut unit = crate::smtp::postfix_unit();
-    crate::smtp::add_password_secret(&mut unit);
+    let mut unit = crate::companions::smtp::postfix_unit();
+    crate::companions::smtp::add_password_secret(&mut unit);
     let plain = [("host", "smtp.example.com"), ("port", "25"), ("auth_type", "none"), ("transport_security", "none")];
-    assert_eq!(crate::smtp::relate(&mut unit, &plain).code, 0);
-    let bag = crate::smtp::STARTTLS_SASL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    unit.state.relation_mut(crate::smtp::REL).unwrap().remote_app_data = bag;
+    assert_eq!(crate::companions::smtp::relate(&mut unit, &plain).code, 0);
+    let bag = crate::companions::smtp::STARTTLS_SASL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    unit.state.relation_mut(crate::companions::smtp::REL).unwrap().remote_app_data = bag;
     unit
 }
 
 /// The task handler's answer arriving.
 fn task_handler_answers() -> Unit {
-    let mut unit = crate::task_handler::leader_with_package_service_conf();
-    assert_eq!(crate::task_handler::relate_task_handler(&mut unit, &[]).code, 0);
-    crate::task_handler::add_certs_secret(&mut unit, crate::task_handler::KEY);
+    let mut unit = crate::companions::task_handler::leader_with_package_service_conf();
+    assert_eq!(crate::companions::task_handler::relate_task_handler(&mut unit, &[]).code, 0);
+    crate::companions::task_handler::add_certs_secret(&mut unit, crate::companions::task_handler::KEY);
     let answer = [
         ("grpc-address", "landscape.example.com:50053"),
-        ("certs-secret-id", crate::task_handler::CERTS_SECRET),
+        ("certs-secret-id", crate::companions::task_handler::CERTS_SECRET),
         ("certs-revision", "1"),
     ];
-    let rel = unit.state.relation_mut(crate::task_handler::REL).unwrap();
+    let rel = unit.state.relation_mut(crate::companions::task_handler::REL).unwrap();
     rel.remote_app_data = answer.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     unit
 }
@@ -197,7 +197,7 @@ fn task_handler_answers() -> Unit {
 fn update_status_after_a_blocked_hook() -> Unit {
     let mut unit = smtp_turns_sasl_and_starttls_on();
     unit.set_config("deployment_mode", json!("saas"));
-    assert_eq!(unit.relation_changed("smtp", crate::smtp::REL, None).code, 0);
+    assert_eq!(unit.relation_changed("smtp", crate::companions::smtp::REL, None).code, 0);
     unit.set_config("analytics_id", json!("UA-1"));
     unit.fail_command("systemctl daemon-reload", 1, "Failed to reload daemon: Access denied");
     assert_eq!(unit.hook("config-changed").code, 0);
@@ -214,11 +214,11 @@ fn update_status_after_a_blocked_hook() -> Unit {
 }
 
 fn run_smtp_changed(unit: &mut Unit) -> RunResult {
-    unit.relation_changed("smtp", crate::smtp::REL, None)
+    unit.relation_changed("smtp", crate::companions::smtp::REL, None)
 }
 
 fn run_task_handler_changed(unit: &mut Unit) -> RunResult {
-    unit.relation_changed("task-handler", crate::task_handler::REL, None)
+    unit.relation_changed("task-handler", crate::companions::task_handler::REL, None)
 }
 
 fn run_update_status(unit: &mut Unit) -> RunResult {

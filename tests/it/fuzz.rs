@@ -115,7 +115,8 @@ fn main_cf_keys_are_known(unit: &Unit) -> Result<(), String> {
     let text = unit.read("/etc/postfix/main.cf").unwrap_or_default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let key = line.split('=').next().unwrap_or_default().trim();
-        let known = ["myhostname", "relayhost"].contains(&key) || landscape_server::smtp::MANAGED_KEYS.contains(&key);
+        let known = ["myhostname", "relayhost"].contains(&key)
+            || landscape_server::companions::smtp::MANAGED_KEYS.contains(&key);
         if !known {
             return Err(format!("main.cf gained {line:?}"));
         }

@@ -94,7 +94,7 @@ fn as_seed_names(line: &str) -> String {
     }
 }
 
-/// Our additions to the seed's frontends (issue 17, see
+/// Our additions to the seed's frontends (see
 /// `regression::forwarded_headers_from_an_untrusted_client_are_replaced_and_a_trusted_proxys_kept`):
 /// a client's `X-Forwarded-For` dropped and `X-Forwarded-Proto` set from the
 /// connection on every frontend. Removed from ours unless the seed has them.
@@ -244,7 +244,8 @@ fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
             s.certificate_expiry = case.certificate_expiry;
             s.debarchive = case.debarchive.clone();
             if case.haproxy_route {
-                s.route_health = landscape_server::haproxy_route::ENDPOINTS.iter().filter_map(|e| e.health()).collect();
+                s.route_health =
+                    landscape_server::edge::haproxy_route::ENDPOINTS.iter().filter_map(|e| e.health()).collect();
             }
         });
         haproxy_check_every_version(&checked).unwrap_or_else(|e| panic!("{name} fails haproxy -dW -c:\n{e}"));

@@ -413,7 +413,7 @@ impl Unit {
         ]);
     }
 
-    /// An AMQP relation whose rabbit unit has answered (§4.4).
+    /// An AMQP relation whose rabbit unit has answered.
     pub fn add_amqp(&mut self, endpoint: &str, id: u32) {
         let rel = self.add_relation(endpoint, id, "rabbitmq-server");
         let bag = rel.remote_units.get_mut("rabbitmq-server/0").unwrap();

@@ -1,7 +1,7 @@
 //! The shape of `src/`, checked: the modules import each other without a
 //! cycle (a folder counts as one module), only the entry points import the
-//! orchestrator (`charm.rs`) and the top-level error, and no function is
-//! longer than a screen.
+//! orchestrator (`charm/`) and the top-level error, no part imports another
+//! but the few named here, and no function is longer than a screen.
 //!
 //! The graph is read from the `use crate::…` lines and `crate::…::` paths,
 //! which is what `grep -rn 'crate::' src` shows by hand.
@@ -106,6 +106,48 @@ fn only_the_entry_points_import_the_orchestrator_and_the_top_level_error() {
     // path, so only `actions` shows here.
     assert_eq!(importers("charm"), BTreeSet::from(["actions".to_string()]));
     assert!(importers("error").is_subset(&BTreeSet::from(["actions".into(), "charm".into(), "lib".into()])));
+    // The snapshot is read by the orchestrator alone.
+    assert_eq!(importers("world"), BTreeSet::from(["charm".to_string()]));
+}
+
+/// The parts: each runs `observe → desired → reconcile` for one concern.
+/// They import what they share (`peers`, `status`, `host`) and the ground
+/// floor, never each other, but for [`PART_IMPORTS_ALLOWED`].
+const PARTS: [&str; 8] = ["tls", "haproxy", "edge", "monitoring", "landscape", "companions", "drain", "steady"];
+
+/// The part-to-part imports there are, and why each is there.
+const PART_IMPORTS_ALLOWED: [(&str, &str, &str); 3] = [
+    // What an external load balancer is told is where the unit's HAProxy
+    // listens and what its port 80 answers for route health checks: the
+    // HAProxy model's ports and its `RouteHealth`, read, never changed.
+    ("edge", "haproxy", "the HAProxy model's listening ports and route-health shape"),
+    // update-status decides whether anything changed since the last full
+    // reconcile by what those parts left: the live HAProxy and its reload
+    // debt, the certificate's renewal time.
+    ("steady", "haproxy", "the live HAProxy and its reload debt"),
+    ("steady", "tls", "the certificate's renewal time"),
+];
+
+#[test]
+fn parts_import_no_other_part_but_the_ones_named() {
+    let graph = graph();
+    let mut found = vec![];
+    for part in PARTS {
+        for (imported, files) in graph.get(part).into_iter().flatten() {
+            let allowed = PART_IMPORTS_ALLOWED.iter().any(|(from, to, _)| *from == part && to == imported);
+            if PARTS.contains(&imported.as_str()) && !allowed {
+                found.push(format!(
+                    "{part} imports {imported} ({})",
+                    files.iter().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "part-to-part imports not in PART_IMPORTS_ALLOWED:\n{}", found.join("\n"));
+    // Every allowance is still used: a stale one would allow a new import silently.
+    for (from, to, why) in PART_IMPORTS_ALLOWED {
+        assert!(graph[from].contains_key(to), "{from} no longer imports {to} ({why}): drop the allowance");
+    }
 }
 
 #[test]
@@ -127,7 +169,7 @@ fn functions(text: &str) -> Vec<(usize, String, usize)> {
     let mut found = Vec::new();
     for (start, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
-        let signature = ["fn ", "pub fn ", "pub(crate) fn ", "const fn ", "pub const fn "]
+        let signature = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "const fn ", "pub const fn "]
             .iter()
             .find_map(|prefix| trimmed.strip_prefix(prefix));
         let Some(rest) = signature else { continue };

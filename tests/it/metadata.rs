@@ -33,7 +33,7 @@ fn action_table_matches_actions_yaml() {
 fn dead_surface_of_the_python_charm_is_gone() {
     let spec = spec();
     // `website`, `ssl_cert` and `ssl_key` are back, for the migration bridge
-    // only (tests/it/website.rs).
+    // only (tests/it/edge/website.rs).
     for action in ["enable-ubuntu-installer-attach", "disable-ubuntu-installer-attach"] {
         assert!(!spec.actions.iter().any(|a| a == action), "{action} is still declared");
     }

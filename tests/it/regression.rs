@@ -114,7 +114,7 @@ fn seed_dead_upload_rewrite_dropped_and_uploads_still_reach_package_upload_uncha
     );
 }
 
-/// Issue 13: behind an ingress HAProxy that ends TLS and sends both schemes
+/// behind an ingress HAProxy that ends TLS and sends both schemes
 /// to the units' port 80, `redirect_https` redirected the HTTPS requests too,
 /// back to the same ingress: a loop. A request whose trusted proxy says it
 /// came over HTTPS (`X-Forwarded-Proto: https`) is now served; plain HTTP is
@@ -136,7 +136,7 @@ fn ingress_redirect_loop_a_request_forwarded_from_https_is_served() {
     }
 }
 
-/// Issue 17: the fix above trusted any client's `X-Forwarded-Proto: https`
+/// the fix above trusted any client's `X-Forwarded-Proto: https`
 /// on port 80 (a client could skip its redirect, and Landscape saw "https"
 /// on a plain connection), and passed a client's `X-Forwarded-For` on as
 /// its address. From a client that is not a trusted proxy both are now
@@ -396,7 +396,7 @@ fn optional_package_installed_from_a_stale_index_and_upgrade_without_conffile_po
     assert!(install.args.windows(2).any(|w| w == ["-o", "Dpkg::Options::=--force-confold"]), "{}", install.line());
 }
 
-/// Issue 19, #5: a malformed `secret-user` went to `secret-get`'s argv, which
+/// a malformed `secret-user` went to `secret-get`'s argv, which
 /// failed with exit 2 on every retry (the unit wedged in hook-error), and its
 /// line breaks and escape codes reached the unit log. It is now checked
 /// first: the unit blocks naming the field, nothing reaches argv.
@@ -423,7 +423,7 @@ fn malformed_secret_user_uri_wedged_every_hook() {
     assert!(!run.stderr.contains('\u{1b}'));
 }
 
-/// Issue 19, #8: peers could publish `0.0.0.0`, `::`, loopback or link-local
+/// peers could publish `0.0.0.0`, `::`, loopback or link-local
 /// addresses into every unit's server lines (traffic to the sender itself,
 /// or nowhere), and all-numeric "host names" (`2130706433` is 127.0.0.1)
 /// passed as database hosts.
@@ -448,7 +448,7 @@ fn unroutable_peer_addresses_and_numeric_host_names_were_accepted() {
     assert!(landscape_server::text::is_host("db1.example") && landscape_server::text::is_host("10.1.2.3"));
 }
 
-/// Issue 19, #8: an unparseable legacy `master` showed "waiting for
+/// an unparseable legacy `master` showed "waiting for
 /// allowed-units", though the unit was allowed: the provider's data was
 /// bad, and the status sent the operator after the wrong thing.
 #[test]
@@ -475,7 +475,7 @@ fn unusable_legacy_master_said_waiting_for_allowed_units() {
     );
 }
 
-/// Issue 19, #8: a relation that vanished while the hook read it (or any
+/// a relation that vanished while the hook read it (or any
 /// failure before the parts ran) failed the hook with stderr only; the
 /// unit's log, where operators look, said nothing.
 #[test]
@@ -490,7 +490,7 @@ fn a_hook_that_failed_while_reading_the_world_said_nothing_in_the_log() {
     assert!(unit.log_text().contains("ERROR hook failed, Juju will retry it: relation-list"), "{}", unit.log_text());
 }
 
-/// Issue 19, #1: a new bundle went live without HAProxy ever loading it
+/// a new bundle went live without HAProxy ever loading it
 /// (`haproxy -c` ran only when haproxy.cfg's text changed). A certificate
 /// that parses but HAProxy refuses (here one signed with SHA-1, which
 /// OpenSSL 3 will not load) would take 443, 6554 and 50051 down at the next
@@ -544,7 +544,7 @@ fn a_bundle_haproxy_cannot_load_went_live_unchecked() {
     assert!(!run.ran("systemctl reload haproxy"), "nothing new to serve");
 }
 
-/// Issue 19, #8: service.conf and `/etc/default/landscape-server` were
+/// service.conf and `/etc/default/landscape-server` were
 /// rewritten through a lossy UTF-8 decode, so a Latin-1 byte in an
 /// operator's comment became U+FFFD, and CRLF line endings became LF. Every
 /// line the charm does not own now goes back byte for byte.
@@ -570,7 +570,7 @@ fn operator_files_lost_their_encoding_and_line_endings() {
     assert!(defaults.windows(12).any(|w| w == b"OTHER=keep\r\n") && !defaults.contains(&0xef), "{defaults:?}");
 }
 
-/// Issue 17: the gRPC services' backends had their frontends' names (the
+/// the gRPC services' backends had their frontends' names (the
 /// seed's), which HAProxy 3.2 warns about and 3.3 refuses. No backend of any
 /// config the charm renders shares a frontend's name.
 #[test]
@@ -590,7 +590,7 @@ fn grpc_backends_named_as_their_frontends() {
     }
 }
 
-/// Issue 17: HAProxy was not held, so an unattended upgrade could change it
+/// HAProxy was not held, so an unattended upgrade could change it
 /// under a config validated for the version in place. It is held once
 /// installed (and only then: a held package costs no call afterwards).
 #[test]
@@ -605,7 +605,7 @@ fn haproxy_was_left_to_unattended_upgrades() {
     assert!(!run.command_lines().iter().any(|l| l.starts_with("apt-mark")), "held already");
 }
 
-/// Issue 17: a client had 120 s (the client timeout) to send its request
+/// a client had 120 s (the client timeout) to send its request
 /// headers, so a few slow-loris connections sending a byte now and then
 /// could hold HAProxy's connections. `timeout http-request` now cuts them
 /// off (here set to 1 s; the default is 10 s): the client, which means to
@@ -642,7 +642,7 @@ print("not cut off")
     assert!(answer.contains("answered after") && answer.contains("408"), "{answer}");
 }
 
-/// Issue 19, #8: a `%` in a relation password was written verbatim, and
+/// a `%` in a relation password was written verbatim, and
 /// Landscape's tools read service.conf with Python's ConfigParser, which
 /// takes `%` as interpolation (a bare one raises; `%(x)s` is replaced). The
 /// unit now blocks naming the key, and writes nothing it would misread.
@@ -662,7 +662,7 @@ fn a_percent_in_a_password_was_written_for_configparser_to_misread() {
     assert!(!unit.read("/etc/landscape/service.conf").unwrap().contains('%'));
 }
 
-/// Issue 16: the first health answer for the leader-only haproxy-route
+/// the first health answer for the leader-only haproxy-route
 /// route asked both of its backends to be up, so in a deployment mode
 /// without package upload haproxy-operator would have marked the leader
 /// down and lost the hash-id databases with it. The route is now up while
@@ -672,7 +672,7 @@ fn a_percent_in_a_password_was_written_for_configparser_to_misread() {
 fn haproxy_route_health_of_the_leader_route_needed_package_upload_too() {
     let mut settings = loopback_settings(RedirectHttps::Default);
     settings.route_health =
-        landscape_server::haproxy_route::ENDPOINTS.iter().filter_map(|endpoint| endpoint.health()).collect();
+        landscape_server::edge::haproxy_route::ENDPOINTS.iter().filter_map(|endpoint| endpoint.health()).collect();
     let health = |route: &str| format!("http://127.0.0.1/haproxy-route-health/{route}");
     // No api server: its first check fails, and the route goes down once it
     // has (bounded polling, not a timing).
@@ -781,9 +781,9 @@ fn many_trusted_proxies_made_an_acl_line_haproxy_refuses() {
 /// on disk. A debt on disk now lasts from before the write to the reload.
 #[test]
 fn a_postfix_reload_was_lost_when_the_hook_died_before_postmap() {
-    let mut unit = crate::smtp::postfix_unit();
-    crate::smtp::add_password_secret(&mut unit);
-    assert_eq!(crate::smtp::relate(&mut unit, crate::smtp::STARTTLS_SASL).code, 0);
+    let mut unit = crate::companions::smtp::postfix_unit();
+    crate::companions::smtp::add_password_secret(&mut unit);
+    assert_eq!(crate::companions::smtp::relate(&mut unit, crate::companions::smtp::STARTTLS_SASL).code, 0);
     for gone in ["/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"] {
         std::fs::remove_file(unit.path(gone)).unwrap();
     }

@@ -5,7 +5,7 @@
 //! kept, servers and backends unioned; one `frontend haproxy-<port>` per
 //! service, its options split into frontend-only and backend ones; `crts`
 //! `DEFAULT` is the charm's own certificate), with haproxy-operator's
-//! defaults for it (`mode http`, its timeouts and retries). `tests/it/website.rs` runs that code itself where it is
+//! defaults for it (`mode http`, its timeouts and retries). `tests/it/edge/website.rs` runs that code itself where it is
 //! available. Each change is a graceful reload, as the legacy charm's.
 
 use std::path::{Path, PathBuf};

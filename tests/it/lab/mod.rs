@@ -1134,7 +1134,7 @@ fn python_charm_bags(model: &Model) -> Vec<String> {
     model
         .units
         .iter()
-        .map(|u| crate::website::python_charm_services(&u.name(), &u.host.address, workers, u.unit.state.leader))
+        .map(|u| crate::edge::website::python_charm_services(&u.name(), &u.host.address, workers, u.unit.state.leader))
         .collect()
 }
 

@@ -45,7 +45,7 @@ pub const INGRESS_RELATIONS: [(&str, u32); 4] = [
     ("ubuntu-installer-attach-ingress", 33),
 ];
 /// The eight haproxy-route endpoints, related to one haproxy-operator.
-pub const ROUTE_RELATIONS: [(&str, u32); 8] = crate::haproxy_route::ROUTES;
+pub const ROUTE_RELATIONS: [(&str, u32); 8] = crate::edge::haproxy_route::ROUTES;
 const ROUTE_APP: &str = "haproxy";
 /// The most hooks one change may cause before the model calls it a loop.
 const MAX_HOOKS_PER_SETTLE: usize = 2000;

@@ -3,5 +3,6 @@
 mod actions;
 mod config;
 mod deploy;
+mod dropins;
+mod refresh_2604;
 mod relations;
-mod release_2604;

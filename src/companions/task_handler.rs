@@ -215,7 +215,7 @@ pub fn configure_outbox(
     let applied = unit_state.get(&StateKey::TaskHandlerOutbox);
     let Some(rel) = rel else {
         if applied.is_some() && outbox_installed {
-            let unset = Cmd::new("snap", &["unset", crate::outbox::SNAP, GRPC_ADDRESS_KEY, CERTS_DIR_KEY]);
+            let unset = Cmd::new("snap", &["unset", crate::companions::outbox::SNAP, GRPC_ADDRESS_KEY, CERTS_DIR_KEY]);
             host.cmds.run(&unset).map_err(TaskHandlerError::Snap)?;
             for (_, file, _) in CERT_FILES {
                 fsutil::remove_optional(&host.paths.outbox_task_handler_certs_dir().join(file))?;
@@ -247,7 +247,7 @@ pub fn configure_outbox(
     // only where the charm writes).
     let dir_arg =
         format!("{CERTS_DIR_KEY}={}", crate::paths::Paths::system().outbox_task_handler_certs_dir().display());
-    let set = Cmd::new("snap", &["set", crate::outbox::SNAP]).arg(address_arg).arg(dir_arg);
+    let set = Cmd::new("snap", &["set", crate::companions::outbox::SNAP]).arg(address_arg).arg(dir_arg);
     host.cmds.run(&set).map_err(TaskHandlerError::Snap)?;
     host.log(LogLevel::Info, &format!("the outbox reaches the task handler at {address}"));
     host.stage_state(StateKey::TaskHandlerOutbox, marker);

@@ -91,7 +91,7 @@ fn every_web_route_goes_to_the_units_own_haproxy_on_port_80() {
     assert!(services[0].get("crts").is_none());
     let http_options = services[0]["service_options"].to_string();
     assert!(http_options.contains("redirect scheme https unless ping OR repository"), "{http_options}");
-    assert_eq!(unit.status(), ("active".into(), landscape_server::website::BRIDGE_NOTE.into()));
+    assert_eq!(unit.status(), ("active".into(), landscape_server::edge::website::BRIDGE_NOTE.into()));
 }
 
 #[test]

@@ -28,7 +28,6 @@ use serde_json::{Value, json};
 use crate::config::{CharmConfig, LandscapeService, Network, RedirectHttps};
 use crate::host::Host;
 use crate::juju::{Bag, Databag, HookToolError, HookTools, LogLevel, RelationId};
-use crate::status::{Explain, Status};
 
 pub const WEBSITE_ENDPOINT: &str = "website";
 /// The key the legacy charm reads.
@@ -76,19 +75,6 @@ pub fn observe(
         website.public_addresses.extend(bag.get("public-address").cloned());
     }
     Ok(Some(website))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WebsiteError {
-    #[error(transparent)]
-    HookTool(#[from] HookToolError),
-}
-
-/// Hook tools failing: a fault for Juju to retry.
-impl Explain for WebsiteError {
-    fn status(&self) -> Option<Status> {
-        None
-    }
 }
 
 /// The legacy load balancer's units, trusted for their `X-Forwarded-*`
@@ -271,7 +257,11 @@ pub fn desired(config: &CharmConfig, unit_name: &str, address: IpAddr) -> String
 
 /// Publishes this unit's `services` when they changed. Without an address
 /// on the relation yet, publishes nothing (the next hook will).
-pub fn reconcile(host: &Host<'_>, website: Option<&WebsiteRelation>, config: &CharmConfig) -> Result<(), WebsiteError> {
+pub fn reconcile(
+    host: &Host<'_>,
+    website: Option<&WebsiteRelation>,
+    config: &CharmConfig,
+) -> Result<(), HookToolError> {
     let Some(website) = website else { return Ok(()) };
     let Some(address) = website.own_address.as_deref().and_then(crate::text::parse_ip) else {
         host.log(LogLevel::Warning, "website: Juju gave this unit no address on the relation yet");

@@ -237,7 +237,7 @@ fn tcp_wire_format_problems(app: &Databag) -> Vec<String> {
 }
 
 /// What the provider would refuse or render wrongly in an application bag,
-/// by the spec's rules (§7.1 and §7.2's consequences).
+/// by the spec's rules (what the haproxy-route library validates, and what follows from it).
 fn wire_format_problems(app: &Databag) -> Vec<String> {
     if app.contains_key("port") || app.contains_key("port_mapping") {
         return tcp_wire_format_problems(app);
@@ -523,7 +523,7 @@ fn a_removed_route_relation_is_forgotten() {
     assert!(unit.state.unit_state.contains_key("haproxy-route.appserver-haproxy-route:40"));
 }
 
-/// The 26.04 charm's bags, as the spec's §7.2 shows them (redirect_https
+/// The 26.04 charm's bags, as that charm publishes them (redirect_https
 /// default, two workers): the leader's route to its workers with the
 /// X-Forwarded-Proto rewrite, deny_paths on the appserver route.
 fn bags_of_the_26_04_charm(endpoint: &str) -> Databag {

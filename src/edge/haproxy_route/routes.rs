@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 use crate::config::ports::{self, LandscapeService};
 use crate::config::{CharmConfig, RedirectHttps};
+use crate::edge::ingress::FeatureFlag;
 use crate::haproxy::model::{self, HASHIDS_BACKEND, RouteHealth};
-use crate::ingress::FeatureFlag;
 use crate::juju::Databag;
 use crate::juju::pyjson::dumps;
 

@@ -17,13 +17,11 @@
 
 pub mod routes;
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CharmConfig, Network};
+use crate::edge::ingress::IngressRelation;
 use crate::host::Host;
-use crate::ingress::IngressRelation;
 use crate::juju::{Bag, Databag, Event, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Status, StatusCollector};
 use crate::unit_state::{StateKey, UnitState};
@@ -195,7 +193,7 @@ pub fn parse_endpoints(raw: &str, endpoint: &RouteEndpoint) -> Result<Vec<String
         if tcp && !crate::text::is_host_port(url.strip_prefix("*.").unwrap_or(url)) {
             return Err(format!("{field} holds {}, not host:port", crate::text::quoted(&masked)));
         }
-        if !tcp && !crate::ingress::is_provider_url(url) {
+        if !tcp && !crate::edge::ingress::is_provider_url(url) {
             return Err(format!("{field} holds {}, not an http(s) URL", crate::text::quoted(&masked)));
         }
         urls.push(masked);
@@ -203,20 +201,7 @@ pub fn parse_endpoints(raw: &str, endpoint: &RouteEndpoint) -> Result<Vec<String
     Ok(urls)
 }
 
-/// What the haproxy-route part needs from the rest of the hook.
-pub struct Inputs<'a> {
-    pub config: &'a CharmConfig,
-    pub is_leader: bool,
-    pub unit_ip: Option<IpAddr>,
-    pub leader_ip: Option<IpAddr>,
-    /// The frontend ports this unit's HAProxy serves (a gRPC route only
-    /// while its TLS frontend is there).
-    pub open_ports: &'a [u16],
-    /// Whether `load-balancer-certificates` is related (what a gRPC route
-    /// without its frontend waits for).
-    pub tls_related: bool,
-    pub unit_state: &'a UnitState,
-}
+pub use super::Inputs;
 
 /// Publishes this side of every haproxy-route relation, logs the provider's
 /// answer when it changes, and says what is missing.

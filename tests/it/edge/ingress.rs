@@ -44,7 +44,7 @@ fn ours(bag: &Databag) -> Databag {
 }
 
 fn hostname_json() -> String {
-    format!("\"{}\"", landscape_server::ingress::hostname())
+    format!("\"{}\"", landscape_server::edge::ingress::hostname())
 }
 
 #[test]

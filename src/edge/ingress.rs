@@ -216,17 +216,7 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// What the ingress part needs from the rest of the hook.
-pub struct Inputs<'a> {
-    pub config: &'a CharmConfig,
-    pub is_leader: bool,
-    /// The `replicas` bind address, for an endpoint whose own is unknown.
-    pub unit_ip: Option<IpAddr>,
-    /// The frontend ports this unit's HAProxy serves.
-    pub open_ports: &'a [u16],
-    /// Unit state, for the URLs last seen (logged once when they change).
-    pub unit_state: &'a UnitState,
-}
+pub use super::Inputs;
 
 /// The ingress part: publishes this side of every ingress relation and
 /// reads back the URLs.

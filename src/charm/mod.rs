@@ -1,0 +1,209 @@
+//! The charm: one typed snapshot of the world per hook, then each part in
+//! order, top to bottom.
+//!
+//! Every hook builds a [`World`] (each part's `observe`), finishes a drain
+//! whose time has come, then [`reconcile`] calls the parts (peers, the
+//! config gate, packages, TLS, HAProxy, the edges, monitoring, Landscape,
+//! the companions), each with the slices of the world it needs and the
+//! outcome of the parts before it. A part's failure that explains
+//! itself becomes a status ([`crate::status::Explain`]); any other fails the
+//! hook for Juju to retry.
+
+use crate::companions;
+use crate::config::CharmConfig;
+use crate::drain;
+use crate::edge::{self, haproxy_route, website};
+use crate::error::CharmError;
+use crate::haproxy::{self, model};
+use crate::host::Host;
+use crate::juju::{Event, LogLevel};
+use crate::landscape;
+use crate::landscape::etc_default::ServiceSelection;
+use crate::monitoring;
+use crate::peers;
+use crate::status::{Status, StatusCollector};
+use crate::steady::{self, Record};
+use crate::tls;
+use crate::unit_state::{StateKey, UnitState};
+pub use crate::world::World;
+
+mod lifecycle;
+
+pub use lifecycle::stop_services;
+use lifecycle::{ensure_packages, finish_drain, stop};
+
+/// Runs a hook: snapshot, reconcile, status. Returns an error only when Juju
+/// should retry the hook.
+pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
+    if matches!(event, Event::Stop | Event::Remove) {
+        return stop(host);
+    }
+    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
+    // A drain under way may be finished by this hook (its timeout passed).
+    if event == Event::UpdateStatus && !unit_state.contains(&StateKey::DrainStarted) {
+        match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
+            None => return Ok(()),
+            Some(reason) => host.log(LogLevel::Debug, &format!("update-status reconciles: {reason}")),
+        }
+    }
+    let mut world = World::observe(host, event, unit_state, is_leader)?;
+    finish_drain(host, &mut world)?;
+    handle_world(host, &world)
+}
+
+/// After an action changed what this unit should be (paused, resumed),
+/// reconciles and recomputes the status as a hook would; `adjust` applies the
+/// action's own state writes, which Juju commits only when the action ends.
+pub fn reconcile_after_action(host: &Host<'_>, adjust: impl FnOnce(&mut World)) -> Result<(), CharmError> {
+    let mut world = observe_for_action(host)?;
+    adjust(&mut world);
+    handle_world(host, &world)
+}
+
+/// The world as an action finds it (for an action that decides on it, then
+/// reconciles with [`handle_world`]).
+pub fn observe_for_action(host: &Host<'_>) -> Result<World, CharmError> {
+    let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
+    Ok(World::observe(host, Event::UpdateStatus, unit_state, is_leader)?)
+}
+
+/// Reconciles `world` and sets the status.
+pub fn handle_world(host: &Host<'_>, world: &World) -> Result<(), CharmError> {
+    let mut status = StatusCollector::new();
+    let result = reconcile(host, world, &mut status);
+    status.absorb(host, result)?;
+    let resolved = status.resolve();
+    host.stage_state(StateKey::LastReconcile, record_of(host, world, &resolved).to_json());
+    host.flush_staged(world.peers.relation.as_ref(), &world.peers.app_data, &world.peers.own_bag, &world.unit_state)?;
+    host.juju.status_set(resolved.name, &resolved.message, false)?;
+    Ok(())
+}
+
+/// What update-status will compare the next time (see [`steady`]).
+fn record_of(host: &Host<'_>, world: &World, status: &Status) -> Record {
+    let landscape_units = match &world.config {
+        Ok(config) => ServiceSelection::of(config, world.is_leader).systemd_units(),
+        Err(_) => vec![],
+    };
+    Record::new(host, world.is_leader, world.peers.unit_ip.map(|ip| ip.to_string()), status, &landscape_units)
+}
+
+/// The parts, in order. Each gets the slices of the world it needs and what
+/// the parts before it produced.
+pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -> Result<(), CharmError> {
+    let peers = &world.peers;
+    peers.publish(host, world.is_leader)?;
+    // Invalid config: say which option is wrong and change nothing else, so
+    // the live HAProxy config stays as it was.
+    let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
+    let packages = ensure_packages(host, world, config)?;
+    let hostname = config.root_url.as_ref().and_then(|u| u.hostname());
+    let cert = tls::reconcile(host, world.tls.as_ref(), world.tls_removed(), peers.unit_ip, hostname);
+    // Unusable provider data blocks the unit; the bundle in place keeps serving.
+    let cert = match status.absorb(host, cert)? {
+        Some(cert) => cert,
+        None => tls::CertOutcome::in_place(&host.paths)?,
+    };
+
+    let leader_ip = peers.leader_ip(world.is_leader);
+    let legacy_host = website::root_url_host(world.website.as_ref());
+    let root_url = peers::root_url(config.root_url.as_ref(), legacy_host.as_deref(), leader_ip);
+    front_door(host, world, config, &cert, leader_ip, status)?;
+    monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
+    let landscape_inputs = landscape::Inputs {
+        config,
+        is_leader: world.is_leader,
+        peers,
+        unit_state: &world.unit_state,
+        db: &world.db,
+        amqp: &world.amqp,
+        tls_related: world.tls.is_some(),
+        certificate: cert.bundle.is_some(),
+        packages: &packages,
+        root_url,
+        leader_ip,
+    };
+    let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
+    // The debarchive and the task handler know Landscape by root_url's host
+    // name, never an address: they route by it (SNI), which takes no address.
+    let companions = companions::Inputs {
+        config,
+        unit_state: &world.unit_state,
+        hostname,
+        secret_token: landscape.secret_token.as_deref(),
+        landscape_restarted: landscape.restarted,
+    };
+    let relations = companions::Relations {
+        smtp: world.smtp.as_ref(),
+        debarchive: &world.debarchive,
+        task_handler: world.task_handler.as_ref(),
+    };
+    companions::reconcile(host, &relations, &companions, status)?;
+    // Said when nothing else is (the first status of a rank wins).
+    if let Some(exposure) = haproxy_route::exposure(&world.haproxy_route, &world.ingress, config) {
+        status.add(Status::active(exposure));
+    }
+    Ok(())
+}
+
+/// The unit's HAProxy, then what an external load balancer reads of it:
+/// the ingress and haproxy-route publications. Both are published even when
+/// HAProxy refuses its new config (the databags depend on the config and
+/// addresses, not on HAProxy's verdict); a failure of one is returned after
+/// the others ran.
+fn front_door(
+    host: &Host<'_>,
+    world: &World,
+    config: &CharmConfig,
+    cert: &tls::CertOutcome,
+    leader_ip: Option<std::net::IpAddr>,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let peers = &world.peers;
+    let haproxy_inputs = haproxy::Inputs {
+        config,
+        unit_ips: peers.all_ips(),
+        unit_ip: peers.unit_ip,
+        leader_ip,
+        draining: peers.draining_ips(drain::wanted(&world.unit_state)),
+        bundle: cert.bundle.clone(),
+        certificate_expiry: cert.not_after,
+        debarchive: companions::debarchive::backends(&world.debarchive),
+        route_health: haproxy_route::health_checks(&world.haproxy_route),
+        related_proxies: [
+            haproxy_route::trusted_networks(&world.haproxy_route),
+            website::trusted_networks(world.website.as_ref()),
+        ]
+        .concat(),
+        errors_dir: host.paths.haproxy_errors_dir(),
+    };
+    let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
+    let applied = world.unit_state.get(&StateKey::HaproxyApplied);
+    let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
+    for (key, value) in drain::publication(peers, &world.unit_state, served.is_ok()) {
+        host.stage_peer_unit(key, value);
+    }
+    let timeout = config.haproxy_limits.drain_timeout_secs.into();
+    let progress = drain::progress(&host.ctx.unit_name, peers, &world.unit_state, timeout, drain::now());
+    if let Some(draining) = drain::status(&progress) {
+        status.add(draining);
+    }
+    let open_ports = model::listening_ports(&desired);
+    let inputs = edge::Inputs {
+        config,
+        is_leader: world.is_leader,
+        unit_ip: peers.unit_ip,
+        leader_ip,
+        open_ports: &open_ports,
+        tls_related: world.tls.is_some(),
+        unit_state: &world.unit_state,
+    };
+    let relations = edge::Relations {
+        ingress: &world.ingress,
+        haproxy_route: &world.haproxy_route,
+        website: world.website.as_ref(),
+    };
+    let published = edge::reconcile(host, &relations, &inputs, status);
+    served?;
+    Ok(published?)
+}
