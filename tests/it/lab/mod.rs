@@ -712,11 +712,30 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     table.finish();
     drop(edge);
 
-    // Scale 4 -> 2, the leader among the removed: leadership moves.
-    let mut table = RouteTable::new("scale 4 -> 2 (leader removed)");
+    // Scale 4 -> 2, the leader among the removed: leadership moves. The
+    // clients use the two units that stay.
+    let mut table = RouteTable::new("scale 4 -> 2 (leader removed) under load");
     let old_leader = model.leader().number;
-    model.remove_unit(3);
-    model.remove_unit(old_leader);
+    let staying: Vec<String> = model
+        .units
+        .iter()
+        .filter(|u| u.number != 3 && u.number != old_leader)
+        .map(|u| u.host.address.clone())
+        .collect();
+    let targets = [
+        LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", staying[0]), false),
+        LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", staying[1]), true),
+        LoadTarget::post(
+            "POST keep-alive http :80/message-system",
+            format!("http://{}/message-system", staying[0]),
+            false,
+        ),
+    ];
+    let results = load_on(&mut model, &targets, |model| {
+        model.remove_unit(3);
+        model.remove_unit(old_leader);
+    });
+    check_load(&mut table, &results);
     assert_eq!(model.units.len(), 2);
     let removed: Vec<String> = model.removed.iter().map(|u| u.name()).collect();
     model.revive_removed();
@@ -744,10 +763,13 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     table.finish();
 
     // Leadership moved on purpose: the leader-only routes follow.
-    let mut table = RouteTable::new("leader moved");
+    let mut table = RouteTable::new("leader moved under load");
     let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
-    model.set_leader(next);
-    model.wait_until_serving(Duration::from_secs(40));
+    let results = under_load(&mut model, |model| {
+        model.set_leader(next);
+        model.wait_until_serving(Duration::from_secs(40));
+    });
+    check_load(&mut table, &results);
     check_leader_routes(&model, &mut table);
     table.finish();
 
@@ -769,9 +791,12 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     table.finish();
 
     // worker_counts 2 -> 3: a third worker of each service on every unit.
-    let mut table = RouteTable::new("worker_counts 2 -> 3");
-    model.set_config("worker_counts", json!(3));
-    model.wait_until_serving(Duration::from_secs(40));
+    let mut table = RouteTable::new("worker_counts 2 -> 3 on every unit at once, under load");
+    let results = under_load(&mut model, |model| {
+        model.set_config("worker_counts", json!(3));
+        model.wait_until_serving(Duration::from_secs(40));
+    });
+    check_load(&mut table, &results);
     for u in &model.units {
         for other in &model.units {
             let name = appserver_server(&other.host.address, 2);
@@ -1041,6 +1066,22 @@ fn lab_reloads_a_lost_unit_and_pause_under_load_lose_no_request() {
     check_migration_from_the_legacy_load_balancer(&mut model);
 }
 
+/// A load's figures in `table`: no GET may fail; a POST in flight on a
+/// service that stops gets HAProxy's 502 (never replayed), at most one per
+/// connection of the load (wrk -c4).
+fn check_load(table: &mut RouteTable, results: &[(String, LoadResult, bool)]) {
+    for (label, r, overlapped) in results {
+        table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
+        let got = format!("{} requests, {} failed", r.requests, r.failures);
+        if label.starts_with("POST") {
+            table.check("client", label, "at most 4 failed (in flight)", &got, r.failures <= 4 && r.requests > 0);
+        } else {
+            table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
+        }
+        println!("{label}: {got}");
+    }
+}
+
 /// Every Landscape service of one unit killed, as a crashed or OOM-killed
 /// process is (its listeners and connections gone), while the load runs:
 /// no GET fails (a refused connection is retried on another unit, an empty
@@ -1073,17 +1114,7 @@ fn check_a_units_services_killed_under_load(model: &mut Model) {
         // Load on the survivors alone for a while.
         std::thread::sleep(Duration::from_secs(3));
     });
-    for (label, r, overlapped) in &results {
-        table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
-        let got = format!("{} requests, {} failed", r.requests, r.failures);
-        if label.starts_with("POST") {
-            // wrk -c4: four POSTs in flight at most when the services die.
-            table.check("client", label, "at most 4 failed (in flight)", &got, r.failures <= 4 && r.requests > 0);
-        } else {
-            table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
-        }
-        println!("{label}: {got}");
-    }
+    check_load(&mut table, &results);
     model.revive(victim);
     model.wait_until_serving(Duration::from_secs(60));
     table.check("every unit", "servers", "all UP again", "UP", true);
