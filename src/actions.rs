@@ -13,6 +13,8 @@ use crate::haproxy::apply::first_error_line;
 use crate::host::Host;
 use crate::juju::{Databag, LogLevel};
 use crate::landscape::{install, services};
+use crate::peer_app::PeerKey;
+use crate::rollout;
 use crate::system::Cmd;
 use crate::tls;
 use crate::unit_state::StateKey;
@@ -34,6 +36,7 @@ pub fn run(host: &Host<'_>, name: &str) -> Result<(), CharmError> {
         "pause" => pause(host)?,
         "resume" => resume(host)?,
         "upgrade" => upgrade(host)?,
+        "rolling-upgrade" => rolling_upgrade(host)?,
         "migrate-schema" => migrate_schema(host)?,
         "hash-id-databases" => hash_id_databases(host)?,
         "migrate-service-conf" => migrate_service_conf(host)?,
@@ -123,6 +126,29 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
     world.unit_state.adjust(&StateKey::Paused, None);
     charm::handle_world(host, &world)?;
     Ok(done("Landscape services started"))
+}
+
+/// Starts a rolling upgrade (see [`crate::rollout`]): the plan goes to the
+/// peer application bag, and each unit's hooks take it from there.
+fn rolling_upgrade(host: &Host<'_>) -> Result<Outcome, CharmError> {
+    let world = charm::observe_for_action(host)?;
+    if !world.is_leader {
+        return Ok(Outcome::Failed("rolling-upgrade runs on the leader (juju status marks it with *)".into()));
+    }
+    if let Some(plan) = rollout::Plan::read(world.peers.app_data.raw()).filter(rollout::Plan::running) {
+        let current = plan.current().unwrap_or_default();
+        return Ok(Outcome::Failed(format!("rolling upgrade {} is under way ({current}'s turn)", plan.id)));
+    }
+    let mut units: Vec<String> = world.peers.peers.iter().map(|(name, _)| name.clone()).collect();
+    units.push(host.ctx.unit_name.clone());
+    let plan = rollout::Plan::new(drain::now().to_string(), &host.ctx.unit_name, units);
+    host.stage_peer_app(PeerKey::RollingUpgrade, plan.to_json());
+    charm::handle_world(host, &world)?;
+    Ok(done(&format!(
+        "rolling upgrade {}: {}, one at a time: each drained, upgraded and started again (juju status shows the progress)",
+        plan.id,
+        plan.order.join(", ")
+    )))
 }
 
 const NOT_PAUSED: &str = "is refused until the unit is paused: run the pause action first";

@@ -5,7 +5,7 @@
 //! there is no cycle, and which part may import which): the entry points
 //! ([`run`], [`actions`]) → [`charm`] (the ordered part calls) and [`world`]
 //! (the snapshot) → the parts ([`tls`], [`haproxy`], [`edge`],
-//! [`monitoring`], [`landscape`], [`companions`], [`drain`], [`steady`]) →
+//! [`monitoring`], [`landscape`], [`companions`], [`drain`], [`rollout`], [`steady`]) →
 //! what they share ([`peers`], [`status`], [`host`]) → the ground floor
 //! ([`juju`], [`config`], [`system`], [`systemd_units`], [`fsutil`],
 //! [`paths`], [`text`], [`ini`], [`unit_state`], [`peer_app`]).
@@ -27,6 +27,7 @@ pub mod monitoring;
 pub mod paths;
 pub mod peer_app;
 pub mod peers;
+pub mod rollout;
 pub mod status;
 pub mod steady;
 pub mod system;

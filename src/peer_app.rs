@@ -21,6 +21,8 @@ pub enum PeerKey {
     /// The Python charm's plain copies, adopted into the secret, then removed.
     LegacySecretToken,
     LegacyCookieEncryptionKey,
+    /// The rolling upgrade's plan (JSON, see `rollout`).
+    RollingUpgrade,
 }
 
 impl PeerKey {
@@ -33,6 +35,7 @@ impl PeerKey {
             PeerKey::SharedSecretId => "shared-secret-id",
             PeerKey::LegacySecretToken => "secret-token",
             PeerKey::LegacyCookieEncryptionKey => "cookie-encryption-key",
+            PeerKey::RollingUpgrade => "rolling-upgrade",
         }
     }
 }
@@ -76,6 +79,7 @@ mod tests {
             (PeerKey::SharedSecretId, "shared-secret-id"),
             (PeerKey::LegacySecretToken, "secret-token"),
             (PeerKey::LegacyCookieEncryptionKey, "cookie-encryption-key"),
+            (PeerKey::RollingUpgrade, "rolling-upgrade"),
         ];
         for (key, name) in pinned {
             // Every variant: a new one fails to compile here until pinned.
@@ -86,7 +90,8 @@ mod tests {
                 | PeerKey::Autoregistration
                 | PeerKey::SharedSecretId
                 | PeerKey::LegacySecretToken
-                | PeerKey::LegacyCookieEncryptionKey => {}
+                | PeerKey::LegacyCookieEncryptionKey
+                | PeerKey::RollingUpgrade => {}
             }
             assert_eq!(key.name(), name);
         }

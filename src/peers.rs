@@ -61,6 +61,9 @@ pub struct PeerView {
     pub draining: Vec<String>,
     /// Each peer's `drained`: the units its HAProxy has drained.
     pub drained_by: Vec<(String, Vec<String>)>,
+    /// Every peer's own bag as the hook read it (the rolling upgrade reads
+    /// what each said of its turn).
+    pub peer_bags: Vec<(String, Databag)>,
     /// The whole application databag (leader-written, every unit reads it).
     pub app_data: PeerApp,
     pub rejected: Vec<RejectedAddress>,
@@ -124,6 +127,7 @@ impl PeerView {
     /// One peer's bag: its address (or Juju's, before it published its
     /// own), whether it asks to be drained, and whom it drained.
     fn add_peer(&mut self, unit: String, bag: &Databag) {
+        self.peer_bags.push((unit.clone(), bag.clone()));
         if bag.get(DRAIN_KEY).is_some_and(|v| !v.is_empty()) {
             self.draining.push(unit.clone());
         }

@@ -14,6 +14,8 @@ pub enum StateKey {
     /// Unix seconds when `pause` asked the peers to drain this unit; removed
     /// once the services are stopped (or `resume` cancels).
     DrainStarted,
+    /// The id of the rolling upgrade whose turn this unit is taking.
+    RolloutStep,
     /// Digest of the files Landscape's services read, at their last restart.
     ServicesDigest,
     /// The APT source this unit added.
@@ -53,6 +55,7 @@ impl StateKey {
         match self {
             StateKey::Paused => "paused".into(),
             StateKey::DrainStarted => "drain-started".into(),
+            StateKey::RolloutStep => "rollout-step".into(),
             StateKey::ServicesDigest => "services-digest".into(),
             StateKey::LandscapePpa => "landscape-ppa".into(),
             StateKey::LeaderOnlyServices => "leader-only-services".into(),
@@ -123,6 +126,7 @@ mod tests {
         let names: Vec<(String, &str)> = [
             (StateKey::Paused, "paused"),
             (StateKey::DrainStarted, "drain-started"),
+            (StateKey::RolloutStep, "rollout-step"),
             (StateKey::ServicesDigest, "services-digest"),
             (StateKey::LandscapePpa, "landscape-ppa"),
             (StateKey::LeaderOnlyServices, "leader-only-services"),
@@ -144,6 +148,7 @@ mod tests {
             match &key {
                 StateKey::Paused
                 | StateKey::DrainStarted
+                | StateKey::RolloutStep
                 | StateKey::ServicesDigest
                 | StateKey::LandscapePpa
                 | StateKey::LeaderOnlyServices
@@ -165,6 +170,6 @@ mod tests {
         for (got, wanted) in &names {
             assert_eq!(got, wanted);
         }
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
     }
 }

@@ -9,6 +9,8 @@ use crate::haproxy::{ApplyError, apply};
 use crate::host::Host;
 use crate::juju::LogLevel;
 use crate::landscape::{self, install};
+use crate::peer_app::PeerKey;
+use crate::rollout;
 use crate::system::Cmd;
 use crate::system::apt::{self, InstalledPackages};
 use crate::unit_state::{StateKey, UnitState};
@@ -46,6 +48,91 @@ pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), Cha
     world.unit_state.adjust(&StateKey::Paused, Some("true"));
     world.unit_state.adjust(&StateKey::DrainStarted, None);
     host.log(LogLevel::Info, "drain: done; Landscape services stopped, the unit is paused");
+    Ok(())
+}
+
+/// This unit's step of a rolling upgrade (see [`rollout`]): the leader
+/// moves what the units said into the plan; the unit whose turn it is
+/// drains, then (drained and stopped) upgrades and starts again. Unit state
+/// is written at once, so a hook killed half-way is finished by the next.
+pub(super) fn take_rollout_step(host: &Host<'_>, world: &mut World) -> Result<(), CharmError> {
+    let Some(mut plan) = rollout::Plan::read(world.peers.app_data.raw()) else { return Ok(()) };
+    let unit = host.ctx.unit_name.clone();
+    let said = |bag: &crate::juju::Databag| rollout::said(bag, &plan.id);
+    let mut own = said(&world.peers.own_bag);
+    if world.is_leader {
+        plan = advance(host, &world.peers, plan, &[])?;
+    }
+    let step_of = world.unit_state.get(&StateKey::RolloutStep).cloned();
+    let paused = world.unit_state.contains(&StateKey::Paused);
+    match rollout::turn(&plan, &unit, step_of.as_deref(), paused, &own) {
+        rollout::Turn::Drain => {
+            let started = drain::now().to_string();
+            let records = [(StateKey::DrainStarted, started), (StateKey::RolloutStep, plan.id.clone())];
+            host.juju.state_set(&records.iter().map(|(k, v)| (k.name(), v.clone())).collect())?;
+            for (key, value) in &records {
+                world.unit_state.adjust(key, Some(value));
+            }
+            host.log(LogLevel::Info, &format!("rolling upgrade {}: this unit's turn; draining", plan.id));
+        }
+        rollout::Turn::Upgrade => {
+            own = upgrade_in_turn(host, world, &plan.id)?;
+            if world.is_leader {
+                advance(host, &world.peers, plan, &[(unit, own)])?;
+            }
+        }
+        rollout::Turn::Wait | rollout::Turn::None => {}
+    }
+    Ok(())
+}
+
+/// The leader's update of the plan from what every unit said (and `extra`,
+/// what this unit said in this hook), staged for the end of the hook.
+fn advance(
+    host: &Host<'_>,
+    peers: &crate::peers::PeerView,
+    plan: rollout::Plan,
+    extra: &[(String, rollout::Said)],
+) -> Result<rollout::Plan, CharmError> {
+    let mut said: Vec<(String, rollout::Said)> =
+        peers.peer_bags.iter().map(|(name, bag)| (name.clone(), rollout::said(bag, &plan.id))).collect();
+    said.push((host.ctx.unit_name.clone(), rollout::said(&peers.own_bag, &plan.id)));
+    said.extend(extra.iter().cloned());
+    let Some(next) = rollout::advance(&plan, &said) else { return Ok(plan) };
+    host.stage_peer_app(PeerKey::RollingUpgrade, next.to_json());
+    Ok(next)
+}
+
+/// Upgrades the packages of a drained, stopped unit and starts it again;
+/// says how it went in its own peer bag. A failure leaves it stopped. A hook
+/// killed before the records are written upgrades and starts again.
+fn upgrade_in_turn(host: &Host<'_>, world: &mut World, id: &str) -> Result<rollout::Said, CharmError> {
+    let outcome = install::upgrade(host.cmds)
+        .map_err(|e| format!("upgrade failed: {e}"))
+        .and_then(|()| start_services(host).map_err(|e| format!("services did not start after the upgrade: {e}")));
+    match outcome {
+        Ok(()) => {
+            for key in [StateKey::Paused, StateKey::RolloutStep] {
+                host.juju.state_delete(&key.name())?;
+                world.unit_state.adjust(&key, None);
+            }
+            host.stage_peer_unit(rollout::UPGRADED_KEY, id);
+            host.stage_peer_unit(rollout::FAILED_KEY, "");
+            host.log(LogLevel::Info, &format!("rolling upgrade {id}: upgraded; services started"));
+            Ok(rollout::Said::Upgraded)
+        }
+        Err(why) => {
+            host.log(LogLevel::Error, &format!("rolling upgrade {id}: {why}; the unit stays drained and stopped"));
+            host.stage_peer_unit(rollout::FAILED_KEY, format!("{id}: {}", crate::text::one_line(&why)));
+            Ok(rollout::Said::Failed(why))
+        }
+    }
+}
+
+/// Starts Landscape's services and the outbox (what `resume` starts).
+pub fn start_services(host: &Host<'_>) -> Result<(), CharmError> {
+    landscape::services::start(host.cmds)?;
+    companions::outbox::start(host.cmds, &UnitState::new(host.juju.state_get()?))?;
     Ok(())
 }
 

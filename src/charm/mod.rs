@@ -20,7 +20,9 @@ use crate::juju::{Event, LogLevel};
 use crate::landscape;
 use crate::landscape::etc_default::ServiceSelection;
 use crate::monitoring;
+use crate::peer_app::PeerKey;
 use crate::peers;
+use crate::rollout;
 use crate::status::{Status, StatusCollector};
 use crate::steady::{self, Record};
 use crate::tls;
@@ -30,7 +32,7 @@ pub use crate::world::World;
 mod lifecycle;
 
 pub use lifecycle::stop_services;
-use lifecycle::{ensure_packages, finish_drain, stop};
+use lifecycle::{ensure_packages, finish_drain, stop, take_rollout_step};
 
 /// Runs a hook: snapshot, reconcile, status. Returns an error only when Juju
 /// should retry the hook.
@@ -40,7 +42,8 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
     }
     let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
     // A drain under way may be finished by this hook (its timeout passed).
-    if event == Event::UpdateStatus && !unit_state.contains(&StateKey::DrainStarted) {
+    let under_way = unit_state.contains(&StateKey::DrainStarted) || unit_state.contains(&StateKey::RolloutStep);
+    if event == Event::UpdateStatus && !under_way {
         match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
             None => return Ok(()),
             Some(reason) => host.log(LogLevel::Debug, &format!("update-status reconciles: {reason}")),
@@ -48,6 +51,7 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
     }
     let mut world = World::observe(host, event, unit_state, is_leader)?;
     finish_drain(host, &mut world)?;
+    take_rollout_step(host, &mut world)?;
     handle_world(host, &world)
 }
 
@@ -146,6 +150,25 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     Ok(())
 }
 
+/// What a drain or a rolling upgrade under way says (the plan as this hook
+/// leaves it: the leader may have moved it on).
+fn operations_status(host: &Host<'_>, world: &World, config: &CharmConfig, status: &mut StatusCollector) {
+    let peers = &world.peers;
+    let timeout = config.haproxy_limits.drain_timeout_secs.into();
+    let progress = drain::progress(&host.ctx.unit_name, peers, &world.unit_state, timeout, drain::now());
+    let staged_plan = host.staged.borrow().peer_app.get(PeerKey::RollingUpgrade.name()).cloned();
+    let plan = staged_plan.as_deref().map_or_else(|| rollout::Plan::read(peers.app_data.raw()), rollout::Plan::parse);
+    if let Some(plan) = plan {
+        let own = rollout::said(&peers.own_bag, &plan.id);
+        if let Some(rolling) = rollout::status(&plan, &host.ctx.unit_name, &own) {
+            status.add(rolling);
+        }
+    }
+    if let Some(draining) = drain::status(&progress) {
+        status.add(draining);
+    }
+}
+
 /// The unit's HAProxy, then what an external load balancer reads of it:
 /// the ingress and haproxy-route publications. Both are published even when
 /// HAProxy refuses its new config (the databags depend on the config and
@@ -183,11 +206,7 @@ fn front_door(
     for (key, value) in drain::publication(peers, &world.unit_state, served.is_ok()) {
         host.stage_peer_unit(key, value);
     }
-    let timeout = config.haproxy_limits.drain_timeout_secs.into();
-    let progress = drain::progress(&host.ctx.unit_name, peers, &world.unit_state, timeout, drain::now());
-    if let Some(draining) = drain::status(&progress) {
-        status.add(draining);
-    }
+    operations_status(host, world, config, status);
     let open_ports = model::listening_ports(&desired);
     let inputs = edge::Inputs {
         config,

@@ -62,6 +62,7 @@ pub const ACTIONS: &[&str] = &[
     "pause",
     "resume",
     "upgrade",
+    "rolling-upgrade",
     "migrate-schema",
     "hash-id-databases",
     "migrate-service-conf",

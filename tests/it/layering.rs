@@ -113,7 +113,8 @@ fn only_the_entry_points_import_the_orchestrator_and_the_top_level_error() {
 /// The parts: each runs `observe → desired → reconcile` for one concern.
 /// They import what they share (`peers`, `status`, `host`) and the ground
 /// floor, never each other, but for [`PART_IMPORTS_ALLOWED`].
-const PARTS: [&str; 8] = ["tls", "haproxy", "edge", "monitoring", "landscape", "companions", "drain", "steady"];
+const PARTS: [&str; 9] =
+    ["tls", "haproxy", "edge", "monitoring", "landscape", "companions", "drain", "rollout", "steady"];
 
 /// The part-to-part imports there are, and why each is there.
 const PART_IMPORTS_ALLOWED: [(&str, &str, &str); 3] = [

@@ -24,6 +24,7 @@ mod layering;
 mod metadata;
 mod monitoring;
 mod regression;
+mod rollout;
 mod scenario;
 mod service_table;
 mod tls;

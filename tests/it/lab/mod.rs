@@ -1063,6 +1063,7 @@ fn lab_reloads_a_lost_unit_and_pause_under_load_lose_no_request() {
 
     check_a_units_services_killed_under_load(&mut model);
     check_pause_and_resume_under_load(&mut model);
+    check_rolling_upgrade_under_load(&mut model);
     check_migration_from_the_legacy_load_balancer(&mut model);
 }
 
@@ -1151,6 +1152,45 @@ fn check_pause_and_resume_under_load(model: &mut Model) {
     }
     let status = model.unit(victim).unit.status();
     table.check(&name, "status after resume", "active", &format!("{}: {}", status.0, status.1), status.0 == "active");
+    table.finish();
+}
+
+/// `rolling-upgrade` on the leader while the load runs: every unit in
+/// turn drained, upgraded (the lab's apt is the fake's), started again; the
+/// plan done. No request fails.
+fn check_rolling_upgrade_under_load(model: &mut Model) {
+    let mut table = RouteTable::new("rolling upgrade across three units under load");
+    let leader = model.leader().number;
+    let mut plan = serde_json::Value::Null;
+    let results = under_load(model, |model| {
+        std::thread::sleep(Duration::from_secs(1));
+        let t = std::time::Instant::now();
+        model.action(leader, "rolling-upgrade");
+        model.wait_until_serving(Duration::from_secs(60));
+        let text = model
+            .leader()
+            .unit
+            .state
+            .relation(model::PEERS)
+            .and_then(|r| r.local_app_data.get("rolling-upgrade").cloned());
+        plan = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        println!("rolling upgrade done in {:.1?}: {plan}", t.elapsed());
+        std::thread::sleep(Duration::from_secs(1));
+    });
+    let order = plan["order"].as_array().map_or(0, Vec::len);
+    let done = plan["done"].as_array().map_or(0, Vec::len);
+    table.check(
+        "leader",
+        "plan",
+        "every unit done, none failed",
+        &plan.to_string(),
+        order == 3 && done == 3 && plan["failed"].is_null(),
+    );
+    for u in &model.units {
+        let status = u.unit.status();
+        table.check(&u.name(), "status", "active", &format!("{}: {}", status.0, status.1), status.0 == "active");
+    }
+    check_load(&mut table, &results);
     table.finish();
 }
 
