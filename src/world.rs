@@ -1,13 +1,19 @@
 //! One typed snapshot of everything a reconcile looks at, read once per
 //! hook: each part's `observe`.
 
-use crate::companions::debarchive::{self, DebarchiveRelation};
 use crate::companions::smtp::{self, SmtpRelation};
 use crate::companions::task_handler::{self, TaskHandlerRelation};
+use crate::companions::{
+    self,
+    debarchive::{self, DebarchiveRelation},
+};
 use crate::config::{CharmConfig, ConfigError};
-use crate::edge::haproxy_route::{self, RouteRelation};
 use crate::edge::ingress::{self, IngressRelation};
 use crate::edge::website::{self, WebsiteRelation};
+use crate::edge::{
+    self,
+    haproxy_route::{self, RouteRelation},
+};
 use crate::host::Host;
 use crate::juju::event::SecretKind;
 use crate::juju::metadata::{PEER_ENDPOINT, TLS_ENDPOINT};
@@ -96,6 +102,20 @@ impl World {
     }
 
     /// Whether this hook tears down `load-balancer-certificates`.
+    /// The companions' relations.
+    pub fn companion_relations(&self) -> companions::Relations<'_> {
+        companions::Relations {
+            smtp: self.smtp.as_ref(),
+            debarchive: &self.debarchive,
+            task_handler: self.task_handler.as_ref(),
+        }
+    }
+
+    /// The edges' relations.
+    pub fn edge_relations(&self) -> edge::Relations<'_> {
+        edge::Relations { ingress: &self.ingress, haproxy_route: &self.haproxy_route, website: self.website.as_ref() }
+    }
+
     pub fn tls_removed(&self) -> bool {
         matches!(&self.event, Event::Relation(r)
             if r.kind == RelationKind::Broken && r.relation.endpoint == TLS_ENDPOINT)

@@ -102,12 +102,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let config = world.config.as_ref().map_err(|e| CharmError::Config(e.clone()))?;
     let packages = ensure_packages(host, world, config)?;
     let hostname = config.root_url.as_ref().and_then(|u| u.hostname());
-    let cert = tls::reconcile(host, world.tls.as_ref(), world.tls_removed(), peers.unit_ip, hostname);
-    // Unusable provider data blocks the unit; the bundle in place keeps serving.
-    let cert = match status.absorb(host, cert)? {
-        Some(cert) => cert,
-        None => tls::CertOutcome::in_place(&host.paths)?,
-    };
+    let cert = certificate(host, world, hostname, status)?;
 
     let leader_ip = peers.leader_ip(world.is_leader);
     let legacy_host = website::root_url_host(world.website.as_ref());
@@ -137,17 +132,28 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         secret_token: landscape.secret_token.as_deref(),
         landscape_restarted: landscape.restarted,
     };
-    let relations = companions::Relations {
-        smtp: world.smtp.as_ref(),
-        debarchive: &world.debarchive,
-        task_handler: world.task_handler.as_ref(),
-    };
-    companions::reconcile(host, &relations, &companions, status)?;
+    companions::reconcile(host, &world.companion_relations(), &companions, status)?;
     // Said when nothing else is (the first status of a rank wins).
     if let Some(exposure) = haproxy_route::exposure(&world.haproxy_route, &world.ingress, config) {
         status.add(Status::active(exposure));
     }
     Ok(())
+}
+
+/// This unit's certificate: the TLS part's outcome, or (when the
+/// provider's data is unusable, which blocks the unit) the bundle in place,
+/// which keeps serving.
+fn certificate(
+    host: &Host<'_>,
+    world: &World,
+    hostname: Option<&str>,
+    status: &mut StatusCollector,
+) -> Result<tls::CertOutcome, CharmError> {
+    let cert = tls::reconcile(host, world.tls.as_ref(), world.tls_removed(), world.peers.unit_ip, hostname);
+    match status.absorb(host, cert)? {
+        Some(cert) => Ok(cert),
+        None => Ok(tls::CertOutcome::in_place(&host.paths)?),
+    }
 }
 
 /// What a drain or a rolling upgrade under way says (the plan as this hook
@@ -217,12 +223,7 @@ fn front_door(
         tls_related: world.tls.is_some(),
         unit_state: &world.unit_state,
     };
-    let relations = edge::Relations {
-        ingress: &world.ingress,
-        haproxy_route: &world.haproxy_route,
-        website: world.website.as_ref(),
-    };
-    let published = edge::reconcile(host, &relations, &inputs, status);
+    let published = edge::reconcile(host, &world.edge_relations(), &inputs, status);
     served?;
     Ok(published?)
 }

@@ -87,22 +87,15 @@ impl JujuContext {
             value: unit_name.clone(),
             reason: "expected <application>/<number>",
         })?;
-        let relation_id = match optional("JUJU_RELATION_ID") {
-            None => None,
-            Some(text) => Some(RelationId::parse(&text).ok_or(ContextError::Invalid {
-                var: "JUJU_RELATION_ID",
-                value: text,
-                reason: "expected <endpoint>:<number>",
-            })?),
-        };
-        let secret_revision = match optional("JUJU_SECRET_REVISION") {
-            None => None,
-            Some(text) => Some(text.parse().map_err(|_| ContextError::Invalid {
-                var: "JUJU_SECRET_REVISION",
-                value: text,
-                reason: "expected a number",
-            })?),
-        };
+        let relation_id = parse_optional(
+            optional("JUJU_RELATION_ID"),
+            "JUJU_RELATION_ID",
+            "expected <endpoint>:<number>",
+            RelationId::parse,
+        )?;
+        let revision = optional("JUJU_SECRET_REVISION");
+        let secret_revision =
+            parse_optional(revision, "JUJU_SECRET_REVISION", "expected a number", |t| t.parse().ok())?;
         let charm_dir = optional("JUJU_CHARM_DIR").or_else(|| optional("CHARM_DIR")).unwrap_or_else(|| ".".into());
 
         Ok(Self {
@@ -132,6 +125,16 @@ impl JujuContext {
             },
         })
     }
+}
+
+/// An optional variable's value parsed, or why it is invalid.
+fn parse_optional<T>(
+    value: Option<String>,
+    var: &'static str,
+    reason: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ContextError> {
+    value.map(|text| parse(&text).ok_or(ContextError::Invalid { var, value: text, reason })).transpose()
 }
 
 /// `landscape-server/3` → (`landscape-server`, 3).

@@ -271,40 +271,45 @@ fn read_legacy(
             unusable = Some(format!("db: {unit}'s master connection string has no {lacking}"));
             continue;
         };
-        let port = bag.get("port").or(master.get("port")).map_or(Ok(DEFAULT_PORT), |p| {
-            p.parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("db: port {} is not a port", crate::text::quoted(p)))
-        });
-        let port = match port {
-            Ok(port) => port,
-            Err(e) => return Ok(Err(DbState::Invalid(e))),
-        };
-        if !is_host(host) {
-            return Ok(Err(DbState::Invalid(format!(
-                "db: master host {} is not an IP address or a host name",
-                crate::text::quoted(host)
-            ))));
-        }
-        if !is_token(user) || !is_token(password) {
-            return Ok(Err(DbState::Invalid("db: user or password holds spaces or control characters".into())));
-        }
-        return Ok(Ok(DbConnection {
-            host: host.clone(),
-            port,
-            user: user.clone(),
-            password: password.clone(),
-            stores_password: password.clone(),
-            major_version: major_version(bag.get("version")),
-            tls: false,
-            source: DbSource::LegacyDb(relation.clone()),
-        }));
+        return Ok(legacy_connection(relation, &bag, &master, (host, user, password)).map_err(DbState::Invalid));
     }
     Ok(Err(match unusable {
         Some(problem) => DbState::Invalid(problem),
         None => DbState::Incomplete(format!("db ({unit_name} is not in allowed-units yet)")),
     }))
+}
+
+/// The connection an allowed unit's bag and `master` give, checked.
+fn legacy_connection(
+    relation: &RelationId,
+    bag: &Databag,
+    master: &Databag,
+    (host, user, password): (&String, &String, &String),
+) -> Result<DbConnection, String> {
+    let port = match bag.get("port").or(master.get("port")) {
+        None => DEFAULT_PORT,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("db: port {} is not a port", crate::text::quoted(p)))?,
+    };
+    if !is_host(host) {
+        return Err(format!("db: master host {} is not an IP address or a host name", crate::text::quoted(host)));
+    }
+    if !is_token(user) || !is_token(password) {
+        return Err("db: user or password holds spaces or control characters".into());
+    }
+    Ok(DbConnection {
+        host: host.clone(),
+        port,
+        user: user.clone(),
+        password: password.clone(),
+        stores_password: password.clone(),
+        major_version: major_version(bag.get("version")),
+        tls: false,
+        source: DbSource::LegacyDb(relation.clone()),
+    })
 }
 
 /// The names of the fields that are not there, comma-separated.
