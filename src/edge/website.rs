@@ -201,6 +201,28 @@ fn grpc_service(grpc: GrpcService<'_>, unit: &str, ip: &str, checks: &[String], 
     })
 }
 
+/// The HTTP or HTTPS service: every backend the Python charm declared, each
+/// with `haproxy` (this unit's HAProxy) as its one server.
+fn web_service(https: bool, redirect: RedirectHttps, haproxy: &Value, crts: &Value) -> Value {
+    let scheme = if https { "https" } else { "http" };
+    let backends: Vec<Value> = BACKENDS
+        .iter()
+        .map(|b| json!({"backend_name": format!("landscape-{scheme}-{b}"), "servers": haproxy}))
+        .collect();
+    let mut service = json!({
+        "service_name": format!("landscape-{scheme}"),
+        "service_host": "0.0.0.0",
+        "service_port": if https { 443 } else { 80 },
+        "service_options": web_options(https, redirect),
+        "servers": haproxy,
+        "backends": backends,
+    });
+    if https {
+        service["crts"] = crts.clone();
+    }
+    service
+}
+
 /// This unit's `services`: what the legacy load balancer should send here.
 pub fn desired(config: &CharmConfig, unit_name: &str, address: IpAddr) -> String {
     let limits = &config.haproxy_limits;
@@ -216,26 +238,9 @@ pub fn desired(config: &CharmConfig, unit_name: &str, address: IpAddr) -> String
     let ip = address.to_string();
     let haproxy = json!([[format!("landscape-haproxy-{unit}"), ip, UNIT_HTTP_PORT, checks]]);
     let crts = json!([config.legacy_certificate.crt()]);
-    let web = |https: bool| {
-        let scheme = if https { "https" } else { "http" };
-        let backends: Vec<Value> = BACKENDS
-            .iter()
-            .map(|b| json!({"backend_name": format!("landscape-{scheme}-{b}"), "servers": haproxy}))
-            .collect();
-        let mut service = json!({
-            "service_name": format!("landscape-{scheme}"),
-            "service_host": "0.0.0.0",
-            "service_port": if https { 443 } else { 80 },
-            "service_options": web_options(https, config.redirect_https),
-            "servers": haproxy,
-            "backends": backends,
-        });
-        if https {
-            service["crts"] = crts.clone();
-        }
-        service
-    };
-    let mut services = vec![web(false), web(true)];
+    let redirect = config.redirect_https;
+    let mut services =
+        vec![web_service(false, redirect, &haproxy, &crts), web_service(true, redirect, &haproxy, &crts)];
     let grpc = |name: &str, port: u16, service: LandscapeService, options: &[&str]| {
         grpc_service(
             GrpcService { name, port, target: config.ports.base(service), options },
