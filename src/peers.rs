@@ -22,6 +22,9 @@ pub const DRAIN_KEY: &str = "drain";
 /// In a unit's own bag: the units (comma-separated names) its HAProxy has
 /// drained, published once the config that drains them is live.
 pub const DRAINED_KEY: &str = "drained";
+/// In a unit's own bag: how many workers per service its Landscape runs,
+/// published once they run.
+pub const WORKERS_KEY: &str = "workers";
 
 /// A peer value that was not a routable IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub struct PeerView {
     /// Every peer's own bag as the hook read it (the rolling upgrade reads
     /// what each said of its turn).
     pub peer_bags: Vec<(String, Databag)>,
+    /// The peers' `workers`, by address.
+    pub announced_workers: Vec<(IpAddr, u16)>,
     /// The whole application databag (leader-written, every unit reads it).
     pub app_data: PeerApp,
     pub rejected: Vec<RejectedAddress>,
@@ -138,7 +143,12 @@ impl PeerView {
             .find_map(|key| bag.get(*key).map(|value| (*key, value)));
         let Some((key, value)) = found else { return };
         match crate::text::parse_routable_ip(value) {
-            Some(ip) => self.peers.push((unit, ip)),
+            Some(ip) => {
+                if let Some(workers) = bag.get(WORKERS_KEY).and_then(|w| w.parse::<u16>().ok()).filter(|w| *w > 0) {
+                    self.announced_workers.push((ip, workers));
+                }
+                self.peers.push((unit, ip));
+            }
             None => self.rejected.push(RejectedAddress { source: unit, key: key.into(), value: value.clone() }),
         }
     }
@@ -249,6 +259,12 @@ mod tests {
             assert!(crate::text::parse_ip(unroutable).is_some(), "{unroutable:?}");
             assert_eq!(crate::text::parse_routable_ip(unroutable), None, "{unroutable:?}");
         }
+    }
+
+    /// Read by the other units, which may run another revision mid-refresh.
+    #[test]
+    fn the_unit_bag_keys_are_a_data_format() {
+        assert_eq!([ADDRESS_KEY, DRAIN_KEY, DRAINED_KEY, WORKERS_KEY], ["address", "drain", "drained", "workers"]);
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         leader_ip,
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
+    if let Some(workers) = landscape.running_workers {
+        host.stage_peer_unit(peers::WORKERS_KEY, workers.to_string());
+    }
     // The debarchive and the task handler know Landscape by root_url's host
     // name, never an address: they route by it (SNI), which takes no address.
     let companions = companions::Inputs {
@@ -195,6 +198,7 @@ fn front_door(
         unit_ip: peers.unit_ip,
         leader_ip,
         draining: peers.draining_ips(drain::wanted(&world.unit_state)),
+        announced_workers: peers.announced_workers.clone(),
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,
         debarchive: companions::debarchive::backends(&world.debarchive),

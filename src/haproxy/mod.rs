@@ -55,6 +55,8 @@ pub struct Inputs<'a> {
     pub leader_ip: Option<IpAddr>,
     /// Units whose servers get no new requests (they are about to stop).
     pub draining: Vec<IpAddr>,
+    /// How many workers the other units say they run.
+    pub announced_workers: Vec<(IpAddr, u16)>,
     /// The TLS part's bundle; None serves port 80 only.
     pub bundle: Option<PathBuf>,
     /// When its certificate expires (Unix seconds), for the exporter.
@@ -78,7 +80,9 @@ pub fn desired(inputs: &Inputs<'_>, build: &str, status: &mut StatusCollector) -
     if inputs.leader_ip.is_none() {
         status.add(Status::waiting("Waiting for the leader's address on the replicas relation"));
     }
-    let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip).with_draining(inputs.draining.clone());
+    let topology = Topology::new(inputs.unit_ips.clone(), inputs.leader_ip)
+        .with_draining(inputs.draining.clone())
+        .with_announced_workers(inputs.announced_workers.clone());
     let mut settings = Settings::from_config(inputs.config, inputs.bundle.clone(), inputs.errors_dir.clone());
     settings.metrics = inputs.unit_ip.map(|ip| (ip, inputs.config.haproxy_metrics_port));
     settings.certificate_expiry = inputs.bundle.as_ref().and(inputs.certificate_expiry);

@@ -108,6 +108,9 @@ pub struct LandscapeOutcome {
     /// The deployment's secret token, once the leader has made it (the
     /// debarchive relation passes it on).
     pub secret_token: Option<String>,
+    /// The workers per service that run now, with the files as written
+    /// (None while the services do not run).
+    pub running_workers: Option<u16>,
 }
 
 /// Brings Landscape to the state `inputs` ask for.
@@ -122,7 +125,7 @@ pub fn reconcile(
     let mut readiness = Readiness::default();
     let secrets = shared_secrets::resolve(host, inputs, &mut readiness)?;
     let secret_token = secrets.as_ref().map(|s| s.secret_token.clone());
-    let unchanged = LandscapeOutcome { restarted: false, secret_token: secret_token.clone() };
+    let unchanged = LandscapeOutcome { restarted: false, secret_token: secret_token.clone(), running_workers: None };
     let db = readiness.database(host, &inputs.db.state, status);
     let broker = readiness.broker(host, inputs.amqp, status);
     readiness.certificate(inputs.tls_related, inputs.certificate);
@@ -153,7 +156,7 @@ pub fn reconcile(
         let root_url = inputs.root_url.clone().unwrap_or_default();
         status.absorb(host, account::ensure(host, inputs, &root_url))?;
     }
-    Ok(LandscapeOutcome { restarted, secret_token })
+    Ok(LandscapeOutcome { restarted, secret_token, running_workers: Some(inputs.config.worker_counts) })
 }
 
 /// Whether the services restarted for what they read.

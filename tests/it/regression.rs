@@ -888,3 +888,37 @@ fn a_get_whose_server_died_mid_request_is_replayed_and_a_post_never_is() {
     );
     assert_eq!(count("POST 200") + count("POST 502"), 10, "{answers:?}");
 }
+
+/// worker_counts raised on every unit at once: each unit's HAProxy added the
+/// new worker of every unit before those units ran it, so with three units a
+/// request could meet the absent new worker of each in turn and use up its
+/// retries (the lab saw 3 of 2,128 HTTPS requests fail). A peer's workers
+/// now get servers once it says it runs them (`workers` in its peer bag);
+/// this unit's own, which it starts in the same hook, at once.
+#[test]
+fn a_worker_added_everywhere_at_once_was_routed_to_before_its_unit_ran_it() {
+    let mut unit = ready_leader(2);
+    for peer in [1, 2] {
+        let bag = unit.peer_relation().remote_units.get_mut(&format!("landscape-server/{peer}")).unwrap();
+        bag.insert("workers".into(), "2".into());
+    }
+    unit.set_config("worker_counts", json!(3));
+    assert_eq!(unit.hook("config-changed").code, 0);
+    let count = |unit: &Unit, address: &str| {
+        let config = unit.haproxy_config().unwrap();
+        crate::harness::backend_servers(&config, "landscape-http-appserver")
+            .iter()
+            .filter(|(_, target)| target.starts_with(&format!("{address}:")))
+            .count()
+    };
+    assert_eq!((count(&unit, "10.1.77.18"), count(&unit, "10.1.78.1"), count(&unit, "10.1.78.2")), (3, 2, 2));
+    assert_eq!(unit.peer_relation().local_unit_data.get("workers").map(String::as_str), Some("3"));
+    let bag = unit.peer_relation().remote_units.get_mut("landscape-server/1").unwrap();
+    bag.insert("workers".into(), "3".into());
+    assert_eq!(unit.relation_changed("replicas", 0, Some("landscape-server/1")).code, 0);
+    assert_eq!((count(&unit, "10.1.78.1"), count(&unit, "10.1.78.2")), (3, 2));
+    // Lowered: every unit's servers go at once (they go before the workers stop).
+    unit.set_config("worker_counts", json!(1));
+    assert_eq!(unit.hook("config-changed").code, 0);
+    assert_eq!((count(&unit, "10.1.77.18"), count(&unit, "10.1.78.1"), count(&unit, "10.1.78.2")), (1, 1, 1));
+}

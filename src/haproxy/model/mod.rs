@@ -215,13 +215,32 @@ pub struct Topology {
     /// their servers get no new requests. Not the leader-only servers, which
     /// have nowhere else to go.
     pub draining: Vec<IpAddr>,
+    /// How many workers per service the other units say they run. A unit's
+    /// servers are `worker_counts`' ports, but never more than it runs: a
+    /// worker that every unit adds at once (worker_counts raised) gets a
+    /// server only once its unit has it, so no retry meets a worker that is
+    /// not there yet on every unit.
+    pub announced_workers: Vec<(IpAddr, u16)>,
 }
 
 impl Topology {
     pub fn new(mut unit_ips: Vec<IpAddr>, leader_ip: Option<IpAddr>) -> Self {
         unit_ips.sort();
         unit_ips.dedup();
-        Self { unit_ips, leader_ip, draining: vec![] }
+        Self { unit_ips, leader_ip, draining: vec![], announced_workers: vec![] }
+    }
+
+    pub fn with_announced_workers(mut self, mut announced: Vec<(IpAddr, u16)>) -> Self {
+        announced.sort();
+        self.announced_workers = announced;
+        self
+    }
+
+    /// The workers of the unit at `ip` HAProxy routes to: `configured`, or
+    /// fewer if that unit says it runs fewer.
+    pub fn workers_of(&self, ip: &IpAddr, configured: u16) -> u16 {
+        let announced = self.announced_workers.iter().find(|(unit, _)| unit == ip).map(|(_, n)| *n);
+        announced.map_or(configured, |n| n.min(configured))
     }
 
     pub fn with_draining(mut self, mut draining: Vec<IpAddr>) -> Self {

@@ -2,8 +2,6 @@
 //! redirect, the forwarded headers, route health, and the backends on every
 //! unit or the leader.
 
-use std::net::IpAddr;
-
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +250,7 @@ pub(super) fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Se
         })
         .collect();
     let appserver = ports::spec(LandscapeService::Appserver);
-    backends.push(http_backend(HASHIDS_BACKEND, leader_servers(appserver, topology.leader_ip, settings)));
+    backends.push(http_backend(HASHIDS_BACKEND, leader_servers(appserver, topology, settings)));
     if !settings.debarchive.is_empty() {
         let servers = settings
             .debarchive
@@ -275,15 +273,15 @@ pub(super) fn web_backends(scheme: WebScheme, topology: &Topology, settings: &Se
 /// The servers of one service: on every unit, or on the leader.
 pub(super) fn servers_of(spec: &ServiceSpec, topology: &Topology, settings: &Settings) -> Vec<Server> {
     if spec.placement == Placement::Leader {
-        return leader_servers(spec, topology.leader_ip, settings);
+        return leader_servers(spec, topology, settings);
     }
-    let ports = settings.ports.ports_of(spec.service, settings.worker_counts);
     topology
         .unit_ips
         .iter()
         .flat_map(|ip| {
-            ports.iter().enumerate().map(move |(i, port)| {
-                Server::new(format!("landscape-{}-{}-{i}", spec.server, ip_slug(ip)), *ip, *port, false)
+            let ports = settings.ports.ports_of(spec.service, topology.workers_of(ip, settings.worker_counts));
+            ports.into_iter().enumerate().map(move |(i, port)| {
+                Server::new(format!("landscape-{}-{}-{i}", spec.server, ip_slug(ip)), *ip, port, false)
                     .drained_if(topology, ip)
             })
         })
@@ -292,9 +290,9 @@ pub(super) fn servers_of(spec: &ServiceSpec, topology: &Topology, settings: &Set
 
 /// The servers of one service on the leader, once its address is known:
 /// `landscape-leader-<server>`, with `-<i>` per worker.
-pub(super) fn leader_servers(spec: &ServiceSpec, leader: Option<IpAddr>, settings: &Settings) -> Vec<Server> {
-    let Some(ip) = leader else { return vec![] };
-    let ports = settings.ports.ports_of(spec.service, settings.worker_counts);
+pub(super) fn leader_servers(spec: &ServiceSpec, topology: &Topology, settings: &Settings) -> Vec<Server> {
+    let Some(ip) = topology.leader_ip else { return vec![] };
+    let ports = settings.ports.ports_of(spec.service, topology.workers_of(&ip, settings.worker_counts));
     ports
         .iter()
         .enumerate()
