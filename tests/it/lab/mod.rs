@@ -424,30 +424,30 @@ fn check_spread(model: &Model, table: &mut RouteTable) {
     }
 }
 
-#[test]
-fn lab_key_info_routes_tls_and_h2_through_every_unit() {
-    let _lab = lab_lock();
-    let mut model = three_unit_model();
+/// The Key Info routes, TLS and h2 through every unit, the ingress
+/// bundle's edge, and port 80 under each `redirect_https` (redirect_https
+/// ends as `default`).
+fn check_key_info(model: &mut Model) {
     let mut table = RouteTable::new("Key Info routes, redirect_https=default");
-    check_http_routes(&model, &mut table, "default");
-    check_grpc_routes(&model, &mut table);
-    check_spread(&model, &mut table);
-    check_metrics(&model, &mut table);
-    check_forwarded_headers(&model, &mut table);
-    check_large_upload(&model, &mut table);
-    check_debarchive(&mut model, &mut table);
+    check_http_routes(model, &mut table, "default");
+    check_grpc_routes(model, &mut table);
+    check_spread(model, &mut table);
+    check_metrics(model, &mut table);
+    check_forwarded_headers(model, &mut table);
+    check_large_upload(model, &mut table);
+    check_debarchive(model, &mut table);
     table.finish();
-    let edge = edge::Edge::start(&mut model, EDGE_OCTET);
+    let edge = edge::Edge::start(model, EDGE_OCTET);
     let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
-    check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    check_routes_through_the_edge(model, &edge, &mut table, "default");
     check_edge_checks_every_server(&edge, &mut table);
-    check_forwarded_through_the_edge(&model, &edge, &mut table);
+    check_forwarded_through_the_edge(model, &edge, &mut table);
     table.finish();
     drop(edge);
     for redirect in ["all", "none", "default"] {
         model.set_config("redirect_https", json!(redirect));
         let mut table = RouteTable::new(&format!("port 80, redirect_https={redirect}"));
-        check_http_routes(&model, &mut table, redirect);
+        check_http_routes(model, &mut table, redirect);
         table.finish();
     }
 }
@@ -983,10 +983,14 @@ fn reloads(model: &Model) -> Vec<u32> {
     model.units.iter().map(|u| probe::proc_state(&u.master_socket()).unwrap().reloads).collect()
 }
 
+/// One deployment of three units for the Key Info routes, then the day-2
+/// operations under load (reloads, a lost unit, pause, a rolling upgrade,
+/// the migration off the legacy HAProxy charm): one set-up for all.
 #[test]
-fn lab_reloads_a_lost_unit_and_pause_under_load_lose_no_request() {
+fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     let _lab = lab_lock();
     let mut model = three_unit_model();
+    check_key_info(&mut model);
     let client = Client::of(&model);
 
     // Five config changes, each one a new config and a reload on every
