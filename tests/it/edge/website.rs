@@ -172,6 +172,42 @@ fn a_refresh_from_the_python_charm_with_website_related_is_accepted() {
     assert!(servers(&services).iter().all(|s| s.2 == 80), "every server is the unit's HAProxy now");
 }
 
+/// `juju refresh` from the 26.04 charm, which still provides `website`
+/// until Landscape 26.10, with a legacy load balancer related: the state
+/// passes the harness's metadata check, the hooks succeed, the relation and
+/// every 26.04 relation are kept, and the 26.04 charm's `services` (the
+/// Python charm's format) become the bridge's.
+#[test]
+fn a_refresh_from_the_26_04_charm_with_website_related_is_accepted() {
+    // The 26.04 unit holds relation 60 (smtp) already.
+    const WEBSITE_2604: u32 = 160;
+    let mut unit = crate::scenario::unit_as_the_26_04_charm_left_it();
+    let before: Vec<u32> = unit.state.relations.iter().map(|r| r.id).collect();
+    let rel = unit.add_relation("website", WEBSITE_2604, "haproxy");
+    rel.local_unit_data.insert("services".into(), python_charm_services("landscape-server/0", "10.1.77.18", 2, true));
+    let lb = rel.remote_units.get_mut("haproxy/0").unwrap();
+    lb.insert("public-address".into(), LB_PUBLIC.into());
+    for hook in ["upgrade-charm", "config-changed"] {
+        let dispatch = Dispatch::Hook(hook.into());
+        unit.check_consistency(&dispatch).expect("website is one of this charm's endpoints");
+        let run = unit.run(dispatch);
+        assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+    }
+    for id in before.iter().chain([&WEBSITE_2604]) {
+        assert!(unit.state.relation(*id).is_some(), "relation {id} kept");
+    }
+    let text = unit.relation(WEBSITE_2604).local_unit_data.get("services").cloned().expect("services");
+    let services: Vec<Value> = serde_yaml_ng::from_str(&text).unwrap();
+    let web: Vec<_> =
+        servers(&services).into_iter().filter(|s| s.0 == "landscape-http" || s.0 == "landscape-https").collect();
+    assert!(
+        !web.is_empty() && web.iter().all(|s| s.1 == "10.1.77.18" && s.2 == 80),
+        "the bridge's servers now: {web:?}"
+    );
+    let (status, message) = unit.status();
+    assert_eq!((status.as_str(), message.as_str()), ("active", landscape_server::edge::website::BRIDGE_NOTE));
+}
+
 /// The start of what the Python charm publishes (its `services`, YAML).
 const PYTHON_CHARM_SERVICES: &str = "- service_name: landscape-http\n  service_host: 0.0.0.0\n  service_port: 80\n  servers:\n  - - landscape-appserver-landscape-server-0-0\n    - 10.1.77.18\n    - 8080\n    - - check\n      - inter 5000\n";
 
