@@ -20,8 +20,6 @@
 //! `resume`. The state is in unit state and peer data, so a hook killed
 //! half-way is finished by the next one.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::peers::{DRAIN_KEY, DRAINED_KEY, PeerView};
 use crate::status::Status;
 use crate::unit_state::{StateKey, UnitState};
@@ -41,9 +39,9 @@ pub enum Progress {
     Stop { not_drained: Vec<String> },
 }
 
-/// Unix seconds now.
+/// Unix seconds now, as drain records keep them.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(crate::system::unix_now()).unwrap_or(0)
 }
 
 /// Where this unit's drain stands at `now` (pure).

@@ -58,8 +58,7 @@ pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), Cha
 pub(super) fn take_rollout_step(host: &Host<'_>, world: &mut World) -> Result<(), CharmError> {
     let Some(mut plan) = rollout::Plan::read(world.peers.app_data.raw()) else { return Ok(()) };
     let unit = host.ctx.unit_name.clone();
-    let said = |bag: &crate::juju::Databag| rollout::said(bag, &plan.id);
-    let mut own = said(&world.peers.own_bag);
+    let mut own = rollout::said(&world.peers.own_bag, &plan.id);
     if world.is_leader {
         plan = advance(host, &world.peers, plan, &[])?;
     }

@@ -5,7 +5,7 @@ pub mod apt;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +217,12 @@ fn wait_until(child: &mut std::process::Child, deadline: Instant) -> std::io::Re
         std::thread::sleep(interval.min(deadline - now));
         interval = (interval * 2).min(Duration::from_millis(50));
     }
+}
+
+/// The system clock in Unix seconds (0 before 1970): the one clock the
+/// charm reads (certificate validity, drain timeouts, rollout ids).
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

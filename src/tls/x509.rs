@@ -11,7 +11,6 @@
 //! the relation goes, so a re-added relation starts with a new key.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType};
 use serde_json::{Value, json};
@@ -249,9 +248,7 @@ pub fn leaf_not_after(bundle: &str) -> Option<i64> {
     cert_facts(bundle).map(|(_, not_after, _, _)| not_after)
 }
 
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use crate::system::unix_now as now;
 
 /// Finds the provider's certificate for `csr_pem` (by DER equality: the
 /// provider re-serialises PEMs). Revoked entries count as absent: the provider
