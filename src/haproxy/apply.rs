@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::model::ERROR_PAGES;
+use super::model::{ERROR_PAGES, PLANNED_OFFLINE_PAGE};
 use crate::fsutil::{self, FsError, Owner};
 use crate::paths::Paths;
 use crate::system::{Cmd, CmdError, CommandRunner};
@@ -54,8 +54,9 @@ pub enum ApplyOutcome {
     Applied,
 }
 
-/// A built-in page with a valid status line, for when Landscape's is missing.
-fn builtin_page(status: u16) -> String {
+/// A built-in page with a valid status line, for when Landscape's `file` is
+/// missing.
+fn builtin_page(status: u16, file: &str) -> String {
     let reason = match status {
         403 => "Forbidden",
         500 => "Internal Server Error",
@@ -64,9 +65,14 @@ fn builtin_page(status: u16) -> String {
         504 => "Gateway Timeout",
         _ => "Error",
     };
+    let why = if file == PLANNED_OFFLINE_PAGE.1 {
+        "Landscape is down for maintenance; please try again in a few minutes."
+    } else {
+        "Landscape is not available right now."
+    };
     format!(
         "HTTP/1.0 {status} {reason}\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n\
-         <html><body><h1>{status} {reason}</h1>\n<p>Landscape is not available right now.</p></body></html>\n"
+         <html><body><h1>{status} {reason}</h1>\n<p>{why}</p></body></html>\n"
     )
 }
 
@@ -90,7 +96,7 @@ fn page_problem(page: &[u8]) -> Option<&'static str> {
 pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, ApplyError> {
     let mut notes = vec![];
     let mut done = BTreeSet::new();
-    for (status, file) in ERROR_PAGES {
+    for (status, file) in ERROR_PAGES.iter().chain([&PLANNED_OFFLINE_PAGE]) {
         if !done.insert(*file) {
             continue;
         }
@@ -99,12 +105,12 @@ pub fn sync_error_pages(paths: &Paths, owner: Owner) -> Result<Vec<String>, Appl
             Some(page) => match page_problem(&page) {
                 None => (page, None),
                 Some(problem) => (
-                    builtin_page(*status).into_bytes(),
+                    builtin_page(*status, file).into_bytes(),
                     Some(format!("{} is not usable ({problem}); serving a built-in page", source.display())),
                 ),
             },
             None => (
-                builtin_page(*status).into_bytes(),
+                builtin_page(*status, file).into_bytes(),
                 Some(format!("{} is missing; serving a built-in page", source.display())),
             ),
         };
@@ -255,9 +261,18 @@ mod tests {
 
     #[test]
     fn builtin_pages_are_usable_error_files() {
-        for (status, _) in ERROR_PAGES {
-            assert_eq!(page_problem(builtin_page(*status).as_bytes()), None);
+        for (status, file) in ERROR_PAGES.iter().chain([&PLANNED_OFFLINE_PAGE]) {
+            assert_eq!(page_problem(builtin_page(*status, file).as_bytes()), None);
         }
         assert!(page_problem(b"<html>oops</html>").is_some());
+    }
+
+    #[test]
+    fn the_planned_offline_page_is_written_beside_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        sync_error_pages(&paths, Owner::default()).unwrap();
+        let planned = std::fs::read_to_string(paths.haproxy_errors_dir().join(PLANNED_OFFLINE_PAGE.1)).unwrap();
+        assert!(planned.starts_with("HTTP/1.0 503 ") && planned.contains("maintenance"), "{planned}");
     }
 }

@@ -69,6 +69,7 @@ pub fn render(config: &HaproxyConfig) -> Result<String, RenderError> {
         limits => &config.limits,
         metrics => &config.metrics,
         error_files => &config.error_files,
+        retry_after_secs => config.retry_after_secs,
         services => &config.services,
         server_options => SERVER_OPTIONS,
     })?)
@@ -86,6 +87,7 @@ mod tests {
             limits: Default::default(),
             metrics: None,
             error_files: vec![ErrorFile { status: 503, path: "/tmp/a b/x.html".into() }],
+            retry_after_secs: None,
             services: vec![],
         };
         let err = render(&config).unwrap_err();

@@ -195,6 +195,39 @@ fn resume_during_a_drain_calls_it_off_and_pause_without_peers_stops_at_once() {
     assert!(no_wait.action("pause").ran("lsctl stop"));
 }
 
+fn planned_offline(unit: &Unit) -> bool {
+    let config = unit.haproxy_config().unwrap();
+    let planned = config.contains("errorfile 503 ") && config.contains("/planned-offline-haproxy.html");
+    let retry_after = config.contains("http-after-response set-header Retry-After 60 if { status 503 }");
+    assert_eq!(planned, retry_after, "the page and the header go together:\n{config}");
+    planned
+}
+
+/// Every unit paused (what a schema migration needs): each HAProxy answers
+/// with Landscape's planned-offline page and `Retry-After`, and only while
+/// no unit is left serving.
+#[test]
+fn every_unit_paused_serves_the_planned_offline_page_with_retry_after() {
+    let mut unit = pause_with_two_peers();
+    assert!(!planned_offline(&unit), "its peers still serve");
+    peer_says(&mut unit, 1, "drain", "pause");
+    peer_changed(&mut unit, 1);
+    assert!(!planned_offline(&unit), "landscape-server/2 still serves");
+    peer_says(&mut unit, 2, "drain", "pause");
+    peer_changed(&mut unit, 2);
+    assert!(planned_offline(&unit), "every unit is drained or paused");
+    crate::fixtures::haproxy_check_every_version(&unit.haproxy_config().unwrap()).unwrap();
+    peer_says(&mut unit, 1, "drain", "");
+    peer_changed(&mut unit, 1);
+    assert!(!planned_offline(&unit), "landscape-server/1 serves again");
+
+    let mut alone = ready_leader(0);
+    assert!(alone.action("pause").ran("lsctl stop"));
+    assert!(planned_offline(&alone), "the only unit is paused");
+    assert_eq!(alone.action("resume").code, 0);
+    assert!(!planned_offline(&alone));
+}
+
 #[test]
 fn the_drain_keys_are_a_data_format() {
     // Read by the other units, which may run another revision mid-refresh.

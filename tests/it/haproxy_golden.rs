@@ -212,6 +212,9 @@ struct Case {
     /// route's health check.
     #[serde(default)]
     haproxy_route: bool,
+    /// Units that asked to be drained (paused, or about to stop).
+    #[serde(default)]
+    draining: Vec<IpAddr>,
 }
 
 fn yes() -> bool {
@@ -232,7 +235,8 @@ fn every_input_file_renders_its_snapshot_and_passes_haproxy() {
             Some("none") => RedirectHttps::None,
             Some(other) => panic!("{name}: redirect_https {other:?}"),
         };
-        let (checked, snapshot) = render_both(&Topology::new(case.units, case.leader), |s| {
+        let topology = Topology::new(case.units, case.leader).with_draining(case.draining);
+        let (checked, snapshot) = render_both(&topology, |s| {
             s.redirect_https = redirect;
             s.enable_hostagent_messenger = case.enable_hostagent_messenger;
             s.enable_ubuntu_installer_attach = case.enable_ubuntu_installer_attach;

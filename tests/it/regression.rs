@@ -51,7 +51,19 @@ fn behind_real_haproxy_of_units(
     commands: &[String],
 ) -> (String, Vec<String>) {
     let addresses: Vec<std::net::IpAddr> = units.iter().map(|u| u.parse().unwrap()).collect();
-    let config = render(&build(&Topology::new(addresses.clone(), Some(addresses[0])), settings)).unwrap();
+    let topology = Topology::new(addresses.clone(), Some(addresses[0]));
+    behind_real_haproxy_of(&topology, settings, services, first, commands)
+}
+
+/// The same for any topology.
+fn behind_real_haproxy_of(
+    topology: &Topology,
+    settings: &Settings,
+    services: &[(&str, u16)],
+    first: &[String],
+    commands: &[String],
+) -> (String, Vec<String>) {
+    let config = render(&build(topology, settings)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg, &config).unwrap();
@@ -887,6 +899,39 @@ fn a_get_whose_server_died_mid_request_is_replayed_and_a_post_never_is() {
         "each POST the dying server took is answered 502, not replayed"
     );
     assert_eq!(count("POST 200") + count("POST 502"), 10, "{answers:?}");
+}
+
+/// Every unit paused for a schema migration: each HAProxy answered 503 with
+/// Landscape's "unplanned offline" page and no hint of when to come back.
+/// Now, while every unit is drained or paused, the 503 is Landscape's
+/// planned-offline page with `Retry-After`, for GETs and POSTs alike; a unit
+/// that serves again ends it.
+#[test]
+fn every_unit_paused_answered_with_the_unplanned_offline_page() {
+    let settings = loopback_settings(RedirectHttps::None);
+    let units: Vec<std::net::IpAddr> = ["127.0.0.1", "127.0.0.2"].iter().map(|u| u.parse().unwrap()).collect();
+    let answer = "curl -s -D - -o /dev/null";
+    let page = "curl -s";
+    let commands = vec![
+        format!("{answer} http://127.0.0.1/ping | tr -d '\\r' | grep -iE '^(HTTP|retry-after)' | tr '\\n' ' '"),
+        "echo".into(),
+        format!(
+            "{answer} -d x http://127.0.0.1/message-system | tr -d '\\r' | grep -iE '^(HTTP|retry-after)' | tr '\\n' ' '"
+        ),
+        "echo".into(),
+        format!("{page} http://127.0.0.1/ | grep -c maintenance || true"),
+    ];
+    let services = [("pingserver", 8070), ("message-server", 8090), ("appserver", 8080)];
+    let all_paused = Topology::new(units.clone(), Some(units[0])).with_draining(units.clone());
+    let (_, answers) = behind_real_haproxy_of(&all_paused, &settings, &services, &[], &commands);
+    assert_eq!(
+        answers,
+        ["HTTP/1.0 503 Service Unavailable retry-after: 60 ", "HTTP/1.0 503 Service Unavailable retry-after: 60 ", "1"]
+    );
+
+    let one_serving = Topology::new(units.clone(), Some(units[0])).with_draining(vec![units[1]]);
+    let (_, answers) = behind_real_haproxy_of(&one_serving, &settings, &services, &[], &commands);
+    assert_eq!(answers, ["HTTP/1.1 200 OK ", "HTTP/1.1 200 OK ", "0"]);
 }
 
 /// worker_counts raised on every unit at once: each unit's HAProxy added the

@@ -48,6 +48,16 @@ pub const ERROR_PAGES: &[(u16, &str)] = &[
     (504, "timeout-haproxy.html"),
 ];
 
+/// The 503 page while every unit stopped its services on purpose (all of
+/// them paused, for a schema migration): Landscape's own "down for
+/// maintenance" page instead of its "unexpectedly offline" one.
+pub const PLANNED_OFFLINE_PAGE: (u16, &str) = (503, "planned-offline-haproxy.html");
+
+/// `Retry-After` on every 503 of a planned window. Clients that honour it
+/// come back once a minute: a schema migration takes minutes, and each
+/// early retry costs HAProxy one error page, not Landscape a request.
+pub const PLANNED_OFFLINE_RETRY_AFTER_SECS: u32 = 60;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Server {
     pub name: String,
@@ -159,6 +169,9 @@ pub struct HaproxyConfig {
     /// HAProxy's Prometheus exporter, once the unit's address is known.
     pub metrics: Option<MetricsFrontend>,
     pub error_files: Vec<ErrorFile>,
+    /// Set while every unit stopped its services on purpose: each frontend
+    /// adds `Retry-After` to its 503s.
+    pub retry_after_secs: Option<u32>,
     pub services: Vec<Service>,
 }
 
@@ -248,6 +261,12 @@ impl Topology {
         draining.dedup();
         self.draining = draining;
         self
+    }
+
+    /// Every unit, this one included, asked to stop its services (each is
+    /// paused or about to be): no server is left to answer, on purpose.
+    pub fn planned_offline(&self) -> bool {
+        !self.unit_ips.is_empty() && self.unit_ips.iter().all(|ip| self.draining.contains(ip))
     }
 }
 
@@ -339,15 +358,23 @@ pub fn build(topology: &Topology, settings: &Settings) -> HaproxyConfig {
             charm_metrics: charm_metrics(settings.certificate_expiry),
             charm_metrics_path: CHARM_METRICS_PATH,
         }),
-        error_files: ERROR_PAGES
-            .iter()
-            .map(|(status, file)| ErrorFile {
-                status: *status,
-                path: settings.errors_dir.join(file).display().to_string(),
-            })
-            .collect(),
+        error_files: error_files(topology.planned_offline(), &settings.errors_dir),
+        retry_after_secs: topology.planned_offline().then_some(PLANNED_OFFLINE_RETRY_AFTER_SECS),
         services,
     }
+}
+
+/// One `errorfile` per status: Landscape's pages, with its planned-offline
+/// page for 503 while the units are stopped on purpose.
+fn error_files(planned_offline: bool, errors_dir: &std::path::Path) -> Vec<ErrorFile> {
+    ERROR_PAGES
+        .iter()
+        .map(|&(status, file)| match PLANNED_OFFLINE_PAGE {
+            (planned, page) if planned_offline && planned == status => (status, page),
+            _ => (status, file),
+        })
+        .map(|(status, file)| ErrorFile { status, path: errors_dir.join(file).display().to_string() })
+        .collect()
 }
 
 /// The frontend ports this configuration listens on.
