@@ -19,6 +19,15 @@
 //! `drain` stays published while the unit is paused, and goes with
 //! `resume`. The state is in unit state and peer data, so a hook killed
 //! half-way is finished by the next one.
+//!
+//! A restart the services owe for a new configuration (a config change, a
+//! leadership move: every unit at once) is taken the same way, one unit at
+//! a time: the unit publishes `drain` (`restart`), keeps serving with the
+//! old files until every peer drained it or the timeout passed, restarts,
+//! and withdraws `drain`. A unit waits while a peer restarts; of two that
+//! began at once, the one with the higher number steps back. A unit restarts
+//! at once when no other unit serves, when its services never ran, or with
+//! `haproxy_drain_timeout=0`.
 
 use crate::peers::{DRAIN_KEY, DRAINED_KEY, PeerView};
 use crate::status::Status;
@@ -26,6 +35,7 @@ use crate::unit_state::{StateKey, UnitState};
 
 /// Why a unit asks to be drained, as its peers read it.
 pub const PAUSE_REASON: &str = "pause";
+pub const RESTART_REASON: &str = "restart";
 
 /// Where a drain this unit asked for stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +68,90 @@ pub fn progress(unit_name: &str, peers: &PeerView, unit_state: &UnitState, timeo
     Progress::Waiting { peers: waiting, left_secs: timeout_secs - elapsed }
 }
 
-/// Whether this unit asks its peers to drain it: while a drain is under way
-/// and while it is paused.
+/// Whether this unit asks its peers to drain it: while a drain is under way,
+/// while it is paused, and before a restart.
 pub fn wanted(unit_state: &UnitState) -> bool {
+    reason(unit_state).is_some()
+}
+
+/// Whether this unit is paused or about to be.
+pub fn pausing(unit_state: &UnitState) -> bool {
     unit_state.contains(&StateKey::DrainStarted) || unit_state.contains(&StateKey::Paused)
+}
+
+/// What this unit publishes as `drain`, if anything.
+fn reason(unit_state: &UnitState) -> Option<&'static str> {
+    if pausing(unit_state) {
+        Some(PAUSE_REASON)
+    } else if unit_state.contains(&StateKey::RestartDrainStarted) {
+        Some(RESTART_REASON)
+    } else {
+        None
+    }
+}
+
+/// When this unit may restart its services for a new configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartTurn {
+    /// Now: drained for it, or no other unit serves, or the services never
+    /// ran (nothing to drain).
+    Now,
+    /// Ask the peers to drain this unit first.
+    DrainFirst,
+    /// Asked; some peers have not drained it yet.
+    Draining { peers: Vec<String>, left_secs: u64 },
+    /// Another unit is restarting: after it.
+    After(String),
+}
+
+/// When a restart owed now may happen (pure). The timeout bounds the wait
+/// for this unit's peers; a wait for another unit is bounded by its own.
+pub fn restart_turn(
+    unit_name: &str,
+    peers: &PeerView,
+    unit_state: &UnitState,
+    timeout_secs: u64,
+    now: u64,
+) -> RestartTurn {
+    if !unit_state.contains(&StateKey::ServicesDigest) || timeout_secs == 0 {
+        return RestartTurn::Now;
+    }
+    let asked = unit_state.get(&StateKey::RestartDrainStarted);
+    let restarting: Vec<&String> = peers
+        .peer_bags
+        .iter()
+        .filter(|(_, bag)| bag.get(DRAIN_KEY).map(String::as_str) == Some(RESTART_REASON))
+        .map(|(name, _)| name)
+        .collect();
+    // Before asking, any peer restarting goes first; once asked, only one
+    // with a lower number (the two asked at once).
+    let ahead = restarting.iter().find(|name| asked.is_none() || unit_number(name) < unit_number(unit_name));
+    if let Some(peer) = ahead {
+        return RestartTurn::After((*peer).clone());
+    }
+    // A peer that asked to restart after this unit steps back: it serves.
+    let away = |name: &String| peers.draining.contains(name) && !restarting.contains(&name);
+    if peers.peers.iter().all(|(name, _)| away(name)) {
+        return RestartTurn::Now;
+    }
+    let Some(started) = asked else { return RestartTurn::DrainFirst };
+    let elapsed = now.saturating_sub(started.parse::<u64>().unwrap_or(0));
+    let waiting = peers.not_drained_by(unit_name);
+    if waiting.is_empty() || elapsed >= timeout_secs {
+        return RestartTurn::Now;
+    }
+    RestartTurn::Draining { peers: waiting, left_secs: timeout_secs - elapsed }
+}
+
+/// Whether this unit asks to be drained for a restart at the end of a hook:
+/// while one is `owed` and its turn is to drain.
+pub fn restart_drain_wanted(turn: &RestartTurn, owed: bool) -> bool {
+    owed && matches!(turn, RestartTurn::DrainFirst | RestartTurn::Draining { .. })
+}
+
+/// `app/7` -> 7; a name without a number sorts last.
+fn unit_number(name: &str) -> u64 {
+    name.rsplit_once('/').and_then(|(_, n)| n.parse().ok()).unwrap_or(u64::MAX)
 }
 
 /// What this unit publishes in its own peer bag: `drain` while it wants to
@@ -69,7 +159,7 @@ pub fn wanted(unit_state: &UnitState) -> bool {
 /// when `haproxy_live`: a config HAProxy refused drains nothing). An empty
 /// value deletes the key.
 pub fn publication(peers: &PeerView, unit_state: &UnitState, haproxy_live: bool) -> Vec<(&'static str, String)> {
-    let mut keys = vec![(DRAIN_KEY, if wanted(unit_state) { PAUSE_REASON.to_string() } else { String::new() })];
+    let mut keys = vec![(DRAIN_KEY, reason(unit_state).unwrap_or_default().to_string())];
     if haproxy_live {
         let mut drained: Vec<&str> = peers
             .peers
@@ -92,6 +182,20 @@ pub fn status(progress: &Progress) -> Option<Status> {
         ))),
         _ => None,
     }
+}
+
+/// The status while a restart owed waits for its turn.
+pub fn restart_status(turn: &RestartTurn) -> Option<Status> {
+    let message = match turn {
+        RestartTurn::Now => return None,
+        RestartTurn::DrainFirst => "Draining before a restart for the new configuration".to_string(),
+        RestartTurn::Draining { peers, left_secs } => format!(
+            "Draining before a restart for the new configuration: waiting for {} (at most {left_secs}s more)",
+            peers.join(", ")
+        ),
+        RestartTurn::After(peer) => format!("Restart for the new configuration waits for {peer} to restart first"),
+    };
+    Some(Status::maintenance(message))
 }
 
 #[cfg(test)]
@@ -150,5 +254,61 @@ mod tests {
         assert_eq!(publication(&peers, &idle, false), vec![("drain", String::new())]);
         let paused = UnitState::new(Databag::from([("paused".to_string(), "true".to_string())]));
         assert_eq!(publication(&peers, &paused, false), vec![("drain", "pause".into())]);
+    }
+
+    fn restart_state(asked: Option<&str>) -> UnitState {
+        let mut bag = Databag::from([("services-digest".to_string(), "d".to_string())]);
+        if let Some(started) = asked {
+            bag.insert("restart-drain-started".into(), started.into());
+        }
+        UnitState::new(bag)
+    }
+
+    fn restarting(view: &mut PeerView, name: &str) {
+        view.peer_bags.push((name.into(), Databag::from([(DRAIN_KEY.to_string(), RESTART_REASON.to_string())])));
+        view.draining.push(name.into());
+    }
+
+    #[test]
+    fn a_restart_drains_first_and_goes_once_drained_or_timed_out() {
+        let view = view(&[("app/1", ""), ("app/2", "app/0")]);
+        assert_eq!(restart_turn("app/0", &view, &restart_state(None), 60, 1000), RestartTurn::DrainFirst);
+        let waiting = restart_turn("app/0", &view, &restart_state(Some("990")), 60, 1000);
+        assert_eq!(waiting, RestartTurn::Draining { peers: vec!["app/1".into()], left_secs: 50 });
+        assert_eq!(restart_turn("app/0", &view, &restart_state(Some("900")), 60, 1000), RestartTurn::Now);
+        let drained = self::view(&[("app/1", "app/0"), ("app/2", "app/0")]);
+        assert_eq!(restart_turn("app/0", &drained, &restart_state(Some("990")), 60, 1000), RestartTurn::Now);
+        assert_eq!(restart_turn("app/0", &view, &UnitState::default(), 60, 1000), RestartTurn::Now, "never ran");
+        assert_eq!(restart_turn("app/0", &view, &restart_state(None), 0, 1000), RestartTurn::Now, "no drain wanted");
+    }
+
+    #[test]
+    fn one_unit_restarts_at_a_time_and_the_higher_number_steps_back() {
+        let mut view = view(&[("app/1", ""), ("app/12", ""), ("app/3", "")]);
+        restarting(&mut view, "app/12");
+        assert_eq!(restart_turn("app/7", &view, &restart_state(None), 60, 1000), RestartTurn::After("app/12".into()));
+        assert!(matches!(
+            restart_turn("app/7", &view, &restart_state(Some("990")), 60, 1000),
+            RestartTurn::Draining { .. }
+        ));
+        restarting(&mut view, "app/3");
+        assert_eq!(
+            restart_turn("app/7", &view, &restart_state(Some("990")), 60, 1000),
+            RestartTurn::After("app/3".into())
+        );
+        // Two asked at once, alone: the lower waits to be drained by the
+        // higher, which steps back and serves meanwhile.
+        let mut pair = self::view(&[("app/1", "")]);
+        restarting(&mut pair, "app/1");
+        let turn = restart_turn("app/0", &pair, &restart_state(Some("990")), 60, 1000);
+        assert_eq!(turn, RestartTurn::Draining { peers: vec!["app/1".into()], left_secs: 50 });
+    }
+
+    #[test]
+    fn a_restart_with_every_peer_drained_away_is_at_once() {
+        let mut view = view(&[("app/1", ""), ("app/2", "")]);
+        view.draining = vec!["app/1".into(), "app/2".into()];
+        assert_eq!(restart_turn("app/0", &view, &restart_state(None), 60, 1000), RestartTurn::Now);
+        assert_eq!(restart_turn("app/0", &PeerView::default(), &restart_state(None), 60, 1000), RestartTurn::Now);
     }
 }

@@ -99,6 +99,21 @@ impl StatusCollector {
         &self.statuses
     }
 
+    /// How many statuses were added so far (a mark for [`Self::rank_first`]).
+    pub fn mark(&self) -> usize {
+        self.statuses.len()
+    }
+
+    /// Puts the statuses added since mark `later` before those added
+    /// between marks `earlier` and `later`, as if their part had run first:
+    /// the first status of a rank wins.
+    pub fn rank_first(&mut self, earlier: usize, later: usize) {
+        let later = later.clamp(earlier, self.statuses.len());
+        if let Some(tail) = self.statuses.get_mut(earlier..) {
+            tail.rotate_left(later - earlier);
+        }
+    }
+
     /// The status to show: the highest priority one, or Active "Unit is ready".
     pub fn resolve(&self) -> Status {
         let rank = |s: &Status| match s.name {
@@ -139,5 +154,19 @@ mod tests {
         c.add(Status::waiting("w"));
         c.add(Status::maintenance("m"));
         assert_eq!(c.resolve(), Status::maintenance("m"));
+    }
+
+    #[test]
+    fn a_part_run_later_can_rank_first() {
+        let mut c = StatusCollector::new();
+        c.add(Status::waiting("tls"));
+        let earlier = c.mark();
+        c.add(Status::waiting("landscape"));
+        let later = c.mark();
+        c.add(Status::waiting("haproxy"));
+        c.rank_first(earlier, later);
+        assert_eq!(c.resolve(), Status::waiting("tls"));
+        let names: Vec<&str> = c.statuses().iter().map(|s| s.message.as_str()).collect();
+        assert_eq!(names, ["tls", "haproxy", "landscape"]);
     }
 }

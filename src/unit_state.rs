@@ -14,6 +14,10 @@ pub enum StateKey {
     /// Unix seconds when `pause` asked the peers to drain this unit; removed
     /// once the services are stopped (or `resume` cancels).
     DrainStarted,
+    /// Unix seconds when this unit asked the peers to drain it so that it
+    /// can restart its services for a new configuration; removed once they
+    /// restarted (or the restart is no longer owed).
+    RestartDrainStarted,
     /// The id of the rolling upgrade whose turn this unit is taking.
     RolloutStep,
     /// Digest of the files Landscape's services read, at their last restart.
@@ -55,6 +59,7 @@ impl StateKey {
         match self {
             StateKey::Paused => "paused".into(),
             StateKey::DrainStarted => "drain-started".into(),
+            StateKey::RestartDrainStarted => "restart-drain-started".into(),
             StateKey::RolloutStep => "rollout-step".into(),
             StateKey::ServicesDigest => "services-digest".into(),
             StateKey::LandscapePpa => "landscape-ppa".into(),
@@ -126,6 +131,7 @@ mod tests {
         let names: Vec<(String, &str)> = [
             (StateKey::Paused, "paused"),
             (StateKey::DrainStarted, "drain-started"),
+            (StateKey::RestartDrainStarted, "restart-drain-started"),
             (StateKey::RolloutStep, "rollout-step"),
             (StateKey::ServicesDigest, "services-digest"),
             (StateKey::LandscapePpa, "landscape-ppa"),
@@ -148,6 +154,7 @@ mod tests {
             match &key {
                 StateKey::Paused
                 | StateKey::DrainStarted
+                | StateKey::RestartDrainStarted
                 | StateKey::RolloutStep
                 | StateKey::ServicesDigest
                 | StateKey::LandscapePpa
@@ -170,6 +177,6 @@ mod tests {
         for (got, wanted) in &names {
             assert_eq!(got, wanted);
         }
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
     }
 }

@@ -51,6 +51,37 @@ pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), Cha
     Ok(())
 }
 
+/// Records where a restart the services owe stands after the Landscape part
+/// ran (`ask`, from [`drain::restart_drain_wanted`]): a drain asked for it, or
+/// withdrawn once it is no longer owed (done, or the files are back as the
+/// services read them) or another unit goes first; and the workers that run
+/// now. Staged: a hook killed before the end asks again.
+pub(super) fn restart_in_turn(
+    host: &Host<'_>,
+    unit_state: &UnitState,
+    turn: &drain::RestartTurn,
+    ask: bool,
+    landscape: &landscape::LandscapeOutcome,
+    status: &mut crate::status::StatusCollector,
+) {
+    if let Some(workers) = landscape.running_workers {
+        host.stage_peer_unit(crate::peers::WORKERS_KEY, workers.to_string());
+    }
+    let asked = unit_state.contains(&StateKey::RestartDrainStarted);
+    if ask && !asked {
+        host.stage_state(StateKey::RestartDrainStarted, drain::now().to_string());
+        host.log(LogLevel::Info, "the services owe a restart for their new files; draining this unit first");
+    } else if asked && !ask {
+        host.stage_state_delete(StateKey::RestartDrainStarted);
+    }
+    if ask != asked && !drain::pausing(unit_state) {
+        host.stage_peer_unit(crate::peers::DRAIN_KEY, if ask { drain::RESTART_REASON } else { "" });
+    }
+    if let (true, Some(waiting)) = (landscape.restart_owed, drain::restart_status(turn)) {
+        status.add(waiting);
+    }
+}
+
 /// This unit's step of a rolling upgrade (see [`rollout`]): the leader
 /// moves what the units said into the plan; the unit whose turn it is
 /// drains, then (drained and stopped) upgrades and starts again. Unit state

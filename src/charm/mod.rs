@@ -3,7 +3,7 @@
 //!
 //! Every hook builds a [`World`] (each part's `observe`), finishes a drain
 //! whose time has come, then [`reconcile`] calls the parts (peers, the
-//! config gate, packages, TLS, HAProxy, the edges, monitoring, Landscape,
+//! config gate, packages, TLS, monitoring, Landscape, HAProxy, the edges,
 //! the companions), each with the slices of the world it needs and the
 //! outcome of the parts before it. A part's failure that explains
 //! itself becomes a status ([`crate::status::Explain`]); any other fails the
@@ -32,7 +32,7 @@ pub use crate::world::World;
 mod lifecycle;
 
 pub use lifecycle::stop_services;
-use lifecycle::{ensure_packages, finish_drain, stop, take_rollout_step};
+use lifecycle::{ensure_packages, finish_drain, restart_in_turn, stop, take_rollout_step};
 
 /// Runs a hook: snapshot, reconcile, status. Returns an error only when Juju
 /// should retry the hook.
@@ -42,7 +42,9 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
     }
     let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
     // A drain under way may be finished by this hook (its timeout passed).
-    let under_way = unit_state.contains(&StateKey::DrainStarted) || unit_state.contains(&StateKey::RolloutStep);
+    let under_way = [StateKey::DrainStarted, StateKey::RestartDrainStarted, StateKey::RolloutStep]
+        .iter()
+        .any(|key| unit_state.contains(key));
     if event == Event::UpdateStatus && !under_way {
         match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
             None => return Ok(()),
@@ -107,8 +109,9 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     let leader_ip = peers.leader_ip(world.is_leader);
     let legacy_host = website::root_url_host(world.website.as_ref());
     let root_url = peers::root_url(config.root_url.as_ref(), legacy_host.as_deref(), leader_ip);
-    front_door(host, world, config, &cert, leader_ip, status)?;
     monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
+    let before_landscape = status.mark();
+    let turn = restart_turn(host, world, config);
     let landscape_inputs = landscape::Inputs {
         config,
         is_leader: world.is_leader,
@@ -121,11 +124,20 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         packages: &packages,
         root_url,
         leader_ip,
+        restart_now: turn == drain::RestartTurn::Now,
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
-    if let Some(workers) = landscape.running_workers {
-        host.stage_peer_unit(peers::WORKERS_KEY, workers.to_string());
-    }
+    // HAProxy after Landscape, so that it is reloaded once per hook with
+    // this unit's own servers as the restart left them: drained from the
+    // hook that finds a restart owed, serving again in the hook that did it.
+    let restart_drain = drain::restart_drain_wanted(&turn, landscape.restart_owed);
+    let self_draining = drain::pausing(&world.unit_state) || restart_drain;
+    let before_front_door = status.mark();
+    let front = front_door(host, world, config, &cert, leader_ip, self_draining, status);
+    // What HAProxy and the edges say ranks as if they had run first.
+    status.rank_first(before_landscape, before_front_door);
+    restart_in_turn(host, &world.unit_state, &turn, restart_drain, &landscape, status);
+    front?;
     // The debarchive and the task handler know Landscape by root_url's host
     // name, never an address: they route by it (SNI), which takes no address.
     let companions = companions::Inputs {
@@ -141,6 +153,12 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         status.add(Status::active(exposure));
     }
     Ok(())
+}
+
+/// When a restart the services may owe in this hook can happen.
+fn restart_turn(host: &Host<'_>, world: &World, config: &CharmConfig) -> drain::RestartTurn {
+    let timeout = config.haproxy_limits.drain_timeout_secs.into();
+    drain::restart_turn(&host.ctx.unit_name, &world.peers, &world.unit_state, timeout, drain::now())
 }
 
 /// This unit's certificate: the TLS part's outcome, or (when the
@@ -182,13 +200,15 @@ fn operations_status(host: &Host<'_>, world: &World, config: &CharmConfig, statu
 /// the ingress and haproxy-route publications. Both are published even when
 /// HAProxy refuses its new config (the databags depend on the config and
 /// addresses, not on HAProxy's verdict); a failure of one is returned after
-/// the others ran.
+/// the others ran. `self_draining` gives this unit's own servers no new
+/// requests.
 fn front_door(
     host: &Host<'_>,
     world: &World,
     config: &CharmConfig,
     cert: &tls::CertOutcome,
     leader_ip: Option<std::net::IpAddr>,
+    self_draining: bool,
     status: &mut StatusCollector,
 ) -> Result<(), CharmError> {
     let peers = &world.peers;
@@ -197,7 +217,7 @@ fn front_door(
         unit_ips: peers.all_ips(),
         unit_ip: peers.unit_ip,
         leader_ip,
-        draining: peers.draining_ips(drain::wanted(&world.unit_state)),
+        draining: peers.draining_ips(self_draining),
         announced_workers: peers.announced_workers.clone(),
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,

@@ -58,6 +58,9 @@ pub struct Inputs<'a> {
     /// `root_url`, or the leader's address; None until that is known.
     pub root_url: Option<String>,
     pub leader_ip: Option<std::net::IpAddr>,
+    /// Whether a restart owed may happen in this hook (otherwise the unit
+    /// is drained for it first, and the services keep the old files).
+    pub restart_now: bool,
 }
 
 /// What Landscape reads at start, as this hook wrote it.
@@ -111,6 +114,9 @@ pub struct LandscapeOutcome {
     /// The workers per service that run now, with the files as written
     /// (None while the services do not run).
     pub running_workers: Option<u16>,
+    /// The services run with older files than this hook wrote, and may not
+    /// restart in this hook ([`Inputs::restart_now`]).
+    pub restart_owed: bool,
 }
 
 /// Brings Landscape to the state `inputs` ask for.
@@ -125,7 +131,7 @@ pub fn reconcile(
     let mut readiness = Readiness::default();
     let secrets = shared_secrets::resolve(host, inputs, &mut readiness)?;
     let secret_token = secrets.as_ref().map(|s| s.secret_token.clone());
-    let unchanged = LandscapeOutcome { restarted: false, secret_token: secret_token.clone(), running_workers: None };
+    let unchanged = LandscapeOutcome { secret_token: secret_token.clone(), ..LandscapeOutcome::default() };
     let db = readiness.database(host, &inputs.db.state, status);
     let broker = readiness.broker(host, inputs.amqp, status);
     readiness.certificate(inputs.tls_related, inputs.certificate);
@@ -149,6 +155,7 @@ pub fn reconcile(
     }
     let restarted = match restart_if_changed(host, inputs, &written, status)? {
         Restart::Failed => return Ok(unchanged),
+        Restart::Owed => return Ok(LandscapeOutcome { restart_owed: true, ..unchanged }),
         Restart::Unchanged => false,
         Restart::Done => true,
     };
@@ -156,7 +163,12 @@ pub fn reconcile(
         let root_url = inputs.root_url.clone().unwrap_or_default();
         status.absorb(host, account::ensure(host, inputs, &root_url))?;
     }
-    Ok(LandscapeOutcome { restarted, secret_token, running_workers: Some(inputs.config.worker_counts) })
+    Ok(LandscapeOutcome {
+        restarted,
+        secret_token,
+        running_workers: Some(inputs.config.worker_counts),
+        restart_owed: false,
+    })
 }
 
 /// Whether the services restarted for what they read.
@@ -164,6 +176,8 @@ enum Restart {
     /// Nothing they read changed since their last restart.
     Unchanged,
     Done,
+    /// They should, but may not yet ([`Inputs::restart_now`]).
+    Owed,
     /// They did not start (the unit is Blocked saying why).
     Failed,
 }
@@ -289,6 +303,9 @@ fn restart_if_changed(
     let digest = services_digest(&read, written.license.as_deref());
     if inputs.unit_state.get(&StateKey::ServicesDigest) == Some(&digest) {
         return Ok(Restart::Unchanged);
+    }
+    if !inputs.restart_now {
+        return Ok(Restart::Owed);
     }
     host.juju.status_set(StatusName::Maintenance, "Restarting Landscape services", false)?;
     if status.absorb(host, services::restart(host.cmds).map_err(LandscapeError::Start))?.is_none() {

@@ -234,4 +234,102 @@ fn the_drain_keys_are_a_data_format() {
     assert_eq!(landscape_server::peers::DRAIN_KEY, "drain");
     assert_eq!(landscape_server::peers::DRAINED_KEY, "drained");
     assert_eq!(landscape_server::drain::PAUSE_REASON, "pause");
+    assert_eq!(landscape_server::drain::RESTART_REASON, "restart");
+}
+
+fn restart_asked(unit: &mut Unit) -> bool {
+    own_bag_value(unit, "drain").as_deref() == Some("restart")
+        && unit.state.unit_state.contains_key("restart-drain-started")
+}
+
+/// A change every unit's services restart for (a config change, a
+/// leadership move) reaches every unit at once: each unit now restarts only
+/// once its peers drained it, and keeps serving with the old files until
+/// then.
+#[test]
+fn a_config_change_restarts_the_services_only_once_every_peer_drained_the_unit() {
+    let mut unit = ready_leader(2);
+    unit.set_config("worker_counts", serde_json::json!(3));
+    let run = unit.hook("config-changed");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.ran("lsctl restart"), "restarted before the peers drained it: {:?}", run.command_lines());
+    assert!(restart_asked(&mut unit));
+    let (status, message) = unit.status();
+    assert_eq!(status, "maintenance");
+    assert_eq!(message, "Draining before a restart for the new configuration");
+    assert_eq!(own_bag_value(&mut unit, "workers").as_deref(), Some("2"), "still runs two");
+    assert!(drained(&unit, MY_ADDRESS) && not_drained(&unit, "10.1.78.1"), "its own HAProxy drains it at once");
+
+    // The next hook waits for the peers.
+    let run = unit.hook("update-status");
+    assert!(!run.ran("lsctl restart"));
+    assert!(drained(&unit, MY_ADDRESS));
+    assert!(
+        unit.status().1.contains("waiting for landscape-server/1, landscape-server/2 (at most"),
+        "{:?}",
+        unit.status()
+    );
+    peer_says(&mut unit, 1, "drained", ME);
+    assert!(!peer_changed(&mut unit, 1).ran("lsctl restart"));
+    peer_says(&mut unit, 2, "drained", ME);
+    let run = peer_changed(&mut unit, 2);
+    assert!(run.ran("lsctl restart"), "{:?}", run.command_lines());
+    assert_eq!(own_bag_value(&mut unit, "drain"), None, "withdrawn once restarted");
+    assert!(!unit.state.unit_state.contains_key("restart-drain-started"));
+    assert_eq!(own_bag_value(&mut unit, "workers").as_deref(), Some("3"));
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    assert!(not_drained(&unit, MY_ADDRESS), "its own HAProxy serves it again in the same hook");
+    assert!(!unit.hook("update-status").ran("lsctl restart"), "restarted once");
+}
+
+#[test]
+fn a_restart_waits_for_a_peer_restarting_and_ends_at_the_timeout_without_answers() {
+    let mut unit = ready_leader(2);
+    peer_says(&mut unit, 2, "drain", "restart");
+    peer_changed(&mut unit, 2);
+    unit.set_config("worker_counts", serde_json::json!(3));
+    let run = unit.hook("config-changed");
+    assert!(!run.ran("lsctl restart") && !restart_asked(&mut unit));
+    assert_eq!(unit.status().1, "Restart for the new configuration waits for landscape-server/2 to restart first");
+
+    // The peer is done: this unit's turn. No peer answers: the timeout.
+    peer_says(&mut unit, 2, "drain", "");
+    assert!(!peer_changed(&mut unit, 2).ran("lsctl restart"));
+    assert!(restart_asked(&mut unit));
+    // A peer with a higher number asking now steps back for this one.
+    peer_says(&mut unit, 1, "drain", "restart");
+    assert!(!peer_changed(&mut unit, 1).ran("lsctl restart"));
+    assert!(restart_asked(&mut unit), "landscape-server/0 goes first");
+    let started: u64 = unit.state.unit_state["restart-drain-started"].parse().unwrap();
+    unit.state.unit_state.insert("restart-drain-started".into(), (started - 61).to_string());
+    let run = unit.hook("update-status");
+    assert!(run.ran("lsctl restart"), "{:?}", run.command_lines());
+    assert!(!restart_asked(&mut unit));
+}
+
+#[test]
+fn a_restart_with_no_other_unit_serving_is_at_once_and_a_killed_one_is_taken_again() {
+    let mut unit = ready_leader(2);
+    for peer in [1, 2] {
+        peer_says(&mut unit, peer, "drain", "pause");
+    }
+    peer_changed(&mut unit, 2);
+    unit.set_config("worker_counts", serde_json::json!(3));
+    assert!(unit.hook("config-changed").ran("lsctl restart"), "nobody else serves: draining gains nothing");
+
+    let mut unit = ready_leader(2);
+    unit.set_config("worker_counts", serde_json::json!(3));
+    unit.hook("config-changed");
+    for peer in [1, 2] {
+        peer_says(&mut unit, peer, "drained", ME);
+    }
+    unit.state.kill_at_command = Some("lsctl restart".into());
+    let killed = unit.relation_changed("replicas", 0, Some("landscape-server/2"));
+    unit.state.kill_at_command = None;
+    assert_ne!(killed.code, 0, "killed at lsctl restart");
+    assert!(restart_asked(&mut unit), "the drain stays asked");
+    let next = unit.hook("update-status");
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert!(next.ran("lsctl restart"));
+    assert!(!restart_asked(&mut unit));
 }

@@ -947,6 +947,8 @@ fn a_worker_added_everywhere_at_once_was_routed_to_before_its_unit_ran_it() {
         let bag = unit.peer_relation().remote_units.get_mut(&format!("landscape-server/{peer}")).unwrap();
         bag.insert("workers".into(), "2".into());
     }
+    // Restart at once rather than drained first (tests/it/drain.rs).
+    unit.set_config("haproxy_drain_timeout", json!(0));
     unit.set_config("worker_counts", json!(3));
     assert_eq!(unit.hook("config-changed").code, 0);
     let count = |unit: &Unit, address: &str| {

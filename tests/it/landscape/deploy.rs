@@ -175,9 +175,22 @@ fn leadership_moving_away_masks_the_leader_only_services_and_restarts() {
         run.ran("systemctl disable --now landscape-package-search")
             && run.ran("systemctl mask landscape-package-upload")
     );
-    assert!(run.ran("lsctl restart"), "RUN_* changed");
     assert_eq!(service_conf(&unit).get("package-search", "host").as_deref(), Some("10.1.77.229"));
     assert!(unit.read("/etc/default/landscape-server").unwrap().contains("RUN_PACKAGESEARCH=\"no\""));
+    // RUN_* and service.conf changed: the restart waits for the peer to
+    // drain this unit, which the new leader still serves through.
+    assert!(!run.ran("lsctl restart"), "restarted before the peer drained it");
+    assert_eq!(unit.peer_relation().local_unit_data.get("drain").map(String::as_str), Some("restart"));
+    unit.peer_relation()
+        .remote_units
+        .get_mut("landscape-server/1")
+        .unwrap()
+        .insert("drained".into(), "landscape-server/0".into());
+    let run = unit.relation_changed("replicas", 0, Some("landscape-server/1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.ran("lsctl restart"), "RUN_* changed");
+    assert_eq!(unit.peer_relation().local_unit_data.get("drain"), None);
+    assert!(!unit.state.unit_state.contains_key("restart-drain-started"));
 }
 
 #[test]
