@@ -512,9 +512,11 @@ impl Model {
     }
 
     /// Waits until every reload the charm asked for (`systemctl reload
-    /// haproxy` in the shim's log) is done: the master counted it and only
-    /// the new worker is left, so that what a test sees next is the new
-    /// config (systemd's notify reload gives the same guarantee).
+    /// haproxy` in the shim's log) is done: the master counted it (or, as
+    /// two signals sent back to back merge into one reload, its worker
+    /// started after the config was last written) and only the new worker
+    /// is left, so that what a test sees next is the new config (systemd's
+    /// notify reload gives the same guarantee).
     pub fn wait_for_reloads(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for u in &self.units {
@@ -523,10 +525,18 @@ impl Model {
             if !u.master_socket().exists() {
                 continue;
             }
+            let written = std::fs::metadata(u.unit.path("/etc/haproxy/haproxy.cfg")).and_then(|m| m.modified()).ok();
             loop {
                 let state = super::probe::proc_state(&u.master_socket());
+                // Uptime is in whole seconds: a second's margin.
+                let newer = |s: &super::probe::ProcState| match (s.worker_uptime_secs, written) {
+                    (Some(up), Some(written)) => std::time::SystemTime::now()
+                        .checked_sub(Duration::from_secs(up + 1))
+                        .is_some_and(|started| started > written),
+                    _ => false,
+                };
                 match &state {
-                    Ok(s) if s.reloads >= asked && s.workers == 1 && s.old_workers == 0 => break,
+                    Ok(s) if (s.reloads >= asked || newer(s)) && s.workers == 1 && s.old_workers == 0 => break,
                     _ => {}
                 }
                 assert!(Instant::now() < deadline, "{}: {asked} reload(s) asked, HAProxy shows {state:?}", u.name());

@@ -62,6 +62,18 @@ pub struct ProcState {
     pub failed_reloads: u32,
     pub workers: usize,
     pub old_workers: usize,
+    /// The newest current worker's uptime, in whole seconds.
+    pub worker_uptime_secs: Option<u64>,
+}
+
+/// `0d00h01m05s` -> 65.
+fn uptime_secs(text: &str) -> Option<u64> {
+    let (days, rest) = text.split_once('d')?;
+    let (hours, rest) = rest.split_once('h')?;
+    let (minutes, rest) = rest.split_once('m')?;
+    let seconds = rest.strip_suffix('s')?;
+    let [d, h, m, s] = [days, hours, minutes, seconds].map(|n| n.parse::<u64>().ok());
+    Some(((d? * 24 + h?) * 60 + m?) * 60 + s?)
 }
 
 pub fn proc_state(socket: &Path) -> Result<ProcState, String> {
@@ -81,7 +93,11 @@ pub fn proc_state(socket: &Path) -> Result<ProcState, String> {
                         state.failed_reloads =
                             fields.get(4).and_then(|n| n.trim_end_matches(']').parse().ok()).unwrap_or(0);
                     }
-                    (Some(&"worker"), "workers") => state.workers += 1,
+                    (Some(&"worker"), "workers") => {
+                        state.workers += 1;
+                        let uptime = fields.get(3).and_then(|u| uptime_secs(u));
+                        state.worker_uptime_secs = state.worker_uptime_secs.min(uptime).or(uptime);
+                    }
                     (Some(&"worker"), "old") => state.old_workers += 1,
                     _ => {}
                 }

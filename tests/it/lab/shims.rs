@@ -7,7 +7,9 @@
 //!   SIGTERM. `landscape-package-upload` turns the stand-in's upload server
 //!   on and off; other units (postfix, package-search) are accepted.
 //! - `lsctl`: applies `/etc/default/landscape-server` (the `RUN_*` lines the
-//!   charm wrote) to the stand-in services, as Landscape's own lsctl would.
+//!   charm wrote) to the stand-in services, as Landscape's own lsctl would;
+//!   `restart` stops every stand-in (dropping its connections) for a second
+//!   first, as a real restart does.
 //! - `haproxy`: the real one, except that `-c` fails on purpose while the
 //!   lab's fault file exists, to show what a rejected config does.
 //!
@@ -101,7 +103,8 @@ esac
         r#"#!/bin/sh
 # Lab stand-in for Landscape's lsctl (see tests/it/lab/shims.rs).
 {common}case "$1" in
-  start|restart) cp {defaults} "$RUN/landscape.env" ;;
+  start) cp {defaults} "$RUN/landscape.env" ;;
+  restart) : > "$RUN/landscape.env"; sleep 1; cp {defaults} "$RUN/landscape.env" ;;
   stop) : > "$RUN/landscape.env" ;;
   status) [ -s "$RUN/landscape.env" ] ;;
 esac
