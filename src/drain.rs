@@ -154,18 +154,43 @@ fn unit_number(name: &str) -> u64 {
     name.rsplit_once('/').and_then(|(_, n)| n.parse().ok()).unwrap_or(u64::MAX)
 }
 
+/// The peers this unit's HAProxy drains: every one that asks, but of those
+/// that ask to restart (this unit included), only the one whose turn it is
+/// (the lowest number): the others step back and serve meanwhile, so that
+/// two units asking at once never leave a backend empty. `self_restarting`:
+/// this unit asks to restart at the end of this hook.
+pub fn drained_peers(unit_name: &str, peers: &PeerView, self_restarting: bool) -> Vec<String> {
+    let restarting = |name: &String| {
+        peers
+            .peer_bags
+            .iter()
+            .any(|(peer, bag)| peer == name && bag.get(DRAIN_KEY).map(String::as_str) == Some(RESTART_REASON))
+    };
+    let own = self_restarting.then(|| unit_name.to_string());
+    let turn = peers.draining.iter().filter(|n| restarting(n)).chain(own.as_ref()).min_by_key(|n| unit_number(n));
+    let mut drained: Vec<String> =
+        peers.draining.iter().filter(|n| !restarting(n) || Some(*n) == turn).cloned().collect();
+    drained.sort();
+    drained
+}
+
 /// What this unit publishes in its own peer bag: `drain` while it wants to
-/// be drained; `drained`, the peers its live HAProxy config drains (only
-/// when `haproxy_live`: a config HAProxy refused drains nothing). An empty
-/// value deletes the key.
-pub fn publication(peers: &PeerView, unit_state: &UnitState, haproxy_live: bool) -> Vec<(&'static str, String)> {
+/// be drained; `drained`, the `drained_peers` its live HAProxy config drains
+/// (only when `haproxy_live`: a config HAProxy refused drains nothing). An
+/// empty value deletes the key.
+pub fn publication(
+    peers: &PeerView,
+    drained_peers: &[String],
+    unit_state: &UnitState,
+    haproxy_live: bool,
+) -> Vec<(&'static str, String)> {
     let mut keys = vec![(DRAIN_KEY, reason(unit_state).unwrap_or_default().to_string())];
     if haproxy_live {
         let mut drained: Vec<&str> = peers
             .peers
             .iter()
             .map(|(name, _)| name.as_str())
-            .filter(|n| peers.draining.iter().any(|d| d == n))
+            .filter(|n| drained_peers.iter().any(|d| d == n))
             .collect();
         drained.sort_unstable();
         keys.push((DRAINED_KEY, drained.join(",")));
@@ -250,10 +275,24 @@ mod tests {
         let mut peers = view(&[("app/2", ""), ("app/1", "")]);
         peers.draining = vec!["app/2".into(), "app/7".into()];
         let idle = UnitState::default();
-        assert_eq!(publication(&peers, &idle, true), vec![("drain", String::new()), ("drained", "app/2".into())]);
-        assert_eq!(publication(&peers, &idle, false), vec![("drain", String::new())]);
+        let drained = drained_peers("app/0", &peers, false);
+        assert_eq!(drained, ["app/2", "app/7"]);
+        let live = publication(&peers, &drained, &idle, true);
+        assert_eq!(live, vec![("drain", String::new()), ("drained", "app/2".into())]);
+        assert_eq!(publication(&peers, &drained, &idle, false), vec![("drain", String::new())]);
         let paused = UnitState::new(Databag::from([("paused".to_string(), "true".to_string())]));
-        assert_eq!(publication(&peers, &paused, false), vec![("drain", "pause".into())]);
+        assert_eq!(publication(&peers, &drained, &paused, false), vec![("drain", "pause".into())]);
+    }
+
+    #[test]
+    fn of_the_units_asking_to_restart_only_the_lowest_is_drained() {
+        let mut peers = view(&[("app/1", ""), ("app/2", ""), ("app/3", "")]);
+        restarting(&mut peers, "app/2");
+        restarting(&mut peers, "app/3");
+        peers.draining.push("app/1".into());
+        assert_eq!(drained_peers("app/0", &peers, false), ["app/1", "app/2"], "app/3 steps back; app/1 pauses");
+        assert_eq!(drained_peers("app/0", &peers, true), ["app/1"], "this unit goes first");
+        assert_eq!(drained_peers("app/9", &peers, true), ["app/1", "app/2"], "this unit steps back");
     }
 
     fn restart_state(asked: Option<&str>) -> UnitState {

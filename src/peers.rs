@@ -153,11 +153,11 @@ impl PeerView {
         }
     }
 
-    /// The addresses of the peers that ask to be drained, and this unit's
-    /// own when `self_draining`.
-    pub fn draining_ips(&self, self_draining: bool) -> Vec<IpAddr> {
+    /// The addresses of the `drained` peers, and this unit's own when
+    /// `self_draining`.
+    pub fn draining_ips(&self, self_draining: bool, drained: &[String]) -> Vec<IpAddr> {
         let own = self.unit_ip.filter(|_| self_draining);
-        let peers = self.peers.iter().filter(|(name, _)| self.draining.contains(name)).map(|(_, ip)| *ip);
+        let peers = self.peers.iter().filter(|(name, _)| drained.contains(name)).map(|(_, ip)| *ip);
         own.into_iter().chain(peers).collect()
     }
 

@@ -131,9 +131,10 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     // this unit's own servers as the restart left them: drained from the
     // hook that finds a restart owed, serving again in the hook that did it.
     let restart_drain = drain::restart_drain_wanted(&turn, landscape.restart_owed);
-    let self_draining = drain::pausing(&world.unit_state) || restart_drain;
+    let pausing = drain::pausing(&world.unit_state);
+    let drained = drain::drained_peers(&host.ctx.unit_name, peers, restart_drain && !pausing);
     let before_front_door = status.mark();
-    let front = front_door(host, world, config, &cert, leader_ip, self_draining, status);
+    let front = front_door(host, world, config, &cert, leader_ip, (pausing || restart_drain, &drained), status);
     // What HAProxy and the edges say ranks as if they had run first.
     status.rank_first(before_landscape, before_front_door);
     restart_in_turn(host, &world.unit_state, &turn, restart_drain, &landscape, status);
@@ -201,14 +202,14 @@ fn operations_status(host: &Host<'_>, world: &World, config: &CharmConfig, statu
 /// HAProxy refuses its new config (the databags depend on the config and
 /// addresses, not on HAProxy's verdict); a failure of one is returned after
 /// the others ran. `self_draining` gives this unit's own servers no new
-/// requests.
+/// requests, `drained_peers` those of these peers.
 fn front_door(
     host: &Host<'_>,
     world: &World,
     config: &CharmConfig,
     cert: &tls::CertOutcome,
     leader_ip: Option<std::net::IpAddr>,
-    self_draining: bool,
+    (self_draining, drained_peers): (bool, &[String]),
     status: &mut StatusCollector,
 ) -> Result<(), CharmError> {
     let peers = &world.peers;
@@ -217,7 +218,7 @@ fn front_door(
         unit_ips: peers.all_ips(),
         unit_ip: peers.unit_ip,
         leader_ip,
-        draining: peers.draining_ips(self_draining),
+        draining: peers.draining_ips(self_draining, drained_peers),
         announced_workers: peers.announced_workers.clone(),
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,
@@ -233,7 +234,7 @@ fn front_door(
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
     let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
-    for (key, value) in drain::publication(peers, &world.unit_state, served.is_ok()) {
+    for (key, value) in drain::publication(peers, drained_peers, &world.unit_state, served.is_ok()) {
         host.stage_peer_unit(key, value);
     }
     operations_status(host, world, config, status);

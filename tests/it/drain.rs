@@ -333,3 +333,22 @@ fn a_restart_with_no_other_unit_serving_is_at_once_and_a_killed_one_is_taken_aga
     assert!(next.ran("lsctl restart"));
     assert!(!restart_asked(&mut unit));
 }
+
+/// Two units that get the same change ask to restart in the same moment.
+/// Each unit's HAProxy drained both, so with two units every server had
+/// weight 0 until the higher one stepped back: HAProxy answered 503. Now
+/// only the lower one is drained; the higher one serves meanwhile.
+#[test]
+fn two_units_asking_to_restart_at_once_left_every_server_drained() {
+    let mut unit = ready_leader(1);
+    unit.set_config("worker_counts", serde_json::json!(3));
+    assert_eq!(unit.hook("config-changed").code, 0);
+    assert!(restart_asked(&mut unit));
+    peer_says(&mut unit, 1, "drain", "restart");
+    peer_changed(&mut unit, 1);
+    assert!(restart_asked(&mut unit), "landscape-server/0 goes first");
+    assert!(drained(&unit, MY_ADDRESS));
+    assert!(not_drained(&unit, "10.1.78.1"), "landscape-server/1 steps back and serves meanwhile");
+    assert!(!planned_offline(&unit));
+    assert_eq!(own_bag_value(&mut unit, "drained"), None, "not drained, so not said");
+}
