@@ -11,7 +11,7 @@ use crate::error::CharmError;
 use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::host::Host;
-use crate::juju::{Databag, LogLevel};
+use crate::juju::LogLevel;
 use crate::landscape::{install, services};
 use crate::peer_app::PeerKey;
 use crate::rollout;
@@ -69,9 +69,7 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
     if !paused && timeout > 0 && !world.peers.peers.is_empty() {
         let peers: Vec<&str> = world.peers.peers.iter().map(|(name, _)| name.as_str()).collect();
         if !world.unit_state.contains(&StateKey::DrainStarted) {
-            let started = drain::now().to_string();
-            host.juju.state_set(&Databag::from([(StateKey::DrainStarted.name(), started.clone())]))?;
-            world.unit_state.adjust(&StateKey::DrainStarted, Some(&started));
+            host.record_state_now(&mut world.unit_state, &[(StateKey::DrainStarted, drain::now().to_string())], &[])?;
             host.log(LogLevel::Info, &format!("pause: asking {} to drain this unit", peers.join(", ")));
         }
         charm::handle_world(host, &world)?;
@@ -90,10 +88,8 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
         return Ok(Outcome::Failed(e.to_string()));
     }
     // Written at once, not staged: the reconcile below sees the world as
-    // `adjust` makes it, and staged writes are sent only when they differ
-    // from that world.
-    host.juju.state_set(&Databag::from([(StateKey::Paused.name(), "true".to_string())]))?;
-    world.unit_state.adjust(&StateKey::Paused, Some("true"));
+    // it makes it, and staged writes are sent only when they differ from it.
+    host.record_state_now(&mut world.unit_state, &[(StateKey::Paused, "true".to_string())], &[])?;
     charm::handle_world(host, &world)?;
     Ok(done("Landscape services stopped"))
 }
@@ -104,8 +100,7 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
 fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
     let mut world = charm::observe_for_action(host)?;
     if world.unit_state.contains(&StateKey::DrainStarted) {
-        host.juju.state_delete(&StateKey::DrainStarted.name())?;
-        world.unit_state.adjust(&StateKey::DrainStarted, None);
+        host.record_state_now(&mut world.unit_state, &[], &[StateKey::DrainStarted])?;
         if !world.unit_state.contains(&StateKey::Paused) {
             charm::handle_world(host, &world)?;
             return Ok(done("drain called off: Landscape services kept running"));
@@ -122,8 +117,7 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
         host.log(LogLevel::Error, &format!("resume: {e}"));
         return Ok(Outcome::Failed(e.to_string()));
     }
-    host.juju.state_delete(&StateKey::Paused.name())?;
-    world.unit_state.adjust(&StateKey::Paused, None);
+    host.record_state_now(&mut world.unit_state, &[], &[StateKey::Paused])?;
     charm::handle_world(host, &world)?;
     Ok(done("Landscape services started"))
 }

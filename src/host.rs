@@ -61,6 +61,31 @@ impl<'a> Host<'a> {
         staged.unit_state.insert(name, value.into());
     }
 
+    /// Writes unit-state keys at once (one `state-set`, one `state-delete`
+    /// per key), not staged, and applies them to `state`, the world this
+    /// hook reconciles next. For records that must survive the hook being
+    /// killed right after (a drain begun, services stopped or started).
+    pub fn record_state_now(
+        &self,
+        state: &mut UnitState,
+        set: &[(StateKey, String)],
+        delete: &[StateKey],
+    ) -> Result<(), HookToolError> {
+        if !set.is_empty() {
+            self.juju.state_set(&set.iter().map(|(key, value)| (key.name(), value.clone())).collect())?;
+        }
+        for key in delete {
+            self.juju.state_delete(&key.name())?;
+        }
+        for (key, value) in set {
+            state.adjust(key, Some(value));
+        }
+        for key in delete {
+            state.adjust(key, None);
+        }
+        Ok(())
+    }
+
     /// Deletes a unit-state key at the end of the hook.
     pub fn stage_state_delete(&self, key: StateKey) {
         let mut staged = self.staged.borrow_mut();

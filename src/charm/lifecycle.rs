@@ -43,10 +43,8 @@ pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), Cha
         );
     }
     stop_services(host)?;
-    host.juju.state_set(&crate::juju::Databag::from([(StateKey::Paused.name(), "true".to_string())]))?;
-    host.juju.state_delete(&StateKey::DrainStarted.name())?;
-    world.unit_state.adjust(&StateKey::Paused, Some("true"));
-    world.unit_state.adjust(&StateKey::DrainStarted, None);
+    let paused = [(StateKey::Paused, "true".to_string())];
+    host.record_state_now(&mut world.unit_state, &paused, &[StateKey::DrainStarted])?;
     host.log(LogLevel::Info, "drain: done; Landscape services stopped, the unit is paused");
     Ok(())
 }
@@ -97,12 +95,9 @@ pub(super) fn take_rollout_step(host: &Host<'_>, world: &mut World) -> Result<()
     let paused = world.unit_state.contains(&StateKey::Paused);
     match rollout::turn(&plan, &unit, step_of.as_deref(), paused, &own) {
         rollout::Turn::Drain => {
-            let started = drain::now().to_string();
-            let records = [(StateKey::DrainStarted, started), (StateKey::RolloutStep, plan.id.clone())];
-            host.juju.state_set(&records.iter().map(|(k, v)| (k.name(), v.clone())).collect())?;
-            for (key, value) in &records {
-                world.unit_state.adjust(key, Some(value));
-            }
+            let records =
+                [(StateKey::DrainStarted, drain::now().to_string()), (StateKey::RolloutStep, plan.id.clone())];
+            host.record_state_now(&mut world.unit_state, &records, &[])?;
             host.log(LogLevel::Info, &format!("rolling upgrade {}: this unit's turn; draining", plan.id));
         }
         rollout::Turn::Upgrade => {
@@ -142,10 +137,7 @@ fn upgrade_in_turn(host: &Host<'_>, world: &mut World, id: &str) -> Result<rollo
         .and_then(|()| start_services(host).map_err(|e| format!("services did not start after the upgrade: {e}")));
     match outcome {
         Ok(()) => {
-            for key in [StateKey::Paused, StateKey::RolloutStep] {
-                host.juju.state_delete(&key.name())?;
-                world.unit_state.adjust(&key, None);
-            }
+            host.record_state_now(&mut world.unit_state, &[], &[StateKey::Paused, StateKey::RolloutStep])?;
             host.stage_peer_unit(rollout::UPGRADED_KEY, id);
             host.stage_peer_unit(rollout::FAILED_KEY, "");
             host.log(LogLevel::Info, &format!("rolling upgrade {id}: upgraded; services started"));
