@@ -68,12 +68,6 @@ pub fn progress(unit_name: &str, peers: &PeerView, unit_state: &UnitState, timeo
     Progress::Waiting { peers: waiting, left_secs: timeout_secs - elapsed }
 }
 
-/// Whether this unit asks its peers to drain it: while a drain is under way,
-/// while it is paused, and before a restart.
-pub fn wanted(unit_state: &UnitState) -> bool {
-    reason(unit_state).is_some()
-}
-
 /// Whether this unit is paused or about to be.
 pub fn pausing(unit_state: &UnitState) -> bool {
     unit_state.contains(&StateKey::DrainStarted) || unit_state.contains(&StateKey::Paused)
@@ -117,12 +111,7 @@ pub fn restart_turn(
         return RestartTurn::Now;
     }
     let asked = unit_state.get(&StateKey::RestartDrainStarted);
-    let restarting: Vec<&String> = peers
-        .peer_bags
-        .iter()
-        .filter(|(_, bag)| bag.get(DRAIN_KEY).map(String::as_str) == Some(RESTART_REASON))
-        .map(|(name, _)| name)
-        .collect();
+    let restarting = restarting_peers(peers);
     // Before asking, any peer restarting goes first; once asked, only one
     // with a lower number (the two asked at once).
     let ahead = restarting.iter().find(|name| asked.is_none() || unit_number(name) < unit_number(unit_name));
@@ -149,6 +138,12 @@ pub fn restart_drain_wanted(turn: &RestartTurn, owed: bool) -> bool {
     owed && matches!(turn, RestartTurn::DrainFirst | RestartTurn::Draining { .. })
 }
 
+/// The peers that ask to be drained for a restart.
+fn restarting_peers(peers: &PeerView) -> Vec<&String> {
+    let asks = |bag: &crate::juju::Databag| bag.get(DRAIN_KEY).map(String::as_str) == Some(RESTART_REASON);
+    peers.peer_bags.iter().filter(|(_, bag)| asks(bag)).map(|(name, _)| name).collect()
+}
+
 /// `app/7` -> 7; a name without a number sorts last.
 fn unit_number(name: &str) -> u64 {
     name.rsplit_once('/').and_then(|(_, n)| n.parse().ok()).unwrap_or(u64::MAX)
@@ -160,16 +155,11 @@ fn unit_number(name: &str) -> u64 {
 /// two units asking at once never leave a backend empty. `self_restarting`:
 /// this unit asks to restart at the end of this hook.
 pub fn drained_peers(unit_name: &str, peers: &PeerView, self_restarting: bool) -> Vec<String> {
-    let restarting = |name: &String| {
-        peers
-            .peer_bags
-            .iter()
-            .any(|(peer, bag)| peer == name && bag.get(DRAIN_KEY).map(String::as_str) == Some(RESTART_REASON))
-    };
+    let restarting = restarting_peers(peers);
     let own = self_restarting.then(|| unit_name.to_string());
-    let turn = peers.draining.iter().filter(|n| restarting(n)).chain(own.as_ref()).min_by_key(|n| unit_number(n));
+    let turn = restarting.iter().copied().chain(own.as_ref()).min_by_key(|n| unit_number(n));
     let mut drained: Vec<String> =
-        peers.draining.iter().filter(|n| !restarting(n) || Some(*n) == turn).cloned().collect();
+        peers.draining.iter().filter(|n| !restarting.contains(n) || Some(*n) == turn).cloned().collect();
     drained.sort();
     drained
 }
