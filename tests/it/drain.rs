@@ -159,16 +159,22 @@ fn a_drain_no_peer_answers_ends_at_the_timeout_on_the_next_hook() {
     assert!(log.contains("landscape-server/1, landscape-server/2 did not drain this unit"), "{log}");
 }
 
+/// Both peers say they drained this unit; the hook that sees it is killed
+/// at `command`.
+fn killed_once_drained(unit: &mut Unit, command: &str) {
+    for peer in [1, 2] {
+        peer_says(unit, peer, "drained", ME);
+    }
+    unit.state.kill_at_command = Some(command.into());
+    let killed = unit.relation_changed("replicas", 0, Some("landscape-server/2"));
+    unit.state.kill_at_command = None;
+    assert_ne!(killed.code, 0, "killed at {command}");
+}
+
 #[test]
 fn a_hook_killed_while_stopping_the_drained_services_is_finished_by_the_next() {
     let mut unit = pause_with_two_peers();
-    for peer in [1, 2] {
-        peer_says(&mut unit, peer, "drained", ME);
-    }
-    unit.state.kill_at_command = Some("lsctl stop".into());
-    let killed = unit.relation_changed("replicas", 0, Some("landscape-server/2"));
-    unit.state.kill_at_command = None;
-    assert_ne!(killed.code, 0, "killed at lsctl stop");
+    killed_once_drained(&mut unit, "lsctl stop");
     assert!(!unit.state.unit_state.contains_key("paused"));
     let next = unit.hook("update-status");
     assert_eq!(next.code, 0, "{}", next.stderr);
@@ -320,13 +326,7 @@ fn a_restart_with_no_other_unit_serving_is_at_once_and_a_killed_one_is_taken_aga
     let mut unit = ready_leader(2);
     unit.set_config("worker_counts", serde_json::json!(3));
     unit.hook("config-changed");
-    for peer in [1, 2] {
-        peer_says(&mut unit, peer, "drained", ME);
-    }
-    unit.state.kill_at_command = Some("lsctl restart".into());
-    let killed = unit.relation_changed("replicas", 0, Some("landscape-server/2"));
-    unit.state.kill_at_command = None;
-    assert_ne!(killed.code, 0, "killed at lsctl restart");
+    killed_once_drained(&mut unit, "lsctl restart");
     assert!(restart_asked(&mut unit), "the drain stays asked");
     let next = unit.hook("update-status");
     assert_eq!(next.code, 0, "{}", next.stderr);
