@@ -726,8 +726,8 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
         LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", staying[0]), false),
         LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", staying[1]), true),
         LoadTarget::post(
-            "POST keep-alive http :80/message-system",
-            format!("http://{}/message-system", staying[0]),
+            "POST keep-alive https :443/message-system",
+            format!("https://{}/message-system", staying[0]),
             false,
         ),
     ];
@@ -870,51 +870,41 @@ fn check_leader_routes(model: &Model, table: &mut RouteTable) {
     }
 }
 
-/// What one wrk run counted.
+/// What one load counted (the JSON report of `lab_load.py`).
 #[derive(Debug)]
 struct LoadResult {
     requests: u64,
-    /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers.
+    /// Requests without a 200: errors, timeouts, other answers, and those
+    /// still unanswered when the load stopped.
     failures: u64,
+    /// The slowest answer, in milliseconds.
+    max_latency_ms: f64,
     report: String,
 }
 
 impl LoadResult {
     /// `N requests, M failed`, and of which kind when some did.
     fn summary(&self) -> String {
-        let kinds: Vec<&str> = self
-            .report
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.starts_with("Socket errors:") || l.starts_with("Non-2xx or 3xx responses:"))
-            .collect();
         let mut text = format!("{} requests, {} failed", self.requests, self.failures);
-        if self.failures > 0 && !kinds.is_empty() {
-            text += &format!(" ({})", kinds.join("; "));
+        let kinds: serde_json::Value =
+            serde_json::from_str::<serde_json::Value>(&self.report).map(|r| r["kinds"].clone()).unwrap_or_default();
+        if self.failures > 0 {
+            text += &format!(" ({kinds})");
         }
         text
     }
-}
 
-fn parse_wrk(report: &str) -> LoadResult {
-    let number_after = |line: &str, key: &str| -> u64 {
-        line.split(key).nth(1).and_then(|r| r.trim().split([',', ' ']).next()).and_then(|n| n.parse().ok()).unwrap_or(0)
-    };
-    let mut result = LoadResult { requests: 0, failures: 0, report: report.to_string() };
-    for line in report.lines().map(str::trim) {
-        if line.contains(" requests in ") {
-            result.requests = line.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        }
-        if line.starts_with("Socket errors:") {
-            for key in ["connect", "read", "write", "timeout"] {
-                result.failures += number_after(line, key);
-            }
-        }
-        if line.starts_with("Non-2xx or 3xx responses:") {
-            result.failures += number_after(line, "responses:");
+    fn parse(report: &str) -> Self {
+        let json: serde_json::Value =
+            serde_json::from_str(report.trim()).unwrap_or_else(|e| panic!("load report: {e}: {report}"));
+        let count = |key: &str| json[key].as_u64().unwrap_or(0);
+        LoadResult {
+            requests: count("requests") + count("unfinished"),
+            failures: count("failed") + count("unfinished"),
+            max_latency_ms: json["max_latency_ms"].as_f64().unwrap_or(0.0),
+            report: report.trim().to_string(),
         }
     }
-    result
 }
 
 /// One load of [`under_load`]: what it sends, and whether a request of it
@@ -940,27 +930,32 @@ impl LoadTarget {
     }
 }
 
-/// Three loads from the client host: keep-alive HTTP GETs to the first
-/// unit's port 80, GETs on a new TLS connection each to the second unit's
-/// port 443 (both idempotent), and keep-alive POSTs of a message exchange to
-/// the third unit's port 80 (not idempotent), while `during` runs.
+/// Three loads from the client host, while `during` runs: the day-2
+/// loads of [`day_2_loads`] on the first, second and third unit.
 fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult, bool)> {
     let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
-    let targets = vec![
-        LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", address(0)), false),
-        LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", address(1)), true),
+    let targets = day_2_loads([&address(0), &address(1), &address(2)]);
+    load_on(model, &targets, during)
+}
+
+/// Keep-alive HTTP GETs to port 80 of `on[0]`, GETs on a new TLS connection
+/// each to port 443 of `on[1]` (both idempotent), and keep-alive POSTs of a
+/// message exchange to port 443 of `on[2]` (not idempotent).
+fn day_2_loads(on: [&str; 3]) -> Vec<LoadTarget> {
+    vec![
+        LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", on[0]), false),
+        LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", on[1]), true),
         LoadTarget::post(
-            "POST keep-alive http :80/message-system",
-            format!("http://{}/message-system", address(2)),
+            "POST keep-alive https :443/message-system",
+            format!("https://{}/message-system", on[2]),
             false,
         ),
-    ];
-    load_on(model, &targets, during)
+    ]
 }
 
 /// `targets` loaded from the client host while `during` runs: each load
 /// lasts until `during` is done (bounded by [`LOAD_BOUND`]), whatever the
-/// machine's speed, then wrk is stopped and reports. Each result says
+/// machine's speed, then the load is stopped and reports. Each result says
 /// whether the load still ran when the changes were done (the overlap the
 /// test relies on).
 fn load_on(
@@ -969,27 +964,38 @@ fn load_on(
     during: impl FnOnce(&mut Model),
 ) -> Vec<(String, LoadResult, bool)> {
     let client = Client::of(model);
-    let bound = format!("{}s", LOAD_BOUND.as_secs());
-    let post_script = model.net.dir().join("wrk-post.lua");
-    std::fs::write(&post_script, "wrk.method = \"POST\"\nwrk.body = \"exchange\"\n").unwrap();
-    let post_script = post_script.display().to_string();
+    let script = model::lab_fixture("lab_load.py");
+    let python = model::lab_python();
+    let bound = LOAD_BOUND.as_secs().to_string();
+    let timeout = LOAD_TIMEOUT.as_secs().to_string();
     let mut runs = Vec::new();
     for target in targets {
-        let log = model.net.dir().join(format!("wrk-{}.log", LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let log =
+            model.net.dir().join(format!("load-{}.log", LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         // Niced: the load must not starve the hooks that change the config
-        // (2 cores); it is bounded in time, not in rate. Being niced, wrk
-        // itself may wait seconds for a core on a busy machine: a response
-        // counts as lost after 30 s (a refused or reset connection, or an
-        // error status, counts at once), so that the machine's speed is not
-        // what the test measures.
-        let mut argv = vec!["nice", "-n", "19", "wrk", "-t1", "-c4", "-d", bound.as_str(), "--timeout", "30s"];
+        // (2 cores); it is bounded in time, not in rate. Being niced, the
+        // client itself may wait seconds for a core on a busy machine: an
+        // answer counts as lost after LOAD_TIMEOUT (a refused or reset
+        // connection, or an answer other than 200, counts at once), so that
+        // the machine's speed is not what the test measures.
+        let mut argv = vec![
+            "nice",
+            "-n",
+            "19",
+            python.as_str(),
+            script.as_str(),
+            &target.url,
+            "--bound",
+            &bound,
+            "--timeout",
+            &timeout,
+        ];
         if target.close {
-            argv.extend(["-H", "Connection: close"]);
+            argv.push("--close");
         }
         if target.post {
-            argv.extend(["-s", post_script.as_str()]);
+            argv.push("--post");
         }
-        argv.push(&target.url);
         runs.push((target.label.to_string(), log.clone(), client.spawn(&argv, &log)));
     }
     // A head start, so that the first change already meets load.
@@ -997,16 +1003,20 @@ fn load_on(
     during(model);
     runs.into_iter()
         .map(|(label, log, mut child)| {
-            let overlapped = child.try_wait().expect("wrk is a child").is_none();
-            // wrk stops on SIGINT and prints its report as at the end of -d.
+            let overlapped = child.try_wait().expect("the load is a child").is_none();
+            // On SIGINT each connection finishes its request in flight, then
+            // the load reports.
             let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-            let status = child.wait().expect("wrk ran");
+            let status = child.wait().expect("the load ran");
             let report = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(status.success(), "wrk failed:\n{report}");
-            (label, parse_wrk(&report), overlapped)
+            assert!(status.success(), "the load failed:\n{report}");
+            (label, LoadResult::parse(&report), overlapped)
         })
         .collect()
 }
+
+/// How long the load waits for an answer before it counts the request failed.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Numbers the loads' logs (loads may overlap).
 static LOADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -1030,14 +1040,15 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     let client = Client::of(&model);
 
     // Five config changes, each one a new config and a reload on every
-    // unit, while the load runs (as long as they take).
+    // unit, while the load runs (as long as they take). They change no
+    // answer (a redirect would count as failed), only the checks' timing.
     let mut table = RouteTable::new("reload under load");
     let before = reloads(&model);
     let results = under_load(&mut model, |model| {
-        for redirect in ["none", "default", "all", "none", "default"] {
+        for interval in [3, 4, 3, 4, 2] {
             let t = std::time::Instant::now();
-            model.set_config("redirect_https", json!(redirect));
-            println!("redirect_https={redirect} applied on every unit in {:.1?}", t.elapsed());
+            model.set_config("haproxy_health_check_interval", json!(interval));
+            println!("haproxy_health_check_interval={interval} applied on every unit in {:.1?}", t.elapsed());
         }
     });
     let after = reloads(&model);
@@ -1109,7 +1120,7 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
 
 /// A load's figures in `table`: no GET may fail; a POST in flight on a
 /// service that stops gets HAProxy's 502 (never replayed), at most one per
-/// connection of the load (wrk -c4).
+/// connection of the load (four each).
 fn check_load(table: &mut RouteTable, results: &[(String, LoadResult, bool)]) {
     for (label, r, overlapped) in results {
         table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
@@ -1119,7 +1130,7 @@ fn check_load(table: &mut RouteTable, results: &[(String, LoadResult, bool)]) {
         } else {
             table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
         }
-        println!("{label}: {got}");
+        println!("{label}: {got}; slowest answer {:.0} ms", r.max_latency_ms);
     }
 }
 
@@ -1142,24 +1153,29 @@ fn check_a_units_services_killed_under_load(model: &mut Model) {
             }
         }
         let server = appserver_server(&address, 0);
-        let deadline = killed + Duration::from_secs(60);
-        while std::time::Instant::now() < deadline
-            && !model.units.iter().all(|u| {
-                let state = probe::server_status(&u.master_socket(), HTTPS_APPSERVER, &server);
-                state.ok().flatten().is_some_and(|s| s.starts_with("DOWN"))
-            })
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until_down(&model.units, &server);
         println!("{server} DOWN on every unit {:.1?} after the kill", killed.elapsed());
         // Load on the survivors alone for a while.
         std::thread::sleep(Duration::from_secs(3));
     });
     check_load(&mut table, &results);
+    table.finish();
     model.revive(victim);
     model.wait_until_serving(Duration::from_secs(60));
-    table.check("every unit", "servers", "all UP again", "UP", true);
-    table.finish();
+}
+
+/// Waits until every one of `units` reports `server` (of the HTTPS
+/// appserver backend) DOWN, for a minute at most.
+fn wait_until_down(units: &[model::LabUnit], server: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline
+        && !units.iter().all(|u| {
+            let state = probe::server_status(&u.master_socket(), HTTPS_APPSERVER, server);
+            state.ok().flatten().is_some_and(|s| s.starts_with("DOWN"))
+        })
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `pause` then `resume` on one unit while the load runs: the peers drain

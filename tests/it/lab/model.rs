@@ -52,7 +52,7 @@ const MAX_HOOKS_PER_SETTLE: usize = 2000;
 
 pub const CLIENT_OCTET: u8 = 100;
 
-fn lab_fixture(name: &str) -> String {
+pub fn lab_fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 

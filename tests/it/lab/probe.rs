@@ -1,5 +1,5 @@
 //! Looking at the lab from outside: requests from the client namespace
-//! (curl, the grpcio client, wrk), HAProxy's own view through its master
+//! (curl, the grpcio client, the load client), HAProxy's own view through its master
 //! CLI, and the table of every route checked.
 
 use std::io::{Read, Write};
