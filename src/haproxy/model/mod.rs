@@ -28,7 +28,17 @@ use crate::config::{CharmConfig, HaproxyLimits, LandscapeService, Network, Redir
 /// death": the next failed check, 500 ms later, marks the server down. A
 /// server that fails one kind of request but passes its checks stays up, so
 /// that one request failing everywhere cannot empty a backend.
-pub const SERVER_OPTIONS: &str = "observe layer7 error-limit 5 on-error sudden-death fastinter 500 maxconn 50";
+///
+/// `tcp-ut` (TCP_USER_TIMEOUT) gives up a connection whose data a unit has
+/// not acknowledged for 10 s, and bounds the keep-alive probes of the
+/// defaults section the same way: a request sent to a unit cut off the
+/// network fails within seconds instead of `timeout server` (5 minutes), so
+/// that a GET is retried on another unit while its client still waits. A
+/// live unit acknowledges at once however long Landscape takes to answer;
+/// only a service that reads nothing of a request body for 10 s (a wedged
+/// one) has that request cut.
+pub const SERVER_OPTIONS: &str =
+    "observe layer7 error-limit 5 on-error sudden-death fastinter 500 maxconn 50 tcp-ut 10s";
 pub const CLIENT_TIMEOUT_MS: u32 = 300_000;
 pub const SERVER_TIMEOUT_MS: u32 = 300_000;
 

@@ -1113,6 +1113,7 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     table.finish();
 
     check_a_units_services_killed_under_load(&mut model);
+    check_a_unit_cut_off_under_load(&mut model);
     check_pause_and_resume_under_load(&mut model);
     check_rolling_upgrade_under_load(&mut model);
     check_migration_from_the_legacy_load_balancer(&mut model);
@@ -1176,6 +1177,34 @@ fn wait_until_down(units: &[model::LabUnit], server: &str) {
     {
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A unit's whole namespace cut off the network (its cable pulled: a lost
+/// host, a partition) while the load runs through the other units: no
+/// packet reaches it or leaves it, so nothing is refused or reset. A request
+/// sent to it on a new connection waits for `timeout connect` and is retried
+/// on another unit; one already sent waits until TCP gives the connection up
+/// (keep-alive probes and the user timeout on every server line), and a GET
+/// is then replayed on another unit. The cable back, it serves again.
+fn check_a_unit_cut_off_under_load(model: &mut Model) {
+    let mut table = RouteTable::new("a unit cut off the network under load");
+    let victim = model.units[2].number;
+    let address = |i: usize| model.units[i].host.address.clone();
+    // The clients use the two other units.
+    let targets = day_2_loads([&address(0), &address(1), &address(0)]);
+    let server = appserver_server(&address(2), 0);
+    let results = load_on(model, &targets, |model| {
+        std::thread::sleep(Duration::from_secs(2));
+        let cut = std::time::Instant::now();
+        model.cable(victim, false);
+        wait_until_down(&model.units[..2], &server);
+        println!("{server} DOWN on the other units {:.1?} after the cut", cut.elapsed());
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    check_load(&mut table, &results);
+    table.finish();
+    model.cable(victim, true);
+    model.wait_until_serving(Duration::from_secs(60));
 }
 
 /// `pause` then `resume` on one unit while the load runs: the peers drain

@@ -708,6 +708,15 @@ impl Model {
         writeln!(f, "{service} {worker}").unwrap();
     }
 
+    /// Unplugs (or plugs back) unit `number`'s cable: its link down, so
+    /// that nothing reaches it or leaves it, not even a reset, while its
+    /// processes run on (a lost host, a network partition).
+    pub fn cable(&self, number: u32, plugged: bool) {
+        let state = if plugged { "up" } else { "down" };
+        let u = self.unit(number);
+        self.net.ns_run(&u.host.namespace, &["ip", "link", "set", "eth0", state]).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Restarts every service [`Model::crash`] killed on unit `number`.
     pub fn revive(&self, number: u32) {
         let u = self.unit(number);
