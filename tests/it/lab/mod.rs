@@ -638,6 +638,14 @@ fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     check_grpc_spread_through_the_edge(&model, &edge, &mut table);
     table.finish();
 
+    // Off the legacy HAProxy charm to haproxy-operator: the bridge, then
+    // the clients moved to the provider's address.
+    let python = python_charm_bags(&model);
+    let mut lb = legacy_lb::LegacyLb::start(&mut model, LEGACY_LB_OCTET, SITE, &python);
+    let moved = edge_targets(&edge.host.address);
+    migrate_under_load(&mut model, &mut lb, &python, "haproxy-operator", &moved);
+    drop(lb);
+
     // Leadership moves: the new leader publishes the leader-only route.
     let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
     model.set_leader(next);
@@ -916,17 +924,20 @@ struct LoadTarget {
     close: bool,
     /// POST with a body: not idempotent.
     post: bool,
+    /// The Host header, when it is not the URL's host (a load balancer
+    /// that routes by site name).
+    host: Option<&'static str>,
 }
 
 impl LoadTarget {
     /// GETs of `url`, each on a new connection when `close`.
     fn get(label: &'static str, url: String, close: bool) -> Self {
-        LoadTarget { label, url, close, post: false }
+        LoadTarget { label, url, close, post: false, host: None }
     }
 
     /// POSTs of a message exchange to `url`.
     fn post(label: &'static str, url: String, close: bool) -> Self {
-        LoadTarget { label, url, close, post: true }
+        LoadTarget { label, url, close, post: true, host: None }
     }
 }
 
@@ -995,6 +1006,9 @@ fn load_on(
         }
         if target.post {
             argv.push("--post");
+        }
+        if let Some(host) = target.host {
+            argv.extend(["--host", host]);
         }
         runs.push((target.label.to_string(), log.clone(), client.spawn(&argv, &log)));
     }
@@ -1294,9 +1308,13 @@ fn python_charm_bags(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// What was asked of the legacy load balancer, its answer, and the scheme
+/// the client used.
+type LegacyLbReply = (&'static str, probe::Reply, &'static str);
+
 /// `https://SITE/` and `http://SITE/ping` through the legacy load balancer,
 /// with what the service received.
-fn through_legacy_lb(model: &Model, lb: &str) -> Vec<(&'static str, probe::Reply, &'static str)> {
+fn through_legacy_lb(model: &Model, lb: &str) -> Vec<LegacyLbReply> {
     let client = Client::of(model);
     vec![
         ("https :443/", via_site(&client, lb, 443, "/", &[]), "https"),
@@ -1331,6 +1349,24 @@ fn unit_targets(model: &Model) -> Vec<LoadTarget> {
     ]
 }
 
+/// The same clients, moved to haproxy-operator (DNS names it), which
+/// routes by the site's name.
+fn edge_targets(edge: &str) -> Vec<LoadTarget> {
+    let mut targets = vec![
+        LoadTarget::get("haproxy-operator: GET https :443/ping", format!("https://{edge}/ping"), false),
+        LoadTarget::get("haproxy-operator: GET https :443/", format!("https://{edge}/"), true),
+        LoadTarget::post(
+            "haproxy-operator: POST https :443/message-system",
+            format!("https://{edge}/message-system"),
+            true,
+        ),
+    ];
+    for target in &mut targets {
+        target.host = Some(SITE);
+    }
+    targets
+}
+
 fn report(table: &mut RouteTable, results: &[(String, LoadResult, bool)], zero: bool) -> u64 {
     let mut failed = 0;
     for (label, r, overlapped) in results {
@@ -1348,9 +1384,7 @@ fn report(table: &mut RouteTable, results: &[(String, LoadResult, bool)], zero: 
 /// Off the legacy HAProxy charm, under load. First today's old guide as a
 /// control (`website` removed before the refresh: the load balancer has
 /// nothing to send Landscape's requests to), which must fail requests; then
-/// the bridge: each unit refreshed in turn (upgrade-charm, config-changed,
-/// the website hooks) while the legacy load balancer follows its bags, the
-/// clients moved to the units, `website` removed. Not one request fails.
+/// the bridge, with the clients moved to the units ([`migrate_under_load`]).
 fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
     let mut table = RouteTable::new("control: website removed before the refresh (the old guide)");
     let python = python_charm_bags(model);
@@ -1365,10 +1399,25 @@ fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
     table.check("client", "all loads", "requests fail", &format!("{failed} failed"), failed > 0);
     table.finish();
     lb.reload(&python);
+    let moved = unit_targets(model);
+    migrate_under_load(model, &mut lb, &python, "the units", &moved);
+}
 
-    let mut table = RouteTable::new("migration off the legacy load balancer under load");
+/// The bridge, under load: each unit refreshed in turn (upgrade-charm,
+/// config-changed, the website hooks) while the legacy load balancer
+/// follows its bags, the clients moved to `moved` (`destination`: the units,
+/// or haproxy-operator), `website` removed. Not one request fails.
+fn migrate_under_load(
+    model: &mut Model,
+    lb: &mut legacy_lb::LegacyLb,
+    python: &[String],
+    destination: &str,
+    moved: &[LoadTarget],
+) {
+    let mut table = RouteTable::new(&format!("migration off the legacy load balancer to {destination} under load"));
+    let lb_address = lb.host.address.clone();
     let mut steps = vec![];
-    let mut unit_results = vec![];
+    let mut moved_results = vec![];
     let mut seen = vec![("Python charm", through_legacy_lb(model, &lb_address))];
     let results = load_on(model, &legacy_lb_targets(&lb_address), |model| {
         std::thread::sleep(Duration::from_secs(1));
@@ -1385,33 +1434,17 @@ fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
             ));
             std::thread::sleep(Duration::from_secs(1));
         }
-        // Clients move to the units while the last ones still use the
-        // legacy load balancer; then `website` goes.
-        unit_results = load_on(model, &unit_targets(model), |_| {
+        // Clients move while the last ones still use the legacy load
+        // balancer; then `website` goes.
+        moved_results = load_on(model, moved, |_| {
             std::thread::sleep(Duration::from_secs(2));
-            steps.push("clients moved to the units".into());
+            steps.push(format!("clients moved to {destination}"));
         });
     });
     let mut failed = report(&mut table, &results, true);
-    failed += report(&mut table, &unit_results, true);
-    // What Landscape got through the legacy load balancer, at each stage.
-    // HTTPS always arrives as HTTPS (so it is never redirected); the client's
-    // address, which the Python charm's services never passed on, arrives
-    // first in X-Forwarded-For once a unit is refreshed, never another.
-    let origin = model.client.address.clone();
-    for (stage, replies) in &seen {
-        for (what, reply, proto) in replies {
-            let scheme = reply.received_header("x-forwarded-proto").unwrap_or_default();
-            let forwarded = reply.received_header("x-forwarded-for").unwrap_or_default();
-            let got =
-                format!("{} proto={scheme:?} for={forwarded:?}", reply.service().unwrap_or_else(|| reply.summary()));
-            let scheme_ok = if *proto == "https" { scheme == "https" } else { scheme != "https" };
-            let ok = reply.status == 200 && scheme_ok && (forwarded.is_empty() || forwarded.starts_with(&origin));
-            let wanted = format!("Landscape; proto {proto}; for {origin} (first) or none");
-            table.check(&format!("legacy LB, {stage}"), what, &wanted, &got, ok);
-        }
-    }
-    let results = load_on(model, &unit_targets(model), |model| {
+    failed += report(&mut table, &moved_results, true);
+    check_headers_through_the_legacy_lb(model, &seen, &mut table);
+    let results = load_on(model, moved, |model| {
         model.remove_website();
         lb.reload(&[]);
         steps.push("website removed".into());
@@ -1424,6 +1457,26 @@ fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
     }
     println!("steps: {}; {failed} requests failed", steps.join(" -> "));
     table.finish();
+}
+
+/// What Landscape got through the legacy load balancer, at each stage.
+/// HTTPS always arrives as HTTPS (so it is never redirected); the client's
+/// address, which the Python charm's services never passed on, arrives
+/// first in X-Forwarded-For once a unit is refreshed, never another.
+fn check_headers_through_the_legacy_lb(model: &Model, seen: &[(&str, Vec<LegacyLbReply>)], table: &mut RouteTable) {
+    let origin = model.client.address.clone();
+    for (stage, replies) in seen {
+        for (what, reply, proto) in replies {
+            let scheme = reply.received_header("x-forwarded-proto").unwrap_or_default();
+            let forwarded = reply.received_header("x-forwarded-for").unwrap_or_default();
+            let got =
+                format!("{} proto={scheme:?} for={forwarded:?}", reply.service().unwrap_or_else(|| reply.summary()));
+            let scheme_ok = if *proto == "https" { scheme == "https" } else { scheme != "https" };
+            let ok = reply.status == 200 && scheme_ok && (forwarded.is_empty() || forwarded.starts_with(&origin));
+            let wanted = format!("Landscape; proto {proto}; for {origin} (first) or none");
+            table.check(&format!("legacy LB, {stage}"), what, &wanted, &got, ok);
+        }
+    }
 }
 
 /// Not a test of its own: `lab_leaves_nothing_behind_after_a_failure_or_an_interrupt`
