@@ -770,9 +770,13 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     check_leader_routes(&model, &mut table);
     table.finish();
 
-    // Leadership moved on purpose: the leader-only routes follow. Every
-    // unit's services restart for it (package search moves), one unit at a
-    // time, each drained first.
+    // Leadership moved on purpose: the leader-only routes follow, uploads
+    // (the leader's alone) among the loads. Every unit's services restart
+    // for it (package search moves), one unit at a time, each drained
+    // first. The lab runs the units' hooks back to back: the old leader's
+    // upload service stops about when the others route uploads away, and
+    // HAProxy's retries cover that gap; a peer whose hook comes late would
+    // send uploads to a stopped service meanwhile.
     let mut table = RouteTable::new("leader moved under load");
     let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
     let restarts = |model: &Model| -> Vec<usize> {
@@ -783,7 +787,14 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
         model.units.iter().map(count).collect()
     };
     let before = restarts(&model);
-    let results = under_load(&mut model, |model| {
+    let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
+    let mut targets = day_2_loads([&address(0), &address(1), &address(0)]);
+    targets.push(LoadTarget::post(
+        "POST keep-alive https :443/upload (the leader's)",
+        format!("https://{}/upload/acct/foo_1.0_all.deb", address(1)),
+        false,
+    ));
+    let results = load_on(&mut model, &targets, |model| {
         model.set_leader(next);
         model.wait_until_serving(Duration::from_secs(40));
     });
