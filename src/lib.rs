@@ -18,6 +18,7 @@ pub mod drain;
 pub mod edge;
 pub mod error;
 pub mod fsutil;
+pub mod handover;
 pub mod haproxy;
 pub mod host;
 pub mod ini;

@@ -25,6 +25,10 @@ pub const DRAINED_KEY: &str = "drained";
 /// In a unit's own bag: how many workers per service its Landscape runs,
 /// published once they run.
 pub const WORKERS_KEY: &str = "workers";
+/// In a unit's own bag: the leader's address that both its live HAProxy
+/// (the leader-only routes) and its running services (package search) use,
+/// published once both do.
+pub const FOLLOWS_KEY: &str = "follows";
 
 /// A peer value that was not a routable IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,8 @@ pub struct PeerView {
     pub peer_bags: Vec<(String, Databag)>,
     /// The peers' `workers`, by address.
     pub announced_workers: Vec<(IpAddr, u16)>,
+    /// Each peer's `follows`, when it is an address.
+    pub follows: Vec<(String, IpAddr)>,
     /// The whole application databag (leader-written, every unit reads it).
     pub app_data: PeerApp,
     pub rejected: Vec<RejectedAddress>,
@@ -138,6 +144,9 @@ impl PeerView {
         }
         let drained = bag.get(DRAINED_KEY).map(|v| split_names(v)).unwrap_or_default();
         self.drained_by.push((unit.clone(), drained));
+        if let Some(ip) = bag.get(FOLLOWS_KEY).and_then(|v| crate::text::parse_routable_ip(v)) {
+            self.follows.push((unit.clone(), ip));
+        }
         let found = [ADDRESS_KEY, "ingress-address", "private-address"]
             .iter()
             .find_map(|key| bag.get(*key).map(|value| (*key, value)));
@@ -170,6 +179,18 @@ impl PeerView {
             .filter(|name| {
                 !self.drained_by.iter().any(|(peer, drained)| peer == *name && drained.iter().any(|u| u == unit_name))
             })
+            .cloned()
+            .collect()
+    }
+
+    /// The peers with an address that may still use the leader-only
+    /// services at `leader`: they follow it, or have not said whom they
+    /// follow.
+    pub fn following(&self, leader: IpAddr) -> Vec<String> {
+        self.peers
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| self.follows.iter().all(|(peer, ip)| peer != *name || *ip == leader))
             .cloned()
             .collect()
     }
@@ -264,7 +285,10 @@ mod tests {
     /// Read by the other units, which may run another revision mid-refresh.
     #[test]
     fn the_unit_bag_keys_are_a_data_format() {
-        assert_eq!([ADDRESS_KEY, DRAIN_KEY, DRAINED_KEY, WORKERS_KEY], ["address", "drain", "drained", "workers"]);
+        assert_eq!(
+            [ADDRESS_KEY, DRAIN_KEY, DRAINED_KEY, WORKERS_KEY, FOLLOWS_KEY],
+            ["address", "drain", "drained", "workers", "follows"]
+        );
     }
 
     #[test]

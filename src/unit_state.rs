@@ -26,6 +26,9 @@ pub enum StateKey {
     LandscapePpa,
     /// `leader` or `follower`: how the leader-only services were last set.
     LeaderOnlyServices,
+    /// Unix seconds when this unit, no longer the leader, began handing its
+    /// leader-only services over; removed once it stopped them.
+    LeaderHandoverStarted,
     /// `<inputs digest> <live config digest>` of the last HAProxy config applied.
     HaproxyApplied,
     /// What the last full reconcile found (see `steady`).
@@ -64,6 +67,7 @@ impl StateKey {
             StateKey::ServicesDigest => "services-digest".into(),
             StateKey::LandscapePpa => "landscape-ppa".into(),
             StateKey::LeaderOnlyServices => "leader-only-services".into(),
+            StateKey::LeaderHandoverStarted => "leader-handover-started".into(),
             StateKey::HaproxyApplied => "haproxy-applied".into(),
             StateKey::LastReconcile => "last-reconcile".into(),
             StateKey::DeploymentModeDropins => "deployment-mode-dropins".into(),
@@ -136,6 +140,7 @@ mod tests {
             (StateKey::ServicesDigest, "services-digest"),
             (StateKey::LandscapePpa, "landscape-ppa"),
             (StateKey::LeaderOnlyServices, "leader-only-services"),
+            (StateKey::LeaderHandoverStarted, "leader-handover-started"),
             (StateKey::HaproxyApplied, "haproxy-applied"),
             (StateKey::LastReconcile, "last-reconcile"),
             (StateKey::DeploymentModeDropins, "deployment-mode-dropins"),
@@ -159,6 +164,7 @@ mod tests {
                 | StateKey::ServicesDigest
                 | StateKey::LandscapePpa
                 | StateKey::LeaderOnlyServices
+                | StateKey::LeaderHandoverStarted
                 | StateKey::HaproxyApplied
                 | StateKey::LastReconcile
                 | StateKey::DeploymentModeDropins
@@ -177,6 +183,6 @@ mod tests {
         for (got, wanted) in &names {
             assert_eq!(got, wanted);
         }
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
     }
 }

@@ -14,6 +14,7 @@ use crate::config::CharmConfig;
 use crate::drain;
 use crate::edge::{self, haproxy_route, website};
 use crate::error::CharmError;
+use crate::handover;
 use crate::haproxy::{self, model};
 use crate::host::Host;
 use crate::juju::{Event, LogLevel};
@@ -42,9 +43,10 @@ pub fn handle_hook(host: &Host<'_>, event: Event) -> Result<(), CharmError> {
     }
     let (unit_state, is_leader) = (UnitState::new(host.juju.state_get()?), host.juju.is_leader()?);
     // A drain under way may be finished by this hook (its timeout passed).
-    let under_way = [StateKey::DrainStarted, StateKey::RestartDrainStarted, StateKey::RolloutStep]
-        .iter()
-        .any(|key| unit_state.contains(key));
+    let under_way =
+        [StateKey::DrainStarted, StateKey::RestartDrainStarted, StateKey::RolloutStep, StateKey::LeaderHandoverStarted]
+            .iter()
+            .any(|key| unit_state.contains(key));
     if event == Event::UpdateStatus && !under_way {
         match steady::what_changed(host, Record::parse(&unit_state).as_ref(), is_leader)? {
             None => return Ok(()),
@@ -112,6 +114,8 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
     let before_landscape = status.mark();
     let turn = restart_turn(host, world, config);
+    let timeout = config.haproxy_limits.drain_timeout_secs.into();
+    let handover = handover::progress(peers, &world.unit_state, world.is_leader, timeout, drain::now());
     let landscape_inputs = landscape::Inputs {
         config,
         is_leader: world.is_leader,
@@ -125,19 +129,18 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         root_url,
         leader_ip,
         restart_now: turn == drain::RestartTurn::Now,
+        handover: &handover,
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
     // HAProxy after Landscape, so that it is reloaded once per hook with
     // this unit's own servers as the restart left them: drained from the
     // hook that finds a restart owed, serving again in the hook that did it.
-    let restart_drain = drain::restart_drain_wanted(&turn, landscape.restart_owed);
-    let pausing = drain::pausing(&world.unit_state);
-    let drained = drain::drained_peers(&host.ctx.unit_name, peers, restart_drain && !pausing);
+    let duties = peer_duties(host, world, &turn, landscape.restart_owed);
     let before_front_door = status.mark();
-    let front = front_door(host, world, config, &cert, leader_ip, (pausing || restart_drain, &drained), status);
+    let front = front_door(host, world, config, &cert, leader_ip, &duties, status);
     // What HAProxy and the edges say ranks as if they had run first.
     status.rank_first(before_landscape, before_front_door);
-    restart_in_turn(host, &world.unit_state, &turn, restart_drain, &landscape, status);
+    restart_in_turn(host, &world.unit_state, &turn, duties.restart_drain, &landscape, status);
     front?;
     // The debarchive and the task handler know Landscape by root_url's host
     // name, never an address: they route by it (SNI), which takes no address.
@@ -197,19 +200,40 @@ fn operations_status(host: &Host<'_>, world: &World, config: &CharmConfig, statu
     }
 }
 
+/// What this unit's HAProxy owes its peers in this hook, and what it tells
+/// them once its config is live.
+struct PeerDuties {
+    /// This unit's own servers get no new requests (paused, or drained for
+    /// a restart owed).
+    self_draining: bool,
+    /// Drained for a restart owed.
+    restart_drain: bool,
+    /// The peers whose servers get no new requests either.
+    drained: Vec<String>,
+    /// The services run with older files (so `follows` waits).
+    restart_owed: bool,
+}
+
+/// The duties after the Landscape part said whether a restart is owed.
+fn peer_duties(host: &Host<'_>, world: &World, turn: &drain::RestartTurn, restart_owed: bool) -> PeerDuties {
+    let restart_drain = drain::restart_drain_wanted(turn, restart_owed);
+    let pausing = drain::pausing(&world.unit_state);
+    let drained = drain::drained_peers(&host.ctx.unit_name, &world.peers, restart_drain && !pausing);
+    PeerDuties { self_draining: pausing || restart_drain, restart_drain, drained, restart_owed }
+}
+
 /// The unit's HAProxy, then what an external load balancer reads of it:
 /// the ingress and haproxy-route publications. Both are published even when
 /// HAProxy refuses its new config (the databags depend on the config and
 /// addresses, not on HAProxy's verdict); a failure of one is returned after
-/// the others ran. `self_draining` gives this unit's own servers no new
-/// requests, `drained_peers` those of these peers.
+/// the others ran.
 fn front_door(
     host: &Host<'_>,
     world: &World,
     config: &CharmConfig,
     cert: &tls::CertOutcome,
     leader_ip: Option<std::net::IpAddr>,
-    (self_draining, drained_peers): (bool, &[String]),
+    duties: &PeerDuties,
     status: &mut StatusCollector,
 ) -> Result<(), CharmError> {
     let peers = &world.peers;
@@ -218,7 +242,7 @@ fn front_door(
         unit_ips: peers.all_ips(),
         unit_ip: peers.unit_ip,
         leader_ip,
-        draining: peers.draining_ips(self_draining, drained_peers),
+        draining: peers.draining_ips(duties.self_draining, &duties.drained),
         announced_workers: peers.announced_workers.clone(),
         bundle: cert.bundle.clone(),
         certificate_expiry: cert.not_after,
@@ -234,8 +258,11 @@ fn front_door(
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
     let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);
-    for (key, value) in drain::publication(peers, drained_peers, &world.unit_state, served.is_ok()) {
+    for (key, value) in drain::publication(peers, &duties.drained, &world.unit_state, served.is_ok()) {
         host.stage_peer_unit(key, value);
+    }
+    if let Some(leader) = handover::follows(leader_ip, served.is_ok(), duties.restart_owed) {
+        host.stage_peer_unit(peers::FOLLOWS_KEY, leader);
     }
     operations_status(host, world, config, status);
     let open_ports = model::listening_ports(&desired);

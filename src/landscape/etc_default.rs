@@ -18,14 +18,23 @@ pub const DEPLOYED_FROM: (&str, &str) = ("DEPLOYED_FROM", "charm");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSelection {
     pub workers: u16,
+    /// Runs cron: the leader alone, from the moment it leads.
     pub is_leader: bool,
+    /// Runs package search and the leader-only services of the port table:
+    /// the leader, and an old leader while it hands them over.
+    pub leader_services: bool,
     pub standalone: bool,
 }
 
 impl ServiceSelection {
     /// What a unit with `config` runs, as the leader or not.
     pub fn of(config: &CharmConfig, is_leader: bool) -> Self {
-        Self { workers: config.worker_counts, is_leader, standalone: config.landscape.deployment_mode.is_standalone() }
+        Self {
+            workers: config.worker_counts,
+            is_leader,
+            leader_services: is_leader,
+            standalone: config.landscape.deployment_mode.is_standalone(),
+        }
     }
 
     /// The `RUN_*` values, as the Python charm sets them.
@@ -38,7 +47,7 @@ impl ServiceSelection {
                 let value = match (spec.ports, spec.placement) {
                     (Ports::PerWorker, _) => self.workers.to_string(),
                     (Ports::One, Placement::EveryUnit) => "yes".to_string(),
-                    (Ports::One, Placement::Leader) => yes_no(self.is_leader && self.standalone),
+                    (Ports::One, Placement::Leader) => yes_no(self.leader_services && self.standalone),
                 };
                 Some((spec.run_key?, value))
             })
@@ -49,7 +58,7 @@ impl ServiceSelection {
             ("RUN_ASYNC_FRONTEND", "yes".to_string()),
             ("RUN_JOBHANDLER", "yes".to_string()),
             ("RUN_CRON", yes_no(self.is_leader)),
-            ("RUN_PACKAGESEARCH", yes_no(self.is_leader)),
+            ("RUN_PACKAGESEARCH", yes_no(self.leader_services)),
             ("RUN_PPPA_PROXY", "no".to_string()),
         ]);
         keys
@@ -60,7 +69,7 @@ impl ServiceSelection {
     /// The systemd units that run while Landscape is up, for this selection:
     /// what update-status checks with one `systemctl is-active`.
     pub fn systemd_units(&self) -> Vec<&'static str> {
-        crate::systemd_units::steady(self.is_leader, self.standalone)
+        crate::systemd_units::steady(self.leader_services, self.standalone)
     }
 }
 
@@ -100,7 +109,8 @@ mod tests {
     #[test]
     fn replaces_in_place_appends_missing_and_marks_the_deployment() {
         let packaged = "# Landscape services\nRUN_ALL=\"yes\"\nRUN_APPSERVER=\"1\"\nOTHER=keep\n";
-        let keys = ServiceSelection { workers: 3, is_leader: false, standalone: true }.run_keys();
+        let keys =
+            ServiceSelection { workers: 3, is_leader: false, leader_services: false, standalone: true }.run_keys();
         let out = apply(packaged, &keys);
         assert!(
             out.starts_with("DEPLOYED_FROM=\"charm\"\n# Landscape services\nRUN_ALL=\"no\"\nRUN_APPSERVER=\"3\"\n")
@@ -112,11 +122,21 @@ mod tests {
 
     #[test]
     fn leader_runs_the_leader_only_services_and_upload_only_standalone() {
-        let leader = ServiceSelection { workers: 2, is_leader: true, standalone: true }.run_keys();
+        let leader =
+            ServiceSelection { workers: 2, is_leader: true, leader_services: true, standalone: true }.run_keys();
         assert_eq!(leader["RUN_PACKAGESEARCH"], "yes");
         assert_eq!(leader["RUN_CRON"], "yes");
         assert_eq!(leader["RUN_PACKAGEUPLOADSERVER"], "yes");
-        let saas = ServiceSelection { workers: 2, is_leader: true, standalone: false }.run_keys();
+        let saas =
+            ServiceSelection { workers: 2, is_leader: true, leader_services: true, standalone: false }.run_keys();
         assert_eq!(saas["RUN_PACKAGEUPLOADSERVER"], "no");
+    }
+
+    #[test]
+    fn an_old_leader_handing_over_keeps_package_search_and_upload_but_not_cron() {
+        let old = ServiceSelection { workers: 2, is_leader: false, leader_services: true, standalone: true }.run_keys();
+        assert_eq!(old["RUN_PACKAGESEARCH"], "yes");
+        assert_eq!(old["RUN_PACKAGEUPLOADSERVER"], "yes");
+        assert_eq!(old["RUN_CRON"], "no");
     }
 }

@@ -27,6 +27,7 @@ pub use error::LandscapeError;
 
 use crate::config::CharmConfig;
 use crate::fsutil::{self, Owner};
+use crate::handover::{FOLLOWER_ROLE, Handover, LEADER_ROLE};
 use crate::host::Host;
 use crate::juju::{Bag, LogLevel, StatusName};
 use crate::peers::PeerView;
@@ -61,6 +62,9 @@ pub struct Inputs<'a> {
     /// Whether a restart owed may happen in this hook (otherwise the unit
     /// is drained for it first, and the services keep the old files).
     pub restart_now: bool,
+    /// Where a handover of the leader-only services stands (an old leader
+    /// keeps them while its peers still use them).
+    pub handover: &'a Handover,
 }
 
 /// What Landscape reads at start, as this hook wrote it.
@@ -145,7 +149,7 @@ pub fn reconcile(
     };
     let nothing_pending = readiness.report(status);
     let ready = nothing_pending && schema_ready && status.statuses().iter().all(|s| s.name != StatusName::Blocked);
-    set_leader_only_services(host, inputs, ready)?;
+    set_leader_only_services(host, inputs, ready, status)?;
     if inputs.unit_state.contains(&StateKey::Paused) {
         status.add(Status::maintenance(PAUSED_MESSAGE));
         return Ok(unchanged);
@@ -156,6 +160,7 @@ pub fn reconcile(
     let restarted = match restart_if_changed(host, inputs, &written, status)? {
         Restart::Failed => return Ok(unchanged),
         Restart::Owed => return Ok(LandscapeOutcome { restart_owed: true, ..unchanged }),
+        Restart::Deferred => return Ok(unchanged),
         Restart::Unchanged => false,
         Restart::Done => true,
     };
@@ -178,6 +183,8 @@ enum Restart {
     Done,
     /// They should, but may not yet ([`Inputs::restart_now`]).
     Owed,
+    /// They will, once this old leader handed its leader-only services over.
+    Deferred,
     /// They did not start (the unit is Blocked saying why).
     Failed,
 }
@@ -236,8 +243,11 @@ fn write_files(
         let message = format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode);
         host.log(LogLevel::Info, &message);
     }
-    let package_search_host =
-        if inputs.is_leader { Some("localhost".to_string()) } else { inputs.leader_ip.map(|ip| ip.to_string()) };
+    let package_search_host = if runs_leader_services(inputs) {
+        Some("localhost".to_string())
+    } else {
+        inputs.leader_ip.map(|ip| ip.to_string())
+    };
     let conf_inputs = service_conf::ServiceConfInputs {
         ports: config.ports,
         workers: config.worker_counts,
@@ -260,7 +270,10 @@ fn write_files(
 
 /// `/etc/default/landscape-server`: which services run on this unit.
 fn write_etc_default(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<String, LandscapeError> {
-    let selection = etc_default::ServiceSelection::of(inputs.config, inputs.is_leader);
+    let selection = etc_default::ServiceSelection {
+        leader_services: runs_leader_services(inputs),
+        ..etc_default::ServiceSelection::of(inputs.config, inputs.is_leader)
+    };
     let path = host.paths.landscape_defaults();
     let (current, encoding) = crate::text::decode_file(&fsutil::read_optional(&path)?.unwrap_or_default());
     let text = etc_default::apply(&current, &selection.run_keys());
@@ -269,18 +282,54 @@ fn write_etc_default(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<String, Lan
     Ok(text)
 }
 
-/// The leader-only services (package upload, hash-id databases) on the
-/// leader once it is ready, off on the others; only when that changed.
-fn set_leader_only_services(host: &Host<'_>, inputs: &Inputs<'_>, ready: bool) -> Result<(), LandscapeError> {
+/// Whether this unit runs the leader-only services: it leads, or it led
+/// and its peers still use them ([`crate::handover`]).
+fn runs_leader_services(inputs: &Inputs<'_>) -> bool {
+    inputs.is_leader || inputs.handover.waiting()
+}
+
+/// The leader-only services (package upload, package search) on the leader
+/// once it is ready, off on the others once no peer uses them; only when
+/// that changed.
+fn set_leader_only_services(
+    host: &Host<'_>,
+    inputs: &Inputs<'_>,
+    ready: bool,
+    status: &mut StatusCollector,
+) -> Result<(), LandscapeError> {
     let role = match (inputs.is_leader, ready) {
-        (true, true) => "leader",
-        (false, _) => "follower",
+        (true, true) => LEADER_ROLE,
+        (false, _) => FOLLOWER_ROLE,
         (true, false) => return Ok(()),
     };
+    match inputs.handover {
+        Handover::None if inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) => {
+            host.stage_state_delete(StateKey::LeaderHandoverStarted);
+        }
+        Handover::None => {}
+        Handover::Waiting { peers, left_secs } => {
+            if !inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) {
+                host.stage_state(StateKey::LeaderHandoverStarted, crate::system::unix_now().max(0).to_string());
+                host.log(LogLevel::Info, "no longer the leader: handing the leader-only services over");
+            }
+            status.add(Status::maintenance(format!(
+                "Handing package upload and search over to the new leader: waiting for {} (at most {left_secs}s more)",
+                peers.join(", ")
+            )));
+            return Ok(());
+        }
+        Handover::Done { still_following } => {
+            if !still_following.is_empty() {
+                let names = still_following.join(", ");
+                host.log(LogLevel::Warning, &format!("handover timed out; still following this unit: {names}"));
+            }
+            host.stage_state_delete(StateKey::LeaderHandoverStarted);
+        }
+    }
     if inputs.unit_state.get(&StateKey::LeaderOnlyServices).map(String::as_str) == Some(role) {
         return Ok(());
     }
-    services::set_leader_only_services(host.cmds, role == "leader").map_err(LandscapeError::LeaderServices)?;
+    services::set_leader_only_services(host.cmds, role == LEADER_ROLE).map_err(LandscapeError::LeaderServices)?;
     host.stage_state(StateKey::LeaderOnlyServices, role);
     host.log(LogLevel::Info, &format!("leader-only services set up for a {role}"));
     Ok(())
@@ -303,6 +352,12 @@ fn restart_if_changed(
     let digest = services_digest(&read, written.license.as_deref());
     if inputs.unit_state.get(&StateKey::ServicesDigest) == Some(&digest) {
         return Ok(Restart::Unchanged);
+    }
+    // An old leader restarts once its peers no longer use its leader-only
+    // services, for everything at once; cron, which reads the file at each
+    // run, is off already.
+    if inputs.handover.waiting() {
+        return Ok(Restart::Deferred);
     }
     if !inputs.restart_now {
         return Ok(Restart::Owed);

@@ -16,6 +16,7 @@ mod docs;
 mod drain;
 mod edge;
 mod fuzz;
+mod handover;
 mod haproxy_golden;
 mod haproxy_hooks;
 mod lab;

@@ -773,10 +773,8 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     // Leadership moved on purpose: the leader-only routes follow, uploads
     // (the leader's alone) among the loads. Every unit's services restart
     // for it (package search moves), one unit at a time, each drained
-    // first. The lab runs the units' hooks back to back: the old leader's
-    // upload service stops about when the others route uploads away, and
-    // HAProxy's retries cover that gap; a peer whose hook comes late would
-    // send uploads to a stopped service meanwhile.
+    // first; the old leader keeps its upload service until every unit
+    // follows the new leader, then restarts too.
     let mut table = RouteTable::new("leader moved under load");
     let next = model.units.iter().find(|u| !u.unit.state.leader).unwrap().number;
     let restarts = |model: &Model| -> Vec<usize> {

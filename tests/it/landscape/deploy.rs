@@ -169,6 +169,13 @@ fn leadership_moving_away_masks_the_leader_only_services_and_restarts() {
     unit.state.leader = false;
     unit.set_published_leader_ip("10.1.77.229");
     unit.add_peer(1, "10.1.77.229");
+    // The new leader follows itself: nobody else uses this unit's
+    // leader-only services.
+    unit.peer_relation()
+        .remote_units
+        .get_mut("landscape-server/1")
+        .unwrap()
+        .insert("follows".into(), "10.1.77.229".into());
     let run = unit.hook("leader-settings-changed");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
