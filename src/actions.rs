@@ -135,11 +135,23 @@ fn rolling_upgrade(host: &Host<'_>) -> Result<Outcome, CharmError> {
     }
     let mut units: Vec<String> = world.peers.peers.iter().map(|(name, _)| name.clone()).collect();
     units.push(host.ctx.unit_name.clone());
-    let plan = rollout::Plan::new(drain::now().to_string(), &host.ctx.unit_name, units);
+    let migrate_schema = host.juju.action_get()?.get("migrate-schema").and_then(serde_json::Value::as_bool);
+    let plan = rollout::Plan::new(drain::now().to_string(), &host.ctx.unit_name, units, migrate_schema == Some(true));
     host.stage_peer_app(PeerKey::RollingUpgrade, plan.to_json());
+    let mut world = world;
+    // The leader goes first to migrate the schema: no hook of its own would
+    // follow its own write, so its turn begins here.
+    if plan.current() == Some(host.ctx.unit_name.as_str()) {
+        charm::begin_rollout_turn(host, &mut world.unit_state, &plan.id)?;
+    }
     charm::handle_world(host, &world)?;
+    let migration = match &plan.migrate_schema_on {
+        Some(unit) => format!("; {unit} migrates the schema after its upgrade, before it starts"),
+        None => String::new(),
+    };
     Ok(done(&format!(
-        "rolling upgrade {}: {}, one at a time: each drained, upgraded and started again (juju status shows the progress)",
+        "rolling upgrade {}: {}, one at a time: each drained, upgraded and started again{migration} (juju status shows \
+         the progress)",
         plan.id,
         plan.order.join(", ")
     )))
@@ -168,17 +180,11 @@ fn migrate_schema(host: &Host<'_>) -> Result<Outcome, CharmError> {
     if !allow && !is_paused(host)? {
         return Ok(Outcome::Failed(format!("migrate-schema {NOT_PAUSED}, or pass allow-connections=true")));
     }
-    let mut migrate = Cmd::new("landscape-schema", &[]);
-    if allow {
-        let help = host.cmds.output(&Cmd::new("landscape-schema", &["--help"]))?;
-        if help.combined().contains("--allow-connections") {
-            migrate = migrate.arg("--allow-connections");
-        } else {
-            host.juju.action_log("this landscape-schema has no --allow-connections; migrating without it")?;
-        }
-    }
-    match host.cmds.run(&migrate) {
-        Ok(out) => {
+    match crate::landscape::schema::migrate(host.cmds, allow) {
+        Ok((out, allowed)) => {
+            if allow && !allowed {
+                host.juju.action_log("this landscape-schema has no --allow-connections; migrated without it")?;
+            }
             // landscape-schema's own report, bounded to one line.
             host.juju.action_log(&crate::text::one_line(out.combined().trim()))?;
             Ok(done("schema migrated"))

@@ -3,7 +3,9 @@
 //!
 //! The leader's `rolling-upgrade` action writes the plan in the peer
 //! application bag (`rolling-upgrade`: its id, the order, leader last, the
-//! units done, a failure). Then every hook of every unit takes one step:
+//! units done, a failure; with `migrate-schema`, the leader first and named
+//! as the unit that migrates the schema in its turn, between its upgrade and
+//! its start). Then every hook of every unit takes one step:
 //!
 //! - the unit whose turn it is starts a drain (as `pause` does) and records
 //!   the rollout's id in unit state; once the drain stopped its services, it
@@ -40,15 +42,33 @@ pub struct Plan {
     /// `<unit>: <why>` once a unit's upgrade failed: the rollout stops.
     #[serde(default)]
     pub failed: Option<String>,
+    /// The unit that migrates the schema in its turn, right after its
+    /// packages are upgraded and before its services start: the leader the
+    /// plan was made on, first in the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate_schema_on: Option<String>,
 }
 
 impl Plan {
-    /// A new plan over `units` with `leader` last.
-    pub fn new(id: String, leader: &str, mut units: Vec<String>) -> Self {
+    /// A new plan over `units` with `leader` last; or first, migrating the
+    /// schema in its turn, when `migrate_schema`: the other units then run
+    /// the old version while the schema changes, which is what a migration
+    /// that allows connections is made for.
+    pub fn new(id: String, leader: &str, mut units: Vec<String>, migrate_schema: bool) -> Self {
         units.retain(|u| u != leader);
         units.sort();
-        units.push(leader.to_string());
-        Plan { id, order: units, done: vec![], failed: None }
+        if migrate_schema {
+            units.insert(0, leader.to_string());
+        } else {
+            units.push(leader.to_string());
+        }
+        let migrate_schema_on = migrate_schema.then(|| leader.to_string());
+        Plan { id, order: units, done: vec![], failed: None, migrate_schema_on }
+    }
+
+    /// Whether `unit` migrates the schema in its turn.
+    pub fn migrates_schema(&self, unit: &str) -> bool {
+        self.migrate_schema_on.as_deref() == Some(unit)
     }
 
     /// The plan in the bag, if there is one that parses.
@@ -164,7 +184,7 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
-        Plan::new("7".into(), "app/0", vec!["app/2".into(), "app/0".into(), "app/1".into()])
+        Plan::new("7".into(), "app/0", vec!["app/2".into(), "app/0".into(), "app/1".into()], false)
     }
 
     #[test]
@@ -184,6 +204,16 @@ mod tests {
         plan = advance(&plan, &[("app/2".into(), Said::Upgraded), ("app/0".into(), Said::Upgraded)]).unwrap();
         assert!(!plan.running());
         assert_eq!(status(&plan, "app/0", &Said::Nothing), None);
+    }
+
+    #[test]
+    fn with_a_schema_migration_the_leader_goes_first_and_migrates() {
+        let plan = Plan::new("8".into(), "app/0", vec!["app/2".into(), "app/0".into(), "app/1".into()], true);
+        assert_eq!(plan.order, ["app/0", "app/1", "app/2"]);
+        assert!(plan.migrates_schema("app/0") && !plan.migrates_schema("app/1"));
+        let text = plan.to_json();
+        assert!(text.ends_with(r#""migrate_schema_on":"app/0"}"#), "{text}");
+        assert_eq!(Plan::parse(&text), Some(plan));
     }
 
     #[test]

@@ -94,20 +94,24 @@ pub(super) fn take_rollout_step(host: &Host<'_>, world: &mut World) -> Result<()
     let step_of = world.unit_state.get(&StateKey::RolloutStep).cloned();
     let paused = world.unit_state.contains(&StateKey::Paused);
     match rollout::turn(&plan, &unit, step_of.as_deref(), paused, &own) {
-        rollout::Turn::Drain => {
-            let records =
-                [(StateKey::DrainStarted, drain::now().to_string()), (StateKey::RolloutStep, plan.id.clone())];
-            host.record_state_now(&mut world.unit_state, &records, &[])?;
-            host.log(LogLevel::Info, &format!("rolling upgrade {}: this unit's turn; draining", plan.id));
-        }
+        rollout::Turn::Drain => begin_rollout_turn(host, &mut world.unit_state, &plan.id)?,
         rollout::Turn::Upgrade => {
-            own = upgrade_in_turn(host, world, &plan.id)?;
+            own = upgrade_in_turn(host, world, &plan.id, plan.migrates_schema(&unit))?;
             if world.is_leader {
                 advance(host, &world.peers, plan, &[(unit, own)])?;
             }
         }
         rollout::Turn::Wait | rollout::Turn::None => {}
     }
+    Ok(())
+}
+
+/// This unit's turn in rollout `id` begins: it asks to be drained, as
+/// `pause` does (recorded at once: the drain spans hooks).
+pub fn begin_rollout_turn(host: &Host<'_>, unit_state: &mut UnitState, id: &str) -> Result<(), CharmError> {
+    let records = [(StateKey::DrainStarted, drain::now().to_string()), (StateKey::RolloutStep, id.to_string())];
+    host.record_state_now(unit_state, &records, &[])?;
+    host.log(LogLevel::Info, &format!("rolling upgrade {id}: this unit's turn; draining"));
     Ok(())
 }
 
@@ -128,12 +132,20 @@ fn advance(
     Ok(next)
 }
 
-/// Upgrades the packages of a drained, stopped unit and starts it again;
-/// says how it went in its own peer bag. A failure leaves it stopped. A hook
-/// killed before the records are written upgrades and starts again.
-fn upgrade_in_turn(host: &Host<'_>, world: &mut World, id: &str) -> Result<rollout::Said, CharmError> {
+/// Upgrades the packages of a drained, stopped unit (and migrates the
+/// schema, with connections allowed, when `migrate_schema`) and starts it
+/// again; says how it went in its own peer bag. A failure leaves it
+/// stopped. A hook killed before the records are written does it all again
+/// (`landscape-schema` on a migrated schema has nothing to do).
+fn upgrade_in_turn(
+    host: &Host<'_>,
+    world: &mut World,
+    id: &str,
+    migrate_schema: bool,
+) -> Result<rollout::Said, CharmError> {
     let outcome = install::upgrade(host.cmds)
         .map_err(|e| format!("upgrade failed: {e}"))
+        .and_then(|()| if migrate_schema { migrate_schema_in_turn(host, id) } else { Ok(()) })
         .and_then(|()| start_services(host).map_err(|e| format!("services did not start after the upgrade: {e}")));
     match outcome {
         Ok(()) => {
@@ -148,6 +160,20 @@ fn upgrade_in_turn(host: &Host<'_>, world: &mut World, id: &str) -> Result<rollo
             host.stage_peer_unit(rollout::FAILED_KEY, format!("{id}: {}", crate::text::one_line(&why)));
             Ok(rollout::Said::Failed(why))
         }
+    }
+}
+
+/// The schema migration of a rollout's first unit, the other units still
+/// serving with the old version.
+fn migrate_schema_in_turn(host: &Host<'_>, id: &str) -> Result<(), String> {
+    match landscape::schema::migrate(host.cmds, true) {
+        Ok((out, allowed)) => {
+            let how = if allowed { "with connections allowed" } else { "(no --allow-connections here)" };
+            let report = crate::text::one_line(out.combined().trim());
+            host.log(LogLevel::Info, &format!("rolling upgrade {id}: schema migrated {how}: {report}"));
+            Ok(())
+        }
+        Err(e) => Err(format!("schema migration failed: {e}")),
     }
 }
 

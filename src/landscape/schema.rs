@@ -9,7 +9,7 @@ use crate::host::Host;
 use crate::ini::IniDocument;
 use crate::juju::{LogLevel, StatusName};
 use crate::peer_app::PeerKey;
-use crate::system::Cmd;
+use crate::system::{Cmd, CmdError, CmdOutput, CommandRunner};
 
 /// Leader: bootstrap the schema once per database and say so in peer data.
 /// Others: wait until the leader has. Returns whether the schema is ready.
@@ -88,4 +88,21 @@ fn grant_pg16_roles(host: &Host<'_>, conn: &DbConnection, service_conf: &str) ->
         host.cmds.run(&cmd).map_err(LandscapeError::Schema)?;
     }
     Ok(())
+}
+
+/// Migrates the schema (`landscape-schema`); with `allow_connections`, lets
+/// the services stay connected meanwhile, when this `landscape-schema`
+/// knows `--allow-connections` (its `--help` lists it). Returns its output
+/// and whether connections were allowed.
+pub fn migrate(cmds: &dyn CommandRunner, allow_connections: bool) -> Result<(CmdOutput, bool), CmdError> {
+    let mut migrate = Cmd::new("landscape-schema", &[]);
+    let mut allowed = false;
+    if allow_connections {
+        let help = cmds.output(&Cmd::new("landscape-schema", &["--help"]))?;
+        if help.combined().contains("--allow-connections") {
+            migrate = migrate.arg("--allow-connections");
+            allowed = true;
+        }
+    }
+    Ok((cmds.run(&migrate)?, allowed))
 }

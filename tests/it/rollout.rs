@@ -139,3 +139,63 @@ fn the_leader_records_each_turn_and_a_new_leader_carries_on() {
     next.hook("update-status");
     assert!(next.status().1.starts_with("Rolling upgrade stopped: landscape-server/2"), "{:?}", next.status());
 }
+
+fn rolling_upgrade_migrating(unit: &mut Unit) -> crate::harness::RunResult {
+    let params = json!({"migrate-schema": true}).as_object().cloned().unwrap_or_default();
+    let run = unit.run(crate::harness::Dispatch::Action { name: "rolling-upgrade".into(), params });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run
+}
+
+/// The leader of three, its `rolling-upgrade migrate-schema=true` planned
+/// and its peers having drained it.
+fn leader_migrating_in_its_turn() -> Unit {
+    let mut unit = ready_leader(2);
+    let help = crate::harness::Behaviour { code: 0, stdout: "[--allow-connections]".into(), stderr: String::new() };
+    unit.state.command_behaviours.insert("landscape-schema --help".into(), help);
+    let run = rolling_upgrade_migrating(&mut unit);
+    assert!(!run.ran("lsctl stop"), "drained first");
+    let plan = plan_of(&mut unit);
+    assert_eq!(plan["order"], json!(["landscape-server/0", "landscape-server/1", "landscape-server/2"]));
+    assert_eq!(plan["migrate_schema_on"], json!("landscape-server/0"));
+    let result = format!("{:?}", unit.state.action.clone().unwrap().results);
+    assert!(result.contains("landscape-server/0 migrates the schema"), "{result}");
+    // Its turn begins in the action: no hook of its own follows its write
+    // of the plan (the next would be update-status, minutes later).
+    assert_eq!(own(&mut unit, "drain").as_deref(), Some("pause"));
+    assert!(unit.state.unit_state.contains_key("rollout-step"));
+    for peer in [1, 2] {
+        peer_bag(&mut unit, peer).insert("drained".into(), "landscape-server/0".into());
+    }
+    unit
+}
+
+/// With `migrate-schema`, the leader goes first and migrates (connections
+/// allowed, the others still on the old version) between its upgrade and
+/// its start; a failed migration stops the rollout with it stopped.
+#[test]
+fn with_migrate_schema_the_leader_goes_first_and_migrates_before_it_starts() {
+    let mut unit = leader_migrating_in_its_turn();
+    let run = changed(&mut unit, 2);
+    let lines = run.command_lines();
+    let at = |prefix: &str| {
+        lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {lines:?}"))
+    };
+    assert!(at("apt-get install") < at("landscape-schema --allow-connections"), "{lines:?}");
+    assert!(at("landscape-schema --allow-connections") < at("lsctl start"), "{lines:?}");
+    assert_eq!(plan_of(&mut unit)["done"], json!(["landscape-server/0"]));
+    assert!(unit.status().1.starts_with("Rolling upgrade 2/3: landscape-server/1"), "{:?}", unit.status());
+
+    let mut failing = leader_migrating_in_its_turn();
+    failing.fail_command("landscape-schema --allow-connections", 1, "patch 477 failed");
+    let run = changed(&mut failing, 2);
+    assert!(run.ran("lsctl stop") && !run.ran("lsctl start"), "{:?}", run.command_lines());
+    let plan = plan_of(&mut failing);
+    let failed = plan["failed"].as_str().unwrap_or_default();
+    assert!(
+        failed.starts_with("landscape-server/0: schema migration failed") && failed.contains("patch 477"),
+        "{plan}"
+    );
+    assert!(failing.state.unit_state.contains_key("paused"), "stays stopped");
+    assert_eq!(failing.status().0, "blocked");
+}

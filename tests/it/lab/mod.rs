@@ -1263,9 +1263,11 @@ fn check_pause_and_resume_under_load(model: &mut Model) {
     table.finish();
 }
 
-/// `rolling-upgrade` on the leader while the load runs: every unit in
-/// turn drained, upgraded (the lab's apt is the fake's), started again; the
-/// plan done. No request fails.
+/// `rolling-upgrade migrate-schema=true` on the leader while the load
+/// runs: the leader first, migrating the schema between its upgrade and its
+/// start (the lab's apt and landscape-schema are the fakes), then every
+/// other unit in turn drained, upgraded, started again; the plan done. No
+/// request fails.
 fn check_rolling_upgrade_under_load(model: &mut Model) {
     let mut table = RouteTable::new("rolling upgrade across three units under load");
     let leader = model.leader().number;
@@ -1273,7 +1275,8 @@ fn check_rolling_upgrade_under_load(model: &mut Model) {
     let results = under_load(model, |model| {
         std::thread::sleep(Duration::from_secs(1));
         let t = std::time::Instant::now();
-        model.action(leader, "rolling-upgrade");
+        let params = json!({"migrate-schema": true}).as_object().cloned().unwrap_or_default();
+        model.action_with(leader, "rolling-upgrade", params);
         model.wait_until_serving(Duration::from_secs(60));
         let text = model
             .leader()
@@ -1293,6 +1296,15 @@ fn check_rolling_upgrade_under_load(model: &mut Model) {
         "every unit done, none failed",
         &plan.to_string(),
         order == 3 && done == 3 && plan["failed"].is_null(),
+    );
+    let migrated = model.leader().unit.log_text().contains("schema migrated");
+    let first = plan["order"][0] == json!(model.leader().name());
+    table.check(
+        "leader",
+        "schema",
+        "migrated in its turn, first",
+        &format!("{migrated}, first: {first}"),
+        migrated && first,
     );
     for u in &model.units {
         let status = u.unit.status();

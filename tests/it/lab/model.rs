@@ -464,7 +464,12 @@ impl Model {
 
     /// `juju run <unit> <action>`, then whatever the hooks it causes cause.
     pub fn action(&mut self, number: u32, name: &str) {
-        self.queue.push_back(Step::Hook(number, Dispatch::Action { name: name.into(), params: Map::new() }));
+        self.action_with(number, name, Map::new());
+    }
+
+    /// [`Model::action`] with parameters.
+    pub fn action_with(&mut self, number: u32, name: &str, params: Map<String, Value>) {
+        self.queue.push_back(Step::Hook(number, Dispatch::Action { name: name.into(), params }));
         self.settle();
     }
 
