@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use crate::charm;
-use crate::companions::outbox;
 use crate::drain;
 use crate::edge::ingress;
 use crate::error::CharmError;
@@ -12,7 +11,7 @@ use crate::fsutil;
 use crate::haproxy::apply::first_error_line;
 use crate::host::Host;
 use crate::juju::LogLevel;
-use crate::landscape::{install, services};
+use crate::landscape::install;
 use crate::peer_app::PeerKey;
 use crate::rollout;
 use crate::system::Cmd;
@@ -79,13 +78,9 @@ fn pause(host: &Host<'_>) -> Result<Outcome, CharmError> {
             peers.join(", ")
         )));
     }
-    if let Err(e) = services::stop(host.cmds) {
+    if let Err(e) = charm::stop_services(host, &world.unit_state) {
         host.log(LogLevel::Error, &format!("pause: {e}"));
         return Ok(Outcome::Failed(format!("Failed to stop services: {e}")));
-    }
-    if let Err(e) = outbox::stop(host.cmds, &world.unit_state) {
-        host.log(LogLevel::Error, &format!("pause: {e}"));
-        return Ok(Outcome::Failed(e.to_string()));
     }
     // Written at once, not staged: the reconcile below sees the world as
     // it makes it, and staged writes are sent only when they differ from it.
@@ -106,16 +101,12 @@ fn resume(host: &Host<'_>) -> Result<Outcome, CharmError> {
             return Ok(done("drain called off: Landscape services kept running"));
         }
     }
-    if let Err(e) = services::start(host.cmds) {
+    if let Err(e) = charm::start_services(host, &world.unit_state) {
         host.log(LogLevel::Error, &format!("resume: {e}"));
-        if let Err(stop) = services::stop(host.cmds) {
+        if let Err(stop) = charm::stop_services(host, &world.unit_state) {
             host.log(LogLevel::Warning, &format!("resume: stopping again failed too: {stop}"));
         }
         return Ok(Outcome::Failed(format!("Failed to start services: {e}")));
-    }
-    if let Err(e) = outbox::start(host.cmds, &world.unit_state) {
-        host.log(LogLevel::Error, &format!("resume: {e}"));
-        return Ok(Outcome::Failed(e.to_string()));
     }
     host.record_state_now(&mut world.unit_state, &[], &[StateKey::Paused])?;
     charm::handle_world(host, &world)?;

@@ -42,7 +42,7 @@ pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), Cha
             ),
         );
     }
-    stop_services(host)?;
+    stop_services(host, &world.unit_state)?;
     let paused = [(StateKey::Paused, "true".to_string())];
     host.record_state_now(&mut world.unit_state, &paused, &[StateKey::DrainStarted])?;
     host.log(LogLevel::Info, "drain: done; Landscape services stopped, the unit is paused");
@@ -146,7 +146,10 @@ fn upgrade_in_turn(
     let outcome = install::upgrade(host.cmds)
         .map_err(|e| format!("upgrade failed: {e}"))
         .and_then(|()| if migrate_schema { migrate_schema_in_turn(host, id) } else { Ok(()) })
-        .and_then(|()| start_services(host).map_err(|e| format!("services did not start after the upgrade: {e}")));
+        .and_then(|()| {
+            start_services(host, &world.unit_state)
+                .map_err(|e| format!("services did not start after the upgrade: {e}"))
+        });
     match outcome {
         Ok(()) => {
             host.record_state_now(&mut world.unit_state, &[], &[StateKey::Paused, StateKey::RolloutStep])?;
@@ -177,17 +180,20 @@ fn migrate_schema_in_turn(host: &Host<'_>, id: &str) -> Result<(), String> {
     }
 }
 
-/// Starts Landscape's services and the outbox (what `resume` starts).
-pub fn start_services(host: &Host<'_>) -> Result<(), CharmError> {
+/// Starts Landscape's services and the outbox (what `resume` and a
+/// rollout's turn start). `unit_state` is the hook's own: the outbox's
+/// record is read from it, not asked of Juju again.
+pub fn start_services(host: &Host<'_>, unit_state: &UnitState) -> Result<(), CharmError> {
     landscape::services::start(host.cmds)?;
-    companions::outbox::start(host.cmds, &UnitState::new(host.juju.state_get()?))?;
+    companions::outbox::start(host.cmds, unit_state)?;
     Ok(())
 }
 
-/// Stops Landscape's services and the outbox (what `pause` stops).
-pub fn stop_services(host: &Host<'_>) -> Result<(), CharmError> {
+/// Stops Landscape's services and the outbox (what `pause` and a drain
+/// stop).
+pub fn stop_services(host: &Host<'_>, unit_state: &UnitState) -> Result<(), CharmError> {
     landscape::services::stop(host.cmds)?;
-    companions::outbox::stop(host.cmds, &UnitState::new(host.juju.state_get()?))?;
+    companions::outbox::stop(host.cmds, unit_state)?;
     Ok(())
 }
 

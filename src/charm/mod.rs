@@ -32,7 +32,7 @@ pub use crate::world::World;
 
 mod lifecycle;
 
-pub use lifecycle::{begin_rollout_turn, stop_services};
+pub use lifecycle::{begin_rollout_turn, start_services, stop_services};
 use lifecycle::{ensure_packages, finish_drain, restart_in_turn, stop, take_rollout_step};
 
 /// Runs a hook: snapshot, reconcile, status. Returns an error only when Juju

@@ -352,3 +352,18 @@ fn two_units_asking_to_restart_at_once_left_every_server_drained() {
     assert!(!planned_offline(&unit));
     assert_eq!(own_bag_value(&mut unit, "drained"), None, "not drained, so not said");
 }
+
+/// Each hook-tool call is a round trip to the unit agent: the hook that
+/// stops a drained unit read its unit state twice (once more to find the
+/// outbox's record while stopping).
+#[test]
+fn the_hook_that_stops_a_drained_unit_reads_unit_state_once() {
+    let mut unit = pause_with_two_peers();
+    for peer in [1, 2] {
+        peer_says(&mut unit, peer, "drained", ME);
+    }
+    let run = peer_changed(&mut unit, 2);
+    assert!(run.ran("lsctl stop"), "{:?}", run.command_lines());
+    let reads = run.tool_calls.iter().filter(|c| c.program == "state-get").count();
+    assert_eq!(reads, 1);
+}
