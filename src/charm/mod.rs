@@ -153,7 +153,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     };
     companions::reconcile(host, &world.companion_relations(), &companions, status)?;
     // Said when nothing else is (the first status of a rank wins).
-    if let Some(exposure) = haproxy_route::exposure(&world.haproxy_route, &world.ingress, config) {
+    if let Some(exposure) = edge::exposure::exposure(&world.haproxy_route, &world.ingress, config) {
         status.add(Status::active(exposure));
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! the deprecated `website` bridge to the legacy HAProxy charm. Each
 //! publishes where the unit's own HAProxy listens; none routes on its own.
 
+pub mod exposure;
 pub mod haproxy_route;
 pub mod ingress;
 pub mod website;

@@ -19,8 +19,7 @@ pub mod routes;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CharmConfig, Network};
-use crate::edge::ingress::IngressRelation;
+use crate::config::Network;
 use crate::host::Host;
 use crate::juju::{Bag, Databag, Event, HookToolError, HookTools, LogLevel, RelationId};
 use crate::status::{Status, StatusCollector};
@@ -330,60 +329,6 @@ fn forget_gone_relations(host: &Host<'_>, relations: &[RouteRelation], unit_stat
     }
 }
 
-/// The active status's word on how each kind of traffic is exposed, once
-/// any haproxy-route endpoint is related: e.g. `web via haproxy-route and
-/// ingress, hostagent-messenger via haproxy-route-tcp`.
-pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &CharmConfig) -> Option<String> {
-    if routes.is_empty() {
-        return None;
-    }
-    let route_used = |pick: &dyn Fn(&RouteEndpoint) -> bool| {
-        routes.iter().any(|r| pick(r.endpoint) && r.endpoint.unused_reason(config).is_none())
-    };
-    let ingress_used = |names: &[&str]| {
-        ingress.iter().any(|i| names.contains(&i.endpoint.name) && i.endpoint.unused_reason(config).is_none())
-    };
-    // The appserver route takes `/`, so with it every web path goes
-    // through haproxy; without it, only the routes related do.
-    let web_routes: Vec<&str> =
-        routes.iter().filter(|r| matches!(r.endpoint.target, Target::Web { .. })).map(|r| r.endpoint.route).collect();
-    let web = if web_routes.is_empty() || web_routes.contains(&"appserver") {
-        "web".to_string()
-    } else {
-        format!("web ({})", web_routes.join(", "))
-    };
-    let kinds = [
-        (
-            web.as_str(),
-            "haproxy-route",
-            route_used(&|e| matches!(e.target, Target::Web { .. })),
-            ingress_used(&["http-ingress", "https-ingress"]),
-        ),
-        (
-            "hostagent-messenger",
-            "haproxy-route-tcp",
-            route_used(&|e| e.name == "hostagent-messenger-haproxy-route"),
-            ingress_used(&["hostagent-messenger-ingress"]),
-        ),
-        (
-            "ubuntu-installer-attach",
-            "haproxy-route-tcp",
-            route_used(&|e| e.name == "ubuntu-installer-attach-haproxy-route"),
-            ingress_used(&["ubuntu-installer-attach-ingress"]),
-        ),
-    ];
-    let parts: Vec<String> = kinds
-        .iter()
-        .filter_map(|(kind, via, route, ingress)| match (route, ingress) {
-            (true, true) => Some(format!("{kind} via {via} and ingress")),
-            (true, false) => Some(format!("{kind} via {via}")),
-            (false, true) => Some(format!("{kind} via ingress")),
-            (false, false) => None,
-        })
-        .collect();
-    (!parts.is_empty()).then(|| format!("{}; {}", crate::status::READY_MESSAGE, parts.join(", ")))
-}
-
 /// A provider's answer: none yet, its URLs, or what is wrong with it.
 pub type Answer = Option<Result<Vec<String>, String>>;
 
@@ -427,35 +372,6 @@ mod tests {
         assert_eq!(tcp(r#"["landscape.example.com:6554"]"#), Ok(vec!["landscape.example.com:6554".into()]));
         assert!(tcp(r#"["https://landscape.example.com/"]"#).unwrap_err().contains("not host:port"));
         assert!(tcp(r#"["landscape.example.com"]"#).is_err());
-    }
-
-    fn related(names: &[&str]) -> Vec<RouteRelation> {
-        ENDPOINTS
-            .iter()
-            .filter(|e| names.contains(&e.name))
-            .map(|endpoint| RouteRelation {
-                endpoint,
-                relation: RelationId { endpoint: endpoint.name.into(), id: 1 },
-                provider: ProviderView::default(),
-                answer: None,
-                read_now: false,
-                record: Record::default(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_status_says_which_web_paths_go_through_haproxy() {
-        let config = CharmConfig::parse(Default::default()).unwrap();
-        let say = |names: &[&str]| exposure(&related(names), &[], &config);
-        assert_eq!(say(&[]), None);
-        let ping = say(&["pingserver-haproxy-route", "api-haproxy-route"]);
-        assert_eq!(ping.as_deref(), Some("Unit is ready; web (pingserver, api) via haproxy-route"));
-        // The appserver route's `/` takes every path no other route takes.
-        let all = say(&["appserver-haproxy-route", "pingserver-haproxy-route"]);
-        assert_eq!(all.as_deref(), Some("Unit is ready; web via haproxy-route"));
-        // A gRPC route whose flag is off exposes nothing.
-        assert_eq!(say(&["hostagent-messenger-haproxy-route"]), None);
     }
 
     #[test]
