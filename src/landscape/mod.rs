@@ -14,6 +14,7 @@ pub mod dropins;
 mod error;
 pub mod etc_default;
 pub mod install;
+mod leader_services;
 pub mod license;
 pub mod readiness;
 pub mod schema;
@@ -27,7 +28,7 @@ pub use error::LandscapeError;
 
 use crate::config::CharmConfig;
 use crate::fsutil::{self, Owner};
-use crate::handover::{FOLLOWER_ROLE, Handover, LEADER_ROLE};
+use crate::handover::Handover;
 use crate::host::Host;
 use crate::juju::{Bag, LogLevel, StatusName};
 use crate::peers::PeerView;
@@ -149,7 +150,7 @@ pub fn reconcile(
     };
     let nothing_pending = readiness.report(status);
     let ready = nothing_pending && schema_ready && status.statuses().iter().all(|s| s.name != StatusName::Blocked);
-    set_leader_only_services(host, inputs, ready, status)?;
+    leader_services::set(host, inputs, ready, status)?;
     if inputs.unit_state.contains(&StateKey::Paused) {
         status.add(Status::maintenance(PAUSED_MESSAGE));
         return Ok(unchanged);
@@ -243,7 +244,7 @@ fn write_files(
         let message = format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode);
         host.log(LogLevel::Info, &message);
     }
-    let package_search_host = if runs_leader_services(inputs) {
+    let package_search_host = if leader_services::runs(inputs) {
         Some("localhost".to_string())
     } else {
         inputs.leader_ip.map(|ip| ip.to_string())
@@ -271,7 +272,7 @@ fn write_files(
 /// `/etc/default/landscape-server`: which services run on this unit.
 fn write_etc_default(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<String, LandscapeError> {
     let selection = etc_default::ServiceSelection {
-        leader_services: runs_leader_services(inputs),
+        leader_services: leader_services::runs(inputs),
         ..etc_default::ServiceSelection::of(inputs.config, inputs.is_leader)
     };
     let path = host.paths.landscape_defaults();
@@ -280,59 +281,6 @@ fn write_etc_default(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<String, Lan
     let (mode, owner) = fsutil::mode_and_owner(&path)?.unwrap_or((0o644, Owner::default()));
     fsutil::write_atomic(&path, &crate::text::encode_file(&text, encoding), mode, owner)?;
     Ok(text)
-}
-
-/// Whether this unit runs the leader-only services: it leads, or it led
-/// and its peers still use them ([`crate::handover`]).
-fn runs_leader_services(inputs: &Inputs<'_>) -> bool {
-    inputs.is_leader || inputs.handover.waiting()
-}
-
-/// The leader-only services (package upload, package search) on the leader
-/// once it is ready, off on the others once no peer uses them; only when
-/// that changed.
-fn set_leader_only_services(
-    host: &Host<'_>,
-    inputs: &Inputs<'_>,
-    ready: bool,
-    status: &mut StatusCollector,
-) -> Result<(), LandscapeError> {
-    let role = match (inputs.is_leader, ready) {
-        (true, true) => LEADER_ROLE,
-        (false, _) => FOLLOWER_ROLE,
-        (true, false) => return Ok(()),
-    };
-    match inputs.handover {
-        Handover::None if inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) => {
-            host.stage_state_delete(StateKey::LeaderHandoverStarted);
-        }
-        Handover::None => {}
-        Handover::Waiting { peers, left_secs } => {
-            if !inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) {
-                host.stage_state(StateKey::LeaderHandoverStarted, crate::system::unix_now().max(0).to_string());
-                host.log(LogLevel::Info, "no longer the leader: handing the leader-only services over");
-            }
-            status.add(Status::maintenance(format!(
-                "Handing package upload and search over to the new leader: waiting for {} (at most {left_secs}s more)",
-                peers.join(", ")
-            )));
-            return Ok(());
-        }
-        Handover::Done { still_following } => {
-            if !still_following.is_empty() {
-                let names = still_following.join(", ");
-                host.log(LogLevel::Warning, &format!("handover timed out; still following this unit: {names}"));
-            }
-            host.stage_state_delete(StateKey::LeaderHandoverStarted);
-        }
-    }
-    if inputs.unit_state.get(&StateKey::LeaderOnlyServices).map(String::as_str) == Some(role) {
-        return Ok(());
-    }
-    services::set_leader_only_services(host.cmds, role == LEADER_ROLE).map_err(LandscapeError::LeaderServices)?;
-    host.stage_state(StateKey::LeaderOnlyServices, role);
-    host.log(LogLevel::Info, &format!("leader-only services set up for a {role}"));
-    Ok(())
 }
 
 /// Restarts the services when what they read changed since their last
