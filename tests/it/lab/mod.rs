@@ -936,17 +936,26 @@ struct LoadTarget {
     /// The Host header, when it is not the URL's host (a load balancer
     /// that routes by site name).
     host: Option<&'static str>,
+    /// gRPC unary calls over TLS verified for `host` (`grpc://` URLs).
+    grpc: bool,
 }
 
 impl LoadTarget {
     /// GETs of `url`, each on a new connection when `close`.
     fn get(label: &'static str, url: String, close: bool) -> Self {
-        LoadTarget { label, url, close, post: false, host: None }
+        LoadTarget { label, url, close, post: false, host: None, grpc: false }
     }
 
     /// POSTs of a message exchange to `url`.
     fn post(label: &'static str, url: String, close: bool) -> Self {
-        LoadTarget { label, url, close, post: true, host: None }
+        LoadTarget { label, url, close, post: true, host: None, grpc: false }
+    }
+
+    /// Unary gRPC calls through port `port` of `address`, TLS verified for
+    /// the site's name (not idempotent: never replayed).
+    fn grpc(label: &'static str, address: &str, port: u16) -> Self {
+        let url = format!("grpc://{address}:{port}/landscape.lab.Echo/Call");
+        LoadTarget { label, url, close: false, post: true, host: Some(SITE), grpc: true }
     }
 }
 
@@ -959,8 +968,9 @@ fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String
 }
 
 /// Keep-alive HTTP GETs to port 80 of `on[0]`, GETs on a new TLS connection
-/// each to port 443 of `on[1]` (both idempotent), and keep-alive POSTs of a
-/// message exchange to port 443 of `on[2]` (not idempotent).
+/// each to port 443 of `on[1]` (both idempotent), keep-alive POSTs of a
+/// message exchange to port 443 of `on[2]`, and unary gRPC calls to port
+/// 6554 of `on[1]` and 50051 of `on[2]` (not idempotent).
 fn day_2_loads(on: [&str; 3]) -> Vec<LoadTarget> {
     vec![
         LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", on[0]), false),
@@ -970,6 +980,8 @@ fn day_2_loads(on: [&str; 3]) -> Vec<LoadTarget> {
             format!("https://{}/message-system", on[2]),
             false,
         ),
+        LoadTarget::grpc("gRPC :6554 hostagent-messenger", on[1], 6554),
+        LoadTarget::grpc("gRPC :50051 ubuntu-installer-attach", on[2], 50051),
     ]
 }
 
@@ -988,6 +1000,7 @@ fn load_on(
     let python = model::lab_python();
     let bound = LOAD_BOUND.as_secs().to_string();
     let timeout = LOAD_TIMEOUT.as_secs().to_string();
+    let ca = model.ca_file().display().to_string();
     let mut runs = Vec::new();
     for target in targets {
         let log =
@@ -1013,8 +1026,11 @@ fn load_on(
         if target.close {
             argv.push("--close");
         }
-        if target.post {
+        if target.post && !target.grpc {
             argv.push("--post");
+        }
+        if target.grpc {
+            argv.extend(["--ca", ca.as_str()]);
         }
         if let Some(host) = target.host {
             argv.extend(["--host", host]);
@@ -1149,7 +1165,7 @@ fn check_load(table: &mut RouteTable, results: &[(String, LoadResult, bool)]) {
     for (label, r, overlapped) in results {
         table.check("client", label, "load before, during and after", &overlapped.to_string(), *overlapped);
         let got = r.summary();
-        if label.starts_with("POST") {
+        if label.starts_with("POST") || label.starts_with("gRPC") {
             table.check("client", label, "at most 4 failed (in flight)", &got, r.failures <= 4 && r.requests > 0);
         } else {
             table.check("client", label, "0 failed", &got, r.failures == 0 && r.requests > 0);
