@@ -642,8 +642,15 @@ fn lab_haproxy_route_edge_serves_key_info_and_follows_the_leader() {
     // the clients moved to the provider's address.
     let python = python_charm_bags(&model);
     let mut lb = legacy_lb::LegacyLb::start(&mut model, LEGACY_LB_OCTET, SITE, &python);
+    // gRPC already goes through haproxy-operator (haproxy-route-tcp), as
+    // in a deployment of the 26.04 charm: it runs from the first step to
+    // the last.
     let moved = edge_targets(&edge.host.address);
-    migrate_under_load(&mut model, &mut lb, &python, "haproxy-operator", &moved);
+    let grpc = vec![
+        LoadTarget::grpc("haproxy-operator: gRPC :6554", &edge.host.address, 6554),
+        LoadTarget::grpc("haproxy-operator: gRPC :50051", &edge.host.address, 50051),
+    ];
+    migrate_under_load(&mut model, &mut lb, &python, "haproxy-operator", (&moved, grpc));
     drop(lb);
 
     // Leadership moves: the new leader publishes the leader-only route.
@@ -1437,26 +1444,31 @@ fn check_migration_from_the_legacy_load_balancer(model: &mut Model) {
     table.finish();
     lb.reload(&python);
     let moved = unit_targets(model);
-    migrate_under_load(model, &mut lb, &python, "the units", &moved);
+    // The legacy load balancer offers no h2: gRPC clients reach the units
+    // directly, before and after, and are not part of this move.
+    migrate_under_load(model, &mut lb, &python, "the units", (&moved, vec![]));
 }
 
 /// The bridge, under load: each unit refreshed in turn (upgrade-charm,
 /// config-changed, the website hooks) while the legacy load balancer
 /// follows its bags, the clients moved to `moved` (`destination`: the units,
-/// or haproxy-operator), `website` removed. Not one request fails.
+/// or haproxy-operator), `website` removed; `throughout` loads run from the
+/// first step to the last. Not one request fails.
 fn migrate_under_load(
     model: &mut Model,
     lb: &mut legacy_lb::LegacyLb,
     python: &[String],
     destination: &str,
-    moved: &[LoadTarget],
+    (moved, throughout): (&[LoadTarget], Vec<LoadTarget>),
 ) {
     let mut table = RouteTable::new(&format!("migration off the legacy load balancer to {destination} under load"));
     let lb_address = lb.host.address.clone();
     let mut steps = vec![];
     let mut moved_results = vec![];
     let mut seen = vec![("Python charm", through_legacy_lb(model, &lb_address))];
-    let results = load_on(model, &legacy_lb_targets(&lb_address), |model| {
+    let mut first_to_last = legacy_lb_targets(&lb_address);
+    first_to_last.extend(throughout);
+    let results = load_on(model, &first_to_last, |model| {
         std::thread::sleep(Duration::from_secs(1));
         let numbers: Vec<u32> = model.units.iter().map(|u| u.number).collect();
         for (i, number) in numbers.iter().enumerate() {
