@@ -426,8 +426,8 @@ fn check_spread(model: &Model, table: &mut RouteTable) {
 
 /// The Key Info routes, TLS and h2 through every unit, the ingress
 /// bundle's edge, and port 80 under each `redirect_https` (redirect_https
-/// ends as `default`).
-fn check_key_info(model: &mut Model) {
+/// ends as `default`). The edge is left running.
+fn check_key_info(model: &mut Model) -> edge::Edge {
     let mut table = RouteTable::new("Key Info routes, redirect_https=default");
     check_http_routes(model, &mut table, "default");
     check_grpc_routes(model, &mut table);
@@ -443,13 +443,13 @@ fn check_key_info(model: &mut Model) {
     check_edge_checks_every_server(&edge, &mut table);
     check_forwarded_through_the_edge(model, &edge, &mut table);
     table.finish();
-    drop(edge);
     for redirect in ["all", "none", "default"] {
         model.set_config("redirect_https", json!(redirect));
         let mut table = RouteTable::new(&format!("port 80, redirect_https={redirect}"));
         check_http_routes(model, &mut table, redirect);
         table.finish();
     }
+    edge
 }
 
 /// A model like [`three_unit_model`] but with no trusted proxy set and no
@@ -793,7 +793,7 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     };
     let before = restarts(&model);
     let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
-    let mut targets = day_2_loads([&address(0), &address(1), &address(0)]);
+    let mut targets = day_2_loads([&address(0), &address(1), &address(0)], None);
     targets.push(LoadTarget::post(
         "POST keep-alive https :443/upload (the leader's)",
         format!("https://{}/upload/acct/foo_1.0_all.deb", address(1)),
@@ -970,7 +970,7 @@ impl LoadTarget {
 /// loads of [`day_2_loads`] on the first, second and third unit.
 fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String, LoadResult, bool)> {
     let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
-    let targets = day_2_loads([&address(0), &address(1), &address(2)]);
+    let targets = day_2_loads([&address(0), &address(1), &address(2)], model.edge_address.as_deref());
     load_on(model, &targets, during)
 }
 
@@ -978,8 +978,8 @@ fn under_load(model: &mut Model, during: impl FnOnce(&mut Model)) -> Vec<(String
 /// each to port 443 of `on[1]` (both idempotent), keep-alive POSTs of a
 /// message exchange to port 443 of `on[2]`, and unary gRPC calls to port
 /// 6554 of `on[1]` and 50051 of `on[2]` (not idempotent).
-fn day_2_loads(on: [&str; 3]) -> Vec<LoadTarget> {
-    vec![
+fn day_2_loads(on: [&str; 3], edge: Option<&str>) -> Vec<LoadTarget> {
+    let mut loads = vec![
         LoadTarget::get("GET keep-alive http :80/ping", format!("http://{}/ping", on[0]), false),
         LoadTarget::get("GET new TLS connection each https :443/", format!("https://{}/", on[1]), true),
         LoadTarget::post(
@@ -989,7 +989,13 @@ fn day_2_loads(on: [&str; 3]) -> Vec<LoadTarget> {
         ),
         LoadTarget::grpc("gRPC :6554 hostagent-messenger", on[1], 6554),
         LoadTarget::grpc("gRPC :50051 ubuntu-installer-attach", on[2], 50051),
-    ]
+    ];
+    if let Some(edge) = edge {
+        let mut through = LoadTarget::get("edge: GET keep-alive https :443/", format!("https://{edge}/"), false);
+        through.host = Some(SITE);
+        loads.push(through);
+    }
+    loads
 }
 
 /// `targets` loaded from the client host while `during` runs: each load
@@ -1082,7 +1088,10 @@ fn reloads(model: &Model) -> Vec<u32> {
 fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     let _lab = lab_lock();
     let mut model = three_unit_model();
-    check_key_info(&mut model);
+    // The ingress bundle's external HAProxy stays up: every day-2 load goes
+    // through it too.
+    let edge = check_key_info(&mut model);
+    model.edge_address = Some(edge.host.address.clone());
     let client = Client::of(&model);
 
     // Five config changes, each one a new config and a reload on every
@@ -1237,7 +1246,7 @@ fn check_a_unit_cut_off_under_load(model: &mut Model) {
     let victim = model.units[2].number;
     let address = |i: usize| model.units[i].host.address.clone();
     // The clients use the two other units.
-    let targets = day_2_loads([&address(0), &address(1), &address(0)]);
+    let targets = day_2_loads([&address(0), &address(1), &address(0)], model.edge_address.as_deref());
     let server = appserver_server(&address(2), 0);
     let results = load_on(model, &targets, |model| {
         std::thread::sleep(Duration::from_secs(2));

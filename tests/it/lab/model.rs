@@ -143,6 +143,9 @@ pub struct Model {
     route_provider: Option<String>,
     /// Whether units are related to the ingress-configurators (the default).
     ingress: bool,
+    /// The external HAProxy's address while one runs for the whole test
+    /// (the day-2 loads then go through it too).
+    pub edge_address: Option<String>,
     signed: BTreeMap<String, String>,
     queue: VecDeque<Step>,
     /// Every hook run, as `unit: hook`.
@@ -167,6 +170,7 @@ impl Model {
             next_number: 0,
             route_provider: None,
             ingress: true,
+            edge_address: None,
             signed: BTreeMap::new(),
             queue: VecDeque::new(),
             hook_log: Vec::new(),
