@@ -29,7 +29,7 @@
 //! at once when no other unit serves, when its services never ran, or with
 //! `haproxy_drain_timeout=0`.
 
-use crate::peers::{DRAIN_KEY, DRAINED_KEY, PeerView};
+use crate::peers::{DRAIN_KEY, DRAINED_KEY, PeerView, PeerWait};
 use crate::status::Status;
 use crate::unit_state::{StateKey, UnitState};
 
@@ -37,35 +37,16 @@ use crate::unit_state::{StateKey, UnitState};
 pub const PAUSE_REASON: &str = "pause";
 pub const RESTART_REASON: &str = "restart";
 
-/// Where a drain this unit asked for stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    /// No drain asked, or it is done.
-    Idle,
-    /// Some peers have not drained this unit yet.
-    Waiting { peers: Vec<String>, left_secs: u64 },
-    /// Every peer drained it, or the time is up (the peers that did not are
-    /// named): stop the services now.
-    Stop { not_drained: Vec<String> },
-}
-
 /// Unix seconds now, as drain records keep them.
 pub fn now() -> u64 {
     u64::try_from(crate::system::unix_now()).unwrap_or(0)
 }
 
-/// Where this unit's drain stands at `now` (pure).
-pub fn progress(unit_name: &str, peers: &PeerView, unit_state: &UnitState, timeout_secs: u64, now: u64) -> Progress {
-    let Some(started) = unit_state.get(&StateKey::DrainStarted) else { return Progress::Idle };
-    // An unreadable record is treated as an old one: stopping late is the
-    // only other choice, and never finishing is worse.
-    let started = started.parse::<u64>().unwrap_or(0);
-    let waiting = peers.not_drained_by(unit_name);
-    let elapsed = now.saturating_sub(started);
-    if waiting.is_empty() || elapsed >= timeout_secs {
-        return Progress::Stop { not_drained: waiting };
-    }
-    Progress::Waiting { peers: waiting, left_secs: timeout_secs - elapsed }
+/// Where this unit's drain stands at `now` (pure): `Over` is the time to
+/// stop the services.
+pub fn progress(unit_name: &str, peers: &PeerView, unit_state: &UnitState, timeout_secs: u64, now: u64) -> PeerWait {
+    let Some(started) = unit_state.get(&StateKey::DrainStarted) else { return PeerWait::Idle };
+    PeerWait::of(peers.not_drained_by(unit_name), Some(started), timeout_secs, now)
 }
 
 /// Whether this unit is paused or about to be.
@@ -124,12 +105,10 @@ pub fn restart_turn(
         return RestartTurn::Now;
     }
     let Some(started) = asked else { return RestartTurn::DrainFirst };
-    let elapsed = now.saturating_sub(started.parse::<u64>().unwrap_or(0));
-    let waiting = peers.not_drained_by(unit_name);
-    if waiting.is_empty() || elapsed >= timeout_secs {
-        return RestartTurn::Now;
+    match PeerWait::of(peers.not_drained_by(unit_name), Some(started), timeout_secs, now) {
+        PeerWait::Waiting { peers, left_secs } => RestartTurn::Draining { peers, left_secs },
+        PeerWait::Idle | PeerWait::Over { .. } => RestartTurn::Now,
     }
-    RestartTurn::Draining { peers: waiting, left_secs: timeout_secs - elapsed }
 }
 
 /// Whether this unit asks to be drained for a restart at the end of a hook:
@@ -189,9 +168,9 @@ pub fn publication(
 }
 
 /// The status while a drain waits.
-pub fn status(progress: &Progress) -> Option<Status> {
+pub fn status(progress: &PeerWait) -> Option<Status> {
     match progress {
-        Progress::Waiting { peers, left_secs } => Some(Status::maintenance(format!(
+        PeerWait::Waiting { peers, left_secs } => Some(Status::maintenance(format!(
             "Draining before pause: waiting for {} to drain this unit (at most {left_secs}s more)",
             peers.join(", ")
         ))),
@@ -239,10 +218,10 @@ mod tests {
         let some = view(&[("app/1", "app/0"), ("app/2", "")]);
         assert_eq!(
             progress("app/0", &some, &state, 60, 1010),
-            Progress::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
+            PeerWait::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
         );
         let all = view(&[("app/1", "app/0"), ("app/2", "app/3,app/0")]);
-        assert_eq!(progress("app/0", &all, &state, 60, 1010), Progress::Stop { not_drained: vec![] });
+        assert_eq!(progress("app/0", &all, &state, 60, 1010), PeerWait::Over { silent: vec![] });
     }
 
     #[test]
@@ -250,14 +229,14 @@ mod tests {
         let some = view(&[("app/1", "")]);
         assert_eq!(
             progress("app/0", &some, &draining_since("1000"), 60, 1060),
-            Progress::Stop { not_drained: vec!["app/1".into()] }
+            PeerWait::Over { silent: vec!["app/1".into()] }
         );
         // A record that does not parse is as old as can be.
         assert_eq!(
             progress("app/0", &some, &draining_since("soon"), 60, 1000),
-            Progress::Stop { not_drained: vec!["app/1".into()] }
+            PeerWait::Over { silent: vec!["app/1".into()] }
         );
-        assert_eq!(progress("app/0", &some, &UnitState::default(), 60, 1000), Progress::Idle);
+        assert_eq!(progress("app/0", &some, &UnitState::default(), 60, 1000), PeerWait::Idle);
     }
 
     #[test]

@@ -16,51 +16,25 @@
 
 use std::net::IpAddr;
 
-use crate::peers::PeerView;
+use crate::peers::{PeerView, PeerWait};
 use crate::unit_state::{StateKey, UnitState};
 
 /// How the leader-only services were last set, as unit state records it.
 pub const LEADER_ROLE: &str = "leader";
 pub const FOLLOWER_ROLE: &str = "follower";
 
-/// Where a handover of the leader-only services stands on this unit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handover {
-    /// Nothing to hand over: this unit leads, or does not run them.
-    None,
-    /// The peers named may still use this unit's leader-only services.
-    Waiting { peers: Vec<String>, left_secs: u64 },
-    /// Every peer follows another leader, or the time is up (the peers that
-    /// did not say so are named): stop them now.
-    Done { still_following: Vec<String> },
-}
-
-impl Handover {
-    /// Whether this unit keeps running the leader-only services for its
-    /// peers although it no longer leads.
-    pub fn waiting(&self) -> bool {
-        matches!(self, Handover::Waiting { .. })
-    }
-}
-
-/// Where the handover stands at `now` (pure).
-pub fn progress(peers: &PeerView, unit_state: &UnitState, is_leader: bool, timeout_secs: u64, now: u64) -> Handover {
+/// Where the handover stands at `now` (pure): `Idle` when this unit leads
+/// or does not run the leader-only services, `Waiting` for the peers that
+/// may still use them, `Over` when they should stop (not recorded yet: this
+/// hook starts the wait).
+pub fn progress(peers: &PeerView, unit_state: &UnitState, is_leader: bool, timeout_secs: u64, now: u64) -> PeerWait {
     let ran = unit_state.get(&StateKey::LeaderOnlyServices).map(String::as_str) == Some(LEADER_ROLE);
     if is_leader || !ran {
-        return Handover::None;
+        return PeerWait::Idle;
     }
-    let Some(own) = peers.unit_ip else { return Handover::Done { still_following: vec![] } };
-    let still_following = peers.following(own);
-    // Not recorded yet: this hook starts it. An unreadable record is taken
-    // as an old one: stopping late is the only other choice.
-    let elapsed = match unit_state.get(&StateKey::LeaderHandoverStarted) {
-        Some(started) => now.saturating_sub(started.parse::<u64>().unwrap_or(0)),
-        None => 0,
-    };
-    if still_following.is_empty() || elapsed >= timeout_secs {
-        return Handover::Done { still_following };
-    }
-    Handover::Waiting { peers: still_following, left_secs: timeout_secs - elapsed }
+    let Some(own) = peers.unit_ip else { return PeerWait::Over { silent: vec![] } };
+    let started = unit_state.get(&StateKey::LeaderHandoverStarted).map(String::as_str);
+    PeerWait::of(peers.following(own), started, timeout_secs, now)
 }
 
 /// What this unit publishes as `follows`: the leader's address once its
@@ -95,20 +69,17 @@ mod tests {
         let one_moved = peers(&[("app/1", "10.0.0.2"), ("app/2", "10.0.0.1")]);
         assert_eq!(
             progress(&one_moved, &ran, false, 60, 110),
-            Handover::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
+            PeerWait::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
         );
         // A peer that said nothing yet may still use it too.
         let silent = peers(&[("app/1", "10.0.0.2")]);
         assert_eq!(
             progress(&silent, &ran, false, 60, 110),
-            Handover::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
+            PeerWait::Waiting { peers: vec!["app/2".into()], left_secs: 50 }
         );
         let all_moved = peers(&[("app/1", "10.0.0.2"), ("app/2", "10.0.0.2")]);
-        assert_eq!(progress(&all_moved, &ran, false, 60, 110), Handover::Done { still_following: vec![] });
-        assert_eq!(
-            progress(&one_moved, &ran, false, 60, 160),
-            Handover::Done { still_following: vec!["app/2".into()] }
-        );
+        assert_eq!(progress(&all_moved, &ran, false, 60, 110), PeerWait::Over { silent: vec![] });
+        assert_eq!(progress(&one_moved, &ran, false, 60, 160), PeerWait::Over { silent: vec!["app/2".into()] });
     }
 
     #[test]
@@ -116,17 +87,17 @@ mod tests {
         let ran = state(&[(StateKey::LeaderOnlyServices, LEADER_ROLE)]);
         let follower = state(&[(StateKey::LeaderOnlyServices, FOLLOWER_ROLE)]);
         let view = peers(&[]);
-        assert_eq!(progress(&view, &ran, true, 60, 0), Handover::None);
-        assert_eq!(progress(&view, &follower, false, 60, 0), Handover::None);
-        assert_eq!(progress(&view, &state(&[]), false, 60, 0), Handover::None);
+        assert_eq!(progress(&view, &ran, true, 60, 0), PeerWait::Idle);
+        assert_eq!(progress(&view, &follower, false, 60, 0), PeerWait::Idle);
+        assert_eq!(progress(&view, &state(&[]), false, 60, 0), PeerWait::Idle);
         // Not started yet: the whole timeout is left.
         assert_eq!(
             progress(&view, &ran, false, 60, 1000),
-            Handover::Waiting { peers: vec!["app/1".into(), "app/2".into()], left_secs: 60 }
+            PeerWait::Waiting { peers: vec!["app/1".into(), "app/2".into()], left_secs: 60 }
         );
         // No peers: nothing to wait for.
         let alone = PeerView { unit_ip: view.unit_ip, ..PeerView::default() };
-        assert_eq!(progress(&alone, &ran, false, 60, 0), Handover::Done { still_following: vec![] });
+        assert_eq!(progress(&alone, &ran, false, 60, 0), PeerWait::Over { silent: vec![] });
     }
 
     #[test]

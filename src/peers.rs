@@ -30,6 +30,37 @@ pub const WORKERS_KEY: &str = "workers";
 /// published once both do.
 pub const FOLLOWS_KEY: &str = "follows";
 
+/// Where a wait for the peers' word stands, bounded by a timeout from a
+/// recorded start: a drain before the services stop or restart
+/// ([`crate::drain`]), an old leader's handover ([`crate::handover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerWait {
+    /// Nothing to wait for.
+    Idle,
+    /// These peers have not said so yet; at most `left_secs` more.
+    Waiting { peers: Vec<String>, left_secs: u64 },
+    /// Every peer said so, or the time is up (the silent ones are named):
+    /// act now.
+    Over { silent: Vec<String> },
+}
+
+impl PeerWait {
+    /// The wait for the `silent` peers that began at `started` (Unix
+    /// seconds; None: it begins now). An unreadable record is taken as an
+    /// old one: acting late is the only other choice, and never is worse.
+    pub fn of(silent: Vec<String>, started: Option<&str>, timeout_secs: u64, now: u64) -> Self {
+        let elapsed = started.map_or(0, |s| now.saturating_sub(s.parse::<u64>().unwrap_or(0)));
+        if silent.is_empty() || elapsed >= timeout_secs {
+            return PeerWait::Over { silent };
+        }
+        PeerWait::Waiting { peers: silent, left_secs: timeout_secs - elapsed }
+    }
+
+    pub fn waiting(&self) -> bool {
+        matches!(self, PeerWait::Waiting { .. })
+    }
+}
+
 /// A peer value that was not a routable IP address, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedAddress {

@@ -31,7 +31,7 @@ const MANAGED_PACKAGES: &[&str] = &[
 pub(super) fn finish_drain(host: &Host<'_>, world: &mut World) -> Result<(), CharmError> {
     let timeout = world.config.as_ref().map_or(0, |c| c.haproxy_limits.drain_timeout_secs);
     let progress = drain::progress(&host.ctx.unit_name, &world.peers, &world.unit_state, timeout.into(), drain::now());
-    let drain::Progress::Stop { not_drained } = progress else { return Ok(()) };
+    let crate::peers::PeerWait::Over { silent: not_drained } = progress else { return Ok(()) };
     if !not_drained.is_empty() {
         host.log(
             LogLevel::Warning,

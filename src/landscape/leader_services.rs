@@ -3,9 +3,10 @@
 //! while its peers still use them ([`crate::handover`]).
 
 use super::{Inputs, LandscapeError, services};
-use crate::handover::{FOLLOWER_ROLE, Handover, LEADER_ROLE};
+use crate::handover::{FOLLOWER_ROLE, LEADER_ROLE};
 use crate::host::Host;
 use crate::juju::LogLevel;
+use crate::peers::PeerWait;
 use crate::status::{Status, StatusCollector};
 use crate::unit_state::StateKey;
 
@@ -30,11 +31,11 @@ pub(super) fn set(
         (true, false) => return Ok(()),
     };
     match inputs.handover {
-        Handover::None if inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) => {
+        PeerWait::Idle if inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) => {
             host.stage_state_delete(StateKey::LeaderHandoverStarted);
         }
-        Handover::None => {}
-        Handover::Waiting { peers, left_secs } => {
+        PeerWait::Idle => {}
+        PeerWait::Waiting { peers, left_secs } => {
             if !inputs.unit_state.contains(&StateKey::LeaderHandoverStarted) {
                 host.stage_state(StateKey::LeaderHandoverStarted, crate::system::unix_now().max(0).to_string());
                 host.log(LogLevel::Info, "no longer the leader: handing the leader-only services over");
@@ -45,7 +46,7 @@ pub(super) fn set(
             )));
             return Ok(());
         }
-        Handover::Done { still_following } => {
+        PeerWait::Over { silent: still_following } => {
             if !still_following.is_empty() {
                 let names = still_following.join(", ");
                 host.log(LogLevel::Warning, &format!("handover timed out; still following this unit: {names}"));

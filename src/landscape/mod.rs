@@ -28,10 +28,9 @@ pub use error::LandscapeError;
 
 use crate::config::CharmConfig;
 use crate::fsutil::{self, Owner};
-use crate::handover::Handover;
 use crate::host::Host;
 use crate::juju::{Bag, LogLevel, StatusName};
-use crate::peers::PeerView;
+use crate::peers::{PeerView, PeerWait};
 use crate::status::{Status, StatusCollector};
 use crate::system::apt::InstalledPackages;
 use crate::unit_state::{StateKey, UnitState};
@@ -65,7 +64,7 @@ pub struct Inputs<'a> {
     pub restart_now: bool,
     /// Where a handover of the leader-only services stands (an old leader
     /// keeps them while its peers still use them).
-    pub handover: &'a Handover,
+    pub handover: &'a PeerWait,
 }
 
 /// What Landscape reads at start, as this hook wrote it.
