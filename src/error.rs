@@ -136,12 +136,21 @@ mod tests {
                 Some(Status::blocked("Failed to bootstrap the database schema: x failed (exit status 1): boom")),
             ),
             (
-                crate::companions::smtp::SmtpError::Postfix("no main.cf".into()).into(),
-                Some(Status::blocked("postfix configuration failed: no main.cf")),
-            ),
-            (
                 LandscapeError::License { url: "https://x/".into(), reason: "404".into() }.into(),
                 Some(Status::blocked("license_file: cannot fetch https://x/: 404")),
+            ),
+        ]
+        .into_iter()
+        .chain(companion_rows_that_block())
+        .collect()
+    }
+
+    /// The companions' failures that block the unit.
+    fn companion_rows_that_block() -> Vec<(CharmError, Option<Status>)> {
+        vec![
+            (
+                crate::companions::smtp::SmtpError::Postfix("no main.cf".into()).into(),
+                Some(Status::blocked("postfix configuration failed: no main.cf")),
             ),
             (
                 crate::companions::outbox::OutboxError::NoSnapd.into(),

@@ -51,8 +51,51 @@ impl Default for IniDocument {
     }
 }
 
+/// Refuses a section, key or value that could add a line or a section.
+fn check_entry(section: &str, key: &str, value: &str) -> Result<(), IniError> {
+    let bad = |reason: &str| IniError::BadEntry { section: section.into(), key: key.into(), reason: reason.into() };
+    if section.is_empty() || section.contains([']', '\n', '\r']) {
+        return Err(bad("invalid section name"));
+    }
+    if key.is_empty() || key.contains(['=', ':', '[', '\n', '\r']) || key.trim() != key || is_comment(key) {
+        return Err(bad("invalid key"));
+    }
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(bad("a value must be one line"));
+    }
+    Ok(())
+}
+
 fn is_comment(trimmed: &str) -> bool {
     trimmed.starts_with('#') || trimmed.starts_with(';')
+}
+
+/// One line that is neither blank, a comment nor a continuation: a section
+/// header or `key = value`.
+fn parse_line(number: usize, raw: &str, trimmed: &str) -> Result<Line, IniError> {
+    if let Some(name) = trimmed.strip_prefix('[') {
+        let name = name.strip_suffix(']').filter(|n| !n.is_empty()).ok_or_else(|| IniError::Syntax {
+            line: number,
+            reason: format!("bad section header {}", crate::text::quoted(trimmed)),
+        })?;
+        return Ok(Line::Section(name.to_string()));
+    }
+    let Some(split) = trimmed.find(['=', ':']) else {
+        return Err(IniError::Syntax {
+            line: number,
+            reason: format!("expected key = value, got {}", crate::text::quoted(trimmed)),
+        });
+    };
+    let key = trimmed[..split].trim();
+    if key.is_empty() {
+        return Err(IniError::Syntax { line: number, reason: "an empty key".into() });
+    }
+    Ok(Line::Entry {
+        key: key.to_string(),
+        value: trimmed[split + 1..].trim().to_string(),
+        raw: raw.to_string(),
+        continuation: vec![],
+    })
 }
 
 impl IniDocument {
@@ -76,34 +119,15 @@ impl IniDocument {
                     continue;
                 }
             }
-            if let Some(name) = trimmed.strip_prefix('[') {
-                let name = name.strip_suffix(']').filter(|n| !n.is_empty()).ok_or_else(|| IniError::Syntax {
-                    line: number,
-                    reason: format!("bad section header {}", crate::text::quoted(trimmed)),
-                })?;
-                lines.push(Line::Section(name.to_string()));
-                in_section = true;
-                continue;
+            let line = parse_line(number, raw, trimmed)?;
+            match &line {
+                Line::Section(_) => in_section = true,
+                Line::Entry { .. } if !in_section => {
+                    return Err(IniError::Syntax { line: number, reason: "a key before the first [section]".into() });
+                }
+                _ => {}
             }
-            let Some(split) = trimmed.find(['=', ':']) else {
-                return Err(IniError::Syntax {
-                    line: number,
-                    reason: format!("expected key = value, got {}", crate::text::quoted(trimmed)),
-                });
-            };
-            if !in_section {
-                return Err(IniError::Syntax { line: number, reason: "a key before the first [section]".into() });
-            }
-            let key = trimmed[..split].trim();
-            if key.is_empty() {
-                return Err(IniError::Syntax { line: number, reason: "an empty key".into() });
-            }
-            lines.push(Line::Entry {
-                key: key.to_string(),
-                value: trimmed[split + 1..].trim().to_string(),
-                raw: raw.to_string(),
-                continuation: vec![],
-            });
+            lines.push(line);
         }
         let eol = crate::text::line_ending(text);
         Ok(Self { lines, trailing_newline: text.is_empty() || text.ends_with('\n'), eol })
@@ -167,23 +191,8 @@ impl IniDocument {
     /// Sets `key` in `section` to a one-line value. Returns whether the
     /// document changed. Refuses anything that could add a line or a section.
     pub fn set(&mut self, section: &str, key: &str, value: &str) -> Result<bool, IniError> {
-        let bad = |reason: &str| IniError::BadEntry { section: section.into(), key: key.into(), reason: reason.into() };
-        if section.is_empty() || section.contains([']', '\n', '\r']) {
-            return Err(bad("invalid section name"));
-        }
-        if key.is_empty() || key.contains(['=', ':', '[', '\n', '\r']) || key.trim() != key || is_comment(key) {
-            return Err(bad("invalid key"));
-        }
-        if value.contains(['\n', '\r', '\0']) {
-            return Err(bad("a value must be one line"));
-        }
+        check_entry(section, key, value)?;
         let value = value.trim();
-        let fresh = Line::Entry {
-            key: key.to_string(),
-            value: value.to_string(),
-            raw: format!("{key} = {value}"),
-            continuation: vec![],
-        };
         if let Some(i) = self.find(section, key) {
             if let Line::Entry { value: old, continuation, key: existing, .. } = &self.lines[i] {
                 if old == value && continuation.is_empty() {
@@ -200,6 +209,19 @@ impl IniDocument {
             }
             return Ok(true);
         }
+        self.insert(section, key, value);
+        Ok(true)
+    }
+
+    /// Adds a new `key = value` to `section`, the section created at the end
+    /// if it is missing.
+    fn insert(&mut self, section: &str, key: &str, value: &str) {
+        let fresh = Line::Entry {
+            key: key.to_string(),
+            value: value.to_string(),
+            raw: format!("{key} = {value}"),
+            continuation: vec![],
+        };
         match self.section_span(section) {
             Some((start, end)) => {
                 // After the section's last entry or comment, before trailing blanks.
@@ -217,7 +239,6 @@ impl IniDocument {
                 self.lines.push(fresh);
             }
         }
-        Ok(true)
     }
 
     /// Removes every `key` in `section`. Returns whether anything went.

@@ -123,33 +123,14 @@ impl PeerView {
         broken: Option<&RelationId>,
     ) -> Result<Self, HookToolError> {
         let mut view = PeerView::default();
-        let network = juju.network_get(PEER_ENDPOINT, None)?;
-        if let Some(bind) = network.bind_addresses.first() {
-            match crate::text::parse_ip(bind) {
-                Some(ip) => view.unit_ip = Some(ip),
-                None => view.rejected.push(RejectedAddress {
-                    source: format!("network-get {PEER_ENDPOINT}"),
-                    key: "bind-address".into(),
-                    value: bind.clone(),
-                }),
-            }
-        }
+        view.read_own_address(juju)?;
         if !readable {
             return Ok(view);
         }
         let Some(relation) = juju.live_relation(PEER_ENDPOINT, broken)? else { return Ok(view) };
         let read = |member: &str, bag: Bag| juju.relation_get_or_empty(&relation, member, bag);
         let app_bag = read(app_name, Bag::App)?;
-        if let Some(value) = app_bag.get(PeerKey::LeaderIp.name()) {
-            match crate::text::parse_routable_ip(value) {
-                Some(ip) => view.published_leader_ip = Some(ip),
-                None => view.rejected.push(RejectedAddress {
-                    source: format!("the {app_name} application"),
-                    key: PeerKey::LeaderIp.name().into(),
-                    value: value.clone(),
-                }),
-            }
-        }
+        view.read_leader_ip(app_name, &app_bag);
         let own = read(unit_name, Bag::Unit)?;
         view.published_own_address = own.get(ADDRESS_KEY).cloned();
         view.own_bag = own;
@@ -164,6 +145,36 @@ impl PeerView {
         }
         view.relation = Some(relation);
         Ok(view)
+    }
+
+    /// This unit's address on the peer relation, as Juju binds it.
+    fn read_own_address(&mut self, juju: &HookTools<'_>) -> Result<(), HookToolError> {
+        let network = juju.network_get(PEER_ENDPOINT, None)?;
+        if let Some(bind) = network.bind_addresses.first() {
+            match crate::text::parse_ip(bind) {
+                Some(ip) => self.unit_ip = Some(ip),
+                None => self.rejected.push(RejectedAddress {
+                    source: format!("network-get {PEER_ENDPOINT}"),
+                    key: "bind-address".into(),
+                    value: bind.clone(),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The leader's address, as the leader published it for the followers.
+    fn read_leader_ip(&mut self, app_name: &str, app_bag: &Databag) {
+        if let Some(value) = app_bag.get(PeerKey::LeaderIp.name()) {
+            match crate::text::parse_routable_ip(value) {
+                Some(ip) => self.published_leader_ip = Some(ip),
+                None => self.rejected.push(RejectedAddress {
+                    source: format!("the {app_name} application"),
+                    key: PeerKey::LeaderIp.name().into(),
+                    value: value.clone(),
+                }),
+            }
+        }
     }
 
     /// One peer's bag: its address (or Juju's, before it published its

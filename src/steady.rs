@@ -131,15 +131,8 @@ pub fn what_changed(
     if address != record.address {
         return Ok(Some("the unit's address changed".into()));
     }
-    if record.certificate {
-        let bundle = fsutil::read_optional(&host.paths.haproxy_pem()).ok().flatten().unwrap_or_default();
-        match tls::bundle_validity(&String::from_utf8_lossy(&bundle)) {
-            None => return Ok(Some("the certificate bundle is gone or unreadable".into())),
-            Some(validity) if tls::needs_renewal(validity, tls::now()) => {
-                return Ok(Some("the certificate is due for renewal".into()));
-            }
-            Some(_) => {}
-        }
+    if let Some(why) = certificate_change(host, record) {
+        return Ok(Some(why));
     }
     let units: Vec<&str> = record.units.iter().map(String::as_str).collect();
     let active = Cmd::new("systemctl", &["is-active", "--quiet"]);
@@ -148,5 +141,18 @@ pub fn what_changed(
         Ok(out) if out.success() => Ok(None),
         Ok(_) => Ok(Some(format!("a service is not running ({})", units.join(", ")))),
         Err(e) => Ok(Some(format!("cannot ask systemd: {e}"))),
+    }
+}
+
+/// Why the certificate the record vouched for no longer holds, if it does not.
+fn certificate_change(host: &Host<'_>, record: &Record) -> Option<String> {
+    if !record.certificate {
+        return None;
+    }
+    let bundle = fsutil::read_optional(&host.paths.haproxy_pem()).ok().flatten().unwrap_or_default();
+    match tls::bundle_validity(&String::from_utf8_lossy(&bundle)) {
+        None => Some("the certificate bundle is gone or unreadable".into()),
+        Some(validity) if tls::needs_renewal(validity, tls::now()) => Some("the certificate is due for renewal".into()),
+        Some(_) => None,
     }
 }

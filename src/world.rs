@@ -17,7 +17,7 @@ use crate::edge::{
 use crate::host::Host;
 use crate::juju::event::SecretKind;
 use crate::juju::metadata::{PEER_ENDPOINT, TLS_ENDPOINT};
-use crate::juju::{Event, HookToolError, RelationKind};
+use crate::juju::{Event, HookToolError, RelationId, RelationKind};
 use crate::landscape::{amqp, amqp::AmqpRelation, database, database::DbObservation};
 use crate::monitoring::MonitoringRelations;
 use crate::peers::PeerView;
@@ -46,6 +46,34 @@ pub struct World {
     pub unit_state: UnitState,
 }
 
+/// The relation this hook tears down, if it does: it no longer counts.
+fn broken_relation(event: &Event) -> Option<RelationId> {
+    match event {
+        Event::Relation(r) if r.kind == RelationKind::Broken => Some(r.relation.clone()),
+        _ => None,
+    }
+}
+
+/// The database's and the message broker's relations, the database's
+/// overrides taken from the config.
+fn observe_landscape_stores(
+    host: &Host<'_>,
+    event: &Event,
+    config: Option<&CharmConfig>,
+    is_leader: bool,
+    broken: Option<&RelationId>,
+) -> Result<(DbObservation, [Option<AmqpRelation>; 2]), HookToolError> {
+    let unit = &host.ctx.unit_name;
+    let overrides = config.map(|c| c.landscape.db.clone()).unwrap_or_default();
+    let secret_changed = matches!(event, Event::Secret { kind: SecretKind::Changed, .. });
+    let db = database::observe(&host.juju, unit, is_leader, &overrides, broken, secret_changed)?;
+    let amqp = [
+        amqp::observe(&host.juju, amqp::INBOUND, unit, broken)?,
+        amqp::observe(&host.juju, amqp::OUTBOUND, unit, broken)?,
+    ];
+    Ok((db, amqp))
+}
+
 impl World {
     /// Reads everything else; `unit_state` and `is_leader` were read first,
     /// to decide whether update-status needs this at all.
@@ -59,24 +87,14 @@ impl World {
         // Peer data cannot be read during install; a broken relation no
         // longer counts.
         let readable = event != Event::Install;
-        let broken = match &event {
-            Event::Relation(r) if r.kind == RelationKind::Broken => Some(r.relation.clone()),
-            _ => None,
-        };
+        let broken = broken_relation(&event);
         let broken = broken.as_ref();
         let (unit, app) = (&host.ctx.unit_name, &host.ctx.app_name);
-        let peer_broken = broken.filter(|r| r.endpoint == PEER_ENDPOINT);
-        let peers = PeerView::observe(&host.juju, unit, app, readable, peer_broken)?;
+        let peers = PeerView::observe(&host.juju, unit, app, readable, broken.filter(|r| r.endpoint == PEER_ENDPOINT))?;
         let ingress = ingress::observe(&host.juju, is_leader, unit, app, broken)?;
         let haproxy_route = haproxy_route::observe(&host.juju, &event, &unit_state, broken)?;
         let tls = tls::observe(&host.juju, unit, broken)?;
-        let overrides = config.as_ref().map(|c| c.landscape.db.clone()).unwrap_or_default();
-        let secret_changed = matches!(&event, Event::Secret { kind: SecretKind::Changed, .. });
-        let db = database::observe(&host.juju, unit, is_leader, &overrides, broken, secret_changed)?;
-        let amqp = [
-            amqp::observe(&host.juju, amqp::INBOUND, unit, broken)?,
-            amqp::observe(&host.juju, amqp::OUTBOUND, unit, broken)?,
-        ];
+        let (db, amqp) = observe_landscape_stores(host, &event, config.as_ref().ok(), is_leader, broken)?;
         let monitoring = MonitoringRelations::observe(&host.juju, unit, is_leader, broken)?;
         let smtp = smtp::observe(&host.juju, broken)?;
         let debarchive = debarchive::observe(&host.juju, app, is_leader, broken)?;
@@ -101,7 +119,6 @@ impl World {
         })
     }
 
-    /// Whether this hook tears down `load-balancer-certificates`.
     /// The companions' relations.
     pub fn companion_relations(&self) -> companions::Relations<'_> {
         companions::Relations {
@@ -116,6 +133,7 @@ impl World {
         edge::Relations { ingress: &self.ingress, haproxy_route: &self.haproxy_route, website: self.website.as_ref() }
     }
 
+    /// Whether this hook tears down `load-balancer-certificates`.
     pub fn tls_removed(&self) -> bool {
         matches!(&self.event, Event::Relation(r)
             if r.kind == RelationKind::Broken && r.relation.endpoint == TLS_ENDPOINT)

@@ -59,22 +59,18 @@ pub(super) fn peer_duties(host: &Host<'_>, world: &World, turn: &drain::RestartT
     PeerDuties { self_draining: pausing || restart_drain, restart_drain, drained, restart_owed }
 }
 
-/// The unit's HAProxy, then what an external load balancer reads of it:
-/// the ingress and haproxy-route publications. Both are published even when
-/// HAProxy refuses its new config (the databags depend on the config and
-/// addresses, not on HAProxy's verdict); a failure of one is returned after
-/// the others ran.
-pub(super) fn front_door(
+/// What the unit's HAProxy config is made of: the charm's config, the peers
+/// (draining ones marked), the certificate and the related charms' routes.
+fn haproxy_inputs<'a>(
     host: &Host<'_>,
     world: &World,
-    config: &CharmConfig,
+    config: &'a CharmConfig,
     cert: &tls::CertOutcome,
     leader_ip: Option<std::net::IpAddr>,
     duties: &PeerDuties,
-    status: &mut StatusCollector,
-) -> Result<(), CharmError> {
+) -> haproxy::Inputs<'a> {
     let peers = &world.peers;
-    let haproxy_inputs = haproxy::Inputs {
+    haproxy::Inputs {
         config,
         unit_ips: peers.all_ips(),
         unit_ip: peers.unit_ip,
@@ -91,7 +87,25 @@ pub(super) fn front_door(
         ]
         .concat(),
         errors_dir: host.paths.haproxy_errors_dir(),
-    };
+    }
+}
+
+/// The unit's HAProxy, then what an external load balancer reads of it:
+/// the ingress and haproxy-route publications. Both are published even when
+/// HAProxy refuses its new config (the databags depend on the config and
+/// addresses, not on HAProxy's verdict); a failure of one is returned after
+/// the others ran.
+pub(super) fn front_door(
+    host: &Host<'_>,
+    world: &World,
+    config: &CharmConfig,
+    cert: &tls::CertOutcome,
+    leader_ip: Option<std::net::IpAddr>,
+    duties: &PeerDuties,
+    status: &mut StatusCollector,
+) -> Result<(), CharmError> {
+    let peers = &world.peers;
+    let haproxy_inputs = haproxy_inputs(host, world, config, cert, leader_ip, duties);
     let (desired, digest) = haproxy::desired(&haproxy_inputs, steady::charm_build(), status);
     let applied = world.unit_state.get(&StateKey::HaproxyApplied);
     let served = haproxy::reconcile(host, &desired, &digest, applied, cert.candidate.as_deref(), cert.removed);

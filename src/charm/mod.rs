@@ -113,8 +113,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
     monitoring::reconcile(host, &world.monitoring, config, world.is_leader, peers.unit_ip, root_url.as_deref())?;
     let before_landscape = status.mark();
     let turn = restart_turn(host, world, config);
-    let timeout = config.haproxy_limits.drain_timeout_secs.into();
-    let handover = handover::progress(peers, &world.unit_state, world.is_leader, timeout, drain::now());
+    let handover_timeout = config.haproxy_limits.drain_timeout_secs.into();
     let landscape_inputs = landscape::Inputs {
         config,
         is_leader: world.is_leader,
@@ -128,7 +127,7 @@ pub fn reconcile(host: &Host<'_>, world: &World, status: &mut StatusCollector) -
         root_url,
         leader_ip,
         restart_now: turn == drain::RestartTurn::Now,
-        handover: &handover,
+        handover: &handover::progress(peers, &world.unit_state, world.is_leader, handover_timeout, drain::now()),
     };
     let landscape = landscape::reconcile(host, &landscape_inputs, status)?;
     // HAProxy after Landscape, so that it is reloaded once per hook with

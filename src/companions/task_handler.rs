@@ -215,12 +215,7 @@ pub fn configure_outbox(
     let applied = unit_state.get(&StateKey::TaskHandlerOutbox);
     let Some(rel) = rel else {
         if applied.is_some() && outbox_installed {
-            let unset = Cmd::new("snap", &["unset", crate::companions::outbox::SNAP, GRPC_ADDRESS_KEY, CERTS_DIR_KEY]);
-            host.cmds.run(&unset).map_err(TaskHandlerError::Snap)?;
-            for (_, file, _) in CERT_FILES {
-                fsutil::remove_optional(&host.paths.outbox_task_handler_certs_dir().join(file))?;
-            }
-            host.stage_state_delete(StateKey::TaskHandlerOutbox);
+            unset_outbox(host)?;
         }
         return Ok(());
     };
@@ -251,6 +246,17 @@ pub fn configure_outbox(
     host.cmds.run(&set).map_err(TaskHandlerError::Snap)?;
     host.log(LogLevel::Info, &format!("the outbox reaches the task handler at {address}"));
     host.stage_state(StateKey::TaskHandlerOutbox, marker);
+    Ok(())
+}
+
+/// The relation gone: the outbox forgets the task handler and its bundle.
+fn unset_outbox(host: &Host<'_>) -> Result<(), TaskHandlerError> {
+    let unset = Cmd::new("snap", &["unset", crate::companions::outbox::SNAP, GRPC_ADDRESS_KEY, CERTS_DIR_KEY]);
+    host.cmds.run(&unset).map_err(TaskHandlerError::Snap)?;
+    for (_, file, _) in CERT_FILES {
+        fsutil::remove_optional(&host.paths.outbox_task_handler_certs_dir().join(file))?;
+    }
+    host.stage_state_delete(StateKey::TaskHandlerOutbox);
     Ok(())
 }
 

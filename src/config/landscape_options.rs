@@ -138,17 +138,11 @@ pub(super) fn parse(r: &mut Reader<'_>) -> LandscapeConfig {
     let deployment_mode = parse_deployment_mode(r);
     if min_install && !deployment_mode.is_standalone() {
         let mode = crate::text::quoted(deployment_mode.as_str());
-        r.problem(
-            "min_install",
-            format!("needs deployment_mode standalone (got {mode}): other modes need the full install"),
-        );
+        let problem = format!("needs deployment_mode standalone (got {mode}): other modes need the full install");
+        r.problem("min_install", problem);
     }
     let release_2604 = parse_release_2604(r);
-    let additional_service_config = r.string("additional_service_config").and_then(|text| {
-        IniDocument::parse(&text)
-            .map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}")))
-            .ok()
-    });
+    let additional_service_config = parse_additional_service_config(r);
     let license = r.string("license_file").and_then(|text| parse_license(r, &text));
     let admin = parse_admin(r);
     let autoregistration = r.bool("autoregistration");
@@ -176,7 +170,13 @@ pub(super) fn parse(r: &mut Reader<'_>) -> LandscapeConfig {
     }
 }
 
-/// `landscape_ppa` (the default when unset) and its optional key.
+/// Operator keys merged into service.conf, checked as INI here.
+fn parse_additional_service_config(r: &mut Reader<'_>) -> Option<IniDocument> {
+    let text = r.string("additional_service_config")?;
+    IniDocument::parse(&text).map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}"))).ok()
+}
+
+/// The options only Landscape 26.04 reads.
 fn parse_release_2604(r: &mut Reader<'_>) -> Release2604Options {
     let outbox_snap_channel = one_line(r, "outbox_snap_channel", true).unwrap_or_else(|| "latest/stable".into());
     if !is_snap_channel(&outbox_snap_channel) {
@@ -239,6 +239,7 @@ pub fn split_sources(text: &str) -> Vec<String> {
     sources.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
+/// `landscape_ppa` (the default when unset) and its optional key.
 fn parse_ppa(r: &mut Reader<'_>) -> (String, Option<String>) {
     let ppa = match r.raw.get("landscape_ppa") {
         None | Some(Value::Null) => DEFAULT_LANDSCAPE_PPA.to_string(),

@@ -158,16 +158,7 @@ impl CharmConfig {
         let haproxy_metrics_port = r.port("haproxy_metrics_port", 8404);
         let haproxy_trusted_proxies = parse_trusted_proxies(&mut r);
         let debarchive_gateway_port = r.port("debarchive_gateway_port", 8100);
-        let root_url = match r.string("root_url") {
-            None => None,
-            Some(text) => match RootUrl::parse(&text) {
-                Ok(url) => Some(url),
-                Err(reason) => {
-                    r.problem("root_url", reason);
-                    None
-                }
-            },
-        };
+        let root_url = parse_root_url(&mut r);
         let ports = ports::SERVICES.iter().fold(ServicePorts::default(), |ports, spec| {
             ports.with(spec.service, r.port_or_alias(spec.option, spec.alias, spec.default_base))
         });
@@ -197,6 +188,11 @@ impl CharmConfig {
             Err(ConfigError { problems })
         }
     }
+}
+
+fn parse_root_url(r: &mut Reader<'_>) -> Option<RootUrl> {
+    let text = r.string("root_url")?;
+    RootUrl::parse(&text).map_err(|reason| r.problem("root_url", reason)).ok()
 }
 
 fn parse_trusted_proxies(r: &mut Reader<'_>) -> Vec<Network> {

@@ -18,15 +18,7 @@ pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &
     let ingress_used = |names: &[&str]| {
         ingress.iter().any(|i| names.contains(&i.endpoint.name) && i.endpoint.unused_reason(config).is_none())
     };
-    // The appserver route takes `/`, so with it every web path goes
-    // through haproxy; without it, only the routes related do.
-    let web_routes: Vec<&str> =
-        routes.iter().filter(|r| matches!(r.endpoint.target, Target::Web { .. })).map(|r| r.endpoint.route).collect();
-    let web = if web_routes.is_empty() || web_routes.contains(&"appserver") {
-        "web".to_string()
-    } else {
-        format!("web ({})", web_routes.join(", "))
-    };
+    let web = web_kind(routes);
     let kinds = [
         (
             web.as_str(),
@@ -47,16 +39,32 @@ pub fn exposure(routes: &[RouteRelation], ingress: &[IngressRelation], config: &
             ingress_used(&["ubuntu-installer-attach-ingress"]),
         ),
     ];
-    let parts: Vec<String> = kinds
-        .iter()
-        .filter_map(|(kind, via, route, ingress)| match (route, ingress) {
-            (true, true) => Some(format!("{kind} via {via} and ingress")),
-            (true, false) => Some(format!("{kind} via {via}")),
-            (false, true) => Some(format!("{kind} via ingress")),
-            (false, false) => None,
-        })
-        .collect();
+    let parts: Vec<String> =
+        kinds.iter().filter_map(|(kind, via, route, ingress)| said(kind, via, *route, *ingress)).collect();
     (!parts.is_empty()).then(|| format!("{}; {}", crate::status::READY_MESSAGE, parts.join(", ")))
+}
+
+/// `web`, or the web routes related when the appserver's is not among them.
+/// The appserver route takes `/`, so with it every web path goes through
+/// haproxy; without it, only the routes related do.
+fn web_kind(routes: &[RouteRelation]) -> String {
+    let web_routes: Vec<&str> =
+        routes.iter().filter(|r| matches!(r.endpoint.target, Target::Web { .. })).map(|r| r.endpoint.route).collect();
+    if web_routes.is_empty() || web_routes.contains(&"appserver") {
+        "web".to_string()
+    } else {
+        format!("web ({})", web_routes.join(", "))
+    }
+}
+
+/// How one kind of traffic is exposed, if it is.
+fn said(kind: &str, via: &str, route: bool, ingress: bool) -> Option<String> {
+    match (route, ingress) {
+        (true, true) => Some(format!("{kind} via {via} and ingress")),
+        (true, false) => Some(format!("{kind} via {via}")),
+        (false, true) => Some(format!("{kind} via ingress")),
+        (false, false) => None,
+    }
 }
 
 #[cfg(test)]

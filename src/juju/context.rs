@@ -77,16 +77,9 @@ impl JujuContext {
         let required = |var: &'static str| env.get(var).cloned().ok_or(ContextError::Missing(var));
         let optional = |var: &str| env.get(var).filter(|v| !v.is_empty()).cloned();
 
-        let dispatch_path = required("JUJU_DISPATCH_PATH")?;
-        if dispatch_path.is_empty() {
-            return Err(ContextError::Missing("JUJU_DISPATCH_PATH"));
-        }
+        let dispatch_path = optional("JUJU_DISPATCH_PATH").ok_or(ContextError::Missing("JUJU_DISPATCH_PATH"))?;
         let unit_name = required("JUJU_UNIT_NAME")?;
-        let (app_name, unit_number) = split_unit_name(&unit_name).ok_or_else(|| ContextError::Invalid {
-            var: "JUJU_UNIT_NAME",
-            value: unit_name.clone(),
-            reason: "expected <application>/<number>",
-        })?;
+        let (app_name, unit_number) = unit_of(&unit_name)?;
         let relation_id = parse_optional(
             optional("JUJU_RELATION_ID"),
             "JUJU_RELATION_ID",
@@ -101,7 +94,7 @@ impl JujuContext {
         Ok(Self {
             dispatch_path,
             hook_name: env.get("JUJU_HOOK_NAME").cloned().unwrap_or_default(),
-            app_name: app_name.to_string(),
+            app_name,
             unit_number,
             unit_name,
             model_name: required("JUJU_MODEL_NAME")?,
@@ -125,6 +118,16 @@ impl JujuContext {
             },
         })
     }
+}
+
+/// `JUJU_UNIT_NAME`'s application and number.
+fn unit_of(unit_name: &str) -> Result<(String, u32), ContextError> {
+    let (app, number) = split_unit_name(unit_name).ok_or_else(|| ContextError::Invalid {
+        var: "JUJU_UNIT_NAME",
+        value: unit_name.to_string(),
+        reason: "expected <application>/<number>",
+    })?;
+    Ok((app.to_string(), number))
 }
 
 /// An optional variable's value parsed, or why it is invalid.

@@ -317,33 +317,36 @@ fn lacking(fields: &[(&str, Option<&String>)]) -> String {
     fields.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
 }
 
+/// The connection the `db_*` options alone give, with no database relation.
+fn config_only(host: &str, overrides: &DbOverrides) -> Result<DbConnection, String> {
+    let (Some(user), Some(password)) =
+        (overrides.schema_user.clone(), overrides.schema_password.clone().or(overrides.landscape_password.clone()))
+    else {
+        return Err("db_host is set without a database relation, so db_schema_user and db_schema_password \
+                    (or db_landscape_password) are required"
+            .into());
+    };
+    Ok(DbConnection {
+        host: host.to_string(),
+        port: DEFAULT_PORT,
+        user,
+        stores_password: password.clone(),
+        password,
+        major_version: None,
+        tls: false,
+        source: DbSource::Config,
+    })
+}
+
 /// Applies the `db_*` options over a relation's connection (or stands in
 /// for one when `db_host` is set without any relation).
 fn apply_overrides(found: Result<DbConnection, DbState>, overrides: &DbOverrides) -> DbState {
     let mut conn = match (found, &overrides.host) {
         (Ok(conn), _) => conn,
-        (Err(DbState::Missing), Some(host)) => {
-            let (Some(user), Some(password)) = (
-                overrides.schema_user.clone(),
-                overrides.schema_password.clone().or(overrides.landscape_password.clone()),
-            ) else {
-                return DbState::Invalid(
-                    "db_host is set without a database relation, so db_schema_user and db_schema_password \
-                     (or db_landscape_password) are required"
-                        .into(),
-                );
-            };
-            DbConnection {
-                host: host.clone(),
-                port: DEFAULT_PORT,
-                user,
-                stores_password: password.clone(),
-                password,
-                major_version: None,
-                tls: false,
-                source: DbSource::Config,
-            }
-        }
+        (Err(DbState::Missing), Some(host)) => match config_only(host, overrides) {
+            Ok(conn) => conn,
+            Err(reason) => return DbState::Invalid(reason),
+        },
         (Err(state), _) => return state,
     };
     if let Some(host) = &overrides.host {

@@ -104,7 +104,17 @@ pub fn reconcile(
     // already (a drop-in went missing), so a hook killed before the
     // daemon-reload would otherwise leave systemd with another unit.
     fsutil::owe(&owed)?;
-    for (unit, name, contents) in &wanted {
+    write_all(host, &wanted)?;
+    daemon_reload(host.cmds).map_err(DropinError::DaemonReload)?;
+    fsutil::pay(&owed)?;
+    host.log(crate::juju::LogLevel::Info, &format!("systemd drop-ins now: {}", summary(&wanted)));
+    host.stage_state(StateKey::DeploymentModeDropins, digest);
+    Ok(text)
+}
+
+/// Each drop-in written, or removed when it is not wanted.
+fn write_all(host: &Host<'_>, wanted: &[Dropin]) -> Result<(), DropinError> {
+    for (unit, name, contents) in wanted {
         let path = host.paths.systemd_dropin(unit, name);
         match contents {
             Some(contents) => {
@@ -119,11 +129,7 @@ pub fn reconcile(
             }
         }
     }
-    daemon_reload(host.cmds).map_err(DropinError::DaemonReload)?;
-    fsutil::pay(&owed)?;
-    host.log(crate::juju::LogLevel::Info, &format!("systemd drop-ins now: {}", summary(&wanted)));
-    host.stage_state(StateKey::DeploymentModeDropins, digest);
-    Ok(text)
+    Ok(())
 }
 
 /// `deployment-mode.conf x8, analytics-id.conf`, or `none`.

@@ -157,7 +157,19 @@ pub fn reconcile(
     if !ready {
         return Ok(unchanged);
     }
-    let restarted = match restart_if_changed(host, inputs, &written, status)? {
+    start(host, inputs, &written, unchanged, status)
+}
+
+/// Landscape, ready to run: restarted if what its services read changed
+/// (or the restart owed), then the leader's first account.
+fn start(
+    host: &Host<'_>,
+    inputs: &Inputs<'_>,
+    written: &Written,
+    unchanged: LandscapeOutcome,
+    status: &mut StatusCollector,
+) -> Result<LandscapeOutcome, LandscapeError> {
+    let restarted = match restart_if_changed(host, inputs, written, status)? {
         Restart::Failed => return Ok(unchanged),
         Restart::Owed => return Ok(LandscapeOutcome { restart_owed: true, ..unchanged }),
         Restart::Deferred => return Ok(unchanged),
@@ -170,9 +182,9 @@ pub fn reconcile(
     }
     Ok(LandscapeOutcome {
         restarted,
-        secret_token,
         running_workers: Some(inputs.config.worker_counts),
         restart_owed: false,
+        ..unchanged
     })
 }
 
@@ -230,19 +242,7 @@ fn write_files(
     status: &mut StatusCollector,
 ) -> Result<Option<Written>, LandscapeError> {
     let (config, lc) = (inputs.config, &inputs.config.landscape);
-    let license = match &lc.license {
-        Some(source) => status.absorb(host, license::license_bytes(host.cmds, source))?,
-        None => None,
-    };
-    if let Some(bytes) = &license {
-        if license::write_license(&host.paths, bytes)? == fsutil::Written::Changed {
-            host.log(LogLevel::Info, "wrote the Landscape license");
-        }
-    }
-    if license::ensure_deployment_mode_link(&host.paths, &lc.deployment_mode)? {
-        let message = format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode);
-        host.log(LogLevel::Info, &message);
-    }
+    let license = write_license(host, inputs, status)?;
     let package_search_host = if leader_services::runs(inputs) {
         Some("localhost".to_string())
     } else {
@@ -266,6 +266,30 @@ fn write_files(
     let dropins = status.absorb(host, dropins::reconcile(host, inputs.unit_state, &lc.deployment_mode, analytics))?;
     let Some(dropins) = dropins else { return Ok(None) };
     Ok(Some(Written { service_conf, etc_default, dropins, license }))
+}
+
+/// The license, when one is configured and can be read, and the deployment
+/// mode's link to the standalone configs.
+fn write_license(
+    host: &Host<'_>,
+    inputs: &Inputs<'_>,
+    status: &mut StatusCollector,
+) -> Result<Option<Vec<u8>>, LandscapeError> {
+    let lc = &inputs.config.landscape;
+    let license = match &lc.license {
+        Some(source) => status.absorb(host, license::license_bytes(host.cmds, source))?,
+        None => None,
+    };
+    if let Some(bytes) = &license {
+        if license::write_license(&host.paths, bytes)? == fsutil::Written::Changed {
+            host.log(LogLevel::Info, "wrote the Landscape license");
+        }
+    }
+    if license::ensure_deployment_mode_link(&host.paths, &lc.deployment_mode)? {
+        let message = format!("linked the {} deployment mode's configs to standalone", lc.deployment_mode);
+        host.log(LogLevel::Info, &message);
+    }
+    Ok(license)
 }
 
 /// `/etc/default/landscape-server`: which services run on this unit.

@@ -31,22 +31,8 @@ pub fn ensure(
     if inputs.peers.relation.is_none() {
         return Ok(false);
     }
-    let lc = &inputs.config.landscape;
     host.juju.status_set(StatusName::Maintenance, "Bootstrapping the database schema", false)?;
-    let mut bootstrap = Cmd::new("landscape-schema", &["--bootstrap", "--db-owner-role", conn.owner_role()]);
-    let proxies = install::proxy_env(&lc.proxies, &host.ctx.proxies);
-    for (name, flag) in
-        [("http_proxy", "--with-http-proxy"), ("https_proxy", "--with-https-proxy"), ("no_proxy", "--with-no-proxy")]
-    {
-        if let Some((_, value)) = proxies.iter().find(|(k, _)| *k == name) {
-            // A proxy URL may carry credentials: never in a log or an error.
-            bootstrap = bootstrap.arg(flag).secret_arg(value.clone());
-        }
-    }
-    // The operator's own arguments may carry passwords: never logged.
-    for arg in &lc.release_2604.bootstrap_schema_override_args {
-        bootstrap = bootstrap.secret_arg(arg.clone());
-    }
+    let bootstrap = bootstrap_command(host, inputs, conn);
     host.cmds.run(&bootstrap).map_err(LandscapeError::Schema)?;
     if conn.major_version.is_some_and(|v| v >= 16) {
         grant_pg16_roles(host, conn, service_conf)?;
@@ -60,6 +46,25 @@ pub fn ensure(
     host.log(LogLevel::Info, &format!("bootstrapped the Landscape schema on {}", conn.address()));
     host.stage_peer_app(PeerKey::SchemaBootstrapped, marker);
     Ok(true)
+}
+
+/// `landscape-schema --bootstrap`, with the proxies and the operator's own
+/// arguments, none of which is ever logged (they may carry credentials).
+fn bootstrap_command(host: &Host<'_>, inputs: &Inputs<'_>, conn: &DbConnection) -> Cmd {
+    let lc = &inputs.config.landscape;
+    let mut bootstrap = Cmd::new("landscape-schema", &["--bootstrap", "--db-owner-role", conn.owner_role()]);
+    let proxies = install::proxy_env(&lc.proxies, &host.ctx.proxies);
+    for (name, flag) in
+        [("http_proxy", "--with-http-proxy"), ("https_proxy", "--with-https-proxy"), ("no_proxy", "--with-no-proxy")]
+    {
+        if let Some((_, value)) = proxies.iter().find(|(k, _)| *k == name) {
+            bootstrap = bootstrap.arg(flag).secret_arg(value.clone());
+        }
+    }
+    for arg in &lc.release_2604.bootstrap_schema_override_args {
+        bootstrap = bootstrap.secret_arg(arg.clone());
+    }
+    bootstrap
 }
 
 /// PostgreSQL 16 charms give no `postgres` role: Landscape's own role needs

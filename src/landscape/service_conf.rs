@@ -146,53 +146,57 @@ fn identity_keys(identity: &Identity) -> (Vec<(&'static str, &str)>, Vec<&'stati
 /// Sets every charm-owned key on `doc`.
 pub fn apply(doc: &mut IniDocument, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
     let spelling = Spelling::of(doc);
-    let set = |doc: &mut IniDocument, section: &str, key: &str, value: &str| spelling.set(doc, section, key, value);
-    let remove = |doc: &mut IniDocument, section: &str, key: &str| spelling.remove(doc, section, key);
     let workers = inputs.workers.to_string();
     for spec in SERVICES.iter().filter(|s| s.ports == Ports::PerWorker) {
-        set(doc, spec.section, "workers", &workers)?;
+        spelling.set(doc, spec.section, "workers", &workers)?;
     }
-    set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
+    spelling.set(doc, "global", "deployment-mode", inputs.deployment_mode)?;
     // Landscape 26.04 reads each service's first port from here; older
     // releases ignore the keys. HAProxy and the scrape jobs use the same values.
     for spec in &SERVICES {
-        set(doc, spec.section, "base_port", &inputs.ports.base(spec.service).to_string())?;
+        spelling.set(doc, spec.section, "base_port", &inputs.ports.base(spec.service).to_string())?;
     }
     if let Some(url) = &inputs.root_url {
         for section in ["global", "api", "package-upload"] {
-            set(doc, section, "root-url", url)?;
+            spelling.set(doc, section, "root-url", url)?;
         }
     }
     let (wanted, unwanted) = identity_keys(inputs.identity);
     for key in unwanted {
-        remove(doc, "landscape", key);
+        spelling.remove(doc, "landscape", key);
     }
     for (key, value) in wanted {
-        set(doc, "landscape", key, value)?;
+        spelling.set(doc, "landscape", key, value)?;
     }
     if let Some(secrets) = &inputs.secrets {
-        set(doc, "landscape", "secret-token", &secrets.secret_token)?;
-        set(doc, "api", "cookie-encryption-key", &secrets.cookie_encryption_key)?;
+        spelling.set(doc, "landscape", "secret-token", &secrets.secret_token)?;
+        spelling.set(doc, "api", "cookie-encryption-key", &secrets.cookie_encryption_key)?;
     }
     if let Some(host) = &inputs.package_search_host {
-        set(doc, "package-search", "host", host)?;
+        spelling.set(doc, "package-search", "host", host)?;
     }
-    if let Some(db) = inputs.db {
-        set(doc, "stores", "host", &db.address())?;
-        set(doc, "stores", "password", &db.stores_password)?;
-        if db.tls {
-            // What Landscape's outbox reads, and the task handler is given.
-            set(doc, "stores", "sslmode", "require")?;
-        }
-        set(doc, "schema", "store_user", &db.user)?;
-        set(doc, "schema", "store_password", &db.password)?;
-    }
-    if let Some(broker) = inputs.broker {
-        set(doc, "broker", "host", &broker.host)?;
-        set(doc, "broker", "password", &broker.password)?;
-    }
+    apply_stores(doc, &spelling, inputs)?;
     if let Some(extra) = inputs.additional {
         doc.merge(extra)?;
+    }
+    Ok(())
+}
+
+/// The database's and the broker's addresses and credentials.
+fn apply_stores(doc: &mut IniDocument, spelling: &Spelling, inputs: &ServiceConfInputs<'_>) -> Result<(), IniError> {
+    if let Some(db) = inputs.db {
+        spelling.set(doc, "stores", "host", &db.address())?;
+        spelling.set(doc, "stores", "password", &db.stores_password)?;
+        if db.tls {
+            // What Landscape's outbox reads, and the task handler is given.
+            spelling.set(doc, "stores", "sslmode", "require")?;
+        }
+        spelling.set(doc, "schema", "store_user", &db.user)?;
+        spelling.set(doc, "schema", "store_password", &db.password)?;
+    }
+    if let Some(broker) = inputs.broker {
+        spelling.set(doc, "broker", "host", &broker.host)?;
+        spelling.set(doc, "broker", "password", &broker.password)?;
     }
     Ok(())
 }

@@ -241,44 +241,33 @@ pub fn reconcile(
 ) -> Result<(), MonitoringError> {
     let services = checked_services(is_leader, config.enable_ubuntu_installer_attach);
     sync_check_files(&host.paths, if relations.nrpe.is_empty() { &[] } else { &services })?;
-    let monitors = monitors_yaml(&services);
-    for side in &relations.nrpe {
-        if side.own.get("monitors") != Some(&monitors) {
-            host.juju.relation_set(
-                &side.relation,
-                &Databag::from([("monitors".to_string(), monitors.clone())]),
-                Bag::Unit,
-            )?;
-        }
-    }
+    let monitors = Databag::from([("monitors".to_string(), monitors_yaml(&services))]);
+    publish(host, &relations.nrpe, &monitors, Bag::Unit)?;
     // The dashboards are compressed for the bag: only with a relation to send them on.
-    let topology = cos::Topology {
-        model: &host.ctx.model_name,
-        model_uuid: &host.ctx.model_uuid,
-        application: &host.ctx.app_name,
-        charm: crate::juju::metadata::CHARM_NAME,
-    };
-    let cos = if relations.cos_agent.is_empty() {
-        String::new()
-    } else {
-        cos_agent_config(config, is_leader, unit_ip, &topology)?
-    };
-    for side in &relations.cos_agent {
-        if side.own.get("config") != Some(&cos) {
-            host.juju.relation_set(&side.relation, &Databag::from([("config".to_string(), cos.clone())]), Bag::Unit)?;
-        }
+    if !relations.cos_agent.is_empty() {
+        let topology = cos::Topology {
+            model: &host.ctx.model_name,
+            model_uuid: &host.ctx.model_uuid,
+            application: &host.ctx.app_name,
+            charm: crate::juju::metadata::CHARM_NAME,
+        };
+        let cos = cos_agent_config(config, is_leader, unit_ip, &topology)?;
+        publish(host, &relations.cos_agent, &Databag::from([("config".to_string(), cos)]), Bag::Unit)?;
     }
     if let (true, Some(url)) = (is_leader, root_url) {
-        let entry = dashboard_entry(config, url);
-        for side in &relations.dashboard {
-            let changes: Databag = entry
-                .iter()
-                .filter(|(k, v)| side.own.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !changes.is_empty() {
-                host.juju.relation_set(&side.relation, &changes, Bag::App)?;
-            }
+        publish(host, &relations.dashboard, &dashboard_entry(config, url), Bag::App)?;
+    }
+    Ok(())
+}
+
+/// Writes `wanted`'s keys that differ in each relation's bag, one write per
+/// relation that needs one.
+fn publish(host: &Host<'_>, sides: &[LocalBag], wanted: &Databag, bag: Bag) -> Result<(), MonitoringError> {
+    let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
+    for side in sides {
+        let changes = crate::juju::databag::changes(&side.own, wanted, &keys);
+        if !changes.is_empty() {
+            host.juju.relation_set(&side.relation, &changes, bag)?;
         }
     }
     Ok(())

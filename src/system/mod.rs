@@ -3,7 +3,7 @@
 
 pub mod apt;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -173,17 +173,8 @@ impl CommandRunner for ProcessRunner {
                 let _ = pipe.write_all(input.as_deref().unwrap_or_default());
             })
         });
-        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = vec![];
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
-        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
         let timeout = cmd.timeout;
         let status = wait_until(&mut child, Instant::now() + timeout).map_err(spawn_error)?;
         let Some(status) = status else {
@@ -200,6 +191,17 @@ impl CommandRunner for ProcessRunner {
         };
         Ok(CmdOutput { code: status.code(), stdout: text(stdout), stderr: text(stderr) })
     }
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = vec![];
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// Waits for `child` until `deadline`; `None` when it is still running then.

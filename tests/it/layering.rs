@@ -160,8 +160,10 @@ fn the_cycle_check_finds_a_cycle() {
     assert_eq!(cycle_from(&graph, "charm").unwrap(), ["charm", "landscape", "error", "charm"]);
 }
 
-/// The longest function allowed in `src/`: about a screen.
-const MAX_FUNCTION_LINES: usize = 60;
+/// The longest function allowed in `src/` (its unit tests included): well
+/// under a screen, so that one is split by meaning while it is still
+/// small, not cut wherever it happens to reach a screen.
+const MAX_FUNCTION_LINES: usize = 45;
 
 /// (file, first line, name, lines) of every function, by brace counting
 /// (strings and chars with braces are rare enough in this code to ignore).

@@ -202,32 +202,33 @@ fn apply(host: &Host<'_>, wanted: &Desired, unit_state: &UnitState) -> Result<()
     fsutil::owe(&owed)?;
     let (mode, owner) = fsutil::mode_and_owner(&main_cf)?.unwrap_or((0o644, Owner::default()));
     fsutil::write_atomic(&main_cf, &crate::text::encode_file(&text, encoding), mode, owner)?;
-    let (sasl, db) = (host.paths.postfix_sasl_passwd(), host.paths.postfix_sasl_passwd_db());
-    match &wanted.sasl_passwd {
-        Some(line) => {
-            fsutil::write_atomic(&sasl, line.as_bytes(), 0o600, Owner::default())?;
-            let postmap = Cmd::new("postmap", &[]).arg(sasl.display().to_string());
-            host.cmds
-                .run(&postmap)
-                .map_err(|source| SmtpError::Postmap { path: sasl.display().to_string(), source })?;
-            // postmap makes the .db with the umask's mode: the passwords in
-            // it are root's alone.
-            if db.exists() {
-                std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                    .map_err(|e| FsError::new("set the mode of", &db, e))?;
-            }
-        }
-        None => {
-            fsutil::remove_optional(&sasl)?;
-            fsutil::remove_optional(&db)?;
-        }
-    }
+    write_sasl_passwd(host, wanted.sasl_passwd.as_deref())?;
     host.cmds.run(&Cmd::new("systemctl", &["reload", "postfix"])).map_err(|e| SmtpError::Postfix(first_line(&e)))?;
     fsutil::pay(&owed)?;
     let relay = postfix::get(&text, "relayhost").filter(|r| !r.is_empty()).unwrap_or_else(|| "nothing".into());
     let sasl_note = if wanted.sasl_passwd.is_some() { ", with SASL" } else { "" };
     host.log(LogLevel::Info, &format!("postfix relays through {relay}{sasl_note}"));
     host.stage_state(StateKey::SmtpApplied, digest);
+    Ok(())
+}
+
+/// sasl_passwd and its postmap'd .db, both root's alone, or neither.
+fn write_sasl_passwd(host: &Host<'_>, line: Option<&str>) -> Result<(), SmtpError> {
+    let (sasl, db) = (host.paths.postfix_sasl_passwd(), host.paths.postfix_sasl_passwd_db());
+    let Some(line) = line else {
+        fsutil::remove_optional(&sasl)?;
+        fsutil::remove_optional(&db)?;
+        return Ok(());
+    };
+    fsutil::write_atomic(&sasl, line.as_bytes(), 0o600, Owner::default())?;
+    let postmap = Cmd::new("postmap", &[]).arg(sasl.display().to_string());
+    host.cmds.run(&postmap).map_err(|source| SmtpError::Postmap { path: sasl.display().to_string(), source })?;
+    // postmap makes the .db with the umask's mode: the passwords in it are
+    // root's alone.
+    if db.exists() {
+        std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| FsError::new("set the mode of", &db, e))?;
+    }
     Ok(())
 }
 

@@ -107,19 +107,23 @@ pub fn parse(bag: &Databag, secret_password: Option<String>) -> Result<Option<Sm
     };
     let user = field("user").map(str::to_string);
     let password = secret_password.or_else(|| field("password").map(str::to_string));
-    // Both go on one line of sasl_passwd, "relay user:password".
-    for (name, value) in [("user", &user), ("password", &password)] {
-        if value.as_deref().is_some_and(|v| v.chars().any(|c| c.is_whitespace() || c.is_control())) {
+    check_credentials(user.as_deref(), password.as_deref())?;
+    Ok(Some(SmtpSettings { host: host.to_string(), port, auth, security, skip_ssl_verify, user, password }))
+}
+
+/// Both go on one line of sasl_passwd, "relay user:password".
+fn check_credentials(user: Option<&str>, password: Option<&str>) -> Result<(), String> {
+    for (name, value) in [("user", user), ("password", password)] {
+        if value.is_some_and(|v| v.chars().any(|c| c.is_whitespace() || c.is_control())) {
             return Err(format!("{name} has whitespace or a control character"));
         }
     }
-    if user.as_deref().is_some_and(|u| u.contains(':')) {
-        return Err(format!(
-            "user has a ':' (postfix splits user:password there): {}",
-            quoted(user.as_deref().unwrap_or(""))
-        ));
+    match user {
+        Some(u) if u.contains(':') => {
+            Err(format!("user has a ':' (postfix splits user:password there): {}", quoted(u)))
+        }
+        _ => Ok(()),
     }
-    Ok(Some(SmtpSettings { host: host.to_string(), port, auth, security, skip_ssl_verify, user, password }))
 }
 
 #[cfg(test)]

@@ -226,32 +226,46 @@ pub fn reconcile(
         leader_ip: inputs.leader_ip,
     };
     for rel in relations {
-        if rel.provider.proxies_left_out > 0 {
-            status.add(Status::blocked(format!(
-                "{}: the provider's units have {} addresses, more than the {MAX_PROXIES} trusted: \
-                 set haproxy_trusted_proxies to their network",
-                rel.endpoint.name,
-                MAX_PROXIES + rel.provider.proxies_left_out
-            )));
-        }
-        let withheld = withheld(rel.endpoint, inputs, hostname_problem.is_some());
-        if let Some(Withheld::Because(note)) = &withheld {
-            status.add(note.clone());
-        }
-        let app = if withheld.is_none() { routes::app_bag(rel.endpoint, &route_inputs) } else { Databag::new() };
-        let unit = routes::unit_bag(inputs.unit_ip);
-        let mut record = Record { provider: rel.provider.clone(), app: None, unit: Some(unit.clone()) };
-        if inputs.is_leader {
-            write_changes(host, &rel.relation, Bag::App, rel.record.app.as_ref(), &app, &rel.endpoint.app_keys())?;
-            record.app = Some(app);
-        }
-        write_changes(host, &rel.relation, Bag::Unit, rel.record.unit.as_ref(), &unit, &routes::UNIT_KEYS)?;
-        if rel.read_now && rel.provider.answer_digest != rel.record.provider.answer_digest {
-            log_answer(host, rel);
-        }
-        let text = serde_json::to_string(&record).unwrap_or_default();
-        host.stage_state(StateKey::HaproxyRoute(rel.relation.to_string()), text);
+        publish(host, rel, inputs, &route_inputs, hostname_problem.is_some(), status)?;
     }
+    Ok(())
+}
+
+/// One relation: what is missing said, both bags written where they changed,
+/// the provider's new answer logged, and what was published recorded.
+fn publish(
+    host: &Host<'_>,
+    rel: &RouteRelation,
+    inputs: &Inputs<'_>,
+    route_inputs: &routes::RouteInputs<'_>,
+    hostname_missing: bool,
+    status: &mut StatusCollector,
+) -> Result<(), HookToolError> {
+    if rel.provider.proxies_left_out > 0 {
+        status.add(Status::blocked(format!(
+            "{}: the provider's units have {} addresses, more than the {MAX_PROXIES} trusted: \
+             set haproxy_trusted_proxies to their network",
+            rel.endpoint.name,
+            MAX_PROXIES + rel.provider.proxies_left_out
+        )));
+    }
+    let withheld = withheld(rel.endpoint, inputs, hostname_missing);
+    if let Some(Withheld::Because(note)) = &withheld {
+        status.add(note.clone());
+    }
+    let app = if withheld.is_none() { routes::app_bag(rel.endpoint, route_inputs) } else { Databag::new() };
+    let unit = routes::unit_bag(inputs.unit_ip);
+    let mut record = Record { provider: rel.provider.clone(), app: None, unit: Some(unit.clone()) };
+    if inputs.is_leader {
+        write_changes(host, &rel.relation, Bag::App, rel.record.app.as_ref(), &app, &rel.endpoint.app_keys())?;
+        record.app = Some(app);
+    }
+    write_changes(host, &rel.relation, Bag::Unit, rel.record.unit.as_ref(), &unit, &routes::UNIT_KEYS)?;
+    if rel.read_now && rel.provider.answer_digest != rel.record.provider.answer_digest {
+        log_answer(host, rel);
+    }
+    let text = serde_json::to_string(&record).unwrap_or_default();
+    host.stage_state(StateKey::HaproxyRoute(rel.relation.to_string()), text);
     Ok(())
 }
 

@@ -264,52 +264,61 @@ pub struct RouteInputs<'a> {
 /// The application bag of `endpoint`'s route: each field its own JSON
 /// document as `json.dumps` writes it, defaults omitted.
 pub fn app_bag(endpoint: &RouteEndpoint, inputs: &RouteInputs<'_>) -> Databag {
-    let mut fields: Vec<(&str, Value)> = vec![];
     let check = json!({"interval": CHECK_INTERVAL_SECS, "rise": CHECK_RISE, "fall": CHECK_FALL});
     // The unit's own server timeout (long API calls and uploads, gRPC
     // streams); the libraries' default is 60 s.
     let server_timeout = model::SERVER_TIMEOUT_MS / 1000;
-    match endpoint.target {
+    let fields = match endpoint.target {
         Target::Web { paths, leader_only, .. } => {
-            fields.push(("service", json!(format!("landscape-{}-{}", endpoint.route, inputs.model_uuid))));
-            fields.push(("ports", json!([endpoint.unit_port()])));
+            let mut fields = vec![
+                ("service", json!(format!("landscape-{}-{}", endpoint.route, inputs.model_uuid))),
+                ("ports", json!([endpoint.unit_port()])),
+            ];
             if let (true, Some(leader)) = (leader_only, inputs.leader_ip) {
                 fields.push(("hosts", json!([leader.to_string()])));
             }
-            fields.push(("paths", json!(paths)));
-            fields.push(("hostname", json!(inputs.hostname)));
             let mut check = check;
             check["path"] = json!(format!("{}{}", model::ROUTE_HEALTH_PREFIX, endpoint.route));
-            fields.push(("check", check));
             // Connect and queue stay at their defaults, so they are omitted.
-            fields.push(("timeout", json!({"server": server_timeout})));
+            fields.extend([
+                ("paths", json!(paths)),
+                ("hostname", json!(inputs.hostname)),
+                ("check", check),
+                ("timeout", json!({"server": server_timeout})),
+            ]);
             // With redirect_https=all the provider redirects every plain
             // request, as the unit would; otherwise it lets them through and
             // the unit redirects what its rule covers.
             if inputs.redirect_https != RedirectHttps::All {
                 fields.push(("allow_http", json!(true)));
             }
+            fields
         }
-        Target::Grpc { .. } => {
-            // The library writes backend_port even when it is the port (its
-            // validator sets it, so it is no longer the default).
-            let port = endpoint.unit_port();
-            fields.push(("port", json!(port)));
-            fields.push(("backend_port", json!(port)));
-            fields.push(("sni", json!(inputs.hostname)));
-            // A TCP check of the unit's TLS frontend (the provider renders
-            // `check` only when it is sent).
-            fields.push(("check", check));
-            // As the library writes them: its timeout model has no defaults
-            // (the unset ones go as null), and its requirer always sends a
-            // bandwidth limit, empty when none is set.
-            fields.push(("timeout", json!({"server": server_timeout, "connect": null, "queue": null})));
-            fields.push(("bandwidth_limit", json!({})));
-            // enforce_tls stays at its default (true), so it is omitted.
-            fields.push(("tls_terminate", json!(false)));
-        }
-    }
+        Target::Grpc { .. } => grpc_fields(endpoint.unit_port(), inputs.hostname, check, server_timeout),
+    };
     fields.into_iter().map(|(key, value)| (key.to_string(), dumps(&value))).collect()
+}
+
+/// A haproxy-route-tcp route: TLS passed through to the unit's gRPC
+/// frontend on `port`.
+fn grpc_fields(port: u16, hostname: &str, check: Value, server_timeout: u32) -> Vec<(&'static str, Value)> {
+    vec![
+        // The library writes backend_port even when it is the port (its
+        // validator sets it, so it is no longer the default).
+        ("port", json!(port)),
+        ("backend_port", json!(port)),
+        ("sni", json!(hostname)),
+        // A TCP check of the unit's TLS frontend (the provider renders
+        // `check` only when it is sent).
+        ("check", check),
+        // As the library writes them: its timeout model has no defaults
+        // (the unset ones go as null), and its requirer always sends a
+        // bandwidth limit, empty when none is set.
+        ("timeout", json!({"server": server_timeout, "connect": null, "queue": null})),
+        ("bandwidth_limit", json!({})),
+        // enforce_tls stays at its default (true), so it is omitted.
+        ("tls_terminate", json!(false)),
+    ]
 }
 
 /// The unit bag: this unit's address, a JSON string.

@@ -42,20 +42,24 @@ pub(super) fn grpc_service(
             routes: vec![],
             default_backend: grpc_backend_name(name),
         },
-        backends: vec![Backend {
-            name: grpc_backend_name(name),
-            http_checks: false,
-            check_path: "/",
-            check_expect: None,
-            http_request: vec![],
-            timeout_server: SERVER_TIMEOUT_MS,
-            servers: topology
-                .unit_ips
-                .iter()
-                .map(|ip| {
-                    Server::new(format!("{name}-{}", ip_slug(ip)), *ip, backend_port, true).drained_if(topology, ip)
-                })
-                .collect(),
-        }],
+        backends: vec![grpc_backend(name, backend_port, topology)],
+    }
+}
+
+/// One h2c server per unit, on `backend_port`, without HTTP checks.
+fn grpc_backend(name: &str, backend_port: u16, topology: &Topology) -> Backend {
+    let servers = topology
+        .unit_ips
+        .iter()
+        .map(|ip| Server::new(format!("{name}-{}", ip_slug(ip)), *ip, backend_port, true).drained_if(topology, ip))
+        .collect();
+    Backend {
+        name: grpc_backend_name(name),
+        http_checks: false,
+        check_path: "/",
+        check_expect: None,
+        http_request: vec![],
+        timeout_server: SERVER_TIMEOUT_MS,
+        servers,
     }
 }

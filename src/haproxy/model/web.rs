@@ -96,13 +96,9 @@ pub(super) fn web_service(scheme: WebScheme, topology: &Topology, settings: &Set
     Service { frontend: web_frontend(scheme, settings), backends: web_backends(scheme, topology, settings) }
 }
 
-/// The frontend on 80 or 443: metrics refused, the redirect on 80, a route
-/// per path prefix, the appserver by default.
-pub(super) fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
-    let prefix = scheme.prefix();
-    let backend = |suffix: &str| format!("{prefix}-{suffix}");
-    let trusted = &settings.trusted_proxies;
-    let mut acls = vec![
+/// The ACL of each path prefix a route takes, and of the metrics paths.
+fn path_acls() -> Vec<Acl> {
+    vec![
         path_acl(ports::PING_PATH),
         path_acl(ports::REPOSITORY_PATH),
         path_acl(ports::MESSAGE_SYSTEM_PATH),
@@ -112,7 +108,16 @@ pub(super) fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
         path_acl(ports::UPLOAD_PATH),
         ACL_METRICS,
         ACL_PROMETHEUS_METRICS,
-    ];
+    ]
+}
+
+/// The frontend on 80 or 443: metrics refused, the redirect on 80, a route
+/// per path prefix, the appserver by default.
+pub(super) fn web_frontend(scheme: WebScheme, settings: &Settings) -> Frontend {
+    let prefix = scheme.prefix();
+    let backend = |suffix: &str| format!("{prefix}-{suffix}");
+    let trusted = &settings.trusted_proxies;
+    let mut acls = path_acls();
     let mut http_request = vec!["deny if metrics".to_string(), "deny if prometheus_metrics".to_string()];
     let (proto, tls) = match scheme {
         WebScheme::Http => ("http", None),
