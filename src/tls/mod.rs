@@ -4,11 +4,13 @@
 //! issued for it; what it did travels to the HAProxy part as a
 //! [`CertOutcome`], not through the disk.
 
+mod csr;
 mod x509;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use csr::*;
 pub use x509::*;
 
 use crate::fsutil::{self, FsError, Owner};
