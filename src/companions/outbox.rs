@@ -63,7 +63,7 @@ pub fn reconcile(host: &Host<'_>, inputs: &Inputs<'_>) -> Result<(), OutboxError
     if inputs.unit_state.contains(&StateKey::Paused) {
         return Ok(());
     }
-    let channel = &inputs.config.landscape.release_2604.outbox_snap_channel;
+    let channel = &inputs.config.landscape.outbox_snap_channel;
     let channel_arg = format!("--channel={channel}");
     match inputs.unit_state.get(&StateKey::OutboxChannel) {
         None => {

@@ -36,17 +36,10 @@ pub struct ProxyConfig {
     pub no_proxy: Option<String>,
 }
 
-/// Options the Landscape 26.04 charm added.
+/// Options of the 26.04 charm this one accepts, so that a refresh from it
+/// keeps them, but does not act on (the status says so while they are set).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release2604Options {
-    /// The `landscape-outbox` snap's channel (`latest/stable`).
-    pub outbox_snap_channel: String,
-    /// `LANDSCAPE_SYSTEM__ANALYTICS_ID` for the appserver (a drop-in).
-    pub analytics_id: Option<String>,
-    /// Extra `landscape-schema --bootstrap` arguments, one per comma.
-    pub bootstrap_schema_override_args: Vec<String>,
-    /// Accepted so that a refresh keeps them; see docs/reference.md for what
-    /// this charm does with them (nothing yet, and the status says so).
+pub struct AcceptedOnly {
     pub demo_data: bool,
     pub gpg_secret_id: Option<String>,
 }
@@ -59,7 +52,13 @@ pub struct LandscapeConfig {
     pub ppa: String,
     pub ppa_key: Option<String>,
     pub min_install: bool,
-    pub release_2604: Release2604Options,
+    /// The `landscape-outbox` snap's channel (`latest/stable`).
+    pub outbox_snap_channel: String,
+    /// `LANDSCAPE_SYSTEM__ANALYTICS_ID` for the appserver (a drop-in).
+    pub analytics_id: Option<String>,
+    /// Extra `landscape-schema --bootstrap` arguments, one per comma.
+    pub schema_bootstrap_args: Vec<String>,
+    pub accepted_only: AcceptedOnly,
     pub proxies: ProxyConfig,
     pub identity: Identity,
     pub db: DbOverrides,
@@ -141,33 +140,35 @@ pub(super) fn parse(r: &mut Reader<'_>) -> LandscapeConfig {
         let problem = format!("needs deployment_mode standalone (got {mode}): other modes need the full install");
         r.problem("min_install", problem);
     }
-    let release_2604 = parse_release_2604(r);
-    let additional_service_config = parse_additional_service_config(r);
-    let license = r.string("license_file").and_then(|text| parse_license(r, &text));
-    let admin = parse_admin(r);
-    let autoregistration = r.bool("autoregistration");
-    let smtp_relay_host = one_line(r, "smtp_relay_host", true);
-    let site_name = one_line(r, "site_name", false).unwrap_or_else(|| "juju".into());
-    let prometheus_scrape_interval = parse_scrape_interval(r);
+    // Fields in the order they are read, so that problems are listed in it.
     LandscapeConfig {
-        license,
-        admin,
-        autoregistration,
-        smtp_relay_host,
-        site_name,
-        prometheus_scrape_interval,
         ppa,
         ppa_key,
         min_install,
-        release_2604,
         proxies,
         identity,
         db,
         deployment_mode,
-        additional_service_config,
+        outbox_snap_channel: parse_outbox_snap_channel(r),
+        analytics_id: one_line(r, "analytics_id", true),
+        schema_bootstrap_args: parse_schema_bootstrap_args(r),
+        accepted_only: parse_accepted_only(r),
+        additional_service_config: parse_additional_service_config(r),
+        license: r.string("license_file").and_then(|text| parse_license(r, &text)),
+        admin: parse_admin(r),
+        autoregistration: r.bool("autoregistration"),
+        smtp_relay_host: one_line(r, "smtp_relay_host", true),
+        site_name: one_line(r, "site_name", false).unwrap_or_else(|| "juju".into()),
+        prometheus_scrape_interval: parse_scrape_interval(r),
         secret_token: one_line(r, "secret_token", true),
         cookie_encryption_key: one_line(r, "cookie_encryption_key", true),
     }
+}
+
+/// `bootstrap_schema_override_args`: one argument per comma.
+fn parse_schema_bootstrap_args(r: &mut Reader<'_>) -> Vec<String> {
+    let Some(text) = one_line(r, "bootstrap_schema_override_args", false) else { return vec![] };
+    text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect()
 }
 
 /// Operator keys merged into service.conf, checked as INI here.
@@ -176,33 +177,24 @@ fn parse_additional_service_config(r: &mut Reader<'_>) -> Option<IniDocument> {
     IniDocument::parse(&text).map_err(|e| r.problem("additional_service_config", format!("is not valid INI: {e}"))).ok()
 }
 
-/// The options only Landscape 26.04 reads.
-fn parse_release_2604(r: &mut Reader<'_>) -> Release2604Options {
-    let outbox_snap_channel = one_line(r, "outbox_snap_channel", true).unwrap_or_else(|| "latest/stable".into());
-    if !is_snap_channel(&outbox_snap_channel) {
-        let problem = format!(
-            "must be a snap channel, [track/]risk[/branch] (got {})",
-            crate::text::quoted(&outbox_snap_channel)
-        );
+/// `outbox_snap_channel`, `latest/stable` when unset.
+fn parse_outbox_snap_channel(r: &mut Reader<'_>) -> String {
+    let channel = one_line(r, "outbox_snap_channel", true).unwrap_or_else(|| "latest/stable".into());
+    if !is_snap_channel(&channel) {
+        let problem = format!("must be a snap channel, [track/]risk[/branch] (got {})", crate::text::quoted(&channel));
         r.problem("outbox_snap_channel", problem);
     }
-    let analytics_id = one_line(r, "analytics_id", true);
-    let bootstrap_schema_override_args = one_line(r, "bootstrap_schema_override_args", false)
-        .map(|text| text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect())
-        .unwrap_or_default();
+    channel
+}
+
+fn parse_accepted_only(r: &mut Reader<'_>) -> AcceptedOnly {
     let gpg_secret_id = one_line(r, "gpg_secret_id", true);
     if let Some(id) = &gpg_secret_id {
         if !crate::text::is_secret_uri(id) {
             r.problem("gpg_secret_id", format!("must be a Juju secret URI (got {})", crate::text::quoted(id)));
         }
     }
-    Release2604Options {
-        outbox_snap_channel,
-        analytics_id,
-        bootstrap_schema_override_args,
-        demo_data: r.bool("demo_data"),
-        gpg_secret_id,
-    }
+    AcceptedOnly { demo_data: r.bool("demo_data"), gpg_secret_id }
 }
 
 /// `latest/stable`, `stable`, `1.2/edge/fix-1`: a track, a risk, a branch.

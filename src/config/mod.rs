@@ -13,8 +13,8 @@ pub mod root_url;
 pub use deployment_mode::DeploymentMode;
 pub use haproxy_limits::HaproxyLimits;
 pub use landscape_options::{
-    AdminAccount, DEFAULT_LANDSCAPE_PPA, DbOverrides, Identity, LandscapeConfig, LicenseSource, ProxyConfig,
-    Release2604Options, split_sources,
+    AcceptedOnly, AdminAccount, DEFAULT_LANDSCAPE_PPA, DbOverrides, Identity, LandscapeConfig, LicenseSource,
+    ProxyConfig, split_sources,
 };
 pub use legacy_certificate::LegacyCertificate;
 pub use networks::Network;

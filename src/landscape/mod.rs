@@ -204,7 +204,7 @@ enum Restart {
 /// Options of the 26.04 charm this one accepts (so that a refresh keeps
 /// them) but does not act on: said in the status while they are set.
 fn note_unsupported(config: &CharmConfig, status: &mut StatusCollector) {
-    let options = &config.landscape.release_2604;
+    let options = &config.landscape.accepted_only;
     if options.demo_data {
         status.add(Status::active("demo_data is on, but this charm bootstraps without demo data"));
     }
@@ -262,7 +262,7 @@ fn write_files(
     };
     let Some(service_conf) = status.absorb(host, write_service_conf(host, &conf_inputs))? else { return Ok(None) };
     let etc_default = write_etc_default(host, inputs)?;
-    let analytics = lc.release_2604.analytics_id.as_deref();
+    let analytics = lc.analytics_id.as_deref();
     let dropins = status.absorb(host, dropins::reconcile(host, inputs.unit_state, &lc.deployment_mode, analytics))?;
     let Some(dropins) = dropins else { return Ok(None) };
     Ok(Some(Written { service_conf, etc_default, dropins, license }))

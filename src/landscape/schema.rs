@@ -61,7 +61,7 @@ fn bootstrap_command(host: &Host<'_>, inputs: &Inputs<'_>, conn: &DbConnection) 
             bootstrap = bootstrap.arg(flag).secret_arg(value.clone());
         }
     }
-    for arg in &lc.release_2604.bootstrap_schema_override_args {
+    for arg in &lc.schema_bootstrap_args {
         bootstrap = bootstrap.secret_arg(arg.clone());
     }
     bootstrap
