@@ -103,7 +103,8 @@ mod tests {
         FsError::new("write", std::path::Path::new("/x"), std::io::Error::other("full"))
     }
 
-    /// The failures that block the unit, and the status each shows.
+    /// The failures that set a status (Blocked; Waiting when the charm
+    /// retries by itself), and the status each shows.
     fn rows_that_block() -> Vec<(CharmError, Option<Status>)> {
         let config = ConfigError {
             problems: vec![ConfigProblem { option: "worker_counts".into(), reason: "must be between 1 and 64".into() }],
@@ -142,7 +143,18 @@ mod tests {
         ]
         .into_iter()
         .chain(companion_rows_that_block())
+        .chain(rows_that_wait())
         .collect()
+    }
+
+    /// The failures the charm retries by itself, saying so meanwhile.
+    fn rows_that_wait() -> Vec<(CharmError, Option<Status>)> {
+        vec![(
+            HaproxyError::Apply(ApplyError::ReloadUnconfirmed).into(),
+            Some(Status::waiting(
+                "HAProxy has not taken the new config: its master did not reload on two signals; retrying",
+            )),
+        )]
     }
 
     /// The companions' failures that block the unit.

@@ -82,6 +82,11 @@ impl Paths {
         self.at("/etc/haproxy/errors")
     }
 
+    /// The master CLI the Ubuntu unit opens (`-S` in its `EXTRAOPTS`).
+    pub fn haproxy_master_socket(&self) -> PathBuf {
+        self.at("/run/haproxy-master.sock")
+    }
+
     /// Error pages shipped by the landscape-server package.
     pub fn landscape_offline_dir(&self) -> PathBuf {
         self.at("/opt/canonical/landscape/canonical/landscape/offline")

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use super::master;
 use super::model::{ERROR_PAGES, PLANNED_OFFLINE_PAGE};
 use crate::fsutil::{self, FsError, Owner};
 use crate::paths::Paths;
@@ -33,6 +34,8 @@ pub enum ApplyError {
     BundleRejected { first_error: String },
     #[error("cannot reload or start HAProxy: {0}")]
     Service(#[source] CmdError),
+    #[error("HAProxy has not taken the new config: its master did not reload on two signals; retrying")]
+    ReloadUnconfirmed,
 }
 
 /// A refused config blocks the unit with HAProxy's first error; the live one
@@ -43,6 +46,8 @@ impl crate::status::Explain for ApplyError {
             ApplyError::Rejected { .. } | ApplyError::BundleRejected { .. } => {
                 Some(crate::status::Status::blocked(self.to_string()))
             }
+            // The reload stays owed: update-status sends it again.
+            ApplyError::ReloadUnconfirmed => Some(crate::status::Status::waiting(self.to_string())),
             ApplyError::Fs(_) | ApplyError::Install(_) | ApplyError::Validate(_) | ApplyError::Service(_) => None,
         }
     }
@@ -230,7 +235,8 @@ pub fn owe_reload(paths: &Paths) -> Result<(), FsError> {
 /// Makes sure HAProxy runs the live configuration: starts it when it is not
 /// running, reloads it (seamlessly: the Ubuntu unit runs master-worker) when
 /// `changed` or when an earlier hook owes a reload, and otherwise leaves it
-/// alone. The debt is paid only once systemd says the reload or start worked.
+/// alone. The debt is paid only once systemd says the start worked, or the
+/// master's reload count moved (when there is a master CLI to ask).
 pub fn ensure_running(paths: &Paths, cmds: &dyn CommandRunner, changed: bool) -> Result<(), ApplyError> {
     let owed = fsutil::is_owed(&paths.haproxy_reload_owed());
     let active = cmds
@@ -240,12 +246,32 @@ pub fn ensure_running(paths: &Paths, cmds: &dyn CommandRunner, changed: bool) ->
     if !active {
         cmds.run(&Cmd::new("systemctl", &["enable", "--now", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
     } else if changed || owed {
-        cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
+        reload_confirmed(paths, cmds)?;
     }
     if owed {
         fsutil::pay(&paths.haproxy_reload_owed())?;
     }
     Ok(())
+}
+
+/// `systemctl reload`, then the master's word that it reloaded; a signal the
+/// master lost is sent once more. Without a master CLI, systemd's word is all
+/// there is.
+fn reload_confirmed(paths: &Paths, cmds: &dyn CommandRunner) -> Result<(), ApplyError> {
+    let socket = paths.haproxy_master_socket();
+    let before = master::reloads(&socket);
+    for _ in 0..2 {
+        cmds.run(&Cmd::new("systemctl", &["reload", HAPROXY_SERVICE])).map_err(ApplyError::Service)?;
+        match before {
+            None => return Ok(()),
+            Some(before) if master::wait_past(&socket, before) => return Ok(()),
+            Some(_) => {}
+        }
+    }
+    // Owed still (a new config is owed before it is written): the next hook,
+    // or update-status, reloads again.
+    fsutil::owe(&paths.haproxy_reload_owed())?;
+    Err(ApplyError::ReloadUnconfirmed)
 }
 
 #[cfg(test)]

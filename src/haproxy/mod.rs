@@ -4,6 +4,7 @@
 //! when the config or the certificate changed, and open the frontend ports.
 
 pub mod apply;
+pub mod master;
 pub mod model;
 pub mod render;
 

@@ -233,6 +233,80 @@ fn reload_lost_when_the_hook_died_between_rename_and_reload() {
     assert!(!after.ran("systemctl reload haproxy"), "paid once: {:?}", after.command_lines());
 }
 
+/// HAProxy's master CLI as far as the charm reads it: `show proc`, answered
+/// once the client has shut its side (as the master does), with a
+/// reload count that moves, for each signal `systemctl reload haproxy` sent
+/// since the last question, only while the master `takes` them (HAProxy
+/// 2.6's master loses a SIGUSR2 that arrives while it re-executes itself).
+struct FakeMaster {
+    takes: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeMaster {
+    fn start(unit: &Unit) -> Self {
+        use std::io::{Read, Write};
+        let socket = unit.path("/run/haproxy-master.sock");
+        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let signals = unit.path(&format!("/{}", fake_juju::HAPROXY_SIGNALS));
+        let takes = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let taking = takes.clone();
+        std::thread::spawn(move || {
+            let (mut seen, mut reloads) = (0, 0);
+            for mut stream in listener.incoming().flatten() {
+                // As HAProxy's master: the commands, up to the client's end
+                // of them, then the answer.
+                let mut commands = String::new();
+                let _ = (&stream).read_to_string(&mut commands);
+                let sent = std::fs::read_to_string(&signals).map(|t| t.lines().count()).unwrap_or(0);
+                if taking.load(std::sync::atomic::Ordering::SeqCst) {
+                    reloads += sent - seen;
+                }
+                seen = sent;
+                let answer = format!(
+                    "#<PID> <type> <reloads> <uptime> <version>\n4242 master {reloads} [failed: 0] 0d00h00m09s 2.6.12\n"
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        FakeMaster { takes }
+    }
+
+    fn takes_signals(&self, takes: bool) {
+        self.takes.store(takes, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `systemctl reload haproxy` only signals HAProxy's master and returns. A
+/// signal the master lost left the old config serving while the charm took
+/// systemd's word and paid the reload it owed: nothing sent it again.
+#[test]
+fn a_reload_the_haproxy_master_never_took_was_counted_as_done() {
+    let mut unit = ready_leader(0);
+    let master = FakeMaster::start(&unit);
+    master.takes_signals(false);
+    unit.set_config("worker_counts", json!(3));
+    let lost = unit.hook("config-changed");
+    assert_eq!(lost.code, 0, "{}", lost.stderr);
+    let signals = lost.command_lines().iter().filter(|l| *l == "systemctl reload haproxy").count();
+    assert_eq!(signals, 2, "sent once more: {:?}", lost.command_lines());
+    let (status, message) = unit.status();
+    assert_eq!(status, "waiting");
+    assert!(message.starts_with("HAProxy has not taken the new config"), "{message}");
+    assert!(unit.path("/var/lib/landscape-server-charm/haproxy-reload-owed").exists(), "the reload stays owed");
+
+    // The master takes signals again: update-status sends the one owed.
+    master.takes_signals(true);
+    let retried = unit.hook("update-status");
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    let signals = retried.command_lines().iter().filter(|l| *l == "systemctl reload haproxy").count();
+    assert_eq!(signals, 1, "once, and confirmed: {:?}", retried.command_lines());
+    assert_eq!(unit.status(), ("active".into(), "Unit is ready".into()));
+    assert!(!unit.path("/var/lib/landscape-server-charm/haproxy-reload-owed").exists(), "paid");
+    let after = unit.hook("update-status");
+    assert!(!after.ran("systemctl reload haproxy"), "paid once: {:?}", after.command_lines());
+}
+
 /// A leader whose `load-balancer-certificates` provider (relation 7) has
 /// issued a good certificate, installed in its bundle.
 fn leader_with_a_certificate() -> (Unit, crate::fixtures::TestCa, String) {

@@ -43,11 +43,15 @@ pub fn behave(b: &Behaviour) -> Reply {
 /// Where the fake keeps what a service read at its last (re)load.
 pub const SERVICES_DIR: &str = "run/fake-services";
 
+/// Where `systemctl reload haproxy` leaves one line per signal to the master.
+pub const HAPROXY_SIGNALS: &str = "run/fake-services/haproxy-signals";
+
 /// `postmap FILE` writes its map (`FILE.db`, here FILE's text); a reload
 /// or restart of postfix reads main.cf and that map, Landscape's start or
 /// restart (`lsctl`) service.conf and /etc/default, the outbox (restarted
 /// by `snap set`) the task handler's client bundle, and systemd's
-/// daemon-reload every drop-in: each copied under [`SERVICES_DIR`]. Without
+/// daemon-reload every drop-in: each copied under [`SERVICES_DIR`]. A
+/// reload of HAProxy is a line in [`HAPROXY_SIGNALS`]. Without
 /// a root (a test that sets none), nothing is read.
 pub fn services(st: &FakeState, program: &str, args: &[String]) {
     let Some(root) = st.fs_root.as_deref().map(std::path::Path::new) else { return };
@@ -55,6 +59,14 @@ pub fn services(st: &FakeState, program: &str, args: &[String]) {
     match (program, words.as_slice()) {
         ("postmap", [.., file]) => {
             let _ = std::fs::copy(file, format!("{file}.db"));
+        }
+        // The signal a reload sends HAProxy's master, one line each: a test's
+        // fake master CLI counts them.
+        ("systemctl", ["reload", "haproxy"]) => {
+            use std::io::Write;
+            let _ = std::fs::create_dir_all(root.join(SERVICES_DIR));
+            let signals = std::fs::OpenOptions::new().create(true).append(true).open(root.join(HAPROXY_SIGNALS));
+            let _ = signals.and_then(|mut f| f.write_all(b"SIGUSR2\n"));
         }
         ("systemctl", ["reload" | "restart", "postfix"]) => {
             let read = root.join(SERVICES_DIR).join("postfix");

@@ -17,7 +17,7 @@
 
 mod args;
 mod commands;
-pub use commands::SERVICES_DIR;
+pub use commands::{HAPROXY_SIGNALS, SERVICES_DIR};
 pub mod state;
 mod tools;
 

@@ -17,14 +17,16 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where a lab unit keeps its process files: pidfile, master socket, logs,
+/// Where a lab unit keeps its process files: pidfile, logs,
 /// and the stand-in services' control files.
 pub fn run_dir(unit_dir: &Path) -> PathBuf {
     unit_dir.join("run")
 }
 
+/// Where the Ubuntu unit opens HAProxy's master CLI, under the unit's root:
+/// the charm reads its reload count there to confirm each reload.
 pub fn master_socket(unit_dir: &Path) -> PathBuf {
-    run_dir(unit_dir).join("haproxy-master.sock")
+    unit_dir.join("root/run/haproxy-master.sock")
 }
 
 pub fn validation_fault(unit_dir: &Path) -> PathBuf {
@@ -64,6 +66,7 @@ running() {{ [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }}
 start() {{
   running && return 0
   rm -f "$PIDFILE" "$SOCK"
+  mkdir -p "$(dirname "$SOCK")"
   ip netns exec "$NS" setsid {haproxy} -W -f "$CFG" -p "$PIDFILE" -S "$SOCK,mode,600" \
     </dev/null >>"$RUN/haproxy.log" 2>&1 &
   for i in $(seq 100); do
