@@ -71,8 +71,8 @@ fn is_comment(trimmed: &str) -> bool {
 }
 
 /// One line that is neither blank, a comment nor a continuation: a section
-/// header or `key = value`.
-fn parse_line(number: usize, raw: &str, trimmed: &str) -> Result<Line, IniError> {
+/// header or `key = value` (`in_section`: one came before it).
+fn parse_line(number: usize, raw: &str, trimmed: &str, in_section: bool) -> Result<Line, IniError> {
     if let Some(name) = trimmed.strip_prefix('[') {
         let name = name.strip_suffix(']').filter(|n| !n.is_empty()).ok_or_else(|| IniError::Syntax {
             line: number,
@@ -86,6 +86,9 @@ fn parse_line(number: usize, raw: &str, trimmed: &str) -> Result<Line, IniError>
             reason: format!("expected key = value, got {}", crate::text::quoted(trimmed)),
         });
     };
+    if !in_section {
+        return Err(IniError::Syntax { line: number, reason: "a key before the first [section]".into() });
+    }
     let key = trimmed[..split].trim();
     if key.is_empty() {
         return Err(IniError::Syntax { line: number, reason: "an empty key".into() });
@@ -119,14 +122,8 @@ impl IniDocument {
                     continue;
                 }
             }
-            let line = parse_line(number, raw, trimmed)?;
-            match &line {
-                Line::Section(_) => in_section = true,
-                Line::Entry { .. } if !in_section => {
-                    return Err(IniError::Syntax { line: number, reason: "a key before the first [section]".into() });
-                }
-                _ => {}
-            }
+            let line = parse_line(number, raw, trimmed, in_section)?;
+            in_section |= matches!(line, Line::Section(_));
             lines.push(line);
         }
         let eol = crate::text::line_ending(text);
@@ -357,6 +354,11 @@ mod tests {
     fn syntax_errors_name_the_line() {
         assert_eq!(
             IniDocument::parse("key = value\n").unwrap_err(),
+            IniError::Syntax { line: 1, reason: "a key before the first [section]".into() }
+        );
+        // The missing section is said first, whatever else is wrong.
+        assert_eq!(
+            IniDocument::parse(" = value\n").unwrap_err(),
             IniError::Syntax { line: 1, reason: "a key before the first [section]".into() }
         );
         assert!(IniDocument::parse("[a]\njust words\n").unwrap_err().to_string().starts_with("line 2:"));
