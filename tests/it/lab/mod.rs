@@ -1604,13 +1604,23 @@ fn lab_leaves_nothing_behind_after_a_failure_or_an_interrupt() {
     let _lab = lab_lock();
     let mut table = RouteTable::new("lab teardown");
     for mode in ["fail", "hold"] {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
             .args(["--exact", "lab::lab_child_process", "--ignored", "--nocapture", "--test-threads=1"])
             .env("LAB_CHILD", mode)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(std::process::Stdio::null());
+        // Ctrl-C as at a terminal: a test runner started in the background
+        // of a script ignores SIGINT, and its children would inherit that.
+        // SAFETY: between fork and exec, only a signal disposition is set.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                nix::sys::signal::signal(nix::sys::signal::Signal::SIGINT, nix::sys::signal::SigHandler::SigDfl)
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = std::io::BufReader::new(stdout).lines();
         // libtest prints "test <name> ... " on the same line first.
