@@ -708,24 +708,21 @@ fn summarize(seen: &[String]) -> String {
     set.into_iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
-#[test]
-fn lab_operations_scale_leadership_outage_and_worker_counts() {
-    let _lab = lab_lock();
-    let mut model = three_unit_model();
-    let client = Client::of(&model);
-
+/// Scale 3 -> 4, then 4 -> 2 with the leader among the removed, the
+/// ingress bundle's edge following the units.
+fn check_scaling(model: &mut Model, edge: &mut edge::Edge) {
+    let client = Client::of(model);
     // Scale 3 -> 4: every unit's HAProxy routes to the new unit.
     let mut table = RouteTable::new("scale 3 -> 4");
-    model.add_unit();
+    let added = model.add_unit();
     model.wait_until_serving(Duration::from_secs(60));
-    check_spread(&model, &mut table);
-    check_metrics(&model, &mut table);
+    check_spread(model, &mut table);
+    check_metrics(model, &mut table);
     table.finish();
-    let edge = edge::Edge::start(&mut model, EDGE_OCTET);
-    let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy");
-    check_routes_through_the_edge(&model, &edge, &mut table, "default");
+    edge.serve(model, &edge::routes(&edge::ingress_bundle(), model));
+    let mut table = RouteTable::new("Key Info routes through the ingress bundle's external HAProxy, 4 units");
+    check_routes_through_the_edge(model, edge, &mut table, "default");
     table.finish();
-    drop(edge);
 
     // Scale 4 -> 2, the leader among the removed: leadership moves. The
     // clients use the two units that stay.
@@ -734,7 +731,7 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
     let staying: Vec<String> = model
         .units
         .iter()
-        .filter(|u| u.number != 3 && u.number != old_leader)
+        .filter(|u| u.number != added && u.number != old_leader)
         .map(|u| u.host.address.clone())
         .collect();
     let targets = [
@@ -746,8 +743,8 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
             false,
         ),
     ];
-    let results = load_on(&mut model, &targets, |model| {
-        model.remove_unit(3);
+    let results = load_on(model, &targets, |model| {
+        model.remove_unit(added);
         model.remove_unit(old_leader);
     });
     check_load(&mut table, &results);
@@ -774,9 +771,13 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
         let reply = client.curl(&format!("http://{}/ping", r.host.address), &[]);
         table.check(&r.name(), "http :80/ping", "HAProxy stopped", &reply.summary(), reply.status == 0);
     }
-    check_leader_routes(&model, &mut table);
+    check_leader_routes(model, &mut table);
     table.finish();
+    edge.serve(model, &edge::routes(&edge::ingress_bundle(), model));
+}
 
+/// Leadership moved on purpose, under load.
+fn check_leader_moved_under_load(model: &mut Model) {
     // Leadership moved on purpose: the leader-only routes follow, uploads
     // (the leader's alone) among the loads. Every unit's services restart
     // for it (package search moves), one unit at a time, each drained
@@ -791,7 +792,7 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
         };
         model.units.iter().map(count).collect()
     };
-    let before = restarts(&model);
+    let before = restarts(model);
     let address = |i: usize| model.units[i % model.units.len()].host.address.clone();
     let mut targets = day_2_loads([&address(0), &address(1), &address(0)], None);
     targets.push(LoadTarget::post(
@@ -799,18 +800,22 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
         format!("https://{}/upload/acct/foo_1.0_all.deb", address(1)),
         false,
     ));
-    let results = load_on(&mut model, &targets, |model| {
+    let results = load_on(model, &targets, |model| {
         model.set_leader(next);
         model.wait_until_serving(Duration::from_secs(40));
     });
     check_load(&mut table, &results);
-    check_leader_routes(&model, &mut table);
-    for ((u, after), before) in model.units.iter().zip(restarts(&model)).zip(before) {
+    check_leader_routes(model, &mut table);
+    for ((u, after), before) in model.units.iter().zip(restarts(model)).zip(before) {
         let restarted = after - before;
         table.check(&u.name(), "lsctl restart", "once", &restarted.to_string(), restarted == 1);
     }
     table.finish();
+}
 
+/// A charm refresh, `worker_counts` 3 -> 4 under load, then a worker down.
+fn check_refresh_and_workers(model: &mut Model) {
+    let client = Client::of(model);
     // A charm refresh changes nothing that is served.
     let mut table = RouteTable::new("upgrade-charm");
     model.upgrade_charm();
@@ -824,28 +829,29 @@ fn lab_operations_scale_leadership_outage_and_worker_counts() {
             status.0 == "active",
         );
     }
-    check_spread(&model, &mut table);
-    check_leader_routes(&model, &mut table);
+    check_spread(model, &mut table);
+    check_leader_routes(model, &mut table);
     table.finish();
 
-    // worker_counts 2 -> 3: a third worker of each service on every unit,
-    // which every unit restarts for, one at a time.
-    let mut table = RouteTable::new("worker_counts 2 -> 3 under load");
-    let results = under_load(&mut model, |model| {
-        model.set_config("worker_counts", json!(3));
+    // worker_counts 3 -> 4 (the rejected-config step left 3): a fourth
+    // worker of each service on every unit, which every unit restarts for,
+    // one at a time.
+    let mut table = RouteTable::new("worker_counts 3 -> 4 under load");
+    let results = under_load(model, |model| {
+        model.set_config("worker_counts", json!(4));
         model.wait_until_serving(Duration::from_secs(40));
     });
     check_load(&mut table, &results);
     for u in &model.units {
         for other in &model.units {
-            let name = appserver_server(&other.host.address, 2);
+            let name = appserver_server(&other.host.address, 3);
             let state = probe::server_status(&u.master_socket(), HTTPS_APPSERVER, &name).unwrap();
             let got = state.clone().unwrap_or_else(|| "absent".into());
             table.check(&u.name(), &format!("server {name}"), "UP", &got, state.as_deref() == Some("UP"));
         }
         let seen = answering_units(&client, &u.host.address, "/", 18);
-        let third = seen.iter().any(|s| s.ends_with(" w2"));
-        table.check(&u.name(), "https :443/ x18", "some answers from worker 2", &summarize(&seen), third);
+        let fourth = seen.iter().any(|s| s.ends_with(" w3"));
+        table.check(&u.name(), "https :443/ x18", "some answers from worker 3", &summarize(&seen), fourth);
     }
     table.finish();
 
@@ -1100,7 +1106,8 @@ fn reloads(model: &Model) -> Vec<u32> {
 
 /// One deployment of three units for the Key Info routes, then the day-2
 /// operations under load (reloads, a lost unit, pause, a rolling upgrade,
-/// the migration off the legacy HAProxy charm): one set-up for all.
+/// the migration off the legacy HAProxy charm, scaling out and in with the
+/// leader removed, leadership moved, more workers): one set-up for all.
 #[test]
 fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     let _lab = lab_lock();
@@ -1188,6 +1195,10 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     check_pause_and_resume_under_load(&mut model);
     check_rolling_upgrade_under_load(&mut model);
     check_migration_from_the_legacy_load_balancer(&mut model);
+    let mut edge = edge;
+    check_scaling(&mut model, &mut edge);
+    check_leader_moved_under_load(&mut model);
+    check_refresh_and_workers(&mut model);
 }
 
 /// `0 failed`; for a gRPC load, but for the calls HAProxy stranded around
