@@ -1114,7 +1114,7 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     let mut model = three_unit_model();
     // The ingress bundle's external HAProxy stays up: every day-2 load goes
     // through it too.
-    let edge = check_key_info(&mut model);
+    let mut edge = check_key_info(&mut model);
     model.edge_address = Some(edge.host.address.clone());
     let client = Client::of(&model);
 
@@ -1195,7 +1195,6 @@ fn lab_key_info_then_day_2_operations_under_load_lose_no_request() {
     check_pause_and_resume_under_load(&mut model);
     check_rolling_upgrade_under_load(&mut model);
     check_migration_from_the_legacy_load_balancer(&mut model);
-    let mut edge = edge;
     check_scaling(&mut model, &mut edge);
     check_leader_moved_under_load(&mut model);
     check_refresh_and_workers(&mut model);
